@@ -1,0 +1,100 @@
+"""XLSX report templates, as provinces fill them in.
+
+Reads: one sheet per period (the sheet name gives the period, e.g. ``T10-2026`` for month 10 of 2026,
+by ``sheet_pattern``), a header row whose cells above the value columns carry administrative-unit
+codes (``admin_code_row``), and one indicator per row with its code, name and unit columns.
+Formulas are read as their cached values (``data_only``); the file is streamed (``read_only``).
+Config keys (``XlsxTemplateLayout``): ``sheet_pattern``, ``first_data_row``, ``code_column``,
+``name_column``, ``unit_column``, ``admin_code_row``, ``first_value_column``.
+Quirks: a truncated or non-XLSX file is one ``ReadProblem`` naming the file; a sheet whose name does
+not match the pattern is reported, not silently skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+
+from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef
+
+
+@dataclass(frozen=True)
+class XlsxTemplateLayout:
+    sheet_pattern: str = r"^T(?P<number>\d{1,2})-(?P<year>\d{4})$"
+    period_type: str = "THANG"
+    first_data_row: int = 8
+    code_column: int = 2
+    name_column: int = 3
+    unit_column: int = 4
+    admin_code_row: int = 7
+    first_value_column: int = 5
+
+
+class XlsxTemplateReader:
+    name = "xlsx"
+
+    def __init__(self, path: Path, layout: XlsxTemplateLayout | None = None) -> None:
+        self.path = path
+        self.source = str(path)
+        self.layout = layout or XlsxTemplateLayout()
+
+    def read(self) -> Iterator[ReadItem]:
+        lay = self.layout
+        try:
+            wb = load_workbook(self.path, read_only=True, data_only=True)
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+            yield ReadProblem(SourceRef(self.source), f"not a readable XLSX workbook ({type(exc).__name__}: {exc})")
+            return
+        try:
+            pattern = re.compile(lay.sheet_pattern)
+            for ws in wb.worksheets:
+                match = pattern.match(ws.title)
+                if match is None:
+                    yield ReadProblem(SourceRef(self.source, ws.title),
+                                      f"sheet name does not match the period pattern {lay.sheet_pattern!r}")
+                    continue
+                period = PeriodRef(lay.period_type, int(match["number"]), int(match["year"]))
+                yield from self._sheet(ws, period)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+            yield ReadProblem(SourceRef(self.source), f"workbook is damaged ({type(exc).__name__}: {exc})")
+        finally:
+            wb.close()
+
+    def _sheet(self, ws: object, period: PeriodRef) -> Iterator[ReadItem]:
+        lay = self.layout
+        admin_codes: dict[int, str] = {}
+        for row_no, row in enumerate(ws.iter_rows(values_only=True), start=1):  # type: ignore[attr-defined]
+            if row_no == lay.admin_code_row:
+                for col in range(lay.first_value_column, len(row) + 1):
+                    cell = row[col - 1]
+                    if cell is not None and str(cell).strip():
+                        admin_codes[col] = str(cell).strip()
+                continue
+            if row_no < lay.first_data_row:
+                continue
+            code = row[lay.code_column - 1] if len(row) >= lay.code_column else None
+            if code is None or not str(code).strip():
+                if any(v is not None and str(v).strip() for v in row):
+                    yield ReadProblem(SourceRef(self.source, ws.title, row_no),  # type: ignore[attr-defined]
+                                      "row has values but no indicator code",
+                                      {"values": [str(v) for v in row if v is not None][:10]})
+                continue
+            code = str(code).strip()
+            name = row[lay.name_column - 1] if len(row) >= lay.name_column else None
+            unit = row[lay.unit_column - 1] if len(row) >= lay.unit_column else None
+            for col, admin in admin_codes.items():
+                ref = SourceRef(self.source, ws.title, row_no, get_column_letter(col))  # type: ignore[attr-defined]
+                value = row[col - 1] if len(row) >= col else None
+                if value is None or (isinstance(value, str) and not value.strip()):
+                    yield Blank(ref, code)
+                    continue
+                yield RawObservation(indicator_code=code, indicator_name=str(name) if name else None,
+                                     unit=str(unit).strip() if unit else None, period=period,
+                                     admin_unit=admin, value=value, ref=ref)

@@ -1,0 +1,65 @@
+"""The FastAPI application factory: health, readiness and the status-packet intake."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from gateway import __version__
+from gateway.api import problems
+from gateway.bootstrap import Gateway
+from gateway.db.engine import is_at_head
+from gateway.packets.safe import Limits, check_size
+from gateway.packets.validate import read_packet
+
+INTAKE_LIMITS = Limits(max_bytes=16 * 1024 * 1024)
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    app = FastAPI(title="National-interchange gateway", version=__version__)
+    app.state.gateway = gateway
+    problems.install(app)
+    service = gateway.delivery_service("api")
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """Database reachable and migrated, broker reachable, circuit summary."""
+        checks: dict[str, Any] = {}
+        try:
+            with gateway.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+            checks["migrations"] = "at head" if is_at_head(gateway.engine) else "behind: run gateway db upgrade"
+        except Exception as exc:  # noqa: BLE001 - report, do not raise
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            with gateway.broker.connection() as conn:
+                conn.ensure_connection(max_retries=1)
+            checks["broker"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        checks["circuits"] = gateway.circuits.snapshot()
+        ready = checks.get("database") == "ok" and checks.get("migrations") == "at head" and checks["broker"] == "ok"
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    @app.post("/v1/intake/status", tags=["intake"], status_code=202)
+    async def intake_status(request: Request) -> dict[str, str]:
+        """Receive a ``TRANG_THAI_BAO_CAO`` packet from a receiver (idempotent on its MaGoiTin)."""
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit():
+            check_size(int(declared), "request body", INTAKE_LIMITS)
+        data = await request.body()
+        packet = read_packet(data, source="request body", profile=gateway.profile, limits=INTAKE_LIMITS)
+        result = service.intake_status(packet, actor=f"receiver:{packet.sender.code}")
+        return {"result": result, "MaGoiTin": str(packet.packet_id)}
+
+    return app

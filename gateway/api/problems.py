@@ -1,0 +1,34 @@
+"""RFC 9457 problem+json: the one place domain errors become HTTP answers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from gateway.errors import GatewayError, InputError, NotFound, PacketInvalid, UnsafeInputError
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
+                        status_code=status, media_type=PROBLEM)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+        if isinstance(exc, PacketInvalid):
+            return problem(422, "Invalid packet", str(exc),
+                           errors=[{"location": v.location, "message": v.message} for v in exc.violations])
+        if isinstance(exc, UnsafeInputError):
+            return problem(413 if "bytes" in exc.reason else 400, "Unsafe input", str(exc))
+        if isinstance(exc, InputError):
+            return problem(400, "Bad input", str(exc))
+        if isinstance(exc, NotFound):
+            return problem(404, "Not found", str(exc))
+        return problem(500, "Gateway error", type(exc).__name__)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        return problem(500, "Internal error", "an unexpected error was logged; no details are exposed")

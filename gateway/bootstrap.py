@@ -1,0 +1,83 @@
+"""The composition root: builds engine, broker, connectors, policies, clock and profile from settings.
+
+The CLI, the API, the worker, the demo and the tests all build the gateway here; nothing builds its
+own engine or client at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.clock import Clock, SystemClock
+from gateway.connectors.base import Connector
+from gateway.connectors.http import HttpConnector
+from gateway.db.engine import make_engine, upgrade
+from gateway.delivery.circuit import CircuitBreakers
+from gateway.delivery.retry import RetryPolicy
+from gateway.delivery.service import DeliveryService
+from gateway.messaging import Broker
+from gateway.packets.profile import Profile, load_profile
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    broker: Broker
+    profile: Profile
+    clock: Clock
+    connectors: dict[str, Connector]
+    policies: dict[str, RetryPolicy]
+    circuits: CircuitBreakers
+    _services: list[DeliveryService] = field(default_factory=list)
+
+    def delivery_service(self, worker_id: str | None = None) -> DeliveryService:
+        wid = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        service = DeliveryService(self.sessions, self.connectors, self.policies, self.clock, worker_id=wid,
+                                  lease_seconds=self.settings.worker.lease_seconds, circuits=self.circuits)
+        self._services.append(service)
+        return service
+
+    def publish(self, delivery_ids: list[int]) -> None:
+        """Publish wake-ups after a commit. A broker failure only delays: the sweeper will find them."""
+        try:
+            self.broker.publish(delivery_ids)
+        except Exception as exc:  # noqa: BLE001 - any broker failure is survivable; SQL holds the truth
+            log.warning("could not publish %d wake-ups (%s); the sweeper will pick them up", len(delivery_ids), exc)
+
+    def close(self) -> None:
+        for connector in self.connectors.values():
+            connector.close()
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool | None = None,
+              connectors: dict[str, Connector] | None = None) -> Gateway:
+    """Build the gateway. ``migrate`` defaults to True on SQLite (the embedded default creates its
+    schema on first run) and False elsewhere (run ``gateway db upgrade`` as a deployment step)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    is_sqlite = make_url(settings.database_url).get_backend_name() == "sqlite"
+    if migrate if migrate is not None else is_sqlite:
+        upgrade(engine)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    broker = Broker(settings.broker_url, settings.broker.queue, polling_interval=settings.broker.polling_interval)
+    built: dict[str, Connector] = dict(connectors or {})
+    for name, dest in settings.destinations.items():
+        built.setdefault(name, HttpConnector(name, dest))
+    policies = {name: RetryPolicy(dest.retry) for name, dest in settings.destinations.items()}
+    clock = clock or SystemClock()
+    return Gateway(settings=settings, engine=engine, sessions=sessions, broker=broker,
+                   profile=load_profile(settings.profile), clock=clock, connectors=built, policies=policies,
+                   circuits=CircuitBreakers(clock))

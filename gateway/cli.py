@@ -1,0 +1,309 @@
+"""The ``gateway`` command line. Thin: parse arguments, build settings, call a use case, print.
+
+Every command honours ``GATEWAY_DATA_DIR`` and ``--config``/``GATEWAY_CONFIG``. Domain errors are
+printed as one clear line (never a traceback) with exit code 2 for configuration and unreadable input,
+1 for a failed check.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.errors import ConfigurationError, GatewayError, PacketInvalid
+from gateway.settings import Settings, load_settings
+
+app = typer.Typer(help="Gateway between a provincial reporting system and the national reporting network "
+                       "(QCVN 125:2021/BTTTT packets).", no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+sim_app = typer.Typer(help="Simulated peers that fail on purpose (loopback only).", no_args_is_help=True)
+contracts_app = typer.Typer(help="Wire profiles and their schemas.", no_args_is_help=True)
+deliveries_app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Inspect quarantined input.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+for sub, name in ((db_app, "db"), (sim_app, "sim"), (contracts_app, "contracts"), (deliveries_app, "deliveries"),
+                  (quarantine_app, "quarantine"), (audit_app, "audit")):
+    app.add_typer(sub, name=name)
+
+console = Console()
+err = Console(stderr=True)
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML configuration file")]
+
+
+def _settings(config: Path | None) -> Settings:
+    return load_settings(config)
+
+
+def _gateway(config: Path | None, migrate: bool | None = None):  # type: ignore[no-untyped-def]
+    from gateway.bootstrap import bootstrap
+
+    return bootstrap(_settings(config), migrate=migrate)
+
+
+# ------------------------------------------------------------------ demo / processes
+@app.command()
+def demo(config: ConfigOpt = None,
+         faults: Annotated[str, typer.Option(help="simulator fault profile: none, mild, heavy")] = "mild",
+         fmt: Annotated[str, typer.Option("--format", help="packet encoding: json or xml")] = "json",
+         keep_serving: Annotated[bool, typer.Option("--keep-serving", help="leave the API up afterwards")] = False,
+         ) -> None:
+    """Run the whole path on the embedded default against the bundled national-system simulator."""
+    from gateway.demo import run_demo
+
+    if fmt not in ("json", "xml"):
+        raise typer.BadParameter("--format must be json or xml")
+    result = run_demo(_settings(config), fault_profile=faults, fmt=fmt,  # type: ignore[arg-type]
+                      console=console, keep_serving=keep_serving)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def serve(config: ConfigOpt = None, host: Annotated[str | None, typer.Option()] = None,
+          port: Annotated[int | None, typer.Option()] = None) -> None:
+    """Serve the API (health, readiness, status intake)."""
+    import uvicorn
+
+    from gateway.api.app import create_app
+
+    gw = _gateway(config)
+    uvicorn.run(create_app(gw), host=host or gw.settings.api.host, port=port or gw.settings.api.port,
+                log_level="info")
+
+
+@app.command()
+def worker(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Option()] = None,
+           worker_id: Annotated[str | None, typer.Option("--id")] = None) -> None:
+    """Deliver packets: consume wake-ups, attempt, retry, sweep. Stops cleanly on SIGINT/SIGTERM."""
+    import signal
+
+    from gateway.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    gw = _gateway(config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        Worker(gw, worker_id=worker_id, concurrency=concurrency).run(stop)
+    finally:
+        gw.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
+    """Migrate the database schema (Alembic) to ``revision``."""
+    from gateway.db.engine import make_engine, upgrade
+
+    settings = _settings(config)
+    engine = make_engine(settings.database_url)
+    upgrade(engine, revision)
+    console.print(f"database at {revision}: {engine.url.render_as_string(hide_password=True)}")
+
+
+@sim_app.command("national")
+def sim_national(port: Annotated[int, typer.Option()] = 8900,
+                 faults: Annotated[str, typer.Option(help="none, mild, heavy")] = "none") -> None:
+    """Run the national-system simulator on 127.0.0.1."""
+    import uvicorn
+
+    from gateway.sim import faults as f
+    from gateway.sim.national import RECEIVE_PATH, create_app
+
+    console.print(f"national simulator: POST http://127.0.0.1:{port}{RECEIVE_PATH}  stats: /sim/stats")
+    uvicorn.run(create_app(f.plan(faults)), host="127.0.0.1", port=port, log_level="warning")
+
+
+# ------------------------------------------------------------------ packets
+@app.command()
+def validate(paths: Annotated[list[Path], typer.Argument(help="packet files (JSON or XML)")],
+             fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+             profile: Annotated[str | None, typer.Option(help="profile id")] = None) -> None:
+    """Validate packets; exit 0 all valid, 1 any invalid, 2 unreadable input."""
+    from gateway.errors import InputError
+    from gateway.packets.profile import load_profile
+    from gateway.packets.validate import read_packet
+
+    prof = load_profile(profile) if profile else load_profile()
+    results = []
+    worst = 0
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            results.append({"file": str(path), "valid": False, "unreadable": True, "errors": [
+                {"location": "", "message": f"cannot read: {exc.strerror}"}]})
+            worst = 2
+            continue
+        try:
+            packet = read_packet(data, source=str(path), profile=prof)
+            results.append({"file": str(path), "valid": True, "type": packet.packet_type.value,
+                            "MaGoiTin": str(packet.packet_id), "errors": []})
+        except PacketInvalid as exc:
+            results.append({"file": str(path), "valid": False, "errors": [
+                {"location": v.location, "message": v.message} for v in exc.violations]})
+            worst = max(worst, 1)
+        except InputError as exc:
+            results.append({"file": str(path), "valid": False, "unreadable": True,
+                            "errors": [{"location": exc.location, "message": exc.reason}]})
+            worst = 2
+    if fmt == "json":
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        for r in results:
+            if r["valid"]:
+                console.print(f"[green]valid[/]   {r['file']} ({r['type']} {r['MaGoiTin']})")
+            else:
+                console.print(f"[red]invalid[/] {r['file']}: {len(r['errors'])} error(s)")
+                for e in r["errors"]:
+                    console.print(f"    {e['location'] or '/'}: {e['message']}", markup=False)
+    raise typer.Exit(worst)
+
+
+@app.command()
+def convert(path: Path, to: Annotated[str, typer.Option("--to", help="json or xml")],
+            out: Annotated[Path | None, typer.Option("-o", "--output")] = None) -> None:
+    """Convert a packet between JSON and XML (validated on the way in and out)."""
+    from gateway.packets.validate import read_packet, write_packet
+
+    if to not in ("json", "xml"):
+        raise typer.BadParameter("--to must be json or xml")
+    packet = read_packet(path.read_bytes(), source=str(path))
+    data = write_packet(packet, to)  # type: ignore[arg-type]
+    if out:
+        out.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data + b"\n")
+
+
+@contracts_app.command("build")
+def contracts_build(profile: Annotated[str, typer.Option(help="profile id")] = "qcvn125-gw/0",
+                    profiles_dir: Annotated[Path | None, typer.Option(help="folder of profiles")] = None) -> None:
+    """(Re)generate a profile's JSON Schemas and XSDs from the canonical model and its name map."""
+    from gateway.packets import schemas
+    from gateway.packets.profile import load_profile
+
+    for path in schemas.write_all(load_profile(profile, profiles_dir)):
+        console.print(path)
+
+
+# ------------------------------------------------------------------ operations
+@deliveries_app.command("list")
+def deliveries_list(config: ConfigOpt = None, state: Annotated[str | None, typer.Option()] = None,
+                    destination: Annotated[str | None, typer.Option()] = None,
+                    limit: Annotated[int, typer.Option()] = 50) -> None:
+    """List deliveries, newest first."""
+    from sqlalchemy import select
+
+    from gateway.db.models import Delivery
+
+    gw = _gateway(config)
+    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+    if state:
+        query = query.where(Delivery.state == state)
+    if destination:
+        query = query.where(Delivery.destination == destination)
+    table = Table("id", "packet", "destination", "state", "attempts", "last status", "last error")
+    with gw.sessions() as session:
+        for d in session.execute(query).scalars():
+            table.add_row(str(d.id), d.packet_id, d.destination, d.state, str(d.attempts), str(d.last_status or ""),
+                          (d.last_error or "")[:60])
+    console.print(table)
+
+
+@deliveries_app.command("show")
+def deliveries_show(delivery_id: int, config: ConfigOpt = None) -> None:
+    """One delivery with its attempt history."""
+    from gateway.db.models import Delivery
+    from gateway.errors import NotFound
+
+    gw = _gateway(config)
+    with gw.sessions() as session:
+        d = session.get(Delivery, delivery_id)
+        if d is None:
+            raise NotFound(f"delivery {delivery_id} does not exist")
+        console.print(f"delivery {d.id}: packet {d.packet_id} -> {d.destination}: [bold]{d.state}[/] "
+                      f"(key {d.idempotency_key}, ack {d.ack_status or '-'})")
+        if d.ack_reason:
+            console.print(f"  receiver's reason: {d.ack_reason}", markup=False)
+        table = Table("#", "started", "ms", "HTTP", "outcome", "error")
+        for a in d.attempt_log:
+            table.add_row(str(a.number), a.started_at.isoformat(timespec="seconds"), str(a.duration_ms),
+                          str(a.http_status or ""), a.outcome, (a.error or "")[:80])
+        console.print(table)
+
+
+@app.command()
+def replay(ids: Annotated[list[int] | None, typer.Argument()] = None, config: ConfigOpt = None,
+           all_dead: Annotated[bool, typer.Option("--all-dead")] = False,
+           destination: Annotated[str | None, typer.Option()] = None,
+           actor: Annotated[str, typer.Option(help="who asks (recorded in the audit log)")] = "cli") -> None:
+    """Send dead, returned or rejected deliveries again (same idempotency key); audited."""
+    from sqlalchemy import select
+
+    from gateway.db.models import Delivery, DeliveryState
+
+    gw = _gateway(config)
+    targets = list(ids or [])
+    if all_dead:
+        with gw.sessions() as session:
+            query = select(Delivery.id).where(Delivery.state == DeliveryState.DEAD.value)
+            if destination:
+                query = query.where(Delivery.destination == destination)
+            targets.extend(session.execute(query).scalars())
+    done = gw.delivery_service(f"cli:{actor}").replay(targets, actor=f"operator:{actor}")
+    gw.publish(done)
+    console.print(f"replayed {len(done)} deliver{'y' if len(done) == 1 else 'ies'}: {done}")
+
+
+@quarantine_app.command("list")
+def quarantine_list(config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50) -> None:
+    """Quarantined input with where and why."""
+    from sqlalchemy import select
+
+    from gateway.db.models import QuarantineRecord
+
+    gw = _gateway(config)
+    table = Table("id", "location", "reason", "raw")
+    with gw.sessions() as session:
+        for q in session.execute(select(QuarantineRecord).order_by(QuarantineRecord.id).limit(limit)).scalars():
+            table.add_row(str(q.id), q.location, q.reason, json.dumps(q.raw, ensure_ascii=False)[:60])
+    console.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOpt = None) -> None:
+    """Check the audit hash chain; exit 1 naming every altered, removed or reordered event."""
+    from gateway import audit
+
+    gw = _gateway(config)
+    with gw.sessions() as session:
+        breaks = audit.verify(session)
+    if breaks:
+        for b in breaks:
+            console.print(f"[red]audit event {b.event_id}[/]: {b.problem}")
+        raise typer.Exit(1)
+    console.print("[green]audit chain intact[/]")
+
+
+def main() -> None:
+    """Entry point: domain errors become one clear line and an exit code, never a traceback."""
+    try:
+        app()
+    except ConfigurationError as exc:
+        err.print(f"configuration error: {exc}", markup=False)
+        sys.exit(2)
+    except GatewayError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(2 if not isinstance(exc, PacketInvalid) else 1)
+
+
+if __name__ == "__main__":
+    main()

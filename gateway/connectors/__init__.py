@@ -1,0 +1,1 @@
+"""Connectors: one sender of packets per destination kind, found by name in ``registry``."""

@@ -1,0 +1,122 @@
+"""HTTP connector for the national reporting system and ministry systems.
+
+Sends: one packet per ``POST {url}`` (``application/json`` or ``application/xml`` per the
+destination's ``format``), with ``Idempotency-Key`` (stable across retries and restarts) and
+``X-MaGoiTin``. Expects: 2xx, optionally with a ``TRANG_THAI_BAO_CAO`` status packet in the body.
+Config keys: ``destinations.<name>.{url, timeout, connect_timeout, max_concurrency, bearer_token}``.
+Peer quirks: ``Retry-After`` may be seconds or an HTTP date; some peers answer 200 with an empty body
+and acknowledge later by callback.
+
+Classification (what the delivery layer must do): connect errors, timeouts, resets, 408, 425, 429
+and 5xx are transient; 401 and 403 are credential problems; every other 4xx rejects the packet.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from datetime import UTC
+
+import httpx
+
+from gateway.connectors.base import OutgoingPacket, Receipt
+from gateway.errors import (
+    CredentialsError,
+    GatewayError,
+    RejectedDeliveryError,
+    TransientDeliveryError,
+)
+from gateway.packets import model as m
+from gateway.packets.validate import read_packet
+from gateway.settings import DestinationSettings
+
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else time.time()
+    return max(0.0, when.timestamp() - current)
+
+
+def _reason(response: httpx.Response) -> str:
+    text = response.text[:500]
+    ctype = response.headers.get("content-type", "")
+    if "json" in ctype:
+        try:
+            data = response.json()
+        except ValueError:
+            return text
+        if isinstance(data, dict):
+            for key in ("detail", "title", "LyDo", "message"):
+                if isinstance(data.get(key), str):
+                    return str(data[key])[:500]
+    return text
+
+
+class HttpConnector:
+    """One destination over HTTP/1.1 keep-alive with bounded timeouts and connection limits."""
+
+    def __init__(self, name: str, settings: DestinationSettings, *, transport: httpx.BaseTransport | None = None):
+        self.name = name
+        self.settings = settings
+        timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+        limits = httpx.Limits(max_connections=settings.max_concurrency,
+                              max_keepalive_connections=settings.max_concurrency)
+        self._client = httpx.Client(timeout=timeout, limits=limits, transport=transport, trust_env=False)
+
+    def _headers(self, packet: OutgoingPacket) -> dict[str, str]:
+        headers = {"Content-Type": packet.content_type, "Idempotency-Key": packet.idempotency_key,
+                   "X-MaGoiTin": packet.packet_id, "Accept": "application/json, application/xml"}
+        if self.settings.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {self.settings.bearer_token.get_secret_value()}"
+        return headers
+
+    def send(self, packet: OutgoingPacket) -> Receipt:
+        try:
+            response = self._client.post(self.settings.url, content=packet.payload, headers=self._headers(packet))
+        except httpx.TimeoutException as exc:
+            raise TransientDeliveryError(f"{self.name}: timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise TransientDeliveryError(f"{self.name}: transport error ({type(exc).__name__}: {exc})") from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return self._receipt(response, packet)
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        reason = _reason(response)
+        if status in RETRYABLE_STATUS or status >= 500:
+            raise TransientDeliveryError(f"{self.name}: HTTP {status}: {reason}", status=status,
+                                         retry_after=retry_after)
+        if status in (401, 403):
+            raise CredentialsError(f"{self.name}: HTTP {status}: credentials refused: {reason}", status=status)
+        raise RejectedDeliveryError(f"{self.name}: HTTP {status}: {reason}", status=status)
+
+    def _receipt(self, response: httpx.Response, packet: OutgoingPacket) -> Receipt:
+        if not response.content:
+            return Receipt(response.status_code)
+        try:
+            status = read_packet(response.content, source=f"{self.name} response to {packet.packet_id}")
+        except GatewayError as exc:
+            return Receipt(response.status_code, note=f"unreadable status packet: {exc}")
+        if status.packet_type is not m.PacketType.TRANG_THAI_BAO_CAO:
+            return Receipt(response.status_code, note=f"response is a {status.packet_type.value}, not a status")
+        assert isinstance(status.body, m.StatusReport)
+        if str(status.body.original_packet_id) != packet.packet_id:
+            return Receipt(response.status_code, note="status packet answers another MaGoiTin")
+        return Receipt(response.status_code, status=status)
+
+    def close(self) -> None:
+        self._client.close()
+
+

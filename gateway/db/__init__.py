@@ -1,0 +1,1 @@
+"""SQL storage: the core records (observations, packets, deliveries, attempts, quarantine, audit)."""

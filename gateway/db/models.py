@@ -1,0 +1,202 @@
+"""Core records, as SQLAlchemy 2 typed mappings. The schema is migrated by Alembic only.
+
+State columns carry CHECK constraints generated from the same enums the code uses, so a state the
+code does not know can never be stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+    RETURNED = "returned"
+    REJECTED = "rejected"
+    DEAD = "dead"
+
+
+def _in(column: str, enum: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(e.value) for e in enum)})"
+
+
+class IngestRun(Base):
+    __tablename__ = "ingest_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(1000))
+    adapter: Mapped[str] = mapped_column(String(100))
+    mapping_version: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    mapped: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    blank: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Observation(Base):
+    """One value of one indicator, period, reporting unit and disaggregation, with its source."""
+
+    __tablename__ = "observations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ingest_run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id"))
+    regime_code: Mapped[str] = mapped_column(String(100))
+    form_code: Mapped[str] = mapped_column(String(100))
+    indicator_code: Mapped[str] = mapped_column(String(100), comment="national MaChiTieu")
+    source_indicator_code: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(String(100))
+    period_key: Mapped[str] = mapped_column(String(40))
+    reporting_unit: Mapped[str] = mapped_column(String(100))
+    disaggregation: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    admin_code_list: Mapped[str | None] = mapped_column(String(40), comment="code-list version of DVHC codes")
+    value: Mapped[str] = mapped_column(String(64), comment="plain decimal text, never float")
+    source_ref: Mapped[str] = mapped_column(String(1000))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    mapping_version: Mapped[str] = mapped_column(String(200))
+    packet_id: Mapped[str | None] = mapped_column(ForeignKey("packets.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_observations_report", "regime_code", "form_code", "period_key", "reporting_unit"),)
+
+
+class Packet(Base):
+    """One TT 02/2021 packet as built and stored; revisions supersede, never overwrite."""
+
+    __tablename__ = "packets"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, comment="MaGoiTin")
+    packet_type: Mapped[str] = mapped_column(String(40))
+    profile: Mapped[str] = mapped_column(String(40))
+    regime_code: Mapped[str | None] = mapped_column(String(100))
+    form_code: Mapped[str | None] = mapped_column(String(100))
+    period_key: Mapped[str | None] = mapped_column(String(40))
+    reporting_unit: Mapped[str | None] = mapped_column(String(100))
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    content_type: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    value_count: Mapped[int] = mapped_column(Integer, default=0)
+    mapping_version: Mapped[str | None] = mapped_column(String(200))
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="packet")
+    __table_args__ = (
+        UniqueConstraint("packet_type", "regime_code", "form_code", "period_key", "reporting_unit", "revision",
+                         name="report_revision"),
+    )
+
+
+class Delivery(Base):
+    """One packet to one destination; the idempotency key never changes across retries or restarts."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    packet_id: Mapped[str] = mapped_column(ForeignKey("packets.id"))
+    destination: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), default=DeliveryState.PENDING.value)
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    ack_status: Mapped[str | None] = mapped_column(String(40), comment="TrangThai of the latest status packet")
+    ack_packet_id: Mapped[str | None] = mapped_column(String(36))
+    ack_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    packet: Mapped[Packet] = relationship(back_populates="deliveries")
+    attempt_log: Mapped[list[DeliveryAttempt]] = relationship(back_populates="delivery",
+                                                             order_by="DeliveryAttempt.number")
+    __table_args__ = (
+        CheckConstraint(_in("state", DeliveryState), name="state"),
+        UniqueConstraint("packet_id", "destination", name="packet_destination"),
+        Index("ix_deliveries_due", "state", "next_attempt_at"),
+    )
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    retry_after: Mapped[float | None] = mapped_column()
+    worker: Mapped[str | None] = mapped_column(String(100))
+    delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")
+
+
+class StatusReceipt(Base):
+    """Status packets taken in; keyed by their MaGoiTin so intake is idempotent."""
+
+    __tablename__ = "status_receipts"
+    packet_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    original_packet_id: Mapped[str] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QuarantineRecord(Base):
+    """Input that could not become an observation or a packet, with where and why; replayable."""
+
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ingest_run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+    source: Mapped[str] = mapped_column(String(1000))
+    location: Mapped[str] = mapped_column(String(1000))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint("state IN ('open', 'replayed', 'discarded')", name="state"),)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained: each row's hash covers its content and the previous row's hash."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""Deliveries: one packet to one destination, driven through a closed state machine."""

@@ -1,0 +1,285 @@
+"""Delivery use cases: claim, attempt, record, transition, sweep, replay, take in status packets.
+
+Each use case is one transaction. A claim is an atomic conditional UPDATE (``pending`` and due, or
+``sending`` with an expired lease), so concurrent workers on SQLite or PostgreSQL never attempt the
+same delivery at once; the sweeper picks due rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway import audit
+from gateway.clock import Clock, as_utc
+from gateway.connectors.base import Connector, OutgoingPacket, Receipt
+from gateway.db.models import Delivery, DeliveryAttempt, DeliveryState, Packet, StatusReceipt
+from gateway.delivery import states
+from gateway.delivery.circuit import CircuitBreakers
+from gateway.delivery.retry import RetryPolicy
+from gateway.errors import (
+    CredentialsError,
+    DeliveryError,
+    NotFound,
+    RejectedDeliveryError,
+    TransientDeliveryError,
+)
+from gateway.packets import model as m
+
+log = logging.getLogger(__name__)
+S = DeliveryState
+
+STATUS_TO_STATE: dict[m.ReportStatus, S] = {
+    m.ReportStatus.DA_TIEP_NHAN: S.ACKNOWLEDGED,
+    m.ReportStatus.DA_DUYET: S.ACKNOWLEDGED,
+    m.ReportStatus.TRA_LAI: S.RETURNED,
+    m.ReportStatus.TU_CHOI: S.REJECTED,
+}
+
+
+def transition(session: Session, delivery: Delivery, target: S, *, now: datetime, actor: str, why: str = "",
+               detail: dict[str, Any] | None = None) -> None:
+    """The one way a delivery changes state: checked against the table, stamped, audited."""
+    current = S(delivery.state)
+    states.check(current, target)
+    delivery.state = target.value
+    delivery.updated_at = now
+    if target is not S.SENDING:
+        audit.record(session, at=now, actor=actor, action=f"delivery.{target.value}",
+                     subject=f"delivery:{delivery.id}",
+                     detail={"from": current.value, "packet": delivery.packet_id,
+                             "destination": delivery.destination, "why": why, **(detail or {})})
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    delivery_id: int
+    outcome: str  # claimed-elsewhere | deferred | acknowledged | delivered | returned | rejected | retry | dead
+    wait: float = 0.0
+
+
+class DeliveryService:
+    def __init__(self, sessions: sessionmaker[Session], connectors: dict[str, Connector],
+                 policies: dict[str, RetryPolicy], clock: Clock, *, worker_id: str = "worker",
+                 lease_seconds: float = 120.0, circuits: CircuitBreakers | None = None,
+                 observe: Callable[[str, str, float, int | None], None] | None = None) -> None:
+        self.sessions = sessions
+        self.connectors = connectors
+        self.policies = policies
+        self.clock = clock
+        self.worker_id = worker_id
+        self.lease = timedelta(seconds=lease_seconds)
+        self.circuits = circuits or CircuitBreakers(clock)
+        self._observe = observe
+
+    # ------------------------------------------------------------------ claim
+    def claim(self, delivery_id: int) -> bool:
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id,
+                       or_(and_(Delivery.state == S.PENDING.value, Delivery.next_attempt_at <= now),
+                           and_(Delivery.state == S.SENDING.value, Delivery.lease_until < now)))
+                .values(state=S.SENDING.value, lease_until=now + self.lease, claimed_by=self.worker_id,
+                        attempts=Delivery.attempts + 1, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ attempt
+    def attempt(self, delivery_id: int) -> AttemptResult:
+        """Claim and make one attempt. Safe to call for any id, any number of times."""
+        if not self.claim(delivery_id):
+            return AttemptResult(delivery_id, "claimed-elsewhere")
+        with self.sessions() as session:
+            row = session.execute(
+                select(Delivery.destination, Delivery.attempts, Delivery.created_at, Delivery.idempotency_key,
+                       Packet.id, Packet.payload, Packet.content_type)
+                .join(Packet, Packet.id == Delivery.packet_id).where(Delivery.id == delivery_id)
+            ).one()
+        destination, attempt_no, created_at, key, packet_id, payload, ctype = row
+        connector = self.connectors.get(destination)
+        if connector is None:
+            return self._finish(delivery_id, attempt_no, created_at, None, RejectedDeliveryError(
+                f"destination {destination!r} is not configured"), 0.0)
+        wait = self.circuits.allow(destination)
+        if wait > 0:
+            return self._defer(delivery_id, wait, f"circuit open for {destination}")
+        started = time.perf_counter()
+        receipt: Receipt | None = None
+        error: DeliveryError | None = None
+        try:
+            receipt = connector.send(OutgoingPacket(packet_id, key, payload, ctype))
+        except DeliveryError as exc:
+            error = exc
+        except Exception as exc:  # an unknown failure in a connector is transient, counted, never swallowed
+            log.exception("connector %s failed unexpectedly on delivery %s", destination, delivery_id)
+            error = TransientDeliveryError(f"{destination}: unexpected {type(exc).__name__}: {exc}")
+        elapsed = time.perf_counter() - started
+        if error is None:
+            self.circuits.success(destination)
+        elif isinstance(error, TransientDeliveryError):
+            self.circuits.failure(destination)
+        return self._finish(delivery_id, attempt_no, created_at, receipt, error, elapsed)
+
+    def _defer(self, delivery_id: int, wait: float, why: str) -> AttemptResult:
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Delivery).where(Delivery.id == delivery_id, Delivery.claimed_by == self.worker_id,
+                                       Delivery.state == S.SENDING.value)
+                .values(state=S.PENDING.value, attempts=Delivery.attempts - 1, lease_until=None,
+                        next_attempt_at=now + timedelta(seconds=wait), last_error=why, updated_at=now)
+                .execution_options(synchronize_session=False))
+        return AttemptResult(delivery_id, "deferred", wait)
+
+    def _finish(self, delivery_id: int, attempt_no: int, created_at: datetime, receipt: Receipt | None,
+                error: DeliveryError | None, elapsed: float) -> AttemptResult:
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            delivery = session.get(Delivery, delivery_id, with_for_update=True)
+            assert delivery is not None
+            outcome = "ok" if error is None else type(error).__name__
+            session.add(DeliveryAttempt(
+                delivery_id=delivery_id, number=attempt_no, started_at=now - timedelta(seconds=elapsed),
+                duration_ms=int(elapsed * 1000), http_status=receipt.http_status if receipt else error and error.status,
+                outcome=outcome, error=str(error) if error else (receipt.note if receipt else None),
+                retry_after=error.retry_after if error else None, worker=self.worker_id))
+            if self._observe:
+                self._observe(delivery.destination, outcome, elapsed, attempt_no)
+            if delivery.state != S.SENDING.value or delivery.claimed_by != self.worker_id:
+                # Our lease expired and another worker took over; its outcome will decide.
+                return AttemptResult(delivery_id, "claimed-elsewhere")
+            delivery.lease_until = None
+            delivery.last_status = receipt.http_status if receipt else (error.status if error else None)
+            actor = f"worker:{self.worker_id}"
+            if error is None:
+                assert receipt is not None
+                delivery.last_error = receipt.note
+                if receipt.status is None:
+                    transition(session, delivery, S.DELIVERED, now=now, actor=actor, why="receiver accepted")
+                    return AttemptResult(delivery_id, "delivered")
+                target = self._apply_status(session, delivery, receipt.status, now=now, actor=actor)
+                return AttemptResult(delivery_id, target.value)
+            delivery.last_error = str(error)
+            if isinstance(error, RejectedDeliveryError):
+                transition(session, delivery, S.REJECTED, now=now, actor=actor, why=str(error))
+                return AttemptResult(delivery_id, "rejected")
+            if isinstance(error, CredentialsError):
+                transition(session, delivery, S.DEAD, now=now, actor=actor,
+                           why=f"credentials refused; an operator must act: {error}")
+                return AttemptResult(delivery_id, "dead")
+            policy = self.policies[delivery.destination]
+            age = (now - as_utc(created_at)).total_seconds()
+            decision = policy.decide(attempt_no, error, age)
+            if not decision.retry:
+                transition(session, delivery, S.DEAD, now=now, actor=actor, why=f"{decision.why}: {error}")
+                return AttemptResult(delivery_id, "dead")
+            transition(session, delivery, S.PENDING, now=now, actor=actor, why=str(error))
+            delivery.next_attempt_at = now + timedelta(seconds=decision.wait)
+            return AttemptResult(delivery_id, "retry", decision.wait)
+
+    # ------------------------------------------------------------------ status packets
+    def _apply_status(self, session: Session, delivery: Delivery, status: m.Envelope, *, now: datetime,
+                      actor: str) -> S:
+        body = status.body
+        assert isinstance(body, m.StatusReport)
+        receipt_id = str(status.packet_id)
+        if session.get(StatusReceipt, receipt_id) is None:
+            session.add(StatusReceipt(packet_id=receipt_id, original_packet_id=str(body.original_packet_id),
+                                      status=body.status.value, reason=body.reason, received_at=now))
+        delivery.ack_status = body.status.value
+        delivery.ack_packet_id = receipt_id
+        delivery.ack_reason = body.reason
+        target = STATUS_TO_STATE.get(body.status)
+        current = S(delivery.state)
+        if target is None or target is current:
+            return current
+        if current is S.SENDING and target is not S.ACKNOWLEDGED:
+            transition(session, delivery, S.DELIVERED, now=now, actor=actor, why="receiver accepted")
+        transition(session, delivery, target, now=now, actor=actor,
+                   why=f"{body.status.value}" + (f": {body.reason}" if body.reason else ""),
+                   detail={"status_packet": receipt_id})
+        return target
+
+    def intake_status(self, status: m.Envelope, destination: str | None = None, *, actor: str) -> str:
+        """Take in an asynchronous status packet (webhook or poll); idempotent on its MaGoiTin."""
+        body = status.body
+        if not isinstance(body, m.StatusReport):
+            raise NotFound("not a TRANG_THAI_BAO_CAO packet")
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            if session.get(StatusReceipt, str(status.packet_id)) is not None:
+                return "duplicate"
+            query = select(Delivery).where(Delivery.packet_id == str(body.original_packet_id))
+            if destination:
+                query = query.where(Delivery.destination == destination)
+            deliveries = session.execute(query.with_for_update()).scalars().all()
+            if not deliveries:
+                raise NotFound(f"no delivery of packet {body.original_packet_id}")
+            for delivery in deliveries:
+                if S(delivery.state) in (S.DELIVERED, S.ACKNOWLEDGED, S.SENDING):
+                    self._apply_status(session, delivery, status, now=now, actor=actor)
+            if session.get(StatusReceipt, str(status.packet_id)) is None:
+                session.add(StatusReceipt(packet_id=str(status.packet_id), original_packet_id=str(body.original_packet_id),
+                                          status=body.status.value, reason=body.reason, received_at=now))
+        return "applied"
+
+    # ------------------------------------------------------------------ sweeper
+    def due(self, limit: int = 500, republish_after: float = 30.0) -> list[int]:
+        """Due deliveries not published since they became due (or stale), oldest deadline first.
+
+        Marks them published in the same transaction; the caller publishes after commit.
+        """
+        now = self.clock.now()
+        stale = now - timedelta(seconds=republish_after)
+        with self.sessions.begin() as session:
+            query = (
+                select(Delivery.id)
+                .where(or_(
+                    and_(Delivery.state == S.PENDING.value, Delivery.next_attempt_at <= now,
+                         or_(Delivery.published_at.is_(None), Delivery.published_at < Delivery.next_attempt_at,
+                             Delivery.published_at < stale)),
+                    and_(Delivery.state == S.SENDING.value, Delivery.lease_until < now,
+                         or_(Delivery.published_at.is_(None), Delivery.published_at < stale,
+                             Delivery.published_at < Delivery.lease_until)),
+                ))
+                .order_by(Delivery.deadline.is_(None), Delivery.deadline, Delivery.next_attempt_at, Delivery.id)
+                .limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list(session.execute(query).scalars())
+            if ids:
+                session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(published_at=now)
+                                .execution_options(synchronize_session=False))
+        return ids
+
+    # ------------------------------------------------------------------ replay
+    def replay(self, delivery_ids: list[int], *, actor: str) -> list[int]:
+        """Send dead, rejected or returned deliveries again, same idempotency key; audited."""
+        now = self.clock.now()
+        replayed = []
+        with self.sessions.begin() as session:
+            for delivery_id in delivery_ids:
+                delivery = session.get(Delivery, delivery_id, with_for_update=True)
+                if delivery is None:
+                    raise NotFound(f"delivery {delivery_id} does not exist")
+                if S(delivery.state) not in (S.DEAD, S.REJECTED, S.RETURNED):
+                    continue
+                transition(session, delivery, S.PENDING, now=now, actor=actor, why="replay requested",
+                           detail={"attempts_before": delivery.attempts})
+                delivery.attempts = 0
+                delivery.created_at = now
+                delivery.next_attempt_at = now
+                delivery.published_at = None
+                replayed.append(delivery_id)
+        return replayed

@@ -1,0 +1,89 @@
+"""The gateway's error tree, classified by what the caller must do.
+
+::
+
+    GatewayError
+    ├── ConfigurationError      refuse to start; the message names the setting
+    ├── InputError              bad input: quarantine it, name the place (file, row, XPath)
+    │   ├── UnsafeInputError    hostile or oversized input rejected before parsing finishes
+    │   └── PacketInvalid       a packet broke the wire profile; carries every error found
+    ├── DeliveryError           raised by connectors
+    │   ├── TransientDeliveryError   retry later (timeouts, resets, 408/425/429/5xx)
+    │   ├── CredentialsError         stop sending to that destination; an operator must act (401/403)
+    │   └── RejectedDeliveryError    the receiver refused this packet (other 4xx); do not retry
+    └── NotFound                the record asked for does not exist
+
+Foreign exceptions (httpx, lxml, openpyxl, SQLAlchemy) are translated at the boundary that sees them
+and chained with ``raise ... from exc``. The API maps this tree to RFC 9457 problem+json in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigurationError(GatewayError):
+    """The configuration cannot work; the process must not start."""
+
+
+class InputError(GatewayError):
+    """Input that cannot become an observation or a packet. ``location`` says where."""
+
+    def __init__(self, message: str, *, location: str = "") -> None:
+        super().__init__(f"{location}: {message}" if location else message)
+        self.reason = message
+        self.location = location
+
+
+class UnsafeInputError(InputError):
+    """Input refused for safety (XML bombs, external entities, size, depth)."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One problem found in a packet: where (JSON pointer or XPath) and what."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location or '/'}: {self.message}"
+
+
+class PacketInvalid(InputError):
+    """A packet does not conform to the active wire profile. Holds *every* violation found."""
+
+    def __init__(self, violations: list[Violation], *, source: str = "") -> None:
+        self.violations = violations
+        head = "; ".join(str(v) for v in violations[:5])
+        more = f" (+{len(violations) - 5} more)" if len(violations) > 5 else ""
+        super().__init__(f"{len(violations)} error(s): {head}{more}", location=source)
+
+
+class DeliveryError(GatewayError):
+    """A delivery attempt failed. ``status`` is the HTTP status when there was a response."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying: the receiver or the network may recover."""
+
+
+class CredentialsError(DeliveryError):
+    """The receiver refused our credentials; retrying cannot help until an operator acts."""
+
+
+class RejectedDeliveryError(DeliveryError):
+    """The receiver refused this packet; the reason is in the message."""
+
+
+class NotFound(GatewayError):
+    """The record does not exist."""

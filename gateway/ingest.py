@@ -1,0 +1,121 @@
+"""Ingest use case: read a source, map every record, store observations or quarantine records.
+
+The count identity ``read == mapped + quarantined + blank`` holds for every run and is checked
+before commit; a run that breaks it is a bug and is refused, never stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.base import Blank, RawObservation, Reader, ReadProblem
+from gateway import audit
+from gateway.calendar import data_window
+from gateway.clock import Clock
+from gateway.db.models import IngestRun, Observation, QuarantineRecord
+from mappings.indicators import IndicatorMapping, MappingRejected
+
+BATCH = 2000
+
+
+@dataclass
+class IngestReport:
+    run_id: int
+    read: int = 0
+    mapped: int = 0
+    quarantined: int = 0
+    blank: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.mapped + self.quarantined + self.blank
+
+
+def _reason_class(reason: str) -> str:
+    return reason.split(":")[0].split("(")[0].strip()[:60]
+
+
+def ingest(sessions: sessionmaker[Session], reader: Reader, mapping: IndicatorMapping, clock: Clock, *,
+           reporting_unit: str, actor: str = "system",
+           progress: Callable[[int], None] | None = None) -> IngestReport:
+    """Read everything from ``reader`` in one transaction (a failed run leaves nothing half-stored)."""
+    now = clock.now()
+    with sessions.begin() as session:
+        run = IngestRun(source=reader.source, adapter=reader.name, mapping_version=mapping.version,
+                        started_at=now)
+        session.add(run)
+        session.flush()
+        report = IngestReport(run.id)
+        pending: list[Observation] = []
+        for item in reader.read():
+            if isinstance(item, Blank):
+                report.read += 1
+                report.blank += 1
+                continue
+            if isinstance(item, ReadProblem):
+                report.read += 1
+                _quarantine(session, run.id, reader.source, str(item.ref), item.raw, item.reason, now, report)
+                continue
+            report.read += 1
+            try:
+                obs = _observation(item, mapping, run.id, reporting_unit, now)
+            except MappingRejected as exc:
+                raw = {"indicator": item.indicator_code, "unit": item.unit, "period": item.period.key,
+                       "admin_unit": item.admin_unit, "value": _jsonable(item.value)}
+                _quarantine(session, run.id, reader.source, str(item.ref), raw, str(exc), now, report)
+                continue
+            pending.append(obs)
+            report.mapped += 1
+            if len(pending) >= BATCH:
+                session.add_all(pending)
+                session.flush()
+                pending.clear()
+            if progress and report.read % 500 == 0:
+                progress(report.read)
+        session.add_all(pending)
+        run.read, run.mapped, run.quarantined, run.blank = report.read, report.mapped, report.quarantined, report.blank
+        if not report.balanced:
+            raise AssertionError(f"ingest run {run.id}: read {report.read} != mapped + quarantined + blank")
+        audit.record(session, at=now, actor=actor, action="ingest.completed", subject=f"ingest:{run.id}",
+                     detail={"source": reader.source, "read": report.read, "mapped": report.mapped,
+                             "quarantined": report.quarantined, "blank": report.blank,
+                             "mapping": mapping.version})
+    if progress:
+        progress(report.read)
+    return report
+
+
+def _jsonable(value: object) -> object:
+    try:
+        json.dumps(value)
+    except TypeError:
+        return str(value)
+    return value
+
+
+def _observation(item: RawObservation, mapping: IndicatorMapping, run_id: int, reporting_unit: str,
+                 now: datetime) -> Observation:
+    _, end = data_window(item.period.period_type, item.period.number, item.period.year)
+    mapped = mapping.apply(item, end)
+    return Observation(
+        ingest_run_id=run_id, regime_code=mapped.regime_code, form_code=mapped.form_code,
+        indicator_code=mapped.indicator_code, source_indicator_code=mapped.source_indicator_code,
+        unit=mapped.unit, period_key=mapped.period_key, reporting_unit=reporting_unit,
+        disaggregation=[["DVHC", mapped.admin_unit]], admin_code_list=mapping.spec.admin_code_list,
+        value=mapped.value, source_ref=str(item.ref), content_hash=mapped.content_hash,
+        mapping_version=mapping.version, created_at=now)
+
+
+def _quarantine(session: Session, run_id: int, source: str, location: str, raw: dict[str, object], reason: str,
+                now: datetime, report: IngestReport) -> None:
+    session.add(QuarantineRecord(ingest_run_id=run_id, source=source, location=location, raw=raw, reason=reason,
+                                 state="open", created_at=now))
+    report.quarantined += 1
+    report.reasons[_reason_class(reason)] += 1

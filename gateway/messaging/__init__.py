@@ -1,0 +1,93 @@
+"""Wake-up messages over kombu: the SQLAlchemy transport embedded, RabbitMQ at scale; same code.
+
+A message says only "delivery N may be due" (JSON, versioned: ``{"v": 1, "delivery": N}``); SQL is
+the source of truth. Queues are durable, messages persistent, publishes confirmed where the broker
+supports it, and a message is acknowledged only after the delivery's new state is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kombu import Connection, Exchange, Queue
+from kombu.message import Message
+
+log = logging.getLogger(__name__)
+
+MESSAGE_VERSION = 1
+
+
+class Broker:
+    def __init__(self, url: str, queue: str, *, polling_interval: float = 0.1) -> None:
+        self.url = url
+        self.exchange = Exchange("gateway", type="direct", durable=True)
+        self.queue = Queue(queue, exchange=self.exchange, routing_key=queue, durable=True)
+        self.polling_interval = polling_interval
+        options: dict[str, Any] = {}
+        if url.startswith(("amqp", "pyamqp")):
+            options = {"confirm_publish": True}
+        elif url.startswith(("sqla+sqlite", "sqlalchemy+sqlite")):
+            # The SQLAlchemy transport hands its options to create_engine: wait on SQLite's lock.
+            options = {"connect_args": {"timeout": 30}}
+        self._options = options
+
+    def connection(self) -> Connection:
+        conn = Connection(self.url, transport_options=self._options, connect_timeout=10)
+        if not self.url.startswith(("amqp", "pyamqp")):
+            # Polling transports: the SQLAlchemy transport would pass a polling_interval transport
+            # option to create_engine, so it is set on the transport instead.
+            conn.transport.polling_interval = self.polling_interval
+        return conn
+
+    def declare(self) -> None:
+        with self.connection() as conn:
+            self.queue(conn.default_channel).declare()
+
+    def publish(self, delivery_ids: Iterable[int], conn: Connection | None = None) -> int:
+        """Publish wake-ups; returns how many. Errors propagate: callers treat them as 'sweeper will do it'."""
+        ids = list(delivery_ids)
+        if not ids:
+            return 0
+        own = conn is None
+        conn = conn or self.connection()
+        try:
+            producer = conn.Producer(serializer="json")
+            for delivery_id in ids:
+                producer.publish({"v": MESSAGE_VERSION, "delivery": delivery_id}, exchange=self.exchange,
+                                 routing_key=self.queue.routing_key, declare=[self.queue], delivery_mode=2,
+                                 retry=True, retry_policy={"max_retries": 3, "interval_start": 0.1})
+        finally:
+            if own:
+                conn.release()
+        return len(ids)
+
+    def purge(self) -> int:
+        with self.connection() as conn:
+            return int(self.queue(conn.default_channel).purge() or 0)
+
+
+def parse(body: Any) -> int | None:
+    """The delivery id in a wake-up body, or None for a body we do not understand (acked and dropped:
+    the sweeper still finds whatever it meant)."""
+    if isinstance(body, bytes | str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    if isinstance(body, dict) and body.get("v") == MESSAGE_VERSION and isinstance(body.get("delivery"), int):
+        return int(body["delivery"])
+    return None
+
+
+def drain(conn: Connection, timeout: float) -> None:
+    try:
+        conn.drain_events(timeout=timeout)
+    except (TimeoutError, socket.timeout):
+        pass
+
+
+MessageHandler = Callable[[int | None, Message], None]

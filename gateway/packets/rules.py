@@ -1,0 +1,107 @@
+"""Cross-field rules of the profile that a schema cannot express.
+
+Each rule yields ``(path, message)`` with ``path`` in canonical names; ``gateway.packets.validate``
+turns the path into a JSON pointer or XPath under the active profile. Rules never stop at the first
+problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+
+from gateway.packets import model as m
+
+Path = tuple[str | int, ...]
+
+_NUMBER_RANGE: dict[m.PeriodType, tuple[int, int]] = {
+    m.PeriodType.NGAY: (1, 366), m.PeriodType.TUAN: (1, 53), m.PeriodType.THANG: (1, 12),
+    m.PeriodType.QUY: (1, 4), m.PeriodType.SAU_THANG: (1, 2), m.PeriodType.CHIN_THANG: (1, 1),
+    m.PeriodType.NAM: (1, 1), m.PeriodType.DOT_XUAT: (1, 366),
+}
+
+_REASON_REQUIRED = {m.ReportStatus.TRA_LAI, m.ReportStatus.TU_CHOI, m.ReportStatus.YEU_CAU_DINH_CHINH}
+
+
+def last_month(period: m.Period) -> int | None:
+    """The calendar month the period's data window must end in, or None when any date is allowed."""
+    t, n = period.period_type, period.number
+    return {m.PeriodType.THANG: n, m.PeriodType.QUY: 3 * n, m.PeriodType.SAU_THANG: 6 * n,
+            m.PeriodType.CHIN_THANG: 9, m.PeriodType.NAM: 12}.get(t)
+
+
+def check_period(period: m.Period, path: Path) -> Iterator[tuple[Path, str]]:
+    low, high = _NUMBER_RANGE[period.period_type]
+    if not low <= period.number <= high:
+        yield path + ("number",), f"SoKy {period.number} is out of range {low}-{high} for {period.period_type.value}"
+    if period.start > period.end:
+        yield path + ("start",), f"period starts ({period.start}) after it ends ({period.end})"
+    month = last_month(period)
+    if month is not None and low <= period.number <= high and (
+        period.end.year != period.year or period.end.month != month
+    ):
+        yield path + ("end",), (f"{period.end} is not in the last month of {period.key} "
+                                f"(expected {period.year}-{month:02d})")
+
+
+def check_nfc(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
+    if isinstance(value, str):
+        if not unicodedata.is_normalized("NFC", value):
+            yield path, "text is not Unicode NFC (TCVN 6909:2001 requires precomposed Unicode)"
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from check_nfc(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from check_nfc(v, path + (i,))
+
+
+def check(envelope: m.Envelope) -> list[tuple[Path, str]]:
+    """Every cross-field violation in ``envelope`` (canonical paths)."""
+    out: list[tuple[Path, str]] = []
+    body = envelope.body
+    bp: Path = ("body",)
+    out.extend(check_nfc(envelope.canonical(), ()))
+    for name in ("period",):
+        period = getattr(body, name, None)
+        if isinstance(period, m.Period):
+            out.extend(check_period(period, bp + (name,)))
+    if isinstance(body, m.StatusReport) and body.status in _REASON_REQUIRED and not body.reason:
+        out.append((bp + ("reason",), f"LyDo is required when TrangThai is {body.status.value}"))
+    if isinstance(body, m.Regime):
+        if (body.deadline.day_of_month is None) == (body.deadline.days_after_cutoff is None):
+            out.append((bp + ("deadline",), "exactly one of NgayTrongThang and SoNgaySauChot is required"))
+        if body.valid_for.end is not None and body.valid_for.end < body.valid_for.start:
+            out.append((bp + ("valid_for", "end"), "validity ends before it starts"))
+    if isinstance(body, m.PeriodCatalogue):
+        for i, entry in enumerate(body.periods):
+            out.extend(check_period(entry.period, bp + ("periods", i, "period")))
+            if entry.period_key != entry.period.key:
+                out.append((bp + ("periods", i, "period_key"),
+                            f"MaKy {entry.period_key!r} does not match the period ({entry.period.key!r})"))
+    if isinstance(body, m.KpiData):
+        for i, v in enumerate(body.kpi_values):
+            out.extend(check_period(v.period, bp + ("kpi_values", i, "period")))
+    if isinstance(body, m.NarrativeReport):
+        for i, att in enumerate(body.attachments):
+            try:
+                digest = hashlib.sha256(base64.b64decode(att.data, validate=True)).hexdigest()
+            except ValueError:
+                out.append((bp + ("attachments", i, "data"), "not valid base64"))
+                continue
+            if digest != att.sha256:
+                out.append((bp + ("attachments", i, "sha256"), "SHA-256 does not match the attached data"))
+    if isinstance(body, m.ReportFigures):
+        seen: dict[tuple[Any, ...], int] = {}
+        for i, fig in enumerate(body.figures):
+            key = (fig.row_code, fig.indicator_code, fig.column_code,
+                   tuple(sorted((d.dimension, d.value_code) for d in fig.disaggregation)))
+            if key in seen:
+                out.append((bp + ("figures", i), f"duplicates SoLieu item {seen[key]} (same row, indicator, "
+                                                 "column and disaggregation)"))
+            else:
+                seen[key] = i
+    return out

@@ -1,0 +1,195 @@
+"""Read, validate and write packets under a profile: the packet layer's public surface.
+
+``read_packet`` runs, in order, the safe parser, the profile's schema (JSON Schema or XSD, every
+error with its JSON pointer or XPath), the canonical model, and the cross-field rules, and raises one
+``PacketInvalid`` that lists every violation found. ``write_packet`` serialises and, by default,
+validates what it produced against the same schemas, so nothing invalid leaves the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import jsonschema
+from lxml import etree
+from pydantic import BaseModel, ValidationError
+
+from gateway.errors import PacketInvalid, Violation
+from gateway.packets import codec, rules, safe
+from gateway.packets import model as m
+from gateway.packets.profile import Profile, load_profile
+
+
+@cache
+def _json_validator(profile: Profile, ptype: m.PacketType) -> jsonschema.Draft202012Validator:
+    schema = json.loads(profile.schema_path("json", ptype).read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+@cache
+def _xsd(profile: Profile, ptype: m.PacketType) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(profile.schema_path("xsd", ptype))))
+
+
+def _pointer(parts: Any) -> str:
+    return "".join(f"/{str(p).replace('~', '~0').replace('/', '~1')}" for p in parts)
+
+
+@dataclass
+class Located:
+    """A canonical path rendered for the wire format the packet arrived in."""
+
+    profile: Profile
+    ptype: m.PacketType
+    fmt: safe.Format
+
+    def render(self, path: tuple[str | int, ...]) -> str:
+        model: type[BaseModel] | None = m.Envelope
+        out = f"/{self.profile.root_element}" if self.fmt == "xml" else ""
+        for part in path:
+            if isinstance(part, int):
+                out += f"[{part + 1}]" if self.fmt == "xml" else f"/{part}"
+                continue
+            if model is None:
+                out += f"/{part}"
+                continue
+            spec = next((s for s, _ in self.profile.wire_fields(model) if s.name == part), None)
+            wire = self.profile.wire(model, part) if spec else part
+            out += f"/{wire}"
+            if spec is None:
+                model = None
+            elif spec.kind == "body":
+                model = m.BODY_TYPES[self.ptype]
+            else:
+                model = spec.model
+        return out
+
+
+def _json_violations(doc: Any, profile: Profile, ptype: m.PacketType | None) -> list[Violation]:
+    if not isinstance(doc, dict):
+        return [Violation("/", "a packet is a JSON object")]
+    if ptype is None:
+        key = profile.wire(m.Envelope, "packet_type")
+        return [Violation(f"/{key}", f"{key} is missing or not one of the 13 packet types "
+                                     f"({', '.join(t.value for t in m.PacketType)})")]
+    errors = sorted(_json_validator(profile, ptype).iter_errors(doc), key=lambda e: list(e.absolute_path))
+    return [Violation(_pointer(e.absolute_path) or "/", e.message) for e in errors]
+
+
+def _xml_violations(root: etree._Element, profile: Profile, ptype: m.PacketType | None) -> list[Violation]:
+    if ptype is None:
+        key = profile.wire(m.Envelope, "packet_type")
+        return [Violation(f"/{profile.root_element}/{key}", f"{key} is missing or not a known packet type")]
+    schema = _xsd(profile, ptype)
+    if schema.validate(root):
+        return []
+    out = []
+    for err in schema.error_log:
+        path = err.path or ""
+        # lxml renders namespaced paths as /*/*[3]; use the readable element names instead.
+        out.append(Violation(_readable_xpath(root, path), f"line {err.line}: {err.message}"))
+    return out
+
+
+def _readable_xpath(root: etree._Element, path: str) -> str:
+    try:
+        found = root.getroottree().xpath(path)
+    except etree.XPathError:
+        return path
+    if found and isinstance(found[0], etree._Element):
+        tree = root.getroottree()
+        return str(tree.getpath(found[0])) if "*" not in tree.getpath(found[0]) else _local_path(found[0])
+    return path
+
+
+def _local_path(el: etree._Element) -> str:
+    parts = []
+    node: etree._Element | None = el
+    while node is not None:
+        local = etree.QName(node).localname
+        parent = node.getparent()
+        if parent is None:
+            parts.append(local)
+        else:
+            same = [c for c in parent if isinstance(c.tag, str) and etree.QName(c).localname == local]
+            parts.append(f"{local}[{same.index(node) + 1}]")
+        node = parent
+    return "/" + "/".join(reversed(parts))
+
+
+def _pydantic_violations(exc: ValidationError, loc: Located) -> list[Violation]:
+    out = []
+    for err in exc.errors():
+        path = tuple(p for p in err["loc"] if isinstance(p, str | int))
+        out.append(Violation(loc.render(path), err["msg"]))
+    return out
+
+
+def read_packet(data: bytes, *, source: str = "", profile: Profile | None = None,
+                limits: safe.Limits = safe.DEFAULT_LIMITS) -> m.Envelope:
+    """Untrusted bytes -> a valid canonical packet, or ``PacketInvalid`` listing every violation."""
+    profile = profile or load_profile()
+    fmt = safe.sniff(data)
+    if fmt == "json":
+        doc = safe.parse_json(data, source, limits)
+        ptype = codec.packet_type_of(doc, profile) if isinstance(doc, dict) else None
+        problems = _json_violations(doc, profile, ptype)
+        wire = doc if isinstance(doc, dict) else {}
+    else:
+        root = safe.parse_xml(data, source, limits)
+        wire, problems = codec.xml_to_wire(root, profile)
+        ptype = codec.packet_type_of(wire, profile)
+        problems = _xml_violations(root, profile, ptype) + problems
+    if problems:
+        raise PacketInvalid(problems, source=source)
+    assert ptype is not None
+    return _to_model(wire, profile, ptype, fmt, source)
+
+
+def _to_model(wire: dict[str, Any], profile: Profile, ptype: m.PacketType, fmt: safe.Format,
+              source: str) -> m.Envelope:
+    canonical, problems = codec.from_wire(wire, profile)
+    loc = Located(profile, ptype, fmt)
+    if problems:
+        raise PacketInvalid(problems, source=source)
+    try:
+        envelope = m.Envelope.model_validate(canonical)
+    except ValidationError as exc:
+        raise PacketInvalid(_pydantic_violations(exc, loc), source=source) from exc
+    broken = rules.check(envelope)
+    if broken:
+        raise PacketInvalid([Violation(loc.render(path), msg) for path, msg in broken], source=source)
+    return envelope
+
+
+def check_envelope(envelope: m.Envelope, profile: Profile | None = None, fmt: safe.Format = "json") -> None:
+    """Cross-field rules on a packet we built ourselves; raises ``PacketInvalid``."""
+    profile = profile or load_profile()
+    broken = rules.check(envelope)
+    if broken:
+        loc = Located(profile, envelope.packet_type, fmt)
+        raise PacketInvalid([Violation(loc.render(path), msg) for path, msg in broken])
+
+
+def write_packet(envelope: m.Envelope, fmt: safe.Format = "json", *, profile: Profile | None = None,
+                 validate: bool = True) -> bytes:
+    """Serialise ``envelope``; with ``validate`` the bytes are checked against the profile's schema."""
+    profile = profile or load_profile()
+    if fmt == "json":
+        wire = codec.to_wire(envelope, profile)
+        if validate:
+            check_envelope(envelope, profile, "json")
+            problems = _json_violations(wire, profile, envelope.packet_type)
+            if problems:
+                raise PacketInvalid(problems, source=f"packet {envelope.packet_id}")
+        return json.dumps(wire, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    root = codec.to_xml_element(envelope, profile)
+    if validate:
+        check_envelope(envelope, profile, "xml")
+        problems = _xml_violations(root, profile, envelope.packet_type)
+        if problems:
+            raise PacketInvalid(problems, source=f"packet {envelope.packet_id}")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))

@@ -1,0 +1,140 @@
+"""One typed settings root, built at the entrypoint (never at import).
+
+Sources, highest first: ``GATEWAY_*`` environment variables (nested with ``__``, e.g.
+``GATEWAY_DATABASE__URL``), then a TOML file (``--config``, ``GATEWAY_CONFIG``, or ``gateway.toml`` in
+the working directory when present), then defaults. The embedded default needs no file: SQLite and
+kombu's SQLAlchemy transport under ``GATEWAY_DATA_DIR`` (``./data``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from gateway.errors import ConfigurationError
+
+
+class UnitSettings(BaseModel):
+    """A unit on the wire (``DonViGui`` / ``DonViNhan``): identification code and name."""
+
+    code: str
+    name: str
+
+
+class RetrySettings(BaseModel):
+    """Per-destination retry policy: exponential backoff with full jitter, honouring Retry-After."""
+
+    max_attempts: int = Field(default=12, ge=1)
+    initial_wait: float = Field(default=0.5, gt=0)
+    max_wait: float = Field(default=60.0, gt=0)
+    max_retry_after: float = Field(default=300.0, gt=0, description="cap on a receiver's Retry-After")
+    max_age_seconds: float = Field(default=7 * 24 * 3600, gt=0)
+
+
+class DestinationSettings(BaseModel):
+    """One receiver: the national system or a ministry system."""
+
+    url: str
+    receiver: UnitSettings
+    format: Literal["json", "xml"] = "json"
+    timeout: float = Field(default=10.0, gt=0)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    max_concurrency: int = Field(default=4, ge=1)
+    bearer_token: SecretStr | None = None
+    retry: RetrySettings = RetrySettings()
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under data_dir")
+
+
+class BrokerSettings(BaseModel):
+    url: str | None = Field(default=None, description="kombu URL; default sqla+sqlite under data_dir")
+    queue: str = "gateway.deliveries"
+    polling_interval: float = 0.1
+
+
+class WorkerSettings(BaseModel):
+    concurrency: int = Field(default=8, ge=1)
+    lease_seconds: float = Field(default=120.0, gt=0)
+    sweep_interval: float = Field(default=1.0, gt=0)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+def _default_destinations() -> dict[str, DestinationSettings]:
+    return {}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Path("data")
+    profile: str = "qcvn125-gw/0"
+    sender: UnitSettings = UnitSettings(code="H15", name="Ủy ban nhân dân tỉnh Lào Cai")
+    database: DatabaseSettings = DatabaseSettings()
+    broker: BrokerSettings = BrokerSettings()
+    worker: WorkerSettings = WorkerSettings()
+    api: ApiSettings = ApiSettings()
+    destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'gateway.sqlite'}"
+
+    @property
+    def broker_url(self) -> str:
+        return self.broker.url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = _TOML_PATH.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+
+_TOML_PATH: dict[str, Path | None] = {"path": None}
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings root; errors name the exact key and source."""
+    path = config or (Path(os.environ["GATEWAY_CONFIG"]) if os.environ.get("GATEWAY_CONFIG") else None)
+    if path is None and Path("gateway.toml").is_file():
+        path = Path("gateway.toml")
+    if path is not None and not path.is_file():
+        raise ConfigurationError(f"configuration file {path} does not exist")
+    _TOML_PATH["path"] = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        where = f" (file {path} or GATEWAY_* environment)" if path else " (GATEWAY_* environment)"
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"invalid configuration{where}: {details}") from exc
+    finally:
+        _TOML_PATH["path"] = None

@@ -1,0 +1,85 @@
+"""Fault plans for the simulators: named profiles plus explicit knobs.
+
+A plan is applied per request. ``script`` gives exact behaviour for the first requests (so a test can
+say "503, then 429 with Retry-After 1, then accept"); after it, random faults are drawn from a seeded
+generator, so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+Fault = Literal["ok", "503", "500", "429", "timeout", "reset", "slow", "return", "reject", "400"]
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    script: tuple[Fault, ...] = ()
+    p_503: float = 0.0
+    p_500: float = 0.0
+    p_429: float = 0.0
+    p_timeout: float = 0.0
+    p_reset: float = 0.0
+    p_return: float = 0.0
+    retry_after: float = 1.0
+    hang_seconds: float = 3.0
+    slow_seconds: float = 0.5
+    duplicate_ack: bool = False
+    return_reason: str = "Số liệu chưa khớp với báo cáo kỳ trước, đề nghị kiểm tra lại"
+    down: bool = False
+    seed: int = 125
+
+
+PROFILES: dict[str, FaultPlan] = {
+    "none": FaultPlan(),
+    # The demo's "mild" weather: one 429 with Retry-After, one timeout, a few 503s.
+    "mild": FaultPlan(script=("ok", "503", "ok", "429", "ok", "timeout"), p_503=0.08, retry_after=1.0,
+                      hang_seconds=2.5),
+    "heavy": FaultPlan(script=("503", "429", "timeout", "500"), p_503=0.15, p_500=0.05, p_429=0.05,
+                       p_timeout=0.01, retry_after=1.0, hang_seconds=2.5),
+}
+
+
+def plan(name: str, **overrides: object) -> FaultPlan:
+    try:
+        base = PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown fault profile {name!r}; known: {', '.join(PROFILES)}") from None
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+@dataclass
+class FaultState:
+    plan: FaultPlan
+    position: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.rng.seed(self.plan.seed)
+
+    def next(self) -> Fault:
+        with self.lock:
+            if self.plan.down:
+                return "503"
+            i = self.position
+            self.position += 1
+            if i < len(self.plan.script):
+                return self.plan.script[i]
+            r = self.rng.random()
+            p = self.plan
+            for fault, prob in (("503", p.p_503), ("500", p.p_500), ("429", p.p_429), ("timeout", p.p_timeout),
+                                ("reset", p.p_reset), ("return", p.p_return)):
+                if r < prob:
+                    return fault  # type: ignore[return-value]
+                r -= prob
+            return "ok"
+
+    def replace_plan(self, new: FaultPlan) -> None:
+        with self.lock:
+            self.plan = new
+            self.position = 0
+            self.rng.seed(new.seed)

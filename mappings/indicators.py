@@ -1,0 +1,148 @@
+"""Indicator mappings: provincial codes to national ``MaChiTieu``, with forms, units and admin units.
+
+A mapping file (YAML, schema in ``mappings/schema/indicator-mapping.schema.json``) names its version,
+the regime and forms it feeds, the administrative-unit code list its unit codes belong to, and one
+rule per provincial indicator. ``IndicatorMapping.apply`` turns a raw observation into a mapped one
+or raises ``MappingRejected`` with a reason an operator can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adapters.base import RawObservation
+from mappings import units
+from mappings.admin_units import AdminUnits, admin_units
+
+MAPPINGS_DIR = Path(__file__).resolve().parent
+
+
+class MappingError(ValueError):
+    """The mapping file itself is wrong (refuse to start, name the file and key)."""
+
+
+class MappingRejected(ValueError):
+    """This observation cannot be mapped; quarantine it with this reason."""
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IndicatorRule(_Closed):
+    national_code: str
+    national_name: str
+    form: str
+    unit: str
+    national_unit: str
+
+
+class FormDef(_Closed):
+    name: str
+
+
+class MappingFile(_Closed):
+    version: str
+    regime: str
+    description: str = ""
+    admin_code_list: str = Field(description="code list of DVHC codes, e.g. QD19-2025 (after 1 July 2025)")
+    province_code: str
+    forms: dict[str, FormDef]
+    indicators: dict[str, IndicatorRule]
+
+
+@dataclass(frozen=True)
+class MappedObservation:
+    regime_code: str
+    form_code: str
+    indicator_code: str
+    indicator_name: str
+    source_indicator_code: str
+    unit: str
+    period_key: str
+    admin_unit: str
+    value: str
+    content_hash: str
+
+
+def parse_decimal(value: object) -> Decimal:
+    if isinstance(value, bool):
+        raise MappingRejected(f"value {value!r} is not a number")
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))  # the shortest text that round-trips the stored binary value
+    text = str(value).strip().replace("\u00a0", "").replace(" ", "")
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise MappingRejected(f"value {str(value)[:60]!r} is not a number") from None
+    if not d.is_finite():
+        raise MappingRejected(f"value {text!r} is not a finite number")
+    return d
+
+
+def plain(d: Decimal) -> str:
+    text = format(d.normalize() if d != d.to_integral_value() else d.quantize(Decimal(1)), "f")
+    return "0" if text in ("-0", "") else text
+
+
+class IndicatorMapping:
+    def __init__(self, spec: MappingFile, path: Path, admin: AdminUnits) -> None:
+        self.spec = spec
+        self.path = path
+        self.admin = admin
+        self.version = spec.version
+        for code, rule in spec.indicators.items():
+            if rule.form not in spec.forms:
+                raise MappingError(f"{path}: indicators.{code}.form {rule.form!r} is not one of the forms")
+            try:
+                units.factor(rule.unit, rule.national_unit)
+            except units.UnitMismatch as exc:
+                raise MappingError(f"{path}: indicators.{code}: {exc}") from None
+
+    def apply(self, raw: RawObservation, period_end: date) -> MappedObservation:
+        rule = self.spec.indicators.get(raw.indicator_code)
+        if rule is None:
+            raise MappingRejected(f"unknown indicator code {raw.indicator_code!r}: not in mapping {self.version}")
+        if raw.unit is not None and units.normalise(raw.unit) != units.normalise(rule.unit):
+            try:
+                units.factor(raw.unit, rule.unit)
+            except units.UnitMismatch as exc:
+                raise MappingRejected(f"unit mismatch for {raw.indicator_code}: source says {raw.unit!r}, "
+                                      f"mapping expects {rule.unit!r} ({exc})") from None
+        source_unit = raw.unit or rule.unit
+        value = parse_decimal(raw.value) * units.factor(source_unit, rule.national_unit)
+        admin = (raw.admin_unit or self.spec.province_code).strip()
+        self.admin.check(admin, self.spec.province_code, on=period_end)
+        text = plain(value)
+        digest = hashlib.sha256("|".join([rule.national_code, raw.period.key, admin, text,
+                                          rule.national_unit]).encode()).hexdigest()
+        return MappedObservation(
+            regime_code=self.spec.regime, form_code=rule.form, indicator_code=rule.national_code,
+            indicator_name=rule.national_name, source_indicator_code=raw.indicator_code,
+            unit=rule.national_unit, period_key=raw.period.key, admin_unit=admin, value=text,
+            content_hash=digest)
+
+
+@cache
+def load_mapping(path: Path) -> IndicatorMapping:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = MappingFile.model_validate(raw)
+    except OSError as exc:
+        raise MappingError(f"cannot read mapping {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise MappingError(f"{path}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise MappingError(f"{path}: {details}") from exc
+    return IndicatorMapping(spec, path, admin_units(spec.admin_code_list))
