@@ -57,8 +57,10 @@ class XlsxTemplateReader:
             for ws in wb.worksheets:
                 match = pattern.match(ws.title)
                 if match is None:
-                    yield ReadProblem(SourceRef(self.source, ws.title),
-                                      f"sheet name does not match the period pattern {lay.sheet_pattern!r}")
+                    yield ReadProblem(
+                        SourceRef(self.source, ws.title),
+                        f"sheet name does not match the period pattern {lay.sheet_pattern!r}",
+                    )
                     continue
                 period = PeriodRef(lay.period_type, int(match["number"]), int(match["year"]))
                 yield from self._sheet(ws, period)
@@ -82,9 +84,11 @@ class XlsxTemplateReader:
             code = row[lay.code_column - 1] if len(row) >= lay.code_column else None
             if code is None or not str(code).strip():
                 if any(v is not None and str(v).strip() for v in row):
-                    yield ReadProblem(SourceRef(self.source, ws.title, row_no),  # type: ignore[attr-defined]
-                                      "row has values but no indicator code",
-                                      {"values": [str(v) for v in row if v is not None][:10]})
+                    yield ReadProblem(
+                        SourceRef(self.source, ws.title, row_no),  # type: ignore[attr-defined]
+                        "row has values but no indicator code",
+                        {"values": [str(v) for v in row if v is not None][:10]},
+                    )
                 continue
             code = str(code).strip()
             name = row[lay.name_column - 1] if len(row) >= lay.name_column else None
@@ -95,6 +99,12 @@ class XlsxTemplateReader:
                 if value is None or (isinstance(value, str) and not value.strip()):
                     yield Blank(ref, code)
                     continue
-                yield RawObservation(indicator_code=code, indicator_name=str(name) if name else None,
-                                     unit=str(unit).strip() if unit else None, period=period,
-                                     admin_unit=admin, value=value, ref=ref)
+                yield RawObservation(
+                    indicator_code=code,
+                    indicator_name=str(name) if name else None,
+                    unit=str(unit).strip() if unit else None,
+                    period=period,
+                    admin_unit=admin,
+                    value=value,
+                    ref=ref,
+                )

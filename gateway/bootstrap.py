@@ -44,8 +44,15 @@ class Gateway:
 
     def delivery_service(self, worker_id: str | None = None) -> DeliveryService:
         wid = worker_id or f"{socket.gethostname()}:{os.getpid()}"
-        service = DeliveryService(self.sessions, self.connectors, self.policies, self.clock, worker_id=wid,
-                                  lease_seconds=self.settings.worker.lease_seconds, circuits=self.circuits)
+        service = DeliveryService(
+            self.sessions,
+            self.connectors,
+            self.policies,
+            self.clock,
+            worker_id=wid,
+            lease_seconds=self.settings.worker.lease_seconds,
+            circuits=self.circuits,
+        )
         self._services.append(service)
         return service
 
@@ -53,7 +60,7 @@ class Gateway:
         """Publish wake-ups after a commit. A broker failure only delays: the sweeper will find them."""
         try:
             self.broker.publish(delivery_ids)
-        except Exception as exc:  # noqa: BLE001 - any broker failure is survivable; SQL holds the truth
+        except Exception as exc:
             log.warning("could not publish %d wake-ups (%s); the sweeper will pick them up", len(delivery_ids), exc)
 
     def close(self) -> None:
@@ -62,8 +69,13 @@ class Gateway:
         self.engine.dispose()
 
 
-def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool | None = None,
-              connectors: dict[str, Connector] | None = None) -> Gateway:
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool | None = None,
+    connectors: dict[str, Connector] | None = None,
+) -> Gateway:
     """Build the gateway. ``migrate`` defaults to True on SQLite (the embedded default creates its
     schema on first run) and False elsewhere (run ``gateway db upgrade`` as a deployment step)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +90,14 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None, migrate: bool |
         built.setdefault(name, HttpConnector(name, dest))
     policies = {name: RetryPolicy(dest.retry) for name, dest in settings.destinations.items()}
     clock = clock or SystemClock()
-    return Gateway(settings=settings, engine=engine, sessions=sessions, broker=broker,
-                   profile=load_profile(settings.profile), clock=clock, connectors=built, policies=policies,
-                   circuits=CircuitBreakers(clock))
+    return Gateway(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        broker=broker,
+        profile=load_profile(settings.profile),
+        clock=clock,
+        connectors=built,
+        policies=policies,
+        circuits=CircuitBreakers(clock),
+    )

@@ -12,7 +12,7 @@ import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,16 +21,26 @@ from rich.table import Table
 from gateway.errors import ConfigurationError, GatewayError, PacketInvalid
 from gateway.settings import Settings, load_settings
 
-app = typer.Typer(help="Gateway between a provincial reporting system and the national reporting network "
-                       "(QCVN 125:2021/BTTTT packets).", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Gateway between a provincial reporting system and the national reporting network "
+    "(QCVN 125:2021/BTTTT packets).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 sim_app = typer.Typer(help="Simulated peers that fail on purpose (loopback only).", no_args_is_help=True)
 contracts_app = typer.Typer(help="Wire profiles and their schemas.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Inspect quarantined input.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
-for sub, name in ((db_app, "db"), (sim_app, "sim"), (contracts_app, "contracts"), (deliveries_app, "deliveries"),
-                  (quarantine_app, "quarantine"), (audit_app, "audit")):
+for sub, name in (
+    (db_app, "db"),
+    (sim_app, "sim"),
+    (contracts_app, "contracts"),
+    (deliveries_app, "deliveries"),
+    (quarantine_app, "quarantine"),
+    (audit_app, "audit"),
+):
     app.add_typer(sub, name=name)
 
 console = Console()
@@ -50,37 +60,48 @@ def _gateway(config: Path | None, migrate: bool | None = None):  # type: ignore[
 
 # ------------------------------------------------------------------ demo / processes
 @app.command()
-def demo(config: ConfigOpt = None,
-         faults: Annotated[str, typer.Option(help="simulator fault profile: none, mild, heavy")] = "mild",
-         fmt: Annotated[str, typer.Option("--format", help="packet encoding: json or xml")] = "json",
-         keep_serving: Annotated[bool, typer.Option("--keep-serving", help="leave the API up afterwards")] = False,
-         ) -> None:
+def demo(
+    config: ConfigOpt = None,
+    faults: Annotated[str, typer.Option(help="simulator fault profile: none, mild, heavy")] = "mild",
+    fmt: Annotated[str, typer.Option("--format", help="packet encoding: json or xml")] = "json",
+    keep_serving: Annotated[bool, typer.Option("--keep-serving", help="leave the API up afterwards")] = False,
+) -> None:
     """Run the whole path on the embedded default against the bundled national-system simulator."""
     from gateway.demo import run_demo
 
     if fmt not in ("json", "xml"):
         raise typer.BadParameter("--format must be json or xml")
-    result = run_demo(_settings(config), fault_profile=faults, fmt=fmt,  # type: ignore[arg-type]
-                      console=console, keep_serving=keep_serving)
+    result = run_demo(
+        _settings(config),
+        fault_profile=faults,
+        fmt=fmt,  # type: ignore[arg-type]
+        console=console,
+        keep_serving=keep_serving,
+    )
     raise typer.Exit(0 if result.ok else 1)
 
 
 @app.command()
-def serve(config: ConfigOpt = None, host: Annotated[str | None, typer.Option()] = None,
-          port: Annotated[int | None, typer.Option()] = None) -> None:
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
     """Serve the API (health, readiness, status intake)."""
     import uvicorn
 
     from gateway.api.app import create_app
 
     gw = _gateway(config)
-    uvicorn.run(create_app(gw), host=host or gw.settings.api.host, port=port or gw.settings.api.port,
-                log_level="info")
+    uvicorn.run(create_app(gw), host=host or gw.settings.api.host, port=port or gw.settings.api.port, log_level="info")
 
 
 @app.command()
-def worker(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Option()] = None,
-           worker_id: Annotated[str | None, typer.Option("--id")] = None) -> None:
+def worker(
+    config: ConfigOpt = None,
+    concurrency: Annotated[int | None, typer.Option()] = None,
+    worker_id: Annotated[str | None, typer.Option("--id")] = None,
+) -> None:
     """Deliver packets: consume wake-ups, attempt, retry, sweep. Stops cleanly on SIGINT/SIGTERM."""
     import signal
 
@@ -109,8 +130,9 @@ def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
 
 
 @sim_app.command("national")
-def sim_national(port: Annotated[int, typer.Option()] = 8900,
-                 faults: Annotated[str, typer.Option(help="none, mild, heavy")] = "none") -> None:
+def sim_national(
+    port: Annotated[int, typer.Option()] = 8900, faults: Annotated[str, typer.Option(help="none, mild, heavy")] = "none"
+) -> None:
     """Run the national-system simulator on 127.0.0.1."""
     import uvicorn
 
@@ -123,36 +145,62 @@ def sim_national(port: Annotated[int, typer.Option()] = 8900,
 
 # ------------------------------------------------------------------ packets
 @app.command()
-def validate(paths: Annotated[list[Path], typer.Argument(help="packet files (JSON or XML)")],
-             fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
-             profile: Annotated[str | None, typer.Option(help="profile id")] = None) -> None:
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="packet files (JSON or XML)")],
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    profile: Annotated[str | None, typer.Option(help="profile id")] = None,
+) -> None:
     """Validate packets; exit 0 all valid, 1 any invalid, 2 unreadable input."""
     from gateway.errors import InputError
     from gateway.packets.profile import load_profile
     from gateway.packets.validate import read_packet
 
     prof = load_profile(profile) if profile else load_profile()
-    results = []
+    results: list[dict[str, Any]] = []
     worst = 0
     for path in paths:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            results.append({"file": str(path), "valid": False, "unreadable": True, "errors": [
-                {"location": "", "message": f"cannot read: {exc.strerror}"}]})
+            results.append(
+                {
+                    "file": str(path),
+                    "valid": False,
+                    "unreadable": True,
+                    "errors": [{"location": "", "message": f"cannot read: {exc.strerror}"}],
+                }
+            )
             worst = 2
             continue
         try:
             packet = read_packet(data, source=str(path), profile=prof)
-            results.append({"file": str(path), "valid": True, "type": packet.packet_type.value,
-                            "MaGoiTin": str(packet.packet_id), "errors": []})
+            results.append(
+                {
+                    "file": str(path),
+                    "valid": True,
+                    "type": packet.packet_type.value,
+                    "MaGoiTin": str(packet.packet_id),
+                    "errors": [],
+                }
+            )
         except PacketInvalid as exc:
-            results.append({"file": str(path), "valid": False, "errors": [
-                {"location": v.location, "message": v.message} for v in exc.violations]})
+            results.append(
+                {
+                    "file": str(path),
+                    "valid": False,
+                    "errors": [{"location": v.location, "message": v.message} for v in exc.violations],
+                }
+            )
             worst = max(worst, 1)
         except InputError as exc:
-            results.append({"file": str(path), "valid": False, "unreadable": True,
-                            "errors": [{"location": exc.location, "message": exc.reason}]})
+            results.append(
+                {
+                    "file": str(path),
+                    "valid": False,
+                    "unreadable": True,
+                    "errors": [{"location": exc.location, "message": exc.reason}],
+                }
+            )
             worst = 2
     if fmt == "json":
         print(json.dumps(results, ensure_ascii=False, indent=2))
@@ -168,8 +216,11 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="packet files (JSO
 
 
 @app.command()
-def convert(path: Path, to: Annotated[str, typer.Option("--to", help="json or xml")],
-            out: Annotated[Path | None, typer.Option("-o", "--output")] = None) -> None:
+def convert(
+    path: Path,
+    to: Annotated[str, typer.Option("--to", help="json or xml")],
+    out: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+) -> None:
     """Convert a packet between JSON and XML (validated on the way in and out)."""
     from gateway.packets.validate import read_packet, write_packet
 
@@ -184,8 +235,10 @@ def convert(path: Path, to: Annotated[str, typer.Option("--to", help="json or xm
 
 
 @contracts_app.command("build")
-def contracts_build(profile: Annotated[str, typer.Option(help="profile id")] = "qcvn125-gw/0",
-                    profiles_dir: Annotated[Path | None, typer.Option(help="folder of profiles")] = None) -> None:
+def contracts_build(
+    profile: Annotated[str, typer.Option(help="profile id")] = "qcvn125-gw/0",
+    profiles_dir: Annotated[Path | None, typer.Option(help="folder of profiles")] = None,
+) -> None:
     """(Re)generate a profile's JSON Schemas and XSDs from the canonical model and its name map."""
     from gateway.packets import schemas
     from gateway.packets.profile import load_profile
@@ -196,9 +249,12 @@ def contracts_build(profile: Annotated[str, typer.Option(help="profile id")] = "
 
 # ------------------------------------------------------------------ operations
 @deliveries_app.command("list")
-def deliveries_list(config: ConfigOpt = None, state: Annotated[str | None, typer.Option()] = None,
-                    destination: Annotated[str | None, typer.Option()] = None,
-                    limit: Annotated[int, typer.Option()] = 50) -> None:
+def deliveries_list(
+    config: ConfigOpt = None,
+    state: Annotated[str | None, typer.Option()] = None,
+    destination: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option()] = 50,
+) -> None:
     """List deliveries, newest first."""
     from sqlalchemy import select
 
@@ -213,8 +269,15 @@ def deliveries_list(config: ConfigOpt = None, state: Annotated[str | None, typer
     table = Table("id", "packet", "destination", "state", "attempts", "last status", "last error")
     with gw.sessions() as session:
         for d in session.execute(query).scalars():
-            table.add_row(str(d.id), d.packet_id, d.destination, d.state, str(d.attempts), str(d.last_status or ""),
-                          (d.last_error or "")[:60])
+            table.add_row(
+                str(d.id),
+                d.packet_id,
+                d.destination,
+                d.state,
+                str(d.attempts),
+                str(d.last_status or ""),
+                (d.last_error or "")[:60],
+            )
     console.print(table)
 
 
@@ -229,22 +292,33 @@ def deliveries_show(delivery_id: int, config: ConfigOpt = None) -> None:
         d = session.get(Delivery, delivery_id)
         if d is None:
             raise NotFound(f"delivery {delivery_id} does not exist")
-        console.print(f"delivery {d.id}: packet {d.packet_id} -> {d.destination}: [bold]{d.state}[/] "
-                      f"(key {d.idempotency_key}, ack {d.ack_status or '-'})")
+        console.print(
+            f"delivery {d.id}: packet {d.packet_id} -> {d.destination}: [bold]{d.state}[/] "
+            f"(key {d.idempotency_key}, ack {d.ack_status or '-'})"
+        )
         if d.ack_reason:
             console.print(f"  receiver's reason: {d.ack_reason}", markup=False)
         table = Table("#", "started", "ms", "HTTP", "outcome", "error")
         for a in d.attempt_log:
-            table.add_row(str(a.number), a.started_at.isoformat(timespec="seconds"), str(a.duration_ms),
-                          str(a.http_status or ""), a.outcome, (a.error or "")[:80])
+            table.add_row(
+                str(a.number),
+                a.started_at.isoformat(timespec="seconds"),
+                str(a.duration_ms),
+                str(a.http_status or ""),
+                a.outcome,
+                (a.error or "")[:80],
+            )
         console.print(table)
 
 
 @app.command()
-def replay(ids: Annotated[list[int] | None, typer.Argument()] = None, config: ConfigOpt = None,
-           all_dead: Annotated[bool, typer.Option("--all-dead")] = False,
-           destination: Annotated[str | None, typer.Option()] = None,
-           actor: Annotated[str, typer.Option(help="who asks (recorded in the audit log)")] = "cli") -> None:
+def replay(
+    ids: Annotated[list[int] | None, typer.Argument()] = None,
+    config: ConfigOpt = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead")] = False,
+    destination: Annotated[str | None, typer.Option()] = None,
+    actor: Annotated[str, typer.Option(help="who asks (recorded in the audit log)")] = "cli",
+) -> None:
     """Send dead, returned or rejected deliveries again (same idempotency key); audited."""
     from sqlalchemy import select
 

@@ -37,8 +37,12 @@ from mappings.indicators import MAPPINGS_DIR, load_mapping
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "lao-cai-ktxh-2026.xlsx"
 MAPPING = MAPPINGS_DIR / "indicators" / "lao-cai-ktxh.yaml"
-FINAL = (DeliveryState.ACKNOWLEDGED.value, DeliveryState.DEAD.value, DeliveryState.REJECTED.value,
-         DeliveryState.RETURNED.value)
+FINAL = (
+    DeliveryState.ACKNOWLEDGED.value,
+    DeliveryState.DEAD.value,
+    DeliveryState.REJECTED.value,
+    DeliveryState.RETURNED.value,
+)
 
 
 @dataclass
@@ -55,17 +59,34 @@ class DemoResult:
 def demo_settings(base: Settings, sim_url: str, fmt: Literal["json", "xml"] = "json") -> Settings:
     data_dir = base.data_dir / "demo"
     national = DestinationSettings(
-        url=f"{sim_url}{RECEIVE_PATH}", receiver=UnitSettings(code="G01", name="Hệ thống thông tin báo cáo Chính phủ"),
-        format=fmt, timeout=1.5, connect_timeout=1.0, max_concurrency=4,
-        retry=RetrySettings(max_attempts=15, initial_wait=0.2, max_wait=2.0, max_retry_after=5.0))
-    return base.model_copy(update={"data_dir": data_dir, "database": base.database.model_copy(update={"url": None}),
-                                   "broker": base.broker.model_copy(update={"url": None}),
-                                   "destinations": {"national": national}})
+        url=f"{sim_url}{RECEIVE_PATH}",
+        receiver=UnitSettings(code="G01", name="Hệ thống thông tin báo cáo Chính phủ"),
+        format=fmt,
+        timeout=1.5,
+        connect_timeout=1.0,
+        max_concurrency=4,
+        retry=RetrySettings(max_attempts=15, initial_wait=0.2, max_wait=2.0, max_retry_after=5.0),
+    )
+    return base.model_copy(
+        update={
+            "data_dir": data_dir,
+            "database": base.database.model_copy(update={"url": None}),
+            "broker": base.broker.model_copy(update={"url": None}),
+            "destinations": {"national": national},
+        }
+    )
 
 
-def run_demo(base: Settings, *, fault_profile: str = "mild", fmt: Literal["json", "xml"] = "json",
-             console: Console | None = None, timeout: float = 110.0, keep_serving: bool = False,
-             sample: Path = SAMPLE) -> DemoResult:
+def run_demo(
+    base: Settings,
+    *,
+    fault_profile: str = "mild",
+    fmt: Literal["json", "xml"] = "json",
+    console: Console | None = None,
+    timeout: float = 110.0,
+    keep_serving: bool = False,
+    sample: Path = SAMPLE,
+) -> DemoResult:
     console = console or Console()
     started = time.monotonic()
     demo_dir = base.data_dir / "demo"
@@ -79,17 +100,37 @@ def run_demo(base: Settings, *, fault_profile: str = "mild", fmt: Literal["json"
     try:
         regime = load_regime("KTXH-THANG")
         mapping = load_mapping(MAPPING)
-        console.print(f"Reading {sample.relative_to(ROOT) if sample.is_relative_to(ROOT) else sample} "
-                      f"with mapping {mapping.version}")
-        report = ingest(gw.sessions, XlsxTemplateReader(sample), mapping, gw.clock,
-                        reporting_unit=settings.sender.code, actor="demo")
-        console.print(f"  read {report.read}: mapped {report.mapped}, blank {report.blank}, "
-                      f"quarantined {report.quarantined}" +
-                      (f" ({'; '.join(f'{k}: {v}' for k, v in report.reasons.items())})" if report.reasons else ""))
-        built = build_reports(gw.sessions, regime, sender=settings.sender, destinations=settings.destinations,
-                              profile=gw.profile, clock=gw.clock, fmt=fmt, actor="demo")
-        console.print(f"Built {len(built)} SO_LIEU_BAO_CAO packets ({fmt}, validated against contracts/), "
-                      "stored with their deliveries in one transaction")
+        console.print(
+            f"Reading {sample.relative_to(ROOT) if sample.is_relative_to(ROOT) else sample} "
+            f"with mapping {mapping.version}"
+        )
+        report = ingest(
+            gw.sessions,
+            XlsxTemplateReader(sample),
+            mapping,
+            gw.clock,
+            reporting_unit=settings.sender.code,
+            actor="demo",
+        )
+        console.print(
+            f"  read {report.read}: mapped {report.mapped}, blank {report.blank}, "
+            f"quarantined {report.quarantined}"
+            + (f" ({'; '.join(f'{k}: {v}' for k, v in report.reasons.items())})" if report.reasons else "")
+        )
+        built = build_reports(
+            gw.sessions,
+            regime,
+            sender=settings.sender,
+            destinations=settings.destinations,
+            profile=gw.profile,
+            clock=gw.clock,
+            fmt=fmt,
+            actor="demo",
+        )
+        console.print(
+            f"Built {len(built)} SO_LIEU_BAO_CAO packets ({fmt}, validated against contracts/), "
+            "stored with their deliveries in one transaction"
+        )
         gw.publish([d for b in built for d in b.delivery_ids])
         worker = Worker(gw, worker_id="demo-worker")
         thread = threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)
@@ -114,18 +155,23 @@ def run_demo(base: Settings, *, fault_profile: str = "mild", fmt: Literal["json"
 def _progress(gw: Gateway, console: Console, deadline: float) -> None:
     with gw.sessions() as session:
         total = session.scalar(select(func.count()).select_from(Delivery)) or 0
-    columns = (TextColumn("Delivering"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("Delivering"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("deliver", total=total, detail="")
         while True:
             with gw.sessions() as session:
-                states = dict(session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
-                              .tuples().all())
+                states = dict(session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).all())
                 attempts = session.scalar(select(func.coalesce(func.sum(Delivery.attempts), 0))) or 0
             done = sum(states.get(s, 0) for s in FINAL)
-            progress.update(task, completed=done,
-                            detail=f"acknowledged {states.get('acknowledged', 0)}, attempts {attempts}")
+            progress.update(
+                task, completed=done, detail=f"acknowledged {states.get('acknowledged', 0)}, attempts {attempts}"
+            )
             if done >= total or time.monotonic() > deadline:
                 return
             time.sleep(0.2)
@@ -143,10 +189,15 @@ def _print_summary(console: Console, result: DemoResult) -> None:
     table.add_column("what")
     table.add_column("count", justify="right")
     rows = [
-        ("observations read (cells)", s.read), ("  blank (not reported)", s.blank),
-        ("  mapped to observations", s.mapped), ("  quarantined (see gateway quarantine list)", s.quarantined),
-        ("packets built", s.packets), ("deliveries", s.deliveries), ("delivered", s.delivered),
-        ("acknowledged (TRANG_THAI_BAO_CAO)", s.acknowledged), ("retried attempts", s.retried),
+        ("observations read (cells)", s.read),
+        ("  blank (not reported)", s.blank),
+        ("  mapped to observations", s.mapped),
+        ("  quarantined (see gateway quarantine list)", s.quarantined),
+        ("packets built", s.packets),
+        ("deliveries", s.deliveries),
+        ("delivered", s.delivered),
+        ("acknowledged (TRANG_THAI_BAO_CAO)", s.acknowledged),
+        ("retried attempts", s.retried),
         ("waiting for an operator", s.needs_operator),
         ("simulator: unique packets received", result.sim_stats.get("unique_packets", 0)),
         ("simulator: duplicates it deduplicated", result.sim_stats.get("duplicates", 0)),
@@ -158,8 +209,10 @@ def _print_summary(console: Console, result: DemoResult) -> None:
     console.print(table)
     faults_seen = result.sim_stats.get("faults", {})
     console.print(f"faults injected by the simulator: {faults_seen}")
-    console.print(f"read={s.read} quarantined={s.quarantined} packets={s.packets} acknowledged={s.acknowledged} "
-                  f"retried={s.retried} lost={s.lost}  ({result.seconds:.1f} s)")
+    console.print(
+        f"read={s.read} quarantined={s.quarantined} packets={s.packets} acknowledged={s.acknowledged} "
+        f"retried={s.retried} lost={s.lost}  ({result.seconds:.1f} s)"
+    )
 
 
 def _serve(gw: Gateway, console: Console) -> None:

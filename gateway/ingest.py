@@ -42,14 +42,20 @@ def _reason_class(reason: str) -> str:
     return reason.split(":")[0].split("(")[0].strip()[:60]
 
 
-def ingest(sessions: sessionmaker[Session], reader: Reader, mapping: IndicatorMapping, clock: Clock, *,
-           reporting_unit: str, actor: str = "system",
-           progress: Callable[[int], None] | None = None) -> IngestReport:
+def ingest(
+    sessions: sessionmaker[Session],
+    reader: Reader,
+    mapping: IndicatorMapping,
+    clock: Clock,
+    *,
+    reporting_unit: str,
+    actor: str = "system",
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
     """Read everything from ``reader`` in one transaction (a failed run leaves nothing half-stored)."""
     now = clock.now()
     with sessions.begin() as session:
-        run = IngestRun(source=reader.source, adapter=reader.name, mapping_version=mapping.version,
-                        started_at=now)
+        run = IngestRun(source=reader.source, adapter=reader.name, mapping_version=mapping.version, started_at=now)
         session.add(run)
         session.flush()
         report = IngestReport(run.id)
@@ -67,8 +73,13 @@ def ingest(sessions: sessionmaker[Session], reader: Reader, mapping: IndicatorMa
             try:
                 obs = _observation(item, mapping, run.id, reporting_unit, now)
             except MappingRejected as exc:
-                raw = {"indicator": item.indicator_code, "unit": item.unit, "period": item.period.key,
-                       "admin_unit": item.admin_unit, "value": _jsonable(item.value)}
+                raw = {
+                    "indicator": item.indicator_code,
+                    "unit": item.unit,
+                    "period": item.period.key,
+                    "admin_unit": item.admin_unit,
+                    "value": _jsonable(item.value),
+                }
                 _quarantine(session, run.id, reader.source, str(item.ref), raw, str(exc), now, report)
                 continue
             pending.append(obs)
@@ -83,10 +94,21 @@ def ingest(sessions: sessionmaker[Session], reader: Reader, mapping: IndicatorMa
         run.read, run.mapped, run.quarantined, run.blank = report.read, report.mapped, report.quarantined, report.blank
         if not report.balanced:
             raise AssertionError(f"ingest run {run.id}: read {report.read} != mapped + quarantined + blank")
-        audit.record(session, at=now, actor=actor, action="ingest.completed", subject=f"ingest:{run.id}",
-                     detail={"source": reader.source, "read": report.read, "mapped": report.mapped,
-                             "quarantined": report.quarantined, "blank": report.blank,
-                             "mapping": mapping.version})
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="ingest.completed",
+            subject=f"ingest:{run.id}",
+            detail={
+                "source": reader.source,
+                "read": report.read,
+                "mapped": report.mapped,
+                "quarantined": report.quarantined,
+                "blank": report.blank,
+                "mapping": mapping.version,
+            },
+        )
     if progress:
         progress(report.read)
     return report
@@ -100,22 +122,44 @@ def _jsonable(value: object) -> object:
     return value
 
 
-def _observation(item: RawObservation, mapping: IndicatorMapping, run_id: int, reporting_unit: str,
-                 now: datetime) -> Observation:
+def _observation(
+    item: RawObservation, mapping: IndicatorMapping, run_id: int, reporting_unit: str, now: datetime
+) -> Observation:
     _, end = data_window(item.period.period_type, item.period.number, item.period.year)
     mapped = mapping.apply(item, end)
     return Observation(
-        ingest_run_id=run_id, regime_code=mapped.regime_code, form_code=mapped.form_code,
-        indicator_code=mapped.indicator_code, source_indicator_code=mapped.source_indicator_code,
-        unit=mapped.unit, period_key=mapped.period_key, reporting_unit=reporting_unit,
-        disaggregation=[["DVHC", mapped.admin_unit]], admin_code_list=mapping.spec.admin_code_list,
-        value=mapped.value, source_ref=str(item.ref), content_hash=mapped.content_hash,
-        mapping_version=mapping.version, created_at=now)
+        ingest_run_id=run_id,
+        regime_code=mapped.regime_code,
+        form_code=mapped.form_code,
+        indicator_code=mapped.indicator_code,
+        source_indicator_code=mapped.source_indicator_code,
+        unit=mapped.unit,
+        period_key=mapped.period_key,
+        reporting_unit=reporting_unit,
+        disaggregation=[["DVHC", mapped.admin_unit]],
+        admin_code_list=mapping.spec.admin_code_list,
+        value=mapped.value,
+        source_ref=str(item.ref),
+        content_hash=mapped.content_hash,
+        mapping_version=mapping.version,
+        created_at=now,
+    )
 
 
-def _quarantine(session: Session, run_id: int, source: str, location: str, raw: dict[str, object], reason: str,
-                now: datetime, report: IngestReport) -> None:
-    session.add(QuarantineRecord(ingest_run_id=run_id, source=source, location=location, raw=raw, reason=reason,
-                                 state="open", created_at=now))
+def _quarantine(
+    session: Session,
+    run_id: int,
+    source: str,
+    location: str,
+    raw: dict[str, object],
+    reason: str,
+    now: datetime,
+    report: IngestReport,
+) -> None:
+    session.add(
+        QuarantineRecord(
+            ingest_run_id=run_id, source=source, location=location, raw=raw, reason=reason, state="open", created_at=now
+        )
+    )
     report.quarantined += 1
     report.reasons[_reason_class(reason)] += 1

@@ -8,6 +8,7 @@ broker is unreachable the worker keeps going from SQL alone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -57,8 +58,11 @@ class Worker:
             self._in_flight.discard(delivery_id)
         exc = future.exception()
         if exc is not None:
-            log.error("delivery %s: attempt failed unexpectedly: %r (lease will expire and it will be retried)",
-                      delivery_id, exc)
+            log.error(
+                "delivery %s: attempt failed unexpectedly: %r (lease will expire and it will be retried)",
+                delivery_id,
+                exc,
+            )
         else:
             self.results.append(future.result())
         self._done.put(message)
@@ -80,11 +84,10 @@ class Worker:
                 try:
                     conn = self.gateway.broker.connection()
                     conn.ensure_connection(max_retries=1)
-                    consumer = conn.Consumer([self.gateway.broker.queue], callbacks=[self._on_message],
-                                             accept=["json"])
+                    consumer = conn.Consumer([self.gateway.broker.queue], callbacks=[self._on_message], accept=["json"])
                     consumer.qos(prefetch_count=self.concurrency * 2)
                     consumer.consume()
-                except Exception as exc:  # noqa: BLE001 - broker unreachable: run from SQL alone
+                except Exception as exc:
                     log.warning("broker unreachable (%s); delivering from SQL until it returns", exc)
                     self._close(conn)
                     conn, consumer = None, None
@@ -96,7 +99,7 @@ class Worker:
             if conn is not None and not self._busy():
                 try:
                     messaging.drain(conn, timeout=0.05)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     log.warning("lost the broker connection (%s); reconnecting", exc)
                     self._close(conn)
                     conn, consumer = None, None
@@ -112,7 +115,7 @@ class Worker:
     def _sweep(self, conn: Connection | None) -> Connection | None:
         try:
             due = self.service.due(limit=self.concurrency * 20)
-        except Exception as exc:  # noqa: BLE001 - database hiccup: try again next sweep
+        except Exception as exc:
             log.warning("sweep failed: %s", exc)
             return conn
         if not due:
@@ -121,7 +124,7 @@ class Worker:
             try:
                 self.gateway.broker.publish(due, conn)
                 return conn
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.warning("re-publish failed (%s); attempting %d due deliveries directly", exc, len(due))
                 self._close(conn)
                 conn = None
@@ -146,13 +149,11 @@ class Worker:
             if message is not None:
                 try:
                     message.ack()
-                except Exception as exc:  # noqa: BLE001 - the message comes back; the claim makes it harmless
+                except Exception as exc:
                     log.warning("could not ack a wake-up (%s); it will be redelivered and ignored", exc)
 
     @staticmethod
     def _close(conn: Connection | None) -> None:
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken connection
                 conn.release()
-            except Exception:  # noqa: BLE001, S110 - closing a broken connection
-                pass

@@ -30,14 +30,17 @@ class AdminUnits:
         from mappings.indicators import MappingRejected
 
         if on < self.valid_from:
-            raise MappingRejected(f"unit code {code!r} uses code list {self.code_list}, valid from "
-                                  f"{self.valid_from}; the period ends {on}, before it")
+            raise MappingRejected(
+                f"unit code {code!r} uses code list {self.code_list}, valid from "
+                f"{self.valid_from}; the period ends {on}, before it"
+            )
         if code == province:
             return
         found = self.communes.get(code)
         if found is None:
-            raise MappingRejected(f"unit code {code!r} is not a commune in code list {self.code_list} "
-                                  "(an old district or commune code?)")
+            raise MappingRejected(
+                f"unit code {code!r} is not a commune in code list {self.code_list} (an old district or commune code?)"
+            )
         if found[0] != province:
             raise MappingRejected(f"commune {code!r} ({found[1]}) belongs to province {found[0]}, not {province}")
 

@@ -117,20 +117,30 @@ class IndicatorMapping:
             try:
                 units.factor(raw.unit, rule.unit)
             except units.UnitMismatch as exc:
-                raise MappingRejected(f"unit mismatch for {raw.indicator_code}: source says {raw.unit!r}, "
-                                      f"mapping expects {rule.unit!r} ({exc})") from None
+                raise MappingRejected(
+                    f"unit mismatch for {raw.indicator_code}: source says {raw.unit!r}, "
+                    f"mapping expects {rule.unit!r} ({exc})"
+                ) from None
         source_unit = raw.unit or rule.unit
         value = parse_decimal(raw.value) * units.factor(source_unit, rule.national_unit)
         admin = (raw.admin_unit or self.spec.province_code).strip()
         self.admin.check(admin, self.spec.province_code, on=period_end)
         text = plain(value)
-        digest = hashlib.sha256("|".join([rule.national_code, raw.period.key, admin, text,
-                                          rule.national_unit]).encode()).hexdigest()
+        digest = hashlib.sha256(
+            "|".join([rule.national_code, raw.period.key, admin, text, rule.national_unit]).encode()
+        ).hexdigest()
         return MappedObservation(
-            regime_code=self.spec.regime, form_code=rule.form, indicator_code=rule.national_code,
-            indicator_name=rule.national_name, source_indicator_code=raw.indicator_code,
-            unit=rule.national_unit, period_key=raw.period.key, admin_unit=admin, value=text,
-            content_hash=digest)
+            regime_code=self.spec.regime,
+            form_code=rule.form,
+            indicator_code=rule.national_code,
+            indicator_name=rule.national_name,
+            source_indicator_code=raw.indicator_code,
+            unit=rule.national_unit,
+            period_key=raw.period.key,
+            admin_unit=admin,
+            value=text,
+            content_hash=digest,
+        )
 
 
 @cache

@@ -11,16 +11,23 @@ PROBLEM = "application/problem+json"
 
 
 def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
-                        status_code=status, media_type=PROBLEM)
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
+        status_code=status,
+        media_type=PROBLEM,
+    )
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
         if isinstance(exc, PacketInvalid):
-            return problem(422, "Invalid packet", str(exc),
-                           errors=[{"location": v.location, "message": v.message} for v in exc.violations])
+            return problem(
+                422,
+                "Invalid packet",
+                str(exc),
+                errors=[{"location": v.location, "message": v.message} for v in exc.violations],
+            )
         if isinstance(exc, UnsafeInputError):
             return problem(413 if "bytes" in exc.reason else 400, "Unsafe input", str(exc))
         if isinstance(exc, InputError):

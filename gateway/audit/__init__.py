@@ -23,13 +23,19 @@ GENESIS = "0" * 64
 
 
 def _digest(prev: str, at: datetime, actor: str, action: str, subject: str, detail: dict[str, Any]) -> str:
-    body = json.dumps([prev, as_utc(at).isoformat(), actor, action, subject, detail],
-                      sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    body = json.dumps(
+        [prev, as_utc(at).isoformat(), actor, action, subject, detail],
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def record(session: Session, *, at: datetime, actor: str, action: str, subject: str,
-           detail: dict[str, Any] | None = None) -> AuditEvent:
+def record(
+    session: Session, *, at: datetime, actor: str, action: str, subject: str, detail: dict[str, Any] | None = None
+) -> AuditEvent:
     """Append one event. Callers hold a write transaction, which serialises the chain."""
     detail = detail or {}
     if session.get_bind().dialect.name == "postgresql":
@@ -37,8 +43,15 @@ def record(session: Session, *, at: datetime, actor: str, action: str, subject: 
         session.execute(text("SELECT pg_advisory_xact_lock(125021)"))
     last = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
     prev = last or GENESIS
-    event = AuditEvent(at=at, actor=actor, action=action, subject=subject, detail=detail, prev_hash=prev,
-                       hash=_digest(prev, at, actor, action, subject, detail))
+    event = AuditEvent(
+        at=at,
+        actor=actor,
+        action=action,
+        subject=subject,
+        detail=detail,
+        prev_hash=prev,
+        hash=_digest(prev, at, actor, action, subject, detail),
+    )
     session.add(event)
     session.flush()
     return event
@@ -56,8 +69,9 @@ def verify(session: Session) -> list[ChainBreak]:
     prev = GENESIS
     for ev in session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars():
         if ev.prev_hash != prev:
-            breaks.append(ChainBreak(ev.id, "previous hash does not match: an event before it was removed, "
-                                            "reordered or altered"))
+            breaks.append(
+                ChainBreak(ev.id, "previous hash does not match: an event before it was removed, reordered or altered")
+            )
         expected = _digest(ev.prev_hash, ev.at, ev.actor, ev.action, ev.subject, ev.detail)
         if ev.hash != expected:
             breaks.append(ChainBreak(ev.id, "content does not match its hash: this event was altered"))

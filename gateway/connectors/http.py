@@ -72,13 +72,18 @@ class HttpConnector:
         self.name = name
         self.settings = settings
         timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
-        limits = httpx.Limits(max_connections=settings.max_concurrency,
-                              max_keepalive_connections=settings.max_concurrency)
+        limits = httpx.Limits(
+            max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
+        )
         self._client = httpx.Client(timeout=timeout, limits=limits, transport=transport, trust_env=False)
 
     def _headers(self, packet: OutgoingPacket) -> dict[str, str]:
-        headers = {"Content-Type": packet.content_type, "Idempotency-Key": packet.idempotency_key,
-                   "X-MaGoiTin": packet.packet_id, "Accept": "application/json, application/xml"}
+        headers = {
+            "Content-Type": packet.content_type,
+            "Idempotency-Key": packet.idempotency_key,
+            "X-MaGoiTin": packet.packet_id,
+            "Accept": "application/json, application/xml",
+        }
         if self.settings.bearer_token is not None:
             headers["Authorization"] = f"Bearer {self.settings.bearer_token.get_secret_value()}"
         return headers
@@ -96,8 +101,9 @@ class HttpConnector:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         reason = _reason(response)
         if status in RETRYABLE_STATUS or status >= 500:
-            raise TransientDeliveryError(f"{self.name}: HTTP {status}: {reason}", status=status,
-                                         retry_after=retry_after)
+            raise TransientDeliveryError(
+                f"{self.name}: HTTP {status}: {reason}", status=status, retry_after=retry_after
+            )
         if status in (401, 403):
             raise CredentialsError(f"{self.name}: HTTP {status}: credentials refused: {reason}", status=status)
         raise RejectedDeliveryError(f"{self.name}: HTTP {status}: {reason}", status=status)
@@ -118,5 +124,3 @@ class HttpConnector:
 
     def close(self) -> None:
         self._client.close()
-
-

@@ -110,8 +110,15 @@ class Packet(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="packet")
     __table_args__ = (
-        UniqueConstraint("packet_type", "regime_code", "form_code", "period_key", "reporting_unit", "revision",
-                         name="report_revision"),
+        UniqueConstraint(
+            "packet_type",
+            "regime_code",
+            "form_code",
+            "period_key",
+            "reporting_unit",
+            "revision",
+            name="report_revision",
+        ),
     )
 
 
@@ -138,8 +145,9 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     packet: Mapped[Packet] = relationship(back_populates="deliveries")
-    attempt_log: Mapped[list[DeliveryAttempt]] = relationship(back_populates="delivery",
-                                                             order_by="DeliveryAttempt.number")
+    attempt_log: Mapped[list[DeliveryAttempt]] = relationship(
+        back_populates="delivery", order_by="DeliveryAttempt.number"
+    )
     __table_args__ = (
         CheckConstraint(_in("state", DeliveryState), name="state"),
         UniqueConstraint("packet_id", "destination", name="packet_destination"),

@@ -27,7 +27,7 @@ from gateway.errors import TransientDeliveryError
 from gateway.settings import RetrySettings
 
 
-class wait_retry_after(wait_base):  # noqa: N801 - named like tenacity's own strategies
+class wait_retry_after(wait_base):
     """Use the receiver's ``Retry-After`` when the failure carried one, else the fallback strategy."""
 
     def __init__(self, fallback: wait_base, cap: float) -> None:
@@ -54,8 +54,10 @@ class RetryPolicy:
         self.settings = settings
         self._retrying = Retrying(
             stop=stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.max_age_seconds),
-            wait=wait_retry_after(wait_random_exponential(multiplier=settings.initial_wait, max=settings.max_wait),
-                                  cap=settings.max_retry_after),
+            wait=wait_retry_after(
+                wait_random_exponential(multiplier=settings.initial_wait, max=settings.max_wait),
+                cap=settings.max_retry_after,
+            ),
             retry=retry_if_exception_type(TransientDeliveryError),
         )
 

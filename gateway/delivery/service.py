@@ -44,18 +44,36 @@ STATUS_TO_STATE: dict[m.ReportStatus, S] = {
 }
 
 
-def transition(session: Session, delivery: Delivery, target: S, *, now: datetime, actor: str, why: str = "",
-               detail: dict[str, Any] | None = None) -> None:
+def transition(
+    session: Session,
+    delivery: Delivery,
+    target: S,
+    *,
+    now: datetime,
+    actor: str,
+    why: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
     """The one way a delivery changes state: checked against the table, stamped, audited."""
     current = S(delivery.state)
     states.check(current, target)
     delivery.state = target.value
     delivery.updated_at = now
     if target is not S.SENDING:
-        audit.record(session, at=now, actor=actor, action=f"delivery.{target.value}",
-                     subject=f"delivery:{delivery.id}",
-                     detail={"from": current.value, "packet": delivery.packet_id,
-                             "destination": delivery.destination, "why": why, **(detail or {})})
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action=f"delivery.{target.value}",
+            subject=f"delivery:{delivery.id}",
+            detail={
+                "from": current.value,
+                "packet": delivery.packet_id,
+                "destination": delivery.destination,
+                "why": why,
+                **(detail or {}),
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -66,10 +84,18 @@ class AttemptResult:
 
 
 class DeliveryService:
-    def __init__(self, sessions: sessionmaker[Session], connectors: dict[str, Connector],
-                 policies: dict[str, RetryPolicy], clock: Clock, *, worker_id: str = "worker",
-                 lease_seconds: float = 120.0, circuits: CircuitBreakers | None = None,
-                 observe: Callable[[str, str, float, int | None], None] | None = None) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        connectors: dict[str, Connector],
+        policies: dict[str, RetryPolicy],
+        clock: Clock,
+        *,
+        worker_id: str = "worker",
+        lease_seconds: float = 120.0,
+        circuits: CircuitBreakers | None = None,
+        observe: Callable[[str, str, float, int | None], None] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.connectors = connectors
         self.policies = policies
@@ -85,11 +111,20 @@ class DeliveryService:
         with self.sessions.begin() as session:
             result = session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id,
-                       or_(and_(Delivery.state == S.PENDING.value, Delivery.next_attempt_at <= now),
-                           and_(Delivery.state == S.SENDING.value, Delivery.lease_until < now)))
-                .values(state=S.SENDING.value, lease_until=now + self.lease, claimed_by=self.worker_id,
-                        attempts=Delivery.attempts + 1, updated_at=now)
+                .where(
+                    Delivery.id == delivery_id,
+                    or_(
+                        and_(Delivery.state == S.PENDING.value, Delivery.next_attempt_at <= now),
+                        and_(Delivery.state == S.SENDING.value, Delivery.lease_until < now),
+                    ),
+                )
+                .values(
+                    state=S.SENDING.value,
+                    lease_until=now + self.lease,
+                    claimed_by=self.worker_id,
+                    attempts=Delivery.attempts + 1,
+                    updated_at=now,
+                )
                 .execution_options(synchronize_session=False)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -101,15 +136,29 @@ class DeliveryService:
             return AttemptResult(delivery_id, "claimed-elsewhere")
         with self.sessions() as session:
             row = session.execute(
-                select(Delivery.destination, Delivery.attempts, Delivery.created_at, Delivery.idempotency_key,
-                       Packet.id, Packet.payload, Packet.content_type)
-                .join(Packet, Packet.id == Delivery.packet_id).where(Delivery.id == delivery_id)
+                select(
+                    Delivery.destination,
+                    Delivery.attempts,
+                    Delivery.created_at,
+                    Delivery.idempotency_key,
+                    Packet.id,
+                    Packet.payload,
+                    Packet.content_type,
+                )
+                .join(Packet, Packet.id == Delivery.packet_id)
+                .where(Delivery.id == delivery_id)
             ).one()
         destination, attempt_no, created_at, key, packet_id, payload, ctype = row
         connector = self.connectors.get(destination)
         if connector is None:
-            return self._finish(delivery_id, attempt_no, created_at, None, RejectedDeliveryError(
-                f"destination {destination!r} is not configured"), 0.0)
+            return self._finish(
+                delivery_id,
+                attempt_no,
+                created_at,
+                None,
+                RejectedDeliveryError(f"destination {destination!r} is not configured"),
+                0.0,
+            )
         wait = self.circuits.allow(destination)
         if wait > 0:
             return self._defer(delivery_id, wait, f"circuit open for {destination}")
@@ -134,25 +183,49 @@ class DeliveryService:
         now = self.clock.now()
         with self.sessions.begin() as session:
             session.execute(
-                update(Delivery).where(Delivery.id == delivery_id, Delivery.claimed_by == self.worker_id,
-                                       Delivery.state == S.SENDING.value)
-                .values(state=S.PENDING.value, attempts=Delivery.attempts - 1, lease_until=None,
-                        next_attempt_at=now + timedelta(seconds=wait), last_error=why, updated_at=now)
-                .execution_options(synchronize_session=False))
+                update(Delivery)
+                .where(
+                    Delivery.id == delivery_id, Delivery.claimed_by == self.worker_id, Delivery.state == S.SENDING.value
+                )
+                .values(
+                    state=S.PENDING.value,
+                    attempts=Delivery.attempts - 1,
+                    lease_until=None,
+                    next_attempt_at=now + timedelta(seconds=wait),
+                    last_error=why,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
         return AttemptResult(delivery_id, "deferred", wait)
 
-    def _finish(self, delivery_id: int, attempt_no: int, created_at: datetime, receipt: Receipt | None,
-                error: DeliveryError | None, elapsed: float) -> AttemptResult:
+    def _finish(
+        self,
+        delivery_id: int,
+        attempt_no: int,
+        created_at: datetime,
+        receipt: Receipt | None,
+        error: DeliveryError | None,
+        elapsed: float,
+    ) -> AttemptResult:
         now = self.clock.now()
         with self.sessions.begin() as session:
             delivery = session.get(Delivery, delivery_id, with_for_update=True)
             assert delivery is not None
             outcome = "ok" if error is None else type(error).__name__
-            session.add(DeliveryAttempt(
-                delivery_id=delivery_id, number=attempt_no, started_at=now - timedelta(seconds=elapsed),
-                duration_ms=int(elapsed * 1000), http_status=receipt.http_status if receipt else error and error.status,
-                outcome=outcome, error=str(error) if error else (receipt.note if receipt else None),
-                retry_after=error.retry_after if error else None, worker=self.worker_id))
+            session.add(
+                DeliveryAttempt(
+                    delivery_id=delivery_id,
+                    number=attempt_no,
+                    started_at=now - timedelta(seconds=elapsed),
+                    duration_ms=int(elapsed * 1000),
+                    http_status=receipt.http_status if receipt else error and error.status,
+                    outcome=outcome,
+                    error=str(error) if error else (receipt.note if receipt else None),
+                    retry_after=error.retry_after if error else None,
+                    worker=self.worker_id,
+                )
+            )
             if self._observe:
                 self._observe(delivery.destination, outcome, elapsed, attempt_no)
             if delivery.state != S.SENDING.value or delivery.claimed_by != self.worker_id:
@@ -174,8 +247,14 @@ class DeliveryService:
                 transition(session, delivery, S.REJECTED, now=now, actor=actor, why=str(error))
                 return AttemptResult(delivery_id, "rejected")
             if isinstance(error, CredentialsError):
-                transition(session, delivery, S.DEAD, now=now, actor=actor,
-                           why=f"credentials refused; an operator must act: {error}")
+                transition(
+                    session,
+                    delivery,
+                    S.DEAD,
+                    now=now,
+                    actor=actor,
+                    why=f"credentials refused; an operator must act: {error}",
+                )
                 return AttemptResult(delivery_id, "dead")
             policy = self.policies[delivery.destination]
             age = (now - as_utc(created_at)).total_seconds()
@@ -188,14 +267,22 @@ class DeliveryService:
             return AttemptResult(delivery_id, "retry", decision.wait)
 
     # ------------------------------------------------------------------ status packets
-    def _apply_status(self, session: Session, delivery: Delivery, status: m.Envelope, *, now: datetime,
-                      actor: str) -> S:
+    def _apply_status(
+        self, session: Session, delivery: Delivery, status: m.Envelope, *, now: datetime, actor: str
+    ) -> S:
         body = status.body
         assert isinstance(body, m.StatusReport)
         receipt_id = str(status.packet_id)
         if session.get(StatusReceipt, receipt_id) is None:
-            session.add(StatusReceipt(packet_id=receipt_id, original_packet_id=str(body.original_packet_id),
-                                      status=body.status.value, reason=body.reason, received_at=now))
+            session.add(
+                StatusReceipt(
+                    packet_id=receipt_id,
+                    original_packet_id=str(body.original_packet_id),
+                    status=body.status.value,
+                    reason=body.reason,
+                    received_at=now,
+                )
+            )
         delivery.ack_status = body.status.value
         delivery.ack_packet_id = receipt_id
         delivery.ack_reason = body.reason
@@ -205,9 +292,15 @@ class DeliveryService:
             return current
         if current is S.SENDING and target is not S.ACKNOWLEDGED:
             transition(session, delivery, S.DELIVERED, now=now, actor=actor, why="receiver accepted")
-        transition(session, delivery, target, now=now, actor=actor,
-                   why=f"{body.status.value}" + (f": {body.reason}" if body.reason else ""),
-                   detail={"status_packet": receipt_id})
+        transition(
+            session,
+            delivery,
+            target,
+            now=now,
+            actor=actor,
+            why=f"{body.status.value}" + (f": {body.reason}" if body.reason else ""),
+            detail={"status_packet": receipt_id},
+        )
         return target
 
     def intake_status(self, status: m.Envelope, destination: str | None = None, *, actor: str) -> str:
@@ -229,8 +322,15 @@ class DeliveryService:
                 if S(delivery.state) in (S.DELIVERED, S.ACKNOWLEDGED, S.SENDING):
                     self._apply_status(session, delivery, status, now=now, actor=actor)
             if session.get(StatusReceipt, str(status.packet_id)) is None:
-                session.add(StatusReceipt(packet_id=str(status.packet_id), original_packet_id=str(body.original_packet_id),
-                                          status=body.status.value, reason=body.reason, received_at=now))
+                session.add(
+                    StatusReceipt(
+                        packet_id=str(status.packet_id),
+                        original_packet_id=str(body.original_packet_id),
+                        status=body.status.value,
+                        reason=body.reason,
+                        received_at=now,
+                    )
+                )
         return "applied"
 
     # ------------------------------------------------------------------ sweeper
@@ -244,14 +344,28 @@ class DeliveryService:
         with self.sessions.begin() as session:
             query = (
                 select(Delivery.id)
-                .where(or_(
-                    and_(Delivery.state == S.PENDING.value, Delivery.next_attempt_at <= now,
-                         or_(Delivery.published_at.is_(None), Delivery.published_at < Delivery.next_attempt_at,
-                             Delivery.published_at < stale)),
-                    and_(Delivery.state == S.SENDING.value, Delivery.lease_until < now,
-                         or_(Delivery.published_at.is_(None), Delivery.published_at < stale,
-                             Delivery.published_at < Delivery.lease_until)),
-                ))
+                .where(
+                    or_(
+                        and_(
+                            Delivery.state == S.PENDING.value,
+                            Delivery.next_attempt_at <= now,
+                            or_(
+                                Delivery.published_at.is_(None),
+                                Delivery.published_at < Delivery.next_attempt_at,
+                                Delivery.published_at < stale,
+                            ),
+                        ),
+                        and_(
+                            Delivery.state == S.SENDING.value,
+                            Delivery.lease_until < now,
+                            or_(
+                                Delivery.published_at.is_(None),
+                                Delivery.published_at < stale,
+                                Delivery.published_at < Delivery.lease_until,
+                            ),
+                        ),
+                    )
+                )
                 .order_by(Delivery.deadline.is_(None), Delivery.deadline, Delivery.next_attempt_at, Delivery.id)
                 .limit(limit)
             )
@@ -259,8 +373,12 @@ class DeliveryService:
                 query = query.with_for_update(skip_locked=True)
             ids = list(session.execute(query).scalars())
             if ids:
-                session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(published_at=now)
-                                .execution_options(synchronize_session=False))
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(ids))
+                    .values(published_at=now)
+                    .execution_options(synchronize_session=False)
+                )
         return ids
 
     # ------------------------------------------------------------------ replay
@@ -275,8 +393,15 @@ class DeliveryService:
                     raise NotFound(f"delivery {delivery_id} does not exist")
                 if S(delivery.state) not in (S.DEAD, S.REJECTED, S.RETURNED):
                     continue
-                transition(session, delivery, S.PENDING, now=now, actor=actor, why="replay requested",
-                           detail={"attempts_before": delivery.attempts})
+                transition(
+                    session,
+                    delivery,
+                    S.PENDING,
+                    now=now,
+                    actor=actor,
+                    why="replay requested",
+                    detail={"attempts_before": delivery.attempts},
+                )
                 delivery.attempts = 0
                 delivery.created_at = now
                 delivery.next_attempt_at = now

@@ -7,9 +7,9 @@ supports it, and a message is acknowledged only after the delivery's new state i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -57,9 +57,15 @@ class Broker:
         try:
             producer = conn.Producer(serializer="json")
             for delivery_id in ids:
-                producer.publish({"v": MESSAGE_VERSION, "delivery": delivery_id}, exchange=self.exchange,
-                                 routing_key=self.queue.routing_key, declare=[self.queue], delivery_mode=2,
-                                 retry=True, retry_policy={"max_retries": 3, "interval_start": 0.1})
+                producer.publish(
+                    {"v": MESSAGE_VERSION, "delivery": delivery_id},
+                    exchange=self.exchange,
+                    routing_key=self.queue.routing_key,
+                    declare=[self.queue],
+                    delivery_mode=2,
+                    retry=True,
+                    retry_policy={"max_retries": 3, "interval_start": 0.1},
+                )
         finally:
             if own:
                 conn.release()
@@ -84,10 +90,8 @@ def parse(body: Any) -> int | None:
 
 
 def drain(conn: Connection, timeout: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         conn.drain_events(timeout=timeout)
-    except (TimeoutError, socket.timeout):
-        pass
 
 
 MessageHandler = Callable[[int | None, Message], None]

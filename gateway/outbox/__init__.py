@@ -21,32 +21,69 @@ def content_type(fmt: str) -> str:
     return "application/xml" if fmt == "xml" else "application/json"
 
 
-def store(session: Session, envelope: m.Envelope, payload: bytes, fmt: str, destinations: Iterable[str], *,
-          now: datetime, value_count: int = 0, mapping_version: str | None = None,
-          deadline: datetime | None = None, actor: str = "system") -> tuple[Packet, list[Delivery]]:
+def store(
+    session: Session,
+    envelope: m.Envelope,
+    payload: bytes,
+    fmt: str,
+    destinations: Iterable[str],
+    *,
+    now: datetime,
+    value_count: int = 0,
+    mapping_version: str | None = None,
+    deadline: datetime | None = None,
+    actor: str = "system",
+) -> tuple[Packet, list[Delivery]]:
     """Add the packet and one pending delivery per destination to ``session`` (no commit)."""
     body = envelope.body
     period = getattr(body, "period", None)
     unit = getattr(body, "reporting_unit", None)
     packet = Packet(
-        id=str(envelope.packet_id), packet_type=envelope.packet_type.value, profile=envelope.profile,
-        regime_code=getattr(body, "regime_code", None), form_code=getattr(body, "form_code", None),
+        id=str(envelope.packet_id),
+        packet_type=envelope.packet_type.value,
+        profile=envelope.profile,
+        regime_code=getattr(body, "regime_code", None),
+        form_code=getattr(body, "form_code", None),
         period_key=period.key if isinstance(period, m.Period) else None,
         reporting_unit=unit.code if isinstance(unit, m.Unit) else None,
-        revision=getattr(body, "revision", 1), content_type=content_type(fmt), payload=payload,
-        payload_hash=hashlib.sha256(payload).hexdigest(), value_count=value_count,
-        mapping_version=mapping_version, deadline=deadline, created_at=now,
+        revision=getattr(body, "revision", 1),
+        content_type=content_type(fmt),
+        payload=payload,
+        payload_hash=hashlib.sha256(payload).hexdigest(),
+        value_count=value_count,
+        mapping_version=mapping_version,
+        deadline=deadline,
+        created_at=now,
     )
     session.add(packet)
     deliveries = [
-        Delivery(packet=packet, destination=dest, state=DeliveryState.PENDING.value,
-                 idempotency_key=f"{packet.id}:{dest}", attempts=0, next_attempt_at=now, deadline=deadline,
-                 created_at=now, updated_at=now)
+        Delivery(
+            packet=packet,
+            destination=dest,
+            state=DeliveryState.PENDING.value,
+            idempotency_key=f"{packet.id}:{dest}",
+            attempts=0,
+            next_attempt_at=now,
+            deadline=deadline,
+            created_at=now,
+            updated_at=now,
+        )
         for dest in destinations
     ]
     session.add_all(deliveries)
     session.flush()
-    audit.record(session, at=now, actor=actor, action="packet.stored", subject=f"packet:{packet.id}",
-                 detail={"type": packet.packet_type, "period": packet.period_key, "revision": packet.revision,
-                         "destinations": [d.destination for d in deliveries], "sha256": packet.payload_hash})
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="packet.stored",
+        subject=f"packet:{packet.id}",
+        detail={
+            "type": packet.packet_type,
+            "period": packet.period_key,
+            "revision": packet.revision,
+            "destinations": [d.destination for d in deliveries],
+            "sha256": packet.payload_hash,
+        },
+    )
     return packet, deliveries

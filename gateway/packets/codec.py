@@ -25,8 +25,9 @@ def to_wire(envelope: m.Envelope, profile: Profile) -> dict[str, Any]:
     return _dict_to_wire(envelope.canonical(), m.Envelope, profile, envelope.packet_type)
 
 
-def _dict_to_wire(data: dict[str, Any], model: type[BaseModel], profile: Profile,
-                  packet_type: m.PacketType) -> dict[str, Any]:
+def _dict_to_wire(
+    data: dict[str, Any], model: type[BaseModel], profile: Profile, packet_type: m.PacketType
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for spec, wire in profile.wire_fields(model):
         if spec.name not in data:
@@ -52,6 +53,8 @@ def _submodel(spec: FieldSpec, packet_type: m.PacketType | None) -> type[BaseMod
 
 def packet_type_of(wire: dict[str, Any], profile: Profile) -> m.PacketType | None:
     raw = wire.get(profile.wire(m.Envelope, "packet_type"))
+    if not isinstance(raw, str):
+        return None
     try:
         return m.PacketType(raw)
     except ValueError:
@@ -65,8 +68,14 @@ def from_wire(wire: dict[str, Any], profile: Profile) -> tuple[dict[str, Any], l
     return _dict_from_wire(wire, m.Envelope, profile, ptype, "", problems), problems
 
 
-def _dict_from_wire(data: Any, model: type[BaseModel], profile: Profile, ptype: m.PacketType | None,
-                    pointer: str, problems: list[Violation]) -> dict[str, Any]:
+def _dict_from_wire(
+    data: Any,
+    model: type[BaseModel],
+    profile: Profile,
+    ptype: m.PacketType | None,
+    pointer: str,
+    problems: list[Violation],
+) -> dict[str, Any]:
     if not isinstance(data, dict):
         problems.append(Violation(pointer or "/", "expected an object"))
         return {}
@@ -75,8 +84,9 @@ def _dict_from_wire(data: Any, model: type[BaseModel], profile: Profile, ptype: 
     for key, value in data.items():
         spec = specs.get(key)
         if spec is None:
-            problems.append(Violation(f"{pointer}/{_escape(key)}",
-                                      f"field {key!r} is not defined by profile {profile.id}"))
+            problems.append(
+                Violation(f"{pointer}/{_escape(key)}", f"field {key!r} is not defined by profile {profile.id}")
+            )
             continue
         name = spec.name
         here = f"{pointer}/{_escape(key)}"
@@ -87,8 +97,7 @@ def _dict_from_wire(data: Any, model: type[BaseModel], profile: Profile, ptype: 
             out[name] = _dict_from_wire(value, sub, profile, ptype, here, problems)
         elif spec.kind == "list_object" and isinstance(value, list):
             assert sub is not None
-            out[name] = [_dict_from_wire(v, sub, profile, ptype, f"{here}/{i}", problems)
-                         for i, v in enumerate(value)]
+            out[name] = [_dict_from_wire(v, sub, profile, ptype, f"{here}/{i}", problems) for i, v in enumerate(value)]
         else:
             out[name] = value
     return out
@@ -108,11 +117,12 @@ def to_xml_element(envelope: m.Envelope, profile: Profile) -> etree._Element:
 
 def to_xml(envelope: m.Envelope, profile: Profile) -> bytes:
     """Canonical envelope -> XML document bytes (UTF-8, with declaration)."""
-    return etree.tostring(to_xml_element(envelope, profile), xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(to_xml_element(envelope, profile), xml_declaration=True, encoding="UTF-8"))
 
 
-def _fill_xml(parent: etree._Element, wire: dict[str, Any], model: type[BaseModel], profile: Profile,
-              ptype: m.PacketType) -> None:
+def _fill_xml(
+    parent: etree._Element, wire: dict[str, Any], model: type[BaseModel], profile: Profile, ptype: m.PacketType
+) -> None:
     ns = profile.namespace
     for spec, name in profile.wire_fields(model):
         if name not in wire:
@@ -160,8 +170,14 @@ def _children(el: etree._Element) -> Iterator[etree._Element]:
             yield child
 
 
-def _xml_dict(el: etree._Element, model: type[BaseModel], profile: Profile, ptype: m.PacketType | None,
-              xpath: str, problems: list[Violation]) -> dict[str, Any]:
+def _xml_dict(
+    el: etree._Element,
+    model: type[BaseModel],
+    profile: Profile,
+    ptype: m.PacketType | None,
+    xpath: str,
+    problems: list[Violation],
+) -> dict[str, Any]:
     ns = profile.namespace
     specs = profile.by_wire(model)
     out: dict[str, Any] = {}

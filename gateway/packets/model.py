@@ -425,8 +425,19 @@ class KpiData(Body):
 BODY_TYPES: dict[PacketType, type[Body]] = {
     cls.packet_type: cls
     for cls in (
-        Regime, Form, Outline, ReportFigures, ReportList, NarrativeReport, StatusReport,
-        PeriodCatalogue, IndicatorCatalogue, KpiSet, KpiGroupCatalogue, DimensionCatalogue, KpiData,
+        Regime,
+        Form,
+        Outline,
+        ReportFigures,
+        ReportList,
+        NarrativeReport,
+        StatusReport,
+        PeriodCatalogue,
+        IndicatorCatalogue,
+        KpiSet,
+        KpiGroupCatalogue,
+        DimensionCatalogue,
+        KpiData,
     )
 }
 
@@ -449,7 +460,7 @@ class Envelope(Part):
         """Pick the body model from ``packet_type`` (the body itself does not carry its type)."""
         if isinstance(data, dict) and isinstance(data.get("body"), dict):
             try:
-                body_cls = BODY_TYPES[PacketType(data.get("packet_type"))]
+                body_cls = BODY_TYPES[PacketType(str(data.get("packet_type")))]
             except ValueError:
                 return data
             return {**data, "body": body_cls.model_validate(data["body"])}
@@ -463,7 +474,8 @@ class Envelope(Part):
 
     def canonical(self) -> dict[str, Any]:
         """Canonical names, JSON types; absent optionals and empty lists dropped (profile convention)."""
-        return _prune(self.model_dump(mode="json", exclude_none=True, serialize_as_any=True))
+        pruned: dict[str, Any] = _prune(self.model_dump(mode="json", exclude_none=True, serialize_as_any=True))
+        return pruned
 
 
 def _prune(value: Any) -> Any:

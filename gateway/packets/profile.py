@@ -87,8 +87,13 @@ def _scalar(tp: Any, metadata: list[Any]) -> Scalar:
             kw["maximum"] = int(meta.le)  # type: ignore[call-overload]
     if isinstance(tp, type) and issubclass(tp, Enum):
         return Scalar("enum", enum=tuple(str(e.value) for e in tp))
-    mapping: dict[Any, ScalarType] = {str: "string", int: "integer", date: "date", datetime: "datetime",
-                                      uuid.UUID: "uuid"}
+    mapping: dict[Any, ScalarType] = {
+        str: "string",
+        int: "integer",
+        date: "date",
+        datetime: "datetime",
+        uuid.UUID: "uuid",
+    }
     if tp not in mapping:
         raise TypeError(f"unsupported scalar type {tp!r}")
     return Scalar(mapping[tp], **kw)
@@ -110,8 +115,7 @@ def fields_of(model: type[BaseModel]) -> tuple[FieldSpec, ...]:
             if isinstance(inner, type) and issubclass(inner, BaseModel):
                 specs.append(FieldSpec(name, "list_object", required, model=inner, min_items=min_items))
             else:
-                specs.append(FieldSpec(name, "list_scalar", required, scalar=_scalar(inner, []),
-                                       min_items=min_items))
+                specs.append(FieldSpec(name, "list_scalar", required, scalar=_scalar(inner, []), min_items=min_items))
         elif isinstance(tp, type) and issubclass(tp, BaseModel):
             specs.append(FieldSpec(name, "object", required, model=tp))
         else:
@@ -139,8 +143,10 @@ class Profile:
         try:
             return self.names[name]
         except KeyError:
-            raise ConfigurationError(f"profile {self.id}: no wire name for canonical field {qualified!r} "
-                                     f"(add it to {self.directory / 'profile.json'} under 'names')") from None
+            raise ConfigurationError(
+                f"profile {self.id}: no wire name for canonical field {qualified!r} "
+                f"(add it to {self.directory / 'profile.json'} under 'names')"
+            ) from None
 
     def wire_fields(self, model: type[BaseModel]) -> list[tuple[FieldSpec, str]]:
         return _wire_fields(self, model)
@@ -204,10 +210,15 @@ def load_profile(profile_id: str = DEFAULT_PROFILE, profiles_dir: Path | None = 
     raw = json.loads(path.read_text(encoding="utf-8"))
     if raw.get("id") != profile_id:
         raise ConfigurationError(f"{path}: id is {raw.get('id')!r}, expected {profile_id!r}")
-    profile = Profile(id=raw["id"], directory=directory, namespace=raw["namespace"],
-                      root_element=raw["root_element"], names=dict(raw["names"]),
-                      title=raw.get("title", ""),
-                      signature_element=raw.get("signature_element", "Signature"))
+    profile = Profile(
+        id=raw["id"],
+        directory=directory,
+        namespace=raw["namespace"],
+        root_element=raw["root_element"],
+        names=dict(raw["names"]),
+        title=raw.get("title", ""),
+        signature_element=raw.get("signature_element", "Signature"),
+    )
     _check_complete(profile)
     return profile
 

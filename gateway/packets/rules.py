@@ -18,9 +18,14 @@ from gateway.packets import model as m
 Path = tuple[str | int, ...]
 
 _NUMBER_RANGE: dict[m.PeriodType, tuple[int, int]] = {
-    m.PeriodType.NGAY: (1, 366), m.PeriodType.TUAN: (1, 53), m.PeriodType.THANG: (1, 12),
-    m.PeriodType.QUY: (1, 4), m.PeriodType.SAU_THANG: (1, 2), m.PeriodType.CHIN_THANG: (1, 1),
-    m.PeriodType.NAM: (1, 1), m.PeriodType.DOT_XUAT: (1, 366),
+    m.PeriodType.NGAY: (1, 366),
+    m.PeriodType.TUAN: (1, 53),
+    m.PeriodType.THANG: (1, 12),
+    m.PeriodType.QUY: (1, 4),
+    m.PeriodType.SAU_THANG: (1, 2),
+    m.PeriodType.CHIN_THANG: (1, 1),
+    m.PeriodType.NAM: (1, 1),
+    m.PeriodType.DOT_XUAT: (1, 366),
 }
 
 _REASON_REQUIRED = {m.ReportStatus.TRA_LAI, m.ReportStatus.TU_CHOI, m.ReportStatus.YEU_CAU_DINH_CHINH}
@@ -29,8 +34,13 @@ _REASON_REQUIRED = {m.ReportStatus.TRA_LAI, m.ReportStatus.TU_CHOI, m.ReportStat
 def last_month(period: m.Period) -> int | None:
     """The calendar month the period's data window must end in, or None when any date is allowed."""
     t, n = period.period_type, period.number
-    return {m.PeriodType.THANG: n, m.PeriodType.QUY: 3 * n, m.PeriodType.SAU_THANG: 6 * n,
-            m.PeriodType.CHIN_THANG: 9, m.PeriodType.NAM: 12}.get(t)
+    return {
+        m.PeriodType.THANG: n,
+        m.PeriodType.QUY: 3 * n,
+        m.PeriodType.SAU_THANG: 6 * n,
+        m.PeriodType.CHIN_THANG: 9,
+        m.PeriodType.NAM: 12,
+    }.get(t)
 
 
 def check_period(period: m.Period, path: Path) -> Iterator[tuple[Path, str]]:
@@ -40,11 +50,15 @@ def check_period(period: m.Period, path: Path) -> Iterator[tuple[Path, str]]:
     if period.start > period.end:
         yield path + ("start",), f"period starts ({period.start}) after it ends ({period.end})"
     month = last_month(period)
-    if month is not None and low <= period.number <= high and (
-        period.end.year != period.year or period.end.month != month
+    if (
+        month is not None
+        and low <= period.number <= high
+        and (period.end.year != period.year or period.end.month != month)
     ):
-        yield path + ("end",), (f"{period.end} is not in the last month of {period.key} "
-                                f"(expected {period.year}-{month:02d})")
+        yield (
+            path + ("end",),
+            (f"{period.end} is not in the last month of {period.key} (expected {period.year}-{month:02d})"),
+        )
 
 
 def check_nfc(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
@@ -80,8 +94,12 @@ def check(envelope: m.Envelope) -> list[tuple[Path, str]]:
         for i, entry in enumerate(body.periods):
             out.extend(check_period(entry.period, bp + ("periods", i, "period")))
             if entry.period_key != entry.period.key:
-                out.append((bp + ("periods", i, "period_key"),
-                            f"MaKy {entry.period_key!r} does not match the period ({entry.period.key!r})"))
+                out.append(
+                    (
+                        bp + ("periods", i, "period_key"),
+                        f"MaKy {entry.period_key!r} does not match the period ({entry.period.key!r})",
+                    )
+                )
     if isinstance(body, m.KpiData):
         for i, v in enumerate(body.kpi_values):
             out.extend(check_period(v.period, bp + ("kpi_values", i, "period")))
@@ -97,11 +115,19 @@ def check(envelope: m.Envelope) -> list[tuple[Path, str]]:
     if isinstance(body, m.ReportFigures):
         seen: dict[tuple[Any, ...], int] = {}
         for i, fig in enumerate(body.figures):
-            key = (fig.row_code, fig.indicator_code, fig.column_code,
-                   tuple(sorted((d.dimension, d.value_code) for d in fig.disaggregation)))
+            key = (
+                fig.row_code,
+                fig.indicator_code,
+                fig.column_code,
+                tuple(sorted((d.dimension, d.value_code) for d in fig.disaggregation)),
+            )
             if key in seen:
-                out.append((bp + ("figures", i), f"duplicates SoLieu item {seen[key]} (same row, indicator, "
-                                                 "column and disaggregation)"))
+                out.append(
+                    (
+                        bp + ("figures", i),
+                        f"duplicates SoLieu item {seen[key]} (same row, indicator, column and disaggregation)",
+                    )
+                )
             else:
                 seen[key] = i
     return out

@@ -45,8 +45,7 @@ def sniff(data: bytes) -> Format:
 def check_size(size: int, source: str, limits: Limits = DEFAULT_LIMITS) -> None:
     """Refuse before reading when the declared or file size is over the limit."""
     if size > limits.max_bytes:
-        raise UnsafeInputError(f"input is {size} bytes, over the limit of {limits.max_bytes} bytes",
-                               location=source)
+        raise UnsafeInputError(f"input is {size} bytes, over the limit of {limits.max_bytes} bytes", location=source)
 
 
 def parse_json(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS) -> Any:
@@ -59,11 +58,9 @@ def parse_json(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS) -
         raise InputError(f"invalid UTF-8 at byte {exc.start}", location=source) from exc
     _check_json_depth(text, source, limits.max_depth)
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_float=Decimal,
-                          parse_constant=_no_constant)
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_float=Decimal, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                         location=source) from exc
+        raise InputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", location=source) from exc
     except _DuplicateKey as exc:
         raise InputError(f"duplicate key {exc.args[0]!r} in one object", location=source) from exc
 
@@ -109,8 +106,15 @@ def _check_json_depth(text: str, source: str, max_depth: int) -> None:
 
 
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                           huge_tree=False, remove_blank_text=True, collect_ids=False)
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_blank_text=True,
+        collect_ids=False,
+    )
 
 
 def parse_xml(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS) -> etree._Element:
@@ -127,7 +131,7 @@ def parse_xml(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS) ->
             raise UnsafeInputError(f"XML nested too deep{line}: {msg}", location=source) from exc
         raise InputError(f"malformed XML{line}: {msg}", location=source) from exc
     count = 0
-    for count, _ in enumerate(root.iter(), start=1):  # noqa: B007 - counting only
+    for count, _ in enumerate(root.iter(), start=1):
         if count > limits.max_elements:
             raise UnsafeInputError(f"more than {limits.max_elements} XML elements", location=source)
     return root

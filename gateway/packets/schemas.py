@@ -37,8 +37,7 @@ def json_schema(profile: Profile, packet_type: m.PacketType) -> dict[str, Any]:
     }
 
 
-def _json_object(model: type[BaseModel], profile: Profile, ptype: m.PacketType,
-                 defs: dict[str, Any]) -> dict[str, Any]:
+def _json_object(model: type[BaseModel], profile: Profile, ptype: m.PacketType, defs: dict[str, Any]) -> dict[str, Any]:
     props: dict[str, Any] = {}
     required: list[str] = []
     for spec, wire in profile.wire_fields(model):
@@ -67,8 +66,11 @@ def _json_field(spec: FieldSpec, profile: Profile, ptype: m.PacketType, defs: di
         return _json_ref(spec.model, profile, ptype, defs)
     if spec.kind == "list_object":
         assert spec.model is not None
-        return {"type": "array", "minItems": max(spec.min_items, 1),
-                "items": _json_ref(spec.model, profile, ptype, defs)}
+        return {
+            "type": "array",
+            "minItems": max(spec.min_items, 1),
+            "items": _json_ref(spec.model, profile, ptype, defs),
+        }
     assert spec.scalar is not None
     if spec.kind == "list_scalar":
         return {"type": "array", "minItems": max(spec.min_items, 1), "items": _json_scalar(spec.scalar)}
@@ -107,8 +109,9 @@ def xsd(profile: Profile, packet_type: m.PacketType) -> bytes:
     parsed tree and picks the schema.
     """
     nsmap = {"xs": XS, None: profile.namespace}
-    schema = etree.Element(f"{{{XS}}}schema", nsmap=nsmap, targetNamespace=profile.namespace,
-                           elementFormDefault="qualified")
+    schema = etree.Element(
+        f"{{{XS}}}schema", nsmap=nsmap, targetNamespace=profile.namespace, elementFormDefault="qualified"
+    )
     done: set[str] = set()
     body = m.BODY_TYPES[packet_type]
     root = etree.SubElement(schema, f"{{{XS}}}element", name=profile.root_element)
@@ -129,9 +132,10 @@ def xsd(profile: Profile, packet_type: m.PacketType) -> bytes:
         else:
             _xsd_particle(seq, spec, wire, schema, profile, done)
     # The enveloped XML-DSig Signature, when present, is the last child of GoiTin.
-    etree.SubElement(seq, f"{{{XS}}}any", namespace="http://www.w3.org/2000/09/xmldsig#",
-                     processContents="lax", minOccurs="0")
-    return etree.tostring(schema, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+    etree.SubElement(
+        seq, f"{{{XS}}}any", namespace="http://www.w3.org/2000/09/xmldsig#", processContents="lax", minOccurs="0"
+    )
+    return bytes(etree.tostring(schema, pretty_print=True, xml_declaration=True, encoding="UTF-8"))
 
 
 def _xsd_complex(schema: etree._Element, model: type[BaseModel], profile: Profile, done: set[str]) -> None:
@@ -144,8 +148,9 @@ def _xsd_complex(schema: etree._Element, model: type[BaseModel], profile: Profil
         _xsd_particle(seq, spec, wire, schema, profile, done)
 
 
-def _xsd_particle(seq: etree._Element, spec: FieldSpec, wire: str, schema: etree._Element, profile: Profile,
-                  done: set[str]) -> None:
+def _xsd_particle(
+    seq: etree._Element, spec: FieldSpec, wire: str, schema: etree._Element, profile: Profile, done: set[str]
+) -> None:
     attrs: dict[str, str] = {"name": wire}
     if not spec.required and not spec.min_items:
         attrs["minOccurs"] = "0"
@@ -196,8 +201,7 @@ def write_all(profile: Profile) -> list[str]:
     for ptype in m.PacketType:
         path = profile.schema_path("json", ptype)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(json_schema(profile, ptype), ensure_ascii=False, indent=2) + "\n",
-                        encoding="utf-8")
+        path.write_text(json.dumps(json_schema(profile, ptype), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         written.append(str(path))
         xpath = profile.schema_path("xsd", ptype)
         xpath.parent.mkdir(parents=True, exist_ok=True)

@@ -73,8 +73,12 @@ def _json_violations(doc: Any, profile: Profile, ptype: m.PacketType | None) -> 
         return [Violation("/", "a packet is a JSON object")]
     if ptype is None:
         key = profile.wire(m.Envelope, "packet_type")
-        return [Violation(f"/{key}", f"{key} is missing or not one of the 13 packet types "
-                                     f"({', '.join(t.value for t in m.PacketType)})")]
+        return [
+            Violation(
+                f"/{key}",
+                f"{key} is missing or not one of the 13 packet types ({', '.join(t.value for t in m.PacketType)})",
+            )
+        ]
     errors = sorted(_json_validator(profile, ptype).iter_errors(doc), key=lambda e: list(e.absolute_path))
     return [Violation(_pointer(e.absolute_path) or "/", e.message) for e in errors]
 
@@ -128,8 +132,9 @@ def _pydantic_violations(exc: ValidationError, loc: Located) -> list[Violation]:
     return out
 
 
-def read_packet(data: bytes, *, source: str = "", profile: Profile | None = None,
-                limits: safe.Limits = safe.DEFAULT_LIMITS) -> m.Envelope:
+def read_packet(
+    data: bytes, *, source: str = "", profile: Profile | None = None, limits: safe.Limits = safe.DEFAULT_LIMITS
+) -> m.Envelope:
     """Untrusted bytes -> a valid canonical packet, or ``PacketInvalid`` listing every violation."""
     profile = profile or load_profile()
     fmt = safe.sniff(data)
@@ -149,8 +154,7 @@ def read_packet(data: bytes, *, source: str = "", profile: Profile | None = None
     return _to_model(wire, profile, ptype, fmt, source)
 
 
-def _to_model(wire: dict[str, Any], profile: Profile, ptype: m.PacketType, fmt: safe.Format,
-              source: str) -> m.Envelope:
+def _to_model(wire: dict[str, Any], profile: Profile, ptype: m.PacketType, fmt: safe.Format, source: str) -> m.Envelope:
     canonical, problems = codec.from_wire(wire, profile)
     loc = Located(profile, ptype, fmt)
     if problems:
@@ -174,8 +178,9 @@ def check_envelope(envelope: m.Envelope, profile: Profile | None = None, fmt: sa
         raise PacketInvalid([Violation(loc.render(path), msg) for path, msg in broken])
 
 
-def write_packet(envelope: m.Envelope, fmt: safe.Format = "json", *, profile: Profile | None = None,
-                 validate: bool = True) -> bytes:
+def write_packet(
+    envelope: m.Envelope, fmt: safe.Format = "json", *, profile: Profile | None = None, validate: bool = True
+) -> bytes:
     """Serialise ``envelope``; with ``validate`` the bytes are checked against the profile's schema."""
     profile = profile or load_profile()
     if fmt == "json":

@@ -40,11 +40,15 @@ class Summary:
 
 def summarise(session: Session) -> Summary:
     read, blank, mapped = session.execute(
-        select(func.coalesce(func.sum(IngestRun.read), 0), func.coalesce(func.sum(IngestRun.blank), 0),
-               func.coalesce(func.sum(IngestRun.mapped), 0))).one()
+        select(
+            func.coalesce(func.sum(IngestRun.read), 0),
+            func.coalesce(func.sum(IngestRun.blank), 0),
+            func.coalesce(func.sum(IngestRun.mapped), 0),
+        )
+    ).one()
     quarantined = session.scalar(select(func.count()).select_from(QuarantineRecord)) or 0
     packets = session.scalar(select(func.count()).select_from(Packet)) or 0
-    by_state = dict(session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).tuples().all())
+    by_state = dict(session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).all())
     attempts = session.scalar(select(func.coalesce(func.sum(Delivery.attempts), 0))) or 0
     deliveries = sum(by_state.values())
     acknowledged = by_state.get(S.ACKNOWLEDGED.value, 0)
@@ -52,14 +56,29 @@ def summarise(session: Session) -> Summary:
     needs_operator = sum(by_state.get(s, 0) for s in VISIBLE_FINAL)
     waiting = by_state.get(S.PENDING.value, 0) + by_state.get(S.SENDING.value, 0) + by_state.get(S.DELIVERED.value, 0)
     # Observations whose packet has some delivery that is neither acknowledged nor visibly parked.
-    unsettled_packets = select(Delivery.packet_id).where(
-        Delivery.state.not_in([S.ACKNOWLEDGED.value, *VISIBLE_FINAL]))
-    unaccounted = session.scalar(
-        select(func.count()).select_from(Observation).where(
-            (Observation.packet_id.is_(None)) | (Observation.packet_id.in_(unsettled_packets)))) or 0
+    unsettled_packets = select(Delivery.packet_id).where(Delivery.state.not_in([S.ACKNOWLEDGED.value, *VISIBLE_FINAL]))
+    unaccounted = (
+        session.scalar(
+            select(func.count())
+            .select_from(Observation)
+            .where((Observation.packet_id.is_(None)) | (Observation.packet_id.in_(unsettled_packets)))
+        )
+        or 0
+    )
     accounted_rows = (session.scalar(select(func.count()).select_from(Observation)) or 0) + quarantined + blank
     lost = unaccounted + max(0, int(read) - accounted_rows)
-    return Summary(read=int(read), blank=int(blank), mapped=int(mapped), quarantined=int(quarantined),
-                   packets=int(packets), deliveries=deliveries, delivered=delivered, acknowledged=acknowledged,
-                   waiting=waiting, needs_operator=needs_operator, attempts=int(attempts),
-                   retried=max(0, int(attempts) - deliveries), lost=int(lost))
+    return Summary(
+        read=int(read),
+        blank=int(blank),
+        mapped=int(mapped),
+        quarantined=int(quarantined),
+        packets=int(packets),
+        deliveries=deliveries,
+        delivered=delivered,
+        acknowledged=acknowledged,
+        waiting=waiting,
+        needs_operator=needs_operator,
+        attempts=int(attempts),
+        retried=max(0, int(attempts) - deliveries),
+        lost=int(lost),
+    )

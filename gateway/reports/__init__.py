@@ -35,22 +35,49 @@ def _period_from_key(key: str, regime: RegimeDef) -> m.Period:
     return calendar.period(ptype, int(number), int(year), regime.cutoff.start_day, regime.cutoff.end_day)
 
 
-def build_reports(sessions: sessionmaker[Session], regime: RegimeDef, *, sender: UnitSettings,
-                  destinations: dict[str, DestinationSettings], profile: Profile, clock: Clock,
-                  fmt: Literal["json", "xml"] = "json", actor: str = "system") -> list[BuiltPacket]:
+def build_reports(
+    sessions: sessionmaker[Session],
+    regime: RegimeDef,
+    *,
+    sender: UnitSettings,
+    destinations: dict[str, DestinationSettings],
+    profile: Profile,
+    clock: Clock,
+    fmt: Literal["json", "xml"] = "json",
+    actor: str = "system",
+) -> list[BuiltPacket]:
     """Build one packet per report from observations not yet in a packet; store packets + deliveries."""
     built: list[BuiltPacket] = []
     with sessions.begin() as session:
-        rows = session.execute(
-            select(Observation).where(Observation.regime_code == regime.code, Observation.packet_id.is_(None))
-            .order_by(Observation.form_code, Observation.period_key, Observation.indicator_code, Observation.id)
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(Observation)
+                .where(Observation.regime_code == regime.code, Observation.packet_id.is_(None))
+                .order_by(Observation.form_code, Observation.period_key, Observation.indicator_code, Observation.id)
+            )
+            .scalars()
+            .all()
+        )
         groups: dict[tuple[str, str, str], list[Observation]] = defaultdict(list)
         for obs in rows:
             groups[(obs.form_code, obs.period_key, obs.reporting_unit)].append(obs)
         for (form, period_key, unit), observations in sorted(groups.items()):
-            built.append(_one(session, regime, form, period_key, unit, observations, sender=sender,
-                              destinations=destinations, profile=profile, clock=clock, fmt=fmt, actor=actor))
+            built.append(
+                _one(
+                    session,
+                    regime,
+                    form,
+                    period_key,
+                    unit,
+                    observations,
+                    sender=sender,
+                    destinations=destinations,
+                    profile=profile,
+                    clock=clock,
+                    fmt=fmt,
+                    actor=actor,
+                )
+            )
     return built
 
 
@@ -64,16 +91,35 @@ def _latest_by_key(observations: list[Observation]) -> list[Observation]:
     return sorted(latest.values(), key=lambda o: o.id)
 
 
-def _one(session: Session, regime: RegimeDef, form: str, period_key: str, unit_code: str,
-         observations: list[Observation], *, sender: UnitSettings, destinations: dict[str, DestinationSettings],
-         profile: Profile, clock: Clock, fmt: Literal["json", "xml"], actor: str) -> BuiltPacket:
+def _one(
+    session: Session,
+    regime: RegimeDef,
+    form: str,
+    period_key: str,
+    unit_code: str,
+    observations: list[Observation],
+    *,
+    sender: UnitSettings,
+    destinations: dict[str, DestinationSettings],
+    profile: Profile,
+    clock: Clock,
+    fmt: Literal["json", "xml"],
+    actor: str,
+) -> BuiltPacket:
     now = clock.now()
     period = _period_from_key(period_key, regime)
     previous = session.execute(
-        select(Packet.revision).where(Packet.packet_type == m.PacketType.SO_LIEU_BAO_CAO.value,
-                                      Packet.regime_code == regime.code, Packet.form_code == form,
-                                      Packet.period_key == period_key, Packet.reporting_unit == unit_code)
-        .order_by(Packet.revision.desc()).limit(1)).scalar()
+        select(Packet.revision)
+        .where(
+            Packet.packet_type == m.PacketType.SO_LIEU_BAO_CAO.value,
+            Packet.regime_code == regime.code,
+            Packet.form_code == form,
+            Packet.period_key == period_key,
+            Packet.reporting_unit == unit_code,
+        )
+        .order_by(Packet.revision.desc())
+        .limit(1)
+    ).scalar()
     revision = (previous or 0) + 1
     chosen = _latest_by_key(observations)
     names = {d: destinations[d].receiver for d in regime.destinations if d in destinations}
@@ -82,21 +128,47 @@ def _one(session: Session, regime: RegimeDef, form: str, period_key: str, unit_c
     receiver = next(iter(names.values()))
     local_now = now.astimezone(VN_TZ)
     envelope = m.Envelope(
-        packet_id=uuid.uuid4(), packet_type=m.PacketType.SO_LIEU_BAO_CAO, profile=profile.id, created_at=local_now,
-        sender=m.Unit(code=sender.code, name=sender.name), receiver=m.Unit(code=receiver.code, name=receiver.name),
+        packet_id=uuid.uuid4(),
+        packet_type=m.PacketType.SO_LIEU_BAO_CAO,
+        profile=profile.id,
+        created_at=local_now,
+        sender=m.Unit(code=sender.code, name=sender.name),
+        receiver=m.Unit(code=receiver.code, name=receiver.name),
         body=m.ReportFigures(
-            regime_code=regime.code, form_code=form, period=period,
+            regime_code=regime.code,
+            form_code=form,
+            period=period,
             reporting_unit=m.Unit(code=unit_code, name=sender.name if unit_code == sender.code else unit_code),
-            revision=revision, sent_at=local_now,
-            figures=[m.Figure(indicator_code=o.indicator_code,
-                              disaggregation=[m.Disaggregation(dimension=d, value_code=v) for d, v in o.disaggregation],
-                              value=o.value, unit=o.unit) for o in chosen]))
+            revision=revision,
+            sent_at=local_now,
+            figures=[
+                m.Figure(
+                    indicator_code=o.indicator_code,
+                    disaggregation=[m.Disaggregation(dimension=d, value_code=v) for d, v in o.disaggregation],
+                    value=o.value,
+                    unit=o.unit,
+                )
+                for o in chosen
+            ],
+        ),
+    )
     payload = write_packet(envelope, fmt, profile=profile)
-    nominal, effective = calendar.deadline(period.period_type.value, period.number, period.year,
-                                           regime.deadline.day_of_month)
+    _nominal, effective = calendar.deadline(
+        period.period_type.value, period.number, period.year, regime.deadline.day_of_month
+    )
     due = datetime.combine(effective, time(23, 59, 59), VN_TZ).astimezone(UTC)
-    packet, deliveries = outbox.store(session, envelope, payload, fmt, list(names), now=now, value_count=len(chosen),
-                                      mapping_version=chosen[0].mapping_version, deadline=due, actor=actor)
+    packet, deliveries = outbox.store(
+        session,
+        envelope,
+        payload,
+        fmt,
+        list(names),
+        now=now,
+        value_count=len(chosen),
+        mapping_version=chosen[0].mapping_version,
+        deadline=due,
+        actor=actor,
+    )
     for obs in observations:
         obs.packet_id = packet.id
     session.flush()

@@ -36,10 +36,18 @@ class FaultPlan:
 PROFILES: dict[str, FaultPlan] = {
     "none": FaultPlan(),
     # The demo's "mild" weather: one 429 with Retry-After, one timeout, a few 503s.
-    "mild": FaultPlan(script=("ok", "503", "ok", "429", "ok", "timeout"), p_503=0.08, retry_after=1.0,
-                      hang_seconds=2.5),
-    "heavy": FaultPlan(script=("503", "429", "timeout", "500"), p_503=0.15, p_500=0.05, p_429=0.05,
-                       p_timeout=0.01, retry_after=1.0, hang_seconds=2.5),
+    "mild": FaultPlan(
+        script=("ok", "503", "ok", "429", "ok", "timeout"), p_503=0.08, retry_after=1.0, hang_seconds=2.5
+    ),
+    "heavy": FaultPlan(
+        script=("503", "429", "timeout", "500"),
+        p_503=0.15,
+        p_500=0.05,
+        p_429=0.05,
+        p_timeout=0.01,
+        retry_after=1.0,
+        hang_seconds=2.5,
+    ),
 }
 
 
@@ -71,8 +79,14 @@ class FaultState:
                 return self.plan.script[i]
             r = self.rng.random()
             p = self.plan
-            for fault, prob in (("503", p.p_503), ("500", p.p_500), ("429", p.p_429), ("timeout", p.p_timeout),
-                                ("reset", p.p_reset), ("return", p.p_return)):
+            for fault, prob in (
+                ("503", p.p_503),
+                ("500", p.p_500),
+                ("429", p.p_429),
+                ("timeout", p.p_timeout),
+                ("reset", p.p_reset),
+                ("return", p.p_return),
+            ):
                 if r < prob:
                     return fault  # type: ignore[return-value]
                 r -= prob

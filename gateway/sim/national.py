@@ -38,6 +38,7 @@ class SimStats:
     received: Counter[str] = field(default_factory=Counter)  # MaGoiTin -> times a valid packet arrived
     invalid: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
+    idempotency_keys: dict[str, set[str]] = field(default_factory=dict)  # MaGoiTin -> keys seen
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> dict[str, Any]:
@@ -63,21 +64,39 @@ def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, nam
     app.state.stats = stats
     app.state.faults = state
 
-    def status_packet(packet: m.Envelope, status: m.ReportStatus, reason: str | None = None,
-                      details: list[m.ErrorDetail] | None = None) -> m.Envelope:
+    def status_packet(
+        packet: m.Envelope,
+        status: m.ReportStatus,
+        reason: str | None = None,
+        details: list[m.ErrorDetail] | None = None,
+    ) -> m.Envelope:
         body = packet.body
         now = datetime.now(VN_TZ)
         period = getattr(body, "period", None)
         return m.Envelope(
-            packet_id=uuid.uuid4(), packet_type=m.PacketType.TRANG_THAI_BAO_CAO, profile=packet.profile,
-            created_at=now, sender=me, receiver=packet.sender,
+            packet_id=uuid.uuid4(),
+            packet_type=m.PacketType.TRANG_THAI_BAO_CAO,
+            profile=packet.profile,
+            created_at=now,
+            sender=me,
+            receiver=packet.sender,
             body=m.StatusReport(
-                original_packet_id=packet.packet_id, regime_code=getattr(body, "regime_code", "-"),
-                period=period if isinstance(period, m.Period) else m.Period(
-                    period_type=m.PeriodType.DOT_XUAT, number=1, year=now.year, start=now.date(), end=now.date()),
+                original_packet_id=packet.packet_id,
+                regime_code=getattr(body, "regime_code", "-"),
+                period=period
+                if isinstance(period, m.Period)
+                else m.Period(
+                    period_type=m.PeriodType.DOT_XUAT, number=1, year=now.year, start=now.date(), end=now.date()
+                ),
                 reporting_unit=getattr(body, "reporting_unit", packet.sender),
-                revision=getattr(body, "revision", 1), status=status, at=now, handler=f"{name}-simulator",
-                reason=reason, error_details=details or []))
+                revision=getattr(body, "revision", 1),
+                status=status,
+                at=now,
+                handler=f"{name}-simulator",
+                reason=reason,
+                error_details=details or [],
+            ),
+        )
 
     @app.post(RECEIVE_PATH)
     async def receive(request: Request) -> Response:
@@ -87,11 +106,19 @@ def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, nam
             stats.faults[fault] += 1
         p = state.plan
         if fault in ("503", "500"):
-            return JSONResponse({"title": "Service Unavailable" if fault == "503" else "Internal Server Error",
-                                 "detail": "simulated outage"}, status_code=int(fault))
+            return JSONResponse(
+                {
+                    "title": "Service Unavailable" if fault == "503" else "Internal Server Error",
+                    "detail": "simulated outage",
+                },
+                status_code=int(fault),
+            )
         if fault == "429":
-            return JSONResponse({"title": "Too Many Requests", "detail": "simulated throttling"}, status_code=429,
-                                headers={"Retry-After": str(int(p.retry_after))})
+            return JSONResponse(
+                {"title": "Too Many Requests", "detail": "simulated throttling"},
+                status_code=429,
+                headers={"Retry-After": str(int(p.retry_after))},
+            )
         if fault == "400":
             return JSONResponse({"title": "Bad Request", "detail": "simulated refusal"}, status_code=400)
         data = await request.body()
@@ -101,9 +128,14 @@ def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, nam
         except PacketInvalid as exc:
             with stats.lock:
                 stats.invalid += 1
-            return JSONResponse({"title": "Invalid packet", "detail": str(exc),
-                                 "errors": [{"ViTri": v.location, "MoTa": v.message} for v in exc.violations]},
-                                status_code=422)
+            return JSONResponse(
+                {
+                    "title": "Invalid packet",
+                    "detail": str(exc),
+                    "errors": [{"ViTri": v.location, "MoTa": v.message} for v in exc.violations],
+                },
+                status_code=422,
+            )
         except GatewayError as exc:
             with stats.lock:
                 stats.invalid += 1
@@ -111,6 +143,7 @@ def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, nam
         pid = str(packet.packet_id)
         with stats.lock:
             stats.received[pid] += 1
+            stats.idempotency_keys.setdefault(pid, set()).add(request.headers.get("idempotency-key", ""))
         if fault == "return" and pid not in returned_once:
             returned_once.add(pid)
             answer = status_packet(packet, m.ReportStatus.TRA_LAI, p.return_reason)
@@ -138,7 +171,7 @@ def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, nam
 
     @app.put("/sim/faults")
     def put_faults(new: dict[str, Any]) -> dict[str, Any]:
-        fields = {k: tuple(v) if k == "script" else v for k, v in new.items()}
+        fields: dict[str, Any] = {k: tuple(v) if k == "script" else v for k, v in new.items()}
         state.replace_plan(FaultPlan(**fields))
         return asdict(state.plan)
 
@@ -149,6 +182,7 @@ def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, nam
             stats.faults.clear()
             stats.received.clear()
             stats.statuses.clear()
+            stats.idempotency_keys.clear()
         return {"status": "reset"}
 
     return app

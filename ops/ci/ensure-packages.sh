@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite needs when they are missing (PostgreSQL, RabbitMQ).
+# Needs root (or sudo) and the Debian package registry; says clearly what is missing otherwise.
+set -euo pipefail
+
+need=()
+command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "test setup: installing Debian packages: ${need[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "test setup: MISSING ${need[*]} and not root: install them with apt-get, then re-run." >&2
+    exit 3
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# policy-rc.d keeps the packages from starting system-wide services: the tests start their own on loopback.
+if [ -d /usr/sbin ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "test setup: installed ${need[*]}"

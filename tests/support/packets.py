@@ -1,0 +1,60 @@
+"""Build and store report packets for tests, the way the reports use case does."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from gateway import calendar, outbox
+from gateway.bootstrap import Gateway
+from gateway.clock import VN_TZ
+from gateway.packets import model as m
+from gateway.packets.validate import write_packet
+
+
+def report_packet(month: int = 10, values: int = 5, form: str = "BM01-KT", year: int = 2026) -> m.Envelope:
+    now = datetime.now(VN_TZ)
+    return m.Envelope(
+        packet_id=uuid.uuid4(),
+        packet_type=m.PacketType.SO_LIEU_BAO_CAO,
+        profile="qcvn125-gw/0",
+        created_at=now,
+        sender=m.Unit(code="H15", name="Ủy ban nhân dân tỉnh Lào Cai"),
+        receiver=m.Unit(code="G01", name="Hệ thống thông tin báo cáo Chính phủ"),
+        body=m.ReportFigures(
+            regime_code="KTXH-THANG",
+            form_code=form,
+            period=calendar.period("THANG", month, year),
+            reporting_unit=m.Unit(code="H15", name="Ủy ban nhân dân tỉnh Lào Cai"),
+            revision=1,
+            sent_at=now,
+            figures=[
+                m.Figure(indicator_code=f"05{i:02d}", value=f"{i * 1000}.5", unit="tỷ đồng") for i in range(values)
+            ],
+        ),
+    )
+
+
+def store_packets(
+    gw: Gateway, count: int, *, destinations: list[str] | None = None, fmt: str = "json", deadline_spread: bool = False
+) -> tuple[list[str], list[int]]:
+    """Store ``count`` packets with deliveries (one transaction each); returns packet and delivery ids."""
+    packet_ids, delivery_ids = [], []
+    for i in range(count):
+        envelope = report_packet(month=(i % 12) + 1, form=f"BM-{i:05d}", year=2026 + i // 12)
+        payload = write_packet(envelope, fmt)  # type: ignore[arg-type]
+        deadline = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(hours=(count - i) if deadline_spread else 0)
+        with gw.sessions.begin() as session:
+            packet, deliveries = outbox.store(
+                session,
+                envelope,
+                payload,
+                fmt,
+                destinations or ["national"],
+                now=gw.clock.now(),
+                value_count=5,
+                deadline=deadline,
+            )
+            packet_ids.append(packet.id)
+            delivery_ids.extend(d.id for d in deliveries)
+    return packet_ids, delivery_ids
