@@ -153,6 +153,7 @@ def validate(
     """Validate packets; exit 0 all valid, 1 any invalid, 2 unreadable input."""
     from gateway.errors import InputError
     from gateway.packets.profile import load_profile
+    from gateway.packets.safe import check_size
     from gateway.packets.validate import read_packet
 
     prof = load_profile(profile) if profile else load_profile()
@@ -160,6 +161,7 @@ def validate(
     worst = 0
     for path in paths:
         try:
+            check_size(path.stat().st_size, str(path))  # refuse oversize files before reading them
             data = path.read_bytes()
         except OSError as exc:
             results.append(
@@ -168,6 +170,17 @@ def validate(
                     "valid": False,
                     "unreadable": True,
                     "errors": [{"location": "", "message": f"cannot read: {exc.strerror}"}],
+                }
+            )
+            worst = 2
+            continue
+        except InputError as exc:
+            results.append(
+                {
+                    "file": str(path),
+                    "valid": False,
+                    "unreadable": True,
+                    "errors": [{"location": "", "message": exc.reason}],
                 }
             )
             worst = 2
@@ -207,11 +220,12 @@ def validate(
     else:
         for r in results:
             if r["valid"]:
-                console.print(f"[green]valid[/]   {r['file']} ({r['type']} {r['MaGoiTin']})")
+                console.print(f"[green]valid[/]   {r['file']} ({r['type']} {r['MaGoiTin']})", soft_wrap=True)
             else:
-                console.print(f"[red]invalid[/] {r['file']}: {len(r['errors'])} error(s)")
+                label = "unreadable" if r.get("unreadable") else "invalid"
+                console.print(f"[red]{label}[/] {r['file']}: {len(r['errors'])} error(s)", soft_wrap=True)
                 for e in r["errors"]:
-                    console.print(f"    {e['location'] or '/'}: {e['message']}", markup=False)
+                    console.print(f"    {e['location'] or '/'}: {e['message']}", markup=False, soft_wrap=True)
     raise typer.Exit(worst)
 
 
@@ -226,6 +240,9 @@ def convert(
 
     if to not in ("json", "xml"):
         raise typer.BadParameter("--to must be json or xml")
+    from gateway.packets.safe import check_size
+
+    check_size(path.stat().st_size, str(path))
     packet = read_packet(path.read_bytes(), source=str(path))
     data = write_packet(packet, to)  # type: ignore[arg-type]
     if out:

@@ -186,8 +186,8 @@ class Regime(Body):
     frequency: PeriodType
     cutoff: CutOff
     deadline: Deadline
-    reporting_units: list[Code]
-    receiving_units: list[Code]
+    reporting_units: list[Code] = []
+    receiving_units: list[Code] = []
     delivery_method: DeliveryMethod
     forms: list[Code] = []
     outlines: list[Code] = []

@@ -46,7 +46,10 @@ def last_month(period: m.Period) -> int | None:
 def check_period(period: m.Period, path: Path) -> Iterator[tuple[Path, str]]:
     low, high = _NUMBER_RANGE[period.period_type]
     if not low <= period.number <= high:
-        yield path + ("number",), f"SoKy {period.number} is out of range {low}-{high} for {period.period_type.value}"
+        yield (
+            path + ("number",),
+            f"period number {period.number} is out of range {low}-{high} for {period.period_type.value}",
+        )
     if period.start > period.end:
         yield path + ("start",), f"period starts ({period.start}) after it ends ({period.end})"
     month = last_month(period)
@@ -61,10 +64,37 @@ def check_period(period: m.Period, path: Path) -> Iterator[tuple[Path, str]]:
         )
 
 
+_VIETNAMESE_LATIN1 = set("àáâãèéêìíòóôõùúýÀÁÂÃÈÉÊÌÍÒÓÔÕÙÚÝ")
+_HARMLESS = set("°±×÷")
+LEGACY_MARKERS = frozenset(chr(c) for c in range(0xA1, 0x100)) - _VIETNAMESE_LATIN1 - _HARMLESS
+"""Latin-1 characters Vietnamese Unicode text does not use, but TCVN3 (ABC) and VNI text shows when
+read as Windows-1252: TCVN3 ``ViÖt``, ``Ph©n tæ``; VNI ``Vieät``, ``ñoäc``."""
+
+
+def legacy_font_suspect(text: str) -> str | None:
+    """The first legacy-font marker that sits inside a word, or None. A heuristic: a marker next to a
+    letter is how TCVN3/VNI text looks when it was never converted; a lone symbol (``©``) is not."""
+    for i, ch in enumerate(text):
+        if ch in LEGACY_MARKERS:
+            before = text[i - 1] if i > 0 else " "
+            after = text[i + 1] if i + 1 < len(text) else " "
+            if before.isalpha() or after.isalpha():
+                return ch
+    return None
+
+
 def check_nfc(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
     if isinstance(value, str):
         if not unicodedata.is_normalized("NFC", value):
             yield path, "text is not Unicode NFC (TCVN 6909:2001 requires precomposed Unicode)"
+        elif (marker := legacy_font_suspect(value)) is not None:
+            yield (
+                path,
+                (
+                    f"text looks like legacy TCVN3/VNI font encoding (character {marker!r} inside a word); "
+                    "convert it to Unicode first (gateway unicode)"
+                ),
+            )
     elif isinstance(value, dict):
         for k, v in value.items():
             yield from check_nfc(v, path + (k,))
@@ -84,10 +114,10 @@ def check(envelope: m.Envelope) -> list[tuple[Path, str]]:
         if isinstance(period, m.Period):
             out.extend(check_period(period, bp + (name,)))
     if isinstance(body, m.StatusReport) and body.status in _REASON_REQUIRED and not body.reason:
-        out.append((bp + ("reason",), f"LyDo is required when TrangThai is {body.status.value}"))
+        out.append((bp + ("reason",), f"a reason is required when the status is {body.status.value}"))
     if isinstance(body, m.Regime):
         if (body.deadline.day_of_month is None) == (body.deadline.days_after_cutoff is None):
-            out.append((bp + ("deadline",), "exactly one of NgayTrongThang and SoNgaySauChot is required"))
+            out.append((bp + ("deadline",), "exactly one of day-of-month and days-after-cut-off is required"))
         if body.valid_for.end is not None and body.valid_for.end < body.valid_for.start:
             out.append((bp + ("valid_for", "end"), "validity ends before it starts"))
     if isinstance(body, m.PeriodCatalogue):
@@ -97,7 +127,7 @@ def check(envelope: m.Envelope) -> list[tuple[Path, str]]:
                 out.append(
                     (
                         bp + ("periods", i, "period_key"),
-                        f"MaKy {entry.period_key!r} does not match the period ({entry.period.key!r})",
+                        f"period key {entry.period_key!r} does not match the period ({entry.period.key!r})",
                     )
                 )
     if isinstance(body, m.KpiData):
@@ -125,7 +155,7 @@ def check(envelope: m.Envelope) -> list[tuple[Path, str]]:
                 out.append(
                     (
                         bp + ("figures", i),
-                        f"duplicates SoLieu item {seen[key]} (same row, indicator, column and disaggregation)",
+                        f"duplicates figure {seen[key]} (same row, indicator, column and disaggregation)",
                     )
                 )
             else:

@@ -18,7 +18,7 @@ from lxml import etree
 from pydantic import BaseModel, ValidationError
 
 from gateway.errors import PacketInvalid, Violation
-from gateway.packets import codec, rules, safe
+from gateway.packets import codec, rules, safe, schemas
 from gateway.packets import model as m
 from gateway.packets.profile import Profile, load_profile
 
@@ -80,7 +80,23 @@ def _json_violations(doc: Any, profile: Profile, ptype: m.PacketType | None) -> 
             )
         ]
     errors = sorted(_json_validator(profile, ptype).iter_errors(doc), key=lambda e: list(e.absolute_path))
-    return [Violation(_pointer(e.absolute_path) or "/", e.message) for e in errors]
+    return [Violation(_pointer(e.absolute_path) or "/", _plain_message(e)) for e in errors]
+
+
+_PATTERN_MESSAGES = {
+    m.DECIMAL_PATTERN: "is not a plain decimal (digits, an optional '-' and '.fraction'; no exponent, "
+    "no thousands separators)",
+    schemas.DATETIME_PATTERN: "is not an ISO 8601 timestamp with an offset (e.g. 2026-10-20T09:00:00+07:00)",
+    schemas.DATE_PATTERN: "is not a date in the form YYYY-MM-DD",
+    schemas.UUID_PATTERN: "is not a UUID",
+}
+
+
+def _plain_message(error: jsonschema.ValidationError) -> str:
+    """Schema messages, minus the regular expressions an operator cannot read."""
+    if error.validator == "pattern" and error.validator_value in _PATTERN_MESSAGES:
+        return f"{error.instance!r} {_PATTERN_MESSAGES[error.validator_value]}"
+    return str(error.message)
 
 
 def _xml_violations(root: etree._Element, profile: Profile, ptype: m.PacketType | None) -> list[Violation]:
