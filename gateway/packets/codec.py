@@ -8,7 +8,6 @@ misplaced fields are collected as ``Violation`` with their JSON pointer or XPath
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
@@ -89,7 +88,7 @@ def _dict_from_wire(
             )
             continue
         name = spec.name
-        here = f"{pointer}/{_escape(key)}"
+        here = f"{pointer}/{key}" if "/" not in key and "~" not in key else f"{pointer}/{_escape(key)}"
         sub = _submodel(spec, ptype)
         if spec.kind in ("object", "body"):
             if sub is None:
@@ -164,12 +163,6 @@ def xml_to_wire(root: etree._Element, profile: Profile) -> tuple[dict[str, Any],
     return _xml_dict(root, m.Envelope, profile, ptype, f"/{profile.root_element}", problems), problems
 
 
-def _children(el: etree._Element) -> Iterator[etree._Element]:
-    for child in el:
-        if isinstance(child.tag, str):
-            yield child
-
-
 def _xml_dict(
     el: etree._Element,
     model: type[BaseModel],
@@ -178,32 +171,39 @@ def _xml_dict(
     xpath: str,
     problems: list[Violation],
 ) -> dict[str, Any]:
-    ns = profile.namespace
+    prefix = f"{{{profile.namespace}}}"
+    cut = len(prefix)
     specs = profile.by_wire(model)
     out: dict[str, Any] = {}
     counts: dict[str, int] = {}
-    for child in _children(el):
-        qname = etree.QName(child)
-        local = qname.localname
+    for child in el:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue  # comments and processing instructions carry no data
+        local = tag[cut:] if tag.startswith(prefix) else etree.QName(child).localname
         counts[local] = counts.get(local, 0) + 1
-        here = f"{xpath}/{local}[{counts[local]}]"
-        if qname.namespace != ns or local not in specs:
+        spec = specs.get(local) if tag.startswith(prefix) else None
+        if spec is None:
             if local == profile.signature_element and model is m.Envelope:
                 continue  # enveloped XML-DSig is handled by the signature layer, not the body model
+            here = f"{xpath}/{local}[{counts[local]}]"
             problems.append(Violation(here, f"element {local!r} is not defined by profile {profile.id}"))
             continue
-        spec = specs[local]
-        sub = _submodel(spec, ptype)
-        if spec.kind in ("object", "body"):
-            if sub is not None:
-                out[local] = _xml_dict(child, sub, profile, ptype, here, problems)
-        elif spec.kind == "list_object":
-            assert sub is not None
-            out.setdefault(local, []).append(_xml_dict(child, sub, profile, ptype, here, problems))
-        elif spec.kind == "list_scalar":
+        kind = spec.kind
+        if kind == "scalar":
+            out[local] = _scalar_from_text(child.text or "", spec)
+        elif kind == "list_scalar":
             out.setdefault(local, []).append(_scalar_from_text(child.text or "", spec))
         else:
-            out[local] = _scalar_from_text(child.text or "", spec)
+            sub = _submodel(spec, ptype)
+            if sub is None:
+                continue
+            here = f"{xpath}/{local}[{counts[local]}]"
+            value = _xml_dict(child, sub, profile, ptype, here, problems)
+            if kind == "list_object":
+                out.setdefault(local, []).append(value)
+            else:
+                out[local] = value
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import unicodedata
 from collections.abc import Iterator
 from typing import Any
@@ -71,16 +72,26 @@ LEGACY_MARKERS = frozenset(chr(c) for c in range(0xA1, 0x100)) - _VIETNAMESE_LAT
 read as Windows-1252: TCVN3 ``ViÖt``, ``Ph©n tæ``; VNI ``Vieät``, ``ñoäc``."""
 
 
+_MARKER_CLASS = "[" + re.escape("".join(sorted(LEGACY_MARKERS))) + "]"
+_ANY_MARKER = re.compile(_MARKER_CLASS)
+_LEGACY_IN_WORD = re.compile(rf"(?<=[^\W\d_]){_MARKER_CLASS}|{_MARKER_CLASS}(?=[^\W\d_])")
+
+
 def legacy_font_suspect(text: str) -> str | None:
     """The first legacy-font marker that sits inside a word, or None. A heuristic: a marker next to a
     letter is how TCVN3/VNI text looks when it was never converted; a lone symbol (``©``) is not."""
-    for i, ch in enumerate(text):
-        if ch in LEGACY_MARKERS:
-            before = text[i - 1] if i > 0 else " "
-            after = text[i + 1] if i + 1 < len(text) else " "
-            if before.isalpha() or after.isalpha():
-                return ch
-    return None
+    found = _LEGACY_IN_WORD.search(text)
+    return found.group(0) if found else None
+
+
+def text_is_clean(document: str) -> bool:
+    """Fast path over a whole serialised document: NFC and free of legacy markers. Escapes (JSON
+    ``\\u``, XML ``&#``) could hide decomposed characters, so their presence means "walk the fields"."""
+    if "\\u" in document or "&#" in document:
+        return False
+    if not unicodedata.is_normalized("NFC", document):
+        return False
+    return _ANY_MARKER.search(document) is None or _LEGACY_IN_WORD.search(document) is None
 
 
 def check_nfc(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
@@ -103,12 +114,14 @@ def check_nfc(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
             yield from check_nfc(v, path + (i,))
 
 
-def check(envelope: m.Envelope) -> list[tuple[Path, str]]:
-    """Every cross-field violation in ``envelope`` (canonical paths)."""
+def check(envelope: m.Envelope, *, document: str | None = None) -> list[tuple[Path, str]]:
+    """Every cross-field violation in ``envelope`` (canonical paths). ``document``, the packet's own
+    serialised text when the caller has it, lets the text checks skip the per-field walk when clean."""
     out: list[tuple[Path, str]] = []
     body = envelope.body
     bp: Path = ("body",)
-    out.extend(check_nfc(envelope.canonical(), ()))
+    if document is None or not text_is_clean(document):
+        out.extend(check_nfc(envelope.canonical(), ()))
     for name in ("period",):
         period = getattr(body, name, None)
         if isinstance(period, m.Period):

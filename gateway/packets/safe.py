@@ -56,13 +56,16 @@ def parse_json(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS) -
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"invalid UTF-8 at byte {exc.start}", location=source) from exc
-    _check_json_depth(text, source, limits.max_depth)
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_float=Decimal, parse_constant=_no_constant)
+        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=Decimal, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise UnsafeInputError(f"JSON nested deeper than {limits.max_depth} levels", location=source) from exc
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", location=source) from exc
     except _DuplicateKey as exc:
         raise InputError(f"duplicate key {exc.args[0]!r} in one object", location=source) from exc
+    _check_json_depth(doc, source, limits.max_depth)
+    return doc
 
 
 class _DuplicateKey(ValueError):
@@ -82,27 +85,17 @@ def _no_constant(name: str) -> Any:
     raise InputError(f"{name} is not a JSON number")
 
 
-def _check_json_depth(text: str, source: str, max_depth: int) -> None:
-    """Bound nesting before ``json.loads`` recurses (strings are skipped, so brackets in them don't count)."""
-    depth = 0
-    in_string = False
-    escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
-            depth += 1
-            if depth > max_depth:
-                raise UnsafeInputError(f"JSON nested deeper than {max_depth} levels", location=source)
-        elif ch in "}]":
-            depth -= 1
+def _check_json_depth(doc: Any, source: str, max_depth: int) -> None:
+    """Bound nesting after parsing (the parser itself stops runaway depth with RecursionError)."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > max_depth:
+            raise UnsafeInputError(f"JSON nested deeper than {max_depth} levels", location=source)
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
 
 
 def _parser() -> etree.XMLParser:

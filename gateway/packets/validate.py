@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import jsonschema
+import jsonschema_rs
 from lxml import etree
 from pydantic import BaseModel, ValidationError
 
@@ -24,9 +24,10 @@ from gateway.packets.profile import Profile, load_profile
 
 
 @cache
-def _json_validator(profile: Profile, ptype: m.PacketType) -> jsonschema.Draft202012Validator:
+def _json_validator(profile: Profile, ptype: m.PacketType) -> jsonschema_rs.Draft202012Validator:
+    """The committed JSON Schema, compiled once (jsonschema-rs: a Rust validator, ~20x the pure-Python one)."""
     schema = json.loads(profile.schema_path("json", ptype).read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema_rs.Draft202012Validator(schema, validate_formats=False)
 
 
 @cache
@@ -79,8 +80,8 @@ def _json_violations(doc: Any, profile: Profile, ptype: m.PacketType | None) -> 
                 f"{key} is missing or not one of the 13 packet types ({', '.join(t.value for t in m.PacketType)})",
             )
         ]
-    errors = sorted(_json_validator(profile, ptype).iter_errors(doc), key=lambda e: list(e.absolute_path))
-    return [Violation(_pointer(e.absolute_path) or "/", _plain_message(e)) for e in errors]
+    errors = sorted(_json_validator(profile, ptype).iter_errors(doc), key=lambda e: [str(p) for p in e.instance_path])
+    return [Violation(_pointer(e.instance_path) or "/", _plain_message(e)) for e in errors]
 
 
 _PATTERN_MESSAGES = {
@@ -92,10 +93,11 @@ _PATTERN_MESSAGES = {
 }
 
 
-def _plain_message(error: jsonschema.ValidationError) -> str:
+def _plain_message(error: jsonschema_rs.ValidationError) -> str:
     """Schema messages, minus the regular expressions an operator cannot read."""
-    if error.validator == "pattern" and error.validator_value in _PATTERN_MESSAGES:
-        return f"{error.instance!r} {_PATTERN_MESSAGES[error.validator_value]}"
+    pattern = getattr(error.kind, "pattern", None)
+    if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Pattern) and pattern in _PATTERN_MESSAGES:
+        return f"{error.instance!r} {_PATTERN_MESSAGES[pattern]}"
     return str(error.message)
 
 
@@ -148,6 +150,13 @@ def _pydantic_violations(exc: ValidationError, loc: Located) -> list[Violation]:
     return out
 
 
+def _text(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def read_packet(
     data: bytes, *, source: str = "", profile: Profile | None = None, limits: safe.Limits = safe.DEFAULT_LIMITS
 ) -> m.Envelope:
@@ -167,10 +176,12 @@ def read_packet(
     if problems:
         raise PacketInvalid(problems, source=source)
     assert ptype is not None
-    return _to_model(wire, profile, ptype, fmt, source)
+    return _to_model(wire, profile, ptype, fmt, source, _text(data))
 
 
-def _to_model(wire: dict[str, Any], profile: Profile, ptype: m.PacketType, fmt: safe.Format, source: str) -> m.Envelope:
+def _to_model(
+    wire: dict[str, Any], profile: Profile, ptype: m.PacketType, fmt: safe.Format, source: str, document: str | None
+) -> m.Envelope:
     canonical, problems = codec.from_wire(wire, profile)
     loc = Located(profile, ptype, fmt)
     if problems:
@@ -179,38 +190,43 @@ def _to_model(wire: dict[str, Any], profile: Profile, ptype: m.PacketType, fmt: 
         envelope = m.Envelope.model_validate(canonical)
     except ValidationError as exc:
         raise PacketInvalid(_pydantic_violations(exc, loc), source=source) from exc
-    broken = rules.check(envelope)
-    if broken:
-        raise PacketInvalid([Violation(loc.render(path), msg) for path, msg in broken], source=source)
+    _raise_broken(envelope, profile, fmt, document, source)
     return envelope
+
+
+def _raise_broken(envelope: m.Envelope, profile: Profile, fmt: safe.Format, document: str | None, source: str) -> None:
+    broken = rules.check(envelope, document=document)
+    if broken:
+        loc = Located(profile, envelope.packet_type, fmt)
+        raise PacketInvalid([Violation(loc.render(path), msg) for path, msg in broken], source=source)
 
 
 def check_envelope(envelope: m.Envelope, profile: Profile | None = None, fmt: safe.Format = "json") -> None:
     """Cross-field rules on a packet we built ourselves; raises ``PacketInvalid``."""
-    profile = profile or load_profile()
-    broken = rules.check(envelope)
-    if broken:
-        loc = Located(profile, envelope.packet_type, fmt)
-        raise PacketInvalid([Violation(loc.render(path), msg) for path, msg in broken])
+    _raise_broken(envelope, profile or load_profile(), fmt, None, f"packet {envelope.packet_id}")
 
 
 def write_packet(
     envelope: m.Envelope, fmt: safe.Format = "json", *, profile: Profile | None = None, validate: bool = True
 ) -> bytes:
-    """Serialise ``envelope``; with ``validate`` the bytes are checked against the profile's schema."""
+    """Serialise ``envelope``; with ``validate`` the bytes are checked against the profile's schema
+    and cross-field rules, so nothing invalid leaves the gateway."""
     profile = profile or load_profile()
+    source = f"packet {envelope.packet_id}"
     if fmt == "json":
         wire = codec.to_wire(envelope, profile)
+        text = json.dumps(wire, ensure_ascii=False, separators=(",", ":"))
         if validate:
-            check_envelope(envelope, profile, "json")
+            _raise_broken(envelope, profile, "json", text, source)
             problems = _json_violations(wire, profile, envelope.packet_type)
             if problems:
-                raise PacketInvalid(problems, source=f"packet {envelope.packet_id}")
-        return json.dumps(wire, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                raise PacketInvalid(problems, source=source)
+        return text.encode("utf-8")
     root = codec.to_xml_element(envelope, profile)
+    data = bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
     if validate:
-        check_envelope(envelope, profile, "xml")
+        _raise_broken(envelope, profile, "xml", _text(data), source)
         problems = _xml_violations(root, profile, envelope.packet_type)
         if problems:
-            raise PacketInvalid(problems, source=f"packet {envelope.packet_id}")
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+            raise PacketInvalid(problems, source=source)
+    return data
