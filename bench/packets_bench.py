@@ -21,29 +21,45 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lxml import etree  # noqa: E402
+from lxml import etree
 
-from gateway import calendar  # noqa: E402
-from gateway.clock import VN_TZ  # noqa: E402
-from gateway.packets import codec  # noqa: E402
-from gateway.packets import model as m  # noqa: E402
-from gateway.packets.profile import load_profile  # noqa: E402
-from gateway.packets.validate import read_packet, write_packet  # noqa: E402
+from gateway import calendar
+from gateway.clock import VN_TZ
+from gateway.packets import codec
+from gateway.packets import model as m
+from gateway.packets.profile import load_profile
+from gateway.packets.validate import read_packet, write_packet
 
 
 def build(values: int) -> m.Envelope:
     now = datetime(2026, 10, 20, 9, tzinfo=VN_TZ)
     unit = m.Unit(code="H15", name="Ủy ban nhân dân tỉnh Lào Cai")
     figures = [
-        m.Figure(indicator_code=f"{i % 500:04d}", value=f"{i * 37 % 100000}.{i % 100:02d}", unit="tỷ đồng",
-                 disaggregation=[m.Disaggregation(dimension="DVHC", value_code=f"{i // 500:05d}")])
+        m.Figure(
+            indicator_code=f"{i % 500:04d}",
+            value=f"{i * 37 % 100000}.{i % 100:02d}",
+            unit="tỷ đồng",
+            disaggregation=[m.Disaggregation(dimension="DVHC", value_code=f"{i // 500:05d}")],
+        )
         for i in range(values)
     ]
     return m.Envelope(
-        packet_id=uuid.uuid4(), packet_type=m.PacketType.SO_LIEU_BAO_CAO, profile="qcvn125-gw/0", created_at=now,
-        sender=unit, receiver=m.Unit(code="G01", name="Hệ thống thông tin báo cáo Chính phủ"),
-        body=m.ReportFigures(regime_code="KTXH-THANG", form_code="BM01-KT", period=calendar.period("THANG", 10, 2026),
-                             reporting_unit=unit, revision=1, sent_at=now, figures=figures))
+        packet_id=uuid.uuid4(),
+        packet_type=m.PacketType.SO_LIEU_BAO_CAO,
+        profile="qcvn125-gw/0",
+        created_at=now,
+        sender=unit,
+        receiver=m.Unit(code="G01", name="Hệ thống thông tin báo cáo Chính phủ"),
+        body=m.ReportFigures(
+            regime_code="KTXH-THANG",
+            form_code="BM01-KT",
+            period=calendar.period("THANG", 10, 2026),
+            reporting_unit=unit,
+            revision=1,
+            sent_at=now,
+            figures=figures,
+        ),
+    )
 
 
 def best(fn: Callable[[], object], repeat: int) -> float:
@@ -77,7 +93,11 @@ def main() -> None:
 
     rows = [
         ("canonical model build (pydantic)", t_model, None),
-        ("JSON floor: json.dumps + json.loads", best(lambda: json.loads(json.dumps(wire, ensure_ascii=False)), r), None),
+        (
+            "JSON floor: json.dumps + json.loads",
+            best(lambda: json.loads(json.dumps(wire, ensure_ascii=False)), r),
+            None,
+        ),
         ("JSON gateway: write_packet (validated)", best(lambda: write_packet(env, "json"), r), "json"),
         ("JSON gateway: read_packet (validated)", best(lambda: read_packet(as_json), r), "json"),
         ("XML floor: lxml tostring + fromstring", best(lambda: etree.fromstring(etree.tostring(tree)), r), None),

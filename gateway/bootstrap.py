@@ -19,7 +19,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.connectors.base import Connector
 from gateway.connectors.http import HttpConnector
 from gateway.db.engine import make_engine, upgrade
-from gateway.delivery.circuit import CircuitBreakers
+from gateway.delivery.circuit import CircuitBreakers, CircuitPolicy
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.service import DeliveryService
 from gateway.messaging import Broker
@@ -90,6 +90,10 @@ def bootstrap(
         built.setdefault(name, HttpConnector(name, dest))
     policies = {name: RetryPolicy(dest.retry) for name, dest in settings.destinations.items()}
     clock = clock or SystemClock()
+    circuit_policies = {
+        name: CircuitPolicy(dest.circuit_threshold, dest.circuit_cool_down)
+        for name, dest in settings.destinations.items()
+    }
     return Gateway(
         settings=settings,
         engine=engine,
@@ -99,5 +103,5 @@ def bootstrap(
         clock=clock,
         connectors=built,
         policies=policies,
-        circuits=CircuitBreakers(clock),
+        circuits=CircuitBreakers(clock, circuit_policies),
     )

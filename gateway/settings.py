@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,14 +23,20 @@ from pydantic_settings import (
 from gateway.errors import ConfigurationError
 
 
-class UnitSettings(BaseModel):
+class _Section(BaseModel):
+    """A settings section: closed, so a misspelt key is an error naming it, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class UnitSettings(_Section):
     """A unit on the wire (``DonViGui`` / ``DonViNhan``): identification code and name."""
 
     code: str
     name: str
 
 
-class RetrySettings(BaseModel):
+class RetrySettings(_Section):
     """Per-destination retry policy: exponential backoff with full jitter, honouring Retry-After."""
 
     max_attempts: int = Field(default=12, ge=1)
@@ -40,7 +46,7 @@ class RetrySettings(BaseModel):
     max_age_seconds: float = Field(default=7 * 24 * 3600, gt=0)
 
 
-class DestinationSettings(BaseModel):
+class DestinationSettings(_Section):
     """One receiver: the national system or a ministry system."""
 
     url: str
@@ -51,25 +57,27 @@ class DestinationSettings(BaseModel):
     max_concurrency: int = Field(default=4, ge=1)
     bearer_token: SecretStr | None = None
     retry: RetrySettings = RetrySettings()
+    circuit_threshold: int = Field(default=5, ge=1, description="consecutive transient failures that open the circuit")
+    circuit_cool_down: float = Field(default=30.0, gt=0, description="seconds open before a half-open probe")
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(_Section):
     url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under data_dir")
 
 
-class BrokerSettings(BaseModel):
+class BrokerSettings(_Section):
     url: str | None = Field(default=None, description="kombu URL; default sqla+sqlite under data_dir")
     queue: str = "gateway.deliveries"
     polling_interval: float = 0.1
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(_Section):
     concurrency: int = Field(default=8, ge=1)
     lease_seconds: float = Field(default=120.0, gt=0)
     sweep_interval: float = Field(default=1.0, gt=0)
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -1,9 +1,11 @@
-"""The delivery worker: consumes wake-ups, attempts deliveries on a thread pool, sweeps SQL.
+"""The delivery worker: wake-ups in, earliest-deadline deliveries out, from a pool of threads.
 
-A message is acknowledged only after the attempt it triggered has committed its outcome. The sweeper
-re-publishes due deliveries (retries whose wait is over, leases that expired because a worker died),
-so a lost message, a dead broker or a killed worker delays delivery and never loses it. While the
-broker is unreachable the worker keeps going from SQL alone.
+A wake-up message (kombu) says "something may be due"; the worker then claims due deliveries from
+SQL in deadline order (``DeliveryService.attempt_next``), skipping destinations whose circuit is open.
+The message is acknowledged after the attempt it triggered has committed. Every ``sweep_interval``
+the worker also looks at SQL on its own, so a lost message, a dead broker or a killed worker (its
+leases expire) delays delivery and never loses it. While the broker is unreachable the worker keeps
+going from SQL alone and reconnects with backoff.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 from kombu import Connection
 from kombu.message import Message
@@ -33,112 +35,112 @@ class Worker:
         self.concurrency = concurrency or gateway.settings.worker.concurrency
         self.sweep_interval = gateway.settings.worker.sweep_interval
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="delivery")
-        self._done: queue.Queue[Message | None] = queue.Queue()
-        self._in_flight: set[int] = set()
+        self._done: queue.Queue[Message] = queue.Queue()
         self._lock = threading.Lock()
+        self._active = 0
+        self._idle_until = 0.0
+        self._stop = threading.Event()
         self.results: list[AttemptResult] = []
 
-    # -------------------------------------------------------------- work
-    def _submit(self, delivery_id: int, message: Message | None) -> bool:
+    # -------------------------------------------------------------- drain jobs
+    def _blocked(self) -> frozenset[str]:
+        circuits = self.service.circuits
+        return frozenset(d for d in self.gateway.settings.destinations if circuits.blocked(d))
+
+    def _start_job(self, message: Message | None = None) -> bool:
         with self._lock:
-            if delivery_id in self._in_flight:
-                if message is not None:
-                    self._done.put(message)
+            if self._active >= self.concurrency or self._stop.is_set():
                 return False
-            self._in_flight.add(delivery_id)
-        future = self._pool.submit(self._attempt, delivery_id)
-        future.add_done_callback(lambda f, m=message, d=delivery_id: self._finished(f, m, d))  # type: ignore[misc]
+            self._active += 1
+        self._pool.submit(self._drain, message)
         return True
 
-    def _attempt(self, delivery_id: int) -> AttemptResult:
-        return self.service.attempt(delivery_id)
+    def _drain(self, message: Message | None) -> None:
+        """Attempt due deliveries, earliest deadline first, until none is due (or we are stopping)."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    result = self.service.attempt_next(self._blocked())
+                except Exception:
+                    log.exception("delivery attempt failed unexpectedly; its lease will expire and it will be retried")
+                    result = None
+                if message is not None:
+                    self._done.put(message)  # acknowledged once its attempt has committed
+                    message = None
+                if result is None:
+                    with self._lock:
+                        self._idle_until = time.monotonic() + self.sweep_interval
+                    return
+                self.results.append(result)
+        finally:
+            if message is not None:
+                self._done.put(message)
+            with self._lock:
+                self._active -= 1
 
-    def _finished(self, future: Future[AttemptResult], message: Message | None, delivery_id: int) -> None:
-        with self._lock:
-            self._in_flight.discard(delivery_id)
-        exc = future.exception()
-        if exc is not None:
-            log.error(
-                "delivery %s: attempt failed unexpectedly: %r (lease will expire and it will be retried)",
-                delivery_id,
-                exc,
-            )
-        else:
-            self.results.append(future.result())
-        self._done.put(message)
-
-    def _busy(self) -> bool:
-        with self._lock:
-            return len(self._in_flight) >= self.concurrency * 2
+    def _fill(self) -> None:
+        """Start drain jobs up to the concurrency while work may be waiting."""
+        while time.monotonic() >= self._idle_until and self._start_job():
+            pass
 
     # -------------------------------------------------------------- loop
     def run(self, stop: threading.Event, *, idle: Callable[[], None] | None = None) -> None:
-        """Run until ``stop`` is set. Reconnects to the broker with backoff; sweeps from SQL meanwhile."""
+        """Run until ``stop`` is set."""
         conn: Connection | None = None
-        consumer = None
-        last_sweep = 0.0
         broker_down_until = 0.0
+        last_sweep = 0.0
         while not stop.is_set():
             now = time.monotonic()
             if conn is None and now >= broker_down_until:
-                try:
-                    conn = self.gateway.broker.connection()
-                    conn.ensure_connection(max_retries=1)
-                    consumer = conn.Consumer([self.gateway.broker.queue], callbacks=[self._on_message], accept=["json"])
-                    consumer.qos(prefetch_count=self.concurrency * 2)
-                    consumer.consume()
-                except Exception as exc:
-                    log.warning("broker unreachable (%s); delivering from SQL until it returns", exc)
-                    self._close(conn)
-                    conn, consumer = None, None
+                conn = self._connect()
+                if conn is None:
                     broker_down_until = now + 5.0
             self._ack_finished()
             if now - last_sweep >= self.sweep_interval:
                 last_sweep = now
-                conn = self._sweep(conn)
-            if conn is not None and not self._busy():
+                with self._lock:
+                    self._idle_until = 0.0
+                self._fill()
+            if conn is not None:
                 try:
                     messaging.drain(conn, timeout=0.05)
                 except Exception as exc:
                     log.warning("lost the broker connection (%s); reconnecting", exc)
                     self._close(conn)
-                    conn, consumer = None, None
+                    conn = None
                     broker_down_until = time.monotonic() + 1.0
             else:
-                time.sleep(0.02)
+                time.sleep(0.05)
             if idle:
                 idle()
+        self._stop.set()
         self._pool.shutdown(wait=True)
         self._ack_finished()
         self._close(conn)
 
-    def _sweep(self, conn: Connection | None) -> Connection | None:
+    def _connect(self) -> Connection | None:
+        conn = None
         try:
-            due = self.service.due(limit=self.concurrency * 20)
+            conn = self.gateway.broker.connection()
+            conn.ensure_connection(max_retries=1)
+            consumer = conn.Consumer([self.gateway.broker.queue], callbacks=[self._on_message], accept=["json"])
+            consumer.qos(prefetch_count=self.concurrency * 2)
+            consumer.consume()
+            return conn
         except Exception as exc:
-            log.warning("sweep failed: %s", exc)
-            return conn
-        if not due:
-            return conn
-        if conn is not None:
-            try:
-                self.gateway.broker.publish(due, conn)
-                return conn
-            except Exception as exc:
-                log.warning("re-publish failed (%s); attempting %d due deliveries directly", exc, len(due))
-                self._close(conn)
-                conn = None
-        for delivery_id in due:
-            self._submit(delivery_id, None)
-        return conn
+            log.warning("broker unreachable (%s); delivering from SQL until it returns", exc)
+            self._close(conn)
+            return None
 
     def _on_message(self, body: object, message: Message) -> None:
-        delivery_id = messaging.parse(body)
-        if delivery_id is None:
+        if messaging.parse(body) is None:
             log.warning("dropping an unreadable wake-up message: %r", body)
             message.ack()
             return
-        self._submit(delivery_id, message)
+        with self._lock:
+            self._idle_until = 0.0
+        if not self._start_job(message):
+            message.ack()  # every slot is busy draining already; this wake-up adds nothing
 
     def _ack_finished(self) -> None:
         while True:
@@ -146,11 +148,10 @@ class Worker:
                 message = self._done.get_nowait()
             except queue.Empty:
                 return
-            if message is not None:
-                try:
-                    message.ack()
-                except Exception as exc:
-                    log.warning("could not ack a wake-up (%s); it will be redelivered and ignored", exc)
+            try:
+                message.ack()
+            except Exception as exc:  # the message comes back; the claim makes it harmless
+                log.warning("could not ack a wake-up (%s); it will be redelivered and ignored", exc)
 
     @staticmethod
     def _close(conn: Connection | None) -> None:

@@ -120,6 +120,8 @@ def national_destination(url: str, **retry: Any) -> DestinationSettings:
         receiver=UnitSettings(code="G01", name="Hệ thống thông tin báo cáo Chính phủ"),
         timeout=retry.pop("timeout", 2.0),
         connect_timeout=1.0,
+        circuit_threshold=retry.pop("circuit_threshold", 5),
+        circuit_cool_down=retry.pop("circuit_cool_down", 30.0),
         retry=RetrySettings(**{"max_attempts": 6, "initial_wait": 0.05, "max_wait": 0.2, **retry}),
     )
 

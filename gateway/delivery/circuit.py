@@ -28,13 +28,21 @@ class _Circuit:
     probing: bool = False
 
 
+@dataclass(frozen=True)
+class CircuitPolicy:
+    threshold: int = 5
+    cool_down: float = 30.0
+
+
 class CircuitBreakers:
-    def __init__(self, clock: Clock, threshold: int = 5, cool_down: float = 10.0) -> None:
+    def __init__(self, clock: Clock, policies: dict[str, CircuitPolicy] | None = None) -> None:
         self.clock = clock
-        self.threshold = threshold
-        self.cool_down = cool_down
+        self.policies = dict(policies or {})
         self._lock = threading.Lock()
         self._circuits: dict[str, _Circuit] = {}
+
+    def _policy(self, destination: str) -> CircuitPolicy:
+        return self.policies.get(destination) or self.policies.setdefault(destination, CircuitPolicy())
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
@@ -45,9 +53,20 @@ class CircuitBreakers:
     def state(self, destination: str) -> CircuitState:
         with self._lock:
             c = self._get(destination)
-            if c.state is CircuitState.OPEN and self._now() - c.opened_at >= self.cool_down:
+            if c.state is CircuitState.OPEN and self._now() - c.opened_at >= self._policy(destination).cool_down:
                 return CircuitState.HALF_OPEN
             return c.state
+
+    def blocked(self, destination: str) -> bool:
+        """True while no attempt may start: open and cooling down, or half-open with its probe out.
+        Unlike ``allow`` this never grants the probe."""
+        with self._lock:
+            c = self._get(destination)
+            if c.state is CircuitState.CLOSED:
+                return False
+            if c.state is CircuitState.OPEN and self._now() - c.opened_at < self._policy(destination).cool_down:
+                return True
+            return c.probing
 
     def allow(self, destination: str) -> float:
         """0.0 when an attempt may go now; else seconds until the circuit lets a probe through."""
@@ -55,11 +74,12 @@ class CircuitBreakers:
             c = self._get(destination)
             if c.state is CircuitState.CLOSED:
                 return 0.0
-            remaining = c.opened_at + self.cool_down - self._now()
+            cool_down = self._policy(destination).cool_down
+            remaining = c.opened_at + cool_down - self._now()
             if remaining > 0:
                 return remaining
             if c.probing:
-                return max(self.cool_down / 4, 0.05)
+                return max(cool_down / 4, 0.05)
             c.state = CircuitState.HALF_OPEN
             c.probing = True
             return 0.0
@@ -73,7 +93,7 @@ class CircuitBreakers:
         with self._lock:
             c = self._get(destination)
             c.failures += 1
-            if c.state is CircuitState.HALF_OPEN or c.failures >= self.threshold:
+            if c.state is CircuitState.HALF_OPEN or c.failures >= self._policy(destination).threshold:
                 c.state, c.opened_at, c.probing = CircuitState.OPEN, self._now(), False
 
     def snapshot(self) -> dict[str, str]:

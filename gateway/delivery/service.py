@@ -2,7 +2,8 @@
 
 Each use case is one transaction. A claim is an atomic conditional UPDATE (``pending`` and due, or
 ``sending`` with an expired lease), so concurrent workers on SQLite or PostgreSQL never attempt the
-same delivery at once; the sweeper picks due rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL.
+same delivery at once; ``claim_next`` takes the earliest-deadline due row (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL), so after an outage the backlog drains in deadline order whatever order wake-ups arrive in.
 """
 
 from __future__ import annotations
@@ -106,34 +107,77 @@ class DeliveryService:
         self._observe = observe
 
     # ------------------------------------------------------------------ claim
+    def _due_condition(self, now: datetime) -> Any:
+        return or_(
+            and_(Delivery.state == S.PENDING.value, Delivery.next_attempt_at <= now),
+            and_(Delivery.state == S.SENDING.value, Delivery.lease_until < now),
+        )
+
+    def _claim_values(self, now: datetime) -> dict[str, Any]:
+        return {
+            "state": S.SENDING.value,
+            "lease_until": now + self.lease,
+            "claimed_by": self.worker_id,
+            "attempts": Delivery.attempts + 1,
+            "updated_at": now,
+        }
+
     def claim(self, delivery_id: int) -> bool:
+        """Claim one given delivery if it is due (atomic conditional UPDATE)."""
         now = self.clock.now()
         with self.sessions.begin() as session:
             result = session.execute(
                 update(Delivery)
-                .where(
-                    Delivery.id == delivery_id,
-                    or_(
-                        and_(Delivery.state == S.PENDING.value, Delivery.next_attempt_at <= now),
-                        and_(Delivery.state == S.SENDING.value, Delivery.lease_until < now),
-                    ),
-                )
-                .values(
-                    state=S.SENDING.value,
-                    lease_until=now + self.lease,
-                    claimed_by=self.worker_id,
-                    attempts=Delivery.attempts + 1,
-                    updated_at=now,
-                )
+                .where(Delivery.id == delivery_id, self._due_condition(now))
+                .values(**self._claim_values(now))
                 .execution_options(synchronize_session=False)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    def claim_next(self, exclude: frozenset[str] = frozenset()) -> int | None:
+        """Claim the due delivery with the earliest deadline, or None when nothing is due.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so concurrent workers take different rows. SQLite: the
+        transaction holds the write lock from its start (``BEGIN IMMEDIATE``), so select-then-update is
+        atomic. Destinations in ``exclude`` (open circuits, paused) are left alone."""
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            query = (
+                select(Delivery.id)
+                .where(self._due_condition(now))
+                .order_by(Delivery.deadline.is_(None), Delivery.deadline, Delivery.next_attempt_at, Delivery.id)
+                .limit(1)
+            )
+            if exclude:
+                query = query.where(Delivery.destination.not_in(sorted(exclude)))
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            delivery_id = session.scalar(query)
+            if delivery_id is None:
+                return None
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(**self._claim_values(now))
+                .execution_options(synchronize_session=False)
+            )
+            return int(delivery_id)
+
     # ------------------------------------------------------------------ attempt
     def attempt(self, delivery_id: int) -> AttemptResult:
-        """Claim and make one attempt. Safe to call for any id, any number of times."""
+        """Claim this delivery and make one attempt. Safe to call for any id, any number of times."""
         if not self.claim(delivery_id):
             return AttemptResult(delivery_id, "claimed-elsewhere")
+        return self._attempt_claimed(delivery_id)
+
+    def attempt_next(self, exclude: frozenset[str] = frozenset()) -> AttemptResult | None:
+        """Claim the earliest-deadline due delivery and make one attempt; None when nothing is due."""
+        delivery_id = self.claim_next(exclude)
+        if delivery_id is None:
+            return None
+        return self._attempt_claimed(delivery_id)
+
+    def _attempt_claimed(self, delivery_id: int) -> AttemptResult:
         with self.sessions() as session:
             row = session.execute(
                 select(
@@ -333,54 +377,6 @@ class DeliveryService:
                 )
         return "applied"
 
-    # ------------------------------------------------------------------ sweeper
-    def due(self, limit: int = 500, republish_after: float = 30.0) -> list[int]:
-        """Due deliveries not published since they became due (or stale), oldest deadline first.
-
-        Marks them published in the same transaction; the caller publishes after commit.
-        """
-        now = self.clock.now()
-        stale = now - timedelta(seconds=republish_after)
-        with self.sessions.begin() as session:
-            query = (
-                select(Delivery.id)
-                .where(
-                    or_(
-                        and_(
-                            Delivery.state == S.PENDING.value,
-                            Delivery.next_attempt_at <= now,
-                            or_(
-                                Delivery.published_at.is_(None),
-                                Delivery.published_at < Delivery.next_attempt_at,
-                                Delivery.published_at < stale,
-                            ),
-                        ),
-                        and_(
-                            Delivery.state == S.SENDING.value,
-                            Delivery.lease_until < now,
-                            or_(
-                                Delivery.published_at.is_(None),
-                                Delivery.published_at < stale,
-                                Delivery.published_at < Delivery.lease_until,
-                            ),
-                        ),
-                    )
-                )
-                .order_by(Delivery.deadline.is_(None), Delivery.deadline, Delivery.next_attempt_at, Delivery.id)
-                .limit(limit)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            ids = list(session.execute(query).scalars())
-            if ids:
-                session.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_(ids))
-                    .values(published_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-        return ids
-
     # ------------------------------------------------------------------ replay
     def replay(self, delivery_ids: list[int], *, actor: str) -> list[int]:
         """Send dead, rejected or returned deliveries again, same idempotency key; audited."""
@@ -405,6 +401,5 @@ class DeliveryService:
                 delivery.attempts = 0
                 delivery.created_at = now
                 delivery.next_attempt_at = now
-                delivery.published_at = None
                 replayed.append(delivery_id)
         return replayed

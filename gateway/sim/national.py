@@ -39,6 +39,7 @@ class SimStats:
     invalid: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     idempotency_keys: dict[str, set[str]] = field(default_factory=dict)  # MaGoiTin -> keys seen
+    arrivals: list[str] = field(default_factory=list)  # MaGoiTin of each valid packet, in arrival order
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> dict[str, Any]:
@@ -143,6 +144,7 @@ def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, nam
         pid = str(packet.packet_id)
         with stats.lock:
             stats.received[pid] += 1
+            stats.arrivals.append(pid)
             stats.idempotency_keys.setdefault(pid, set()).add(request.headers.get("idempotency-key", ""))
         if fault == "return" and pid not in returned_once:
             returned_once.add(pid)
@@ -183,6 +185,7 @@ def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, nam
             stats.received.clear()
             stats.statuses.clear()
             stats.idempotency_keys.clear()
+            stats.arrivals.clear()
         return {"status": "reset"}
 
     return app

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from gateway.bootstrap import Gateway
 from gateway.db.models import Delivery
+from gateway.delivery.circuit import CircuitPolicy
 from gateway.delivery.service import AttemptResult, DeliveryService
 from gateway.sim.faults import FaultPlan
 from tests.conftest import Sim, national_destination
@@ -109,7 +110,7 @@ def test_return_with_reason_is_recorded(gateway_factory, sim_factory, database_u
 
 def test_exhausted_retries_go_dead_and_replay_delivers(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
     _gw, sim, service, did, _ = setup(gateway_factory, sim_factory, database_url, FaultPlan(down=True), max_attempts=3)
-    service.circuits.threshold = 100  # this test is about attempts, not the circuit
+    service.circuits.policies["national"] = CircuitPolicy(threshold=100)  # about attempts, not the circuit
     assert [r.outcome for r in drive(service, did)] == ["retry", "retry", "dead"]
     sim.set_faults(FaultPlan())
     assert service.replay([did], actor="operator:test") == [did]
