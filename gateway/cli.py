@@ -32,6 +32,7 @@ sim_app = typer.Typer(help="Simulated peers that fail on purpose (loopback only)
 contracts_app = typer.Typer(help="Wire profiles and their schemas.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Inspect quarantined input.", no_args_is_help=True)
+destinations_app = typer.Typer(help="Destinations: state, pause and resume.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
@@ -39,6 +40,7 @@ for sub, name in (
     (contracts_app, "contracts"),
     (deliveries_app, "deliveries"),
     (quarantine_app, "quarantine"),
+    (destinations_app, "destinations"),
     (audit_app, "audit"),
 ):
     app.add_typer(sub, name=name)
@@ -352,6 +354,46 @@ def replay(
     done = gw.delivery_service(f"cli:{actor}").replay(targets, actor=f"operator:{actor}")
     gw.publish(done)
     console.print(f"replayed {len(done)} deliver{'y' if len(done) == 1 else 'ies'}: {done}")
+
+
+@destinations_app.command("list")
+def destinations_list(config: ConfigOpt = None) -> None:
+    """Configured destinations: paused or not (and why), deliveries by state."""
+    from sqlalchemy import func, select
+
+    from gateway.db.models import Delivery, DestinationState
+
+    gw = _gateway(config)
+    table = Table("destination", "url", "sending", "reason", "deliveries by state")
+    with gw.sessions() as session:
+        states = {row.name: row for row in session.scalars(select(DestinationState))}
+        counts: dict[str, dict[str, int]] = {}
+        for dest, state, n in session.execute(
+            select(Delivery.destination, Delivery.state, func.count()).group_by(Delivery.destination, Delivery.state)
+        ):
+            counts.setdefault(dest, {})[state] = n
+    for name in sorted(set(gw.settings.destinations) | set(states) | set(counts)):
+        row = states.get(name)
+        url = gw.settings.destinations[name].url if name in gw.settings.destinations else "(not configured)"
+        paused = row is not None and row.paused
+        table.add_row(
+            name,
+            url,
+            "[red]PAUSED[/]" if paused else "on",
+            (row.reason or "") if paused and row else "",
+            ", ".join(f"{k} {v}" for k, v in sorted(counts.get(name, {}).items())),
+        )
+    console.print(table)
+
+
+@destinations_app.command("resume")
+def destinations_resume(
+    name: str, config: ConfigOpt = None, actor: Annotated[str, typer.Option(help="who resumes (audited)")] = "cli"
+) -> None:
+    """Resume sending to a destination paused for refused credentials (after fixing them)."""
+    gw = _gateway(config)
+    gw.delivery_service(f"cli:{actor}").resume(name, actor=f"operator:{actor}")
+    console.print(f"destination {name} resumed")
 
 
 @quarantine_app.command("list")

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gateway.connectors.auth import AuthSettings, NoAuthSettings
 from gateway.errors import ConfigurationError
 
 
@@ -46,6 +47,14 @@ class RetrySettings(_Section):
     max_age_seconds: float = Field(default=7 * 24 * 3600, gt=0)
 
 
+class TlsSettings(_Section):
+    """Optional mutual TLS: our client certificate and key, and the CA bundle to trust."""
+
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    ca_bundle: Path | None = None
+
+
 class DestinationSettings(_Section):
     """One receiver: the national system or a ministry system."""
 
@@ -55,7 +64,9 @@ class DestinationSettings(_Section):
     timeout: float = Field(default=10.0, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
     max_concurrency: int = Field(default=4, ge=1)
-    bearer_token: SecretStr | None = None
+    auth: AuthSettings = NoAuthSettings()
+    tls: TlsSettings = Field(default_factory=lambda: TlsSettings())
+    rate_limit: float | None = Field(default=None, gt=0, description="requests per second at most")
     retry: RetrySettings = RetrySettings()
     circuit_threshold: int = Field(default=5, ge=1, description="consecutive transient failures that open the circuit")
     circuit_cool_down: float = Field(default=30.0, gt=0, description="seconds open before a half-open probe")

@@ -14,11 +14,13 @@ and 5xx are transient; 401 and 403 are credential problems; every other 4xx reje
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
 from datetime import UTC
 
 import httpx
 
+from gateway.connectors.auth import build_auth
 from gateway.connectors.base import OutgoingPacket, Receipt
 from gateway.errors import (
     CredentialsError,
@@ -65,36 +67,85 @@ def _reason(response: httpx.Response) -> str:
     return text
 
 
+class RateLimiter:
+    """Token bucket: at most ``rate`` requests per second, bursts of up to ``rate`` (at least 1)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self._tokens = self.capacity
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+                self._last = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return True
+                wait = (1 - self._tokens) / self.rate
+            if time.monotonic() + wait > deadline:
+                return False
+            time.sleep(wait)
+
+
 class HttpConnector:
-    """One destination over HTTP/1.1 keep-alive with bounded timeouts and connection limits."""
+    """One destination over HTTP/1.1 keep-alive with bounded timeouts, a concurrency cap, an optional
+    rate limit, pluggable authentication (one re-authentication on 401) and optional mTLS."""
 
     def __init__(self, name: str, settings: DestinationSettings, *, transport: httpx.BaseTransport | None = None):
         self.name = name
         self.settings = settings
-        timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+        timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout, pool=settings.timeout)
         limits = httpx.Limits(
             max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
         )
-        self._client = httpx.Client(timeout=timeout, limits=limits, transport=transport, trust_env=False)
+        tls = settings.tls
+        cert = (str(tls.client_cert), str(tls.client_key)) if tls.client_cert and tls.client_key else None
+        verify: bool | str = str(tls.ca_bundle) if tls.ca_bundle else True
+        self._client = httpx.Client(
+            timeout=timeout, limits=limits, transport=transport, trust_env=False, cert=cert, verify=verify
+        )
+        self.auth = build_auth(settings.auth)
+        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self._rate = RateLimiter(settings.rate_limit) if settings.rate_limit else None
 
     def _headers(self, packet: OutgoingPacket) -> dict[str, str]:
-        headers = {
+        return {
             "Content-Type": packet.content_type,
             "Idempotency-Key": packet.idempotency_key,
             "X-MaGoiTin": packet.packet_id,
             "Accept": "application/json, application/xml",
         }
-        if self.settings.bearer_token is not None:
-            headers["Authorization"] = f"Bearer {self.settings.bearer_token.get_secret_value()}"
-        return headers
 
     def send(self, packet: OutgoingPacket) -> Receipt:
+        if self._rate is not None and not self._rate.acquire(self.settings.timeout):
+            raise TransientDeliveryError(f"{self.name}: local rate limit of {self.settings.rate_limit}/s reached")
+        if not self._slots.acquire(timeout=self.settings.timeout):
+            raise TransientDeliveryError(f"{self.name}: all {self.settings.max_concurrency} connection slots busy")
         try:
-            response = self._client.post(self.settings.url, content=packet.payload, headers=self._headers(packet))
+            response = self._post(packet)
+            if response.status_code == 401:
+                self.auth.invalidate()  # one re-authentication, then a 401 is an operator's problem
+                response = self._post(packet)
+            return self._classify(response, packet)
+        finally:
+            self._slots.release()
+
+    def _post(self, packet: OutgoingPacket) -> httpx.Response:
+        headers = {**self._headers(packet), **self.auth.headers(self._client)}
+        try:
+            return self._client.post(self.settings.url, content=packet.payload, headers=headers)
         except httpx.TimeoutException as exc:
             raise TransientDeliveryError(f"{self.name}: timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
-            raise TransientDeliveryError(f"{self.name}: transport error ({type(exc).__name__}: {exc})") from exc
+            raise TransientDeliveryError(f"{self.name}: transport error ({type(exc).__name__})") from exc
+
+    def _classify(self, response: httpx.Response, packet: OutgoingPacket) -> Receipt:
         status = response.status_code
         if 200 <= status < 300:
             return self._receipt(response, packet)
@@ -105,7 +156,8 @@ class HttpConnector:
                 f"{self.name}: HTTP {status}: {reason}", status=status, retry_after=retry_after
             )
         if status in (401, 403):
-            raise CredentialsError(f"{self.name}: HTTP {status}: credentials refused: {reason}", status=status)
+            what = "credentials refused after re-authenticating" if status == 401 else "access forbidden"
+            raise CredentialsError(f"{self.name}: HTTP {status}: {what}: {reason}", status=status)
         raise RejectedDeliveryError(f"{self.name}: HTTP {status}: {reason}", status=status)
 
     def _receipt(self, response: httpx.Response, packet: OutgoingPacket) -> Receipt:

@@ -154,6 +154,18 @@ class Delivery(Base):
     )
 
 
+class DestinationState(Base):
+    """Operator-visible state of a destination. Paused when it refused our credentials (401 after a
+    re-authentication, or 403): nothing is sent there until an operator resumes it."""
+
+    __tablename__ = "destination_states"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    paused: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_by: Mapped[str] = mapped_column(String(200))
+
+
 class DeliveryAttempt(Base):
     __tablename__ = "delivery_attempts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway import audit
 from gateway.clock import Clock, as_utc
 from gateway.connectors.base import Connector, OutgoingPacket, Receipt
-from gateway.db.models import Delivery, DeliveryAttempt, DeliveryState, Packet, StatusReceipt
+from gateway.db.models import Delivery, DeliveryAttempt, DeliveryState, DestinationState, Packet, StatusReceipt
 from gateway.delivery import states
 from gateway.delivery.circuit import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
@@ -77,6 +77,27 @@ def transition(
         )
 
 
+def set_paused(
+    session: Session, destination: str, paused: bool, *, reason: str | None, now: datetime, actor: str
+) -> None:
+    """Pause or resume sending to ``destination`` (audited)."""
+    row = session.get(DestinationState, destination, with_for_update=True)
+    if row is None:
+        row = DestinationState(name=destination, paused=paused, reason=reason, changed_at=now, changed_by=actor)
+        session.add(row)
+    elif row.paused == paused:
+        return
+    row.paused, row.reason, row.changed_at, row.changed_by = paused, reason, now, actor
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="destination.paused" if paused else "destination.resumed",
+        subject=f"destination:{destination}",
+        detail={"reason": reason},
+    )
+
+
 @dataclass(frozen=True)
 class AttemptResult:
     delivery_id: int
@@ -108,9 +129,13 @@ class DeliveryService:
 
     # ------------------------------------------------------------------ claim
     def _due_condition(self, now: datetime) -> Any:
-        return or_(
-            and_(Delivery.state == S.PENDING.value, Delivery.next_attempt_at <= now),
-            and_(Delivery.state == S.SENDING.value, Delivery.lease_until < now),
+        paused = select(DestinationState.name).where(DestinationState.paused.is_(True))
+        return and_(
+            or_(
+                and_(Delivery.state == S.PENDING.value, Delivery.next_attempt_at <= now),
+                and_(Delivery.state == S.SENDING.value, Delivery.lease_until < now),
+            ),
+            Delivery.destination.not_in(paused),
         )
 
     def _claim_values(self, now: datetime) -> dict[str, Any]:
@@ -291,15 +316,17 @@ class DeliveryService:
                 transition(session, delivery, S.REJECTED, now=now, actor=actor, why=str(error))
                 return AttemptResult(delivery_id, "rejected")
             if isinstance(error, CredentialsError):
-                transition(
-                    session,
-                    delivery,
-                    S.DEAD,
-                    now=now,
-                    actor=actor,
-                    why=f"credentials refused; an operator must act: {error}",
+                # Not this packet's fault: keep it, stop the destination, tell an operator.
+                transition(session, delivery, S.PENDING, now=now, actor=actor, why=str(error))
+                delivery.next_attempt_at = now
+                set_paused(session, delivery.destination, True, reason=str(error), now=now, actor=actor)
+                log.error(
+                    "destination %s paused: %s; resume with `gateway destinations resume %s` once fixed",
+                    delivery.destination,
+                    error,
+                    delivery.destination,
                 )
-                return AttemptResult(delivery_id, "dead")
+                return AttemptResult(delivery_id, "paused")
             policy = self.policies[delivery.destination]
             age = (now - as_utc(created_at)).total_seconds()
             decision = policy.decide(attempt_no, error, age)
@@ -378,6 +405,10 @@ class DeliveryService:
         return "applied"
 
     # ------------------------------------------------------------------ replay
+    def resume(self, destination: str, *, actor: str) -> None:
+        with self.sessions.begin() as session:
+            set_paused(session, destination, False, reason=None, now=self.clock.now(), actor=actor)
+
     def replay(self, delivery_ids: list[int], *, actor: str) -> list[int]:
         """Send dead, rejected or returned deliveries again, same idempotency key; audited."""
         now = self.clock.now()

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-Fault = Literal["ok", "503", "500", "429", "timeout", "reset", "slow", "return", "reject", "400"]
+Fault = Literal["ok", "503", "500", "429", "timeout", "reset", "slow", "return", "reject", "400", "403"]
 
 
 @dataclass(frozen=True)

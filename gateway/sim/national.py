@@ -12,12 +12,16 @@ slow receiver would), slow bodies, ``TRA_LAI``, and "down" (every request 503).
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import secrets
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -29,6 +33,74 @@ from gateway.packets.validate import read_packet, write_packet
 from gateway.sim.faults import FaultPlan, FaultState
 
 RECEIVE_PATH = "/api/qcvn125/goi-tin"
+TOKEN_PATH = "/token"  # noqa: S105 - a URL path, not a secret
+
+
+@dataclass
+class SimAuth:
+    """What the simulated platform demands, as LGSP/WSO2 gateways do (see gateway.connectors.auth)."""
+
+    mode: Literal["none", "bearer", "oauth2", "lgsp", "lgsp_oauth2"] = "none"
+    consumer_key: str = "sim-consumer-key"
+    consumer_secret: str = "sim-consumer-secret"  # noqa: S105 - a simulator's test credential
+    static_tokens: tuple[str, ...] = ()
+    lgsp_access_key: str = "sim-access-key"
+    lgsp_secret_key: str = "sim-secret-key"  # noqa: S105 - a simulator's test credential
+    token_ttl: float = 3600.0
+    issued: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
+    token_requests: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _lgsp_ok(self, header: str | None) -> bool:
+        if not header:
+            return False
+        try:
+            data = json.loads(base64.b64decode(header))
+        except ValueError:
+            return False
+        return bool(data.get("AccessKey") == self.lgsp_access_key and data.get("SecretKey") == self.lgsp_secret_key)
+
+    def _basic_ok(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return False
+        return secrets.compare_digest(user, self.consumer_key) and secrets.compare_digest(
+            password, self.consumer_secret
+        )
+
+    def issue(self, request: Request) -> dict[str, Any] | None:
+        ok = (
+            self._lgsp_ok(request.headers.get("lgspaccesstoken"))
+            if self.mode == "lgsp_oauth2"
+            else (self._basic_ok(request.headers.get("authorization")))
+        )
+        with self.lock:
+            self.token_requests += 1
+            if not ok:
+                return None
+            token = secrets.token_urlsafe(24)
+            self.issued[token] = time.monotonic() + self.token_ttl
+        return {"access_token": token, "token_type": "Bearer", "expires_in": int(self.token_ttl)}
+
+    def allows(self, request: Request) -> bool:
+        if self.mode == "none":
+            return True
+        if self.mode == "lgsp":
+            return self._lgsp_ok(request.headers.get("lgspaccesstoken"))
+        bearer = request.headers.get("authorization", "")
+        token = bearer[7:] if bearer.startswith("Bearer ") else ""
+        if self.mode == "bearer":
+            return token in self.static_tokens
+        with self.lock:
+            expiry = self.issued.get(token)
+            return expiry is not None and expiry > time.monotonic()
+
+    def revoke_all(self) -> None:
+        with self.lock:
+            self.issued.clear()
 
 
 @dataclass
@@ -55,7 +127,9 @@ class SimStats:
             }
 
 
-def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, name: str = "national") -> FastAPI:
+def create_app(
+    plan: FaultPlan | None = None, *, unit: m.Unit | None = None, name: str = "national", auth: SimAuth | None = None
+) -> FastAPI:
     """A simulator app. ``unit`` is who it answers as (``DonViGui`` of its status packets)."""
     me = unit or m.Unit(code="G01", name="Hệ thống thông tin báo cáo Chính phủ")
     state = FaultState(plan or FaultPlan())
@@ -64,6 +138,19 @@ def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, nam
     app = FastAPI(title=f"{name} simulator", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.stats = stats
     app.state.faults = state
+    app.state.auth = access = auth or SimAuth()
+
+    @app.post(TOKEN_PATH)
+    async def token(request: Request) -> Response:
+        issued = access.issue(request)
+        if issued is None:
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        return JSONResponse(issued)
+
+    @app.post("/sim/revoke-tokens")
+    def revoke_tokens() -> dict[str, str]:
+        access.revoke_all()
+        return {"status": "revoked"}
 
     def status_packet(
         packet: m.Envelope,
@@ -101,6 +188,15 @@ def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, nam
 
     @app.post(RECEIVE_PATH)
     async def receive(request: Request) -> Response:
+        if not access.allows(request):
+            with stats.lock:
+                stats.requests += 1
+                stats.faults["401"] += 1
+            return JSONResponse(
+                {"title": "Unauthorized", "detail": "missing, expired or unknown credentials"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         fault = state.next()
         with stats.lock:
             stats.requests += 1
@@ -122,6 +218,8 @@ def create_app(plan: FaultPlan | None = None, *, unit: m.Unit | None = None, nam
             )
         if fault == "400":
             return JSONResponse({"title": "Bad Request", "detail": "simulated refusal"}, status_code=400)
+        if fault == "403":
+            return JSONResponse({"title": "Forbidden", "detail": "this application may not send here"}, status_code=403)
         data = await request.body()
         fmt = "xml" if data.lstrip()[:1] == b"<" else "json"
         try:

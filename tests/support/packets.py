@@ -40,8 +40,9 @@ def store_packets(
 ) -> tuple[list[str], list[int]]:
     """Store ``count`` packets with deliveries (one transaction each); returns packet and delivery ids."""
     packet_ids, delivery_ids = [], []
+    batch = uuid.uuid4().hex[:6]  # distinct reports on every call
     for i in range(count):
-        envelope = report_packet(month=(i % 12) + 1, form=f"BM-{i:05d}", year=2026 + i // 12)
+        envelope = report_packet(month=(i % 12) + 1, form=f"BM-{batch}-{i:05d}", year=2026 + i // 12)
         payload = write_packet(envelope, fmt)  # type: ignore[arg-type]
         deadline = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(hours=(count - i) if deadline_spread else 0)
         with gw.sessions.begin() as session:

@@ -1,0 +1,233 @@
+"""Authentication strategies, matching what provincial integration platforms (LGSP) really use.
+
+- ``none``: no credentials (loopback simulators, trusted links).
+- ``bearer``: a static bearer token, from settings or from a file that is re-read when it changes
+  (rotation without restart).
+- ``oauth2``: OAuth2 client credentials as a WSO2 API Manager wants them: ``POST {token_url}`` with
+  ``grant_type=client_credentials`` and HTTP Basic consumer key/secret; the token is cached until
+  shortly before it expires.
+- ``lgsp``: the ``lgspaccesstoken`` header: base64 of JSON ``{AccessKey, SecretKey, AppName,
+  PartnerCode, PartnerCodeCus}`` on every request.
+- ``lgsp_oauth2``: the two chained: the ``lgspaccesstoken`` header obtains a token, then Bearer.
+
+Every strategy can be told a token was refused (``invalidate``): the connector re-authenticates
+once on a 401. Secrets are ``SecretStr`` until the moment a header is built, and no strategy logs
+or puts a secret in an exception message (the ``lgspaccesstoken`` header is reversible).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Literal, Protocol
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from gateway.errors import ConfigurationError, CredentialsError, TransientDeliveryError
+
+
+class AuthStrategy(Protocol):
+    def headers(self, client: httpx.Client) -> dict[str, str]:
+        """Headers to add to the next request (may fetch a token)."""
+        ...
+
+    def invalidate(self) -> None:
+        """The receiver refused our credentials: drop what is cached."""
+        ...
+
+
+class _Auth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoAuthSettings(_Auth):
+    kind: Literal["none"] = "none"
+
+
+class BearerSettings(_Auth):
+    kind: Literal["bearer"]
+    token: SecretStr | None = None
+    token_file: Path | None = Field(default=None, description="re-read when it changes: rotation without restart")
+
+
+class OAuth2Settings(_Auth):
+    kind: Literal["oauth2"]
+    token_url: str
+    consumer_key: SecretStr
+    consumer_secret: SecretStr
+    scope: str | None = None
+    refresh_margin: float = Field(default=60.0, ge=0, description="renew this many seconds before expiry")
+
+
+class LgspSettings(_Auth):
+    kind: Literal["lgsp"]
+    access_key: SecretStr
+    secret_key: SecretStr
+    app_name: str
+    partner_code: str
+    partner_code_cus: str
+
+
+class LgspOAuth2Settings(LgspSettings):
+    kind: Literal["lgsp_oauth2"]  # type: ignore[assignment]
+    token_url: str
+    refresh_margin: float = 60.0
+
+
+AuthSettings = Annotated[
+    NoAuthSettings | BearerSettings | OAuth2Settings | LgspSettings | LgspOAuth2Settings, Field(discriminator="kind")
+]
+
+
+class NoAuth:
+    def headers(self, client: httpx.Client) -> dict[str, str]:
+        return {}
+
+    def invalidate(self) -> None:
+        return None
+
+
+class StaticBearer:
+    def __init__(self, settings: BearerSettings) -> None:
+        if settings.token is None and settings.token_file is None:
+            raise ConfigurationError("auth.kind = 'bearer' needs auth.token or auth.token_file")
+        self.settings = settings
+        self._cached: tuple[float, str] | None = None
+
+    def _token(self) -> str:
+        path = self.settings.token_file
+        if path is None:
+            assert self.settings.token is not None
+            return self.settings.token.get_secret_value()
+        try:
+            mtime = path.stat().st_mtime
+        except OSError as exc:
+            raise CredentialsError(f"bearer token file {path} is unreadable ({exc.strerror})") from None
+        if self._cached is None or self._cached[0] != mtime:
+            self._cached = (mtime, path.read_text(encoding="utf-8").strip())
+        return self._cached[1]
+
+    def headers(self, client: httpx.Client) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token()}"}
+
+    def invalidate(self) -> None:
+        self._cached = None  # re-read the file: it may have been rotated since
+
+
+def lgsp_header(settings: LgspSettings) -> str:
+    """The ``lgspaccesstoken`` value: base64 of the JSON credentials (reversible: never log it)."""
+    payload = {
+        "AccessKey": settings.access_key.get_secret_value(),
+        "SecretKey": settings.secret_key.get_secret_value(),
+        "AppName": settings.app_name,
+        "PartnerCode": settings.partner_code,
+        "PartnerCodeCus": settings.partner_code_cus,
+    }
+    return base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+
+
+class LgspHeader:
+    def __init__(self, settings: LgspSettings) -> None:
+        self._value = lgsp_header(settings)
+
+    def headers(self, client: httpx.Client) -> dict[str, str]:
+        return {"lgspaccesstoken": self._value}
+
+    def invalidate(self) -> None:
+        return None
+
+
+class _TokenCache:
+    """A bearer token fetched from a token endpoint, cached until ``refresh_margin`` before expiry."""
+
+    def __init__(self, token_url: str, refresh_margin: float) -> None:
+        self.token_url = token_url
+        self.margin = refresh_margin
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+        self.fetches = 0
+
+    def _request(self, client: httpx.Client) -> httpx.Response:
+        raise NotImplementedError  # pragma: no cover - each subclass says how it asks for a token
+
+    def get(self, client: httpx.Client) -> str:
+        with self._lock:
+            if self._token is not None and time.monotonic() < self._expires - self.margin:
+                return self._token
+            try:
+                response = self._request(client)
+            except httpx.HTTPError as exc:
+                raise TransientDeliveryError(f"token endpoint unreachable ({type(exc).__name__})") from None
+            if response.status_code in (401, 403):
+                raise CredentialsError(
+                    f"token endpoint refused our client credentials (HTTP {response.status_code})",
+                    status=response.status_code,
+                )
+            if response.status_code >= 400:
+                raise TransientDeliveryError(
+                    f"token endpoint answered HTTP {response.status_code}", status=response.status_code
+                )
+            try:
+                data = response.json()
+                token = str(data["access_token"])
+                lifetime = float(data.get("expires_in", 3600))
+            except (ValueError, KeyError, TypeError):
+                raise TransientDeliveryError("token endpoint answered without an access_token") from None
+            self._token, self._expires = token, time.monotonic() + lifetime
+            self.fetches += 1
+            return token
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+
+class OAuth2ClientCredentials(_TokenCache):
+    def __init__(self, settings: OAuth2Settings) -> None:
+        super().__init__(settings.token_url, settings.refresh_margin)
+        self.settings = settings
+
+    def _request(self, client: httpx.Client) -> httpx.Response:
+        form = {"grant_type": "client_credentials"}
+        if self.settings.scope:
+            form["scope"] = self.settings.scope
+        basic = httpx.BasicAuth(
+            self.settings.consumer_key.get_secret_value(), self.settings.consumer_secret.get_secret_value()
+        )
+        return client.post(self.token_url, data=form, auth=basic)
+
+    def headers(self, client: httpx.Client) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.get(client)}"}
+
+
+class LgspThenOAuth2(_TokenCache):
+    def __init__(self, settings: LgspOAuth2Settings) -> None:
+        super().__init__(settings.token_url, settings.refresh_margin)
+        self._header = lgsp_header(settings)
+
+    def _request(self, client: httpx.Client) -> httpx.Response:
+        return client.post(
+            self.token_url, data={"grant_type": "client_credentials"}, headers={"lgspaccesstoken": self._header}
+        )
+
+    def headers(self, client: httpx.Client) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.get(client)}"}
+
+
+def build_auth(
+    settings: NoAuthSettings | BearerSettings | OAuth2Settings | LgspSettings | LgspOAuth2Settings,
+) -> AuthStrategy:
+    if isinstance(settings, LgspOAuth2Settings):
+        return LgspThenOAuth2(settings)
+    if isinstance(settings, LgspSettings):
+        return LgspHeader(settings)
+    if isinstance(settings, OAuth2Settings):
+        return OAuth2ClientCredentials(settings)
+    if isinstance(settings, BearerSettings):
+        return StaticBearer(settings)
+    return NoAuth()
