@@ -67,6 +67,10 @@ class DestinationSettings(_Section):
     auth: AuthSettings = NoAuthSettings()
     tls: TlsSettings = Field(default_factory=lambda: TlsSettings())
     rate_limit: float | None = Field(default=None, gt=0, description="requests per second at most")
+    status_url: str | None = Field(
+        default=None, description="for receivers that can only be polled: URL template with {packet_id}"
+    )
+    status_poll_after: float = Field(default=30.0, gt=0, description="poll a delivered packet after this many s")
     retry: RetrySettings = RetrySettings()
     circuit_threshold: int = Field(default=5, ge=1, description="consecutive transient failures that open the circuit")
     circuit_cool_down: float = Field(default=30.0, gt=0, description="seconds open before a half-open probe")

@@ -40,6 +40,8 @@ class Worker:
         self._active = 0
         self._idle_until = 0.0
         self._stop = threading.Event()
+        self._polling = threading.Lock()
+        self._pool_poll = ThreadPoolExecutor(1, thread_name_prefix="status-poll")
         self.results: list[AttemptResult] = []
 
     # -------------------------------------------------------------- drain jobs
@@ -98,6 +100,7 @@ class Worker:
             self._ack_finished()
             if now - last_sweep >= self.sweep_interval:
                 last_sweep = now
+                self._poll_statuses()
                 with self._lock:
                     self._idle_until = 0.0
                 self._fill()
@@ -115,8 +118,22 @@ class Worker:
                 idle()
         self._stop.set()
         self._pool.shutdown(wait=True)
+        self._pool_poll.shutdown(wait=True)
         self._ack_finished()
         self._close(conn)
+
+    def _poll_statuses(self) -> None:
+        pollable = {name: d.status_poll_after for name, d in self.gateway.settings.destinations.items() if d.status_url}
+        if not pollable or self._polling.locked():
+            return
+        self._pool_poll.submit(self._poll_once, pollable)
+
+    def _poll_once(self, pollable: dict[str, float]) -> None:
+        with self._polling:
+            try:
+                self.service.poll_statuses(pollable)
+            except Exception:
+                log.exception("status polling failed; trying again next sweep")
 
     def _connect(self) -> Connection | None:
         conn = None

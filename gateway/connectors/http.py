@@ -174,5 +174,20 @@ class HttpConnector:
             return Receipt(response.status_code, note="status packet answers another MaGoiTin")
         return Receipt(response.status_code, status=status)
 
+    def poll_status(self, packet_id: str) -> m.Envelope | None:
+        """Fetch the latest status packet for ``packet_id`` (receivers that can only be polled)."""
+        if not self.settings.status_url:
+            return None
+        url = self.settings.status_url.format(packet_id=packet_id)
+        try:
+            response = self._client.get(url, headers={"Accept": "application/json", **self.auth.headers(self._client)})
+        except httpx.HTTPError as exc:
+            raise TransientDeliveryError(f"{self.name}: status poll failed ({type(exc).__name__})") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise TransientDeliveryError(f"{self.name}: status poll answered HTTP {response.status_code}")
+        return read_packet(response.content, source=f"{self.name} status of {packet_id}")
+
     def close(self) -> None:
         self._client.close()

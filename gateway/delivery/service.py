@@ -28,6 +28,7 @@ from gateway.delivery.retry import RetryPolicy
 from gateway.errors import (
     CredentialsError,
     DeliveryError,
+    InputError,
     NotFound,
     RejectedDeliveryError,
     TransientDeliveryError,
@@ -405,6 +406,45 @@ class DeliveryService:
         return "applied"
 
     # ------------------------------------------------------------------ replay
+    def poll_statuses(self, poll_after: dict[str, float], limit: int = 50) -> int:
+        """Poll receivers for status packets of deliveries ``delivered`` but not yet answered.
+        ``poll_after`` maps each pollable destination to its delay; returns how many were polled."""
+        now = self.clock.now()
+        polled = 0
+        for destination, after in poll_after.items():
+            connector = self.connectors.get(destination)
+            if connector is None:
+                continue
+            with self.sessions() as session:
+                rows = session.execute(
+                    select(Delivery.id, Delivery.packet_id)
+                    .where(
+                        Delivery.destination == destination,
+                        Delivery.state == S.DELIVERED.value,
+                        Delivery.updated_at <= now - timedelta(seconds=after),
+                    )
+                    .order_by(Delivery.updated_at)
+                    .limit(limit)
+                ).all()
+            for delivery_id, packet_id in rows:
+                polled += 1
+                try:
+                    status = connector.poll_status(packet_id)
+                except (DeliveryError, InputError) as exc:
+                    log.warning("status poll of %s at %s failed: %s", packet_id, destination, exc)
+                    status = None
+                if status is not None:
+                    self.intake_status(status, destination, actor=f"poller:{self.worker_id}")
+                else:
+                    with self.sessions.begin() as session:  # not yet: look again after the same delay
+                        session.execute(
+                            update(Delivery)
+                            .where(Delivery.id == delivery_id, Delivery.state == S.DELIVERED.value)
+                            .values(updated_at=now)
+                            .execution_options(synchronize_session=False)
+                        )
+        return polled
+
     def resume(self, destination: str, *, actor: str) -> None:
         with self.sessions.begin() as session:
             set_paused(session, destination, False, reason=None, now=self.clock.now(), actor=actor)

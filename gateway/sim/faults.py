@@ -27,7 +27,10 @@ class FaultPlan:
     retry_after: float = 1.0
     hang_seconds: float = 3.0
     slow_seconds: float = 0.5
-    duplicate_ack: bool = False
+    ack: Literal["sync", "async"] = "sync"  # async: 202 now, status later by callback and/or polling
+    callback_url: str | None = None  # where async status packets are POSTed (our /v1/intake/status)
+    ack_delay: float = 0.2  # seconds before an async status is sent ("late" acknowledgements: raise it)
+    duplicate_ack: bool = False  # send every async status twice
     return_reason: str = "Số liệu chưa khớp với báo cáo kỳ trước, đề nghị kiểm tra lại"
     down: bool = False
     seed: int = 125

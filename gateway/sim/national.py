@@ -33,6 +33,7 @@ from gateway.packets.validate import read_packet, write_packet
 from gateway.sim.faults import FaultPlan, FaultState
 
 RECEIVE_PATH = "/api/qcvn125/goi-tin"
+STATUS_PATH = "/api/qcvn125/trang-thai/{packet_id}"
 TOKEN_PATH = "/token"  # noqa: S105 - a URL path, not a secret
 
 
@@ -139,6 +140,29 @@ def create_app(
     app.state.stats = stats
     app.state.faults = state
     app.state.auth = access = auth or SimAuth()
+    latest_status: dict[str, bytes] = {}  # MaGoiTin -> latest status packet (JSON), for polling
+    callbacks: set[asyncio.Task[None]] = set()
+
+    async def call_back(url: str, payload: bytes, delay: float, times: int) -> None:
+        import httpx
+
+        await asyncio.sleep(delay)
+        async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
+            for _ in range(times):
+                try:
+                    await client.post(url, content=payload, headers={"content-type": "application/json"})
+                    with stats.lock:
+                        stats.faults["callback"] += 1
+                except httpx.HTTPError:
+                    with stats.lock:
+                        stats.faults["callback-failed"] += 1
+
+    @app.get(STATUS_PATH)
+    def get_status(packet_id: str) -> Response:
+        found = latest_status.get(packet_id)
+        if found is None:
+            return JSONResponse({"title": "Not found", "detail": "no status for that MaGoiTin yet"}, status_code=404)
+        return Response(found, media_type="application/json")
 
     @app.post(TOKEN_PATH)
     async def token(request: Request) -> Response:
@@ -251,6 +275,15 @@ def create_app(
             answer = status_packet(packet, m.ReportStatus.DA_TIEP_NHAN)
         with stats.lock:
             stats.statuses[answer.body.status.value] += 1  # type: ignore[attr-defined]
+        if p.ack == "async":
+            latest_status[pid] = write_packet(answer, "json")
+            if p.callback_url:
+                task = asyncio.create_task(
+                    call_back(p.callback_url, latest_status[pid], p.ack_delay, 2 if p.duplicate_ack else 1)
+                )
+                callbacks.add(task)
+                task.add_done_callback(callbacks.discard)
+            return Response(status_code=202)
         if fault == "timeout":
             # The receiver has stored the packet but answers too late: the sender times out and
             # retries, and deduplication on MaGoiTin must absorb the second copy.

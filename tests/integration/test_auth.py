@@ -38,15 +38,28 @@ def deliver_all(gw, n: int = 3) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def lgsp(secret: str = LGSP_SECRET) -> dict[str, str]:
-    return {"access_key": "sim-access-key", "secret_key": secret, "app_name": "bao-cao-tinh",
-            "partner_code": "000.00.15.H15", "partner_code_cus": "000.00.00.G01"}
+    return {
+        "access_key": "sim-access-key",
+        "secret_key": secret,
+        "app_name": "bao-cao-tinh",
+        "partner_code": "000.00.15.H15",
+        "partner_code_cus": "000.00.00.G01",
+    }
 
 
-def test_oauth2_client_credentials_token_is_cached_and_renewed_once_on_401(gateway_factory, sim_factory,  # type: ignore[no-untyped-def]
-                                                                           database_url) -> None:
+def test_oauth2_client_credentials_token_is_cached_and_renewed_once_on_401(
+    gateway_factory,
+    sim_factory,  # type: ignore[no-untyped-def]
+    database_url,
+) -> None:
     sim = sim_with(sim_factory, SimAuth(mode="oauth2", consumer_key="tinh-lao-cai", consumer_secret=SECRET))
-    dest = national_destination(sim.receive_url).model_copy(update={"auth": OAuth2Settings(
-        kind="oauth2", token_url=f"{sim.url}/token", consumer_key="tinh-lao-cai", consumer_secret=SECRET)})
+    dest = national_destination(sim.receive_url).model_copy(
+        update={
+            "auth": OAuth2Settings(
+                kind="oauth2", token_url=f"{sim.url}/token", consumer_key="tinh-lao-cai", consumer_secret=SECRET
+            )
+        }
+    )
     gw = gateway_factory(database_url=database_url, destinations={"national": dest})
     assert deliver_all(gw) == ["acknowledged"] * 3
     assert sim.app.state.auth.token_requests == 1  # cached across deliveries
@@ -58,20 +71,35 @@ def test_oauth2_client_credentials_token_is_cached_and_renewed_once_on_401(gatew
 
 def test_lgsp_header_and_the_chained_convention(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
     sim = sim_with(sim_factory, SimAuth(mode="lgsp", lgsp_secret_key=LGSP_SECRET))
-    gw = gateway_factory(database_url=database_url, destinations={"national": national_destination(
-        sim.receive_url).model_copy(update={"auth": LgspSettings(kind="lgsp", **lgsp())})})
+    gw = gateway_factory(
+        database_url=database_url,
+        destinations={
+            "national": national_destination(sim.receive_url).model_copy(
+                update={"auth": LgspSettings(kind="lgsp", **lgsp())}
+            )
+        },
+    )
     assert deliver_all(gw) == ["acknowledged"] * 3
 
     chained = sim_with(sim_factory, SimAuth(mode="lgsp_oauth2", lgsp_secret_key=LGSP_SECRET))
-    gw2 = gateway_factory(database_url=database_url, destinations={"national": national_destination(
-        chained.receive_url).model_copy(update={"auth": LgspOAuth2Settings(
-            kind="lgsp_oauth2", token_url=f"{chained.url}/token", **lgsp())})})
+    gw2 = gateway_factory(
+        database_url=database_url,
+        destinations={
+            "national": national_destination(chained.receive_url).model_copy(
+                update={"auth": LgspOAuth2Settings(kind="lgsp_oauth2", token_url=f"{chained.url}/token", **lgsp())}
+            )
+        },
+    )
     assert deliver_all(gw2) == ["acknowledged"] * 3
     assert chained.app.state.auth.token_requests == 1
 
 
-def test_refused_credentials_pause_the_destination_and_never_leak(gateway_factory, sim_factory, database_url,  # type: ignore[no-untyped-def]
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_refused_credentials_pause_the_destination_and_never_leak(
+    gateway_factory,
+    sim_factory,
+    database_url,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     sim = sim_with(sim_factory, SimAuth(mode="lgsp", lgsp_secret_key=LGSP_SECRET))
     bad = national_destination(sim.receive_url).model_copy(update={"auth": LgspSettings(kind="lgsp", **lgsp("wrong"))})
@@ -106,8 +134,9 @@ def test_rotated_bearer_token_file_is_picked_up(gateway_factory, sim_factory, da
     sim = sim_with(sim_factory, SimAuth(mode="bearer", static_tokens=("token-2026-11",)))
     token_file = tmp_path / "national.token"
     token_file.write_text("token-2026-10\n")
-    dest = national_destination(sim.receive_url).model_copy(update={"auth": BearerSettings(
-        kind="bearer", token_file=token_file)})
+    dest = national_destination(sim.receive_url).model_copy(
+        update={"auth": BearerSettings(kind="bearer", token_file=token_file)}
+    )
     gw = gateway_factory(database_url=database_url, destinations={"national": dest})
     assert deliver_all(gw, 1) == ["paused"]
     token_file.write_text("token-2026-11\n")  # the operator rotates the token...
