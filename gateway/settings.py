@@ -63,6 +63,7 @@ class DestinationSettings(_Section):
     format: Literal["json", "xml"] = "json"
     timeout: float = Field(default=10.0, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
+    total_timeout: float = Field(default=60.0, gt=0, description="bound on a whole exchange, slow bodies included")
     max_concurrency: int = Field(default=4, ge=1)
     auth: AuthSettings = NoAuthSettings()
     tls: TlsSettings = Field(default_factory=lambda: TlsSettings())

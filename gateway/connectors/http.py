@@ -33,6 +33,7 @@ from gateway.packets.validate import read_packet
 from gateway.settings import DestinationSettings
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -138,8 +139,23 @@ class HttpConnector:
 
     def _post(self, packet: OutgoingPacket) -> httpx.Response:
         headers = {**self._headers(packet), **self.auth.headers(self._client)}
+        started = time.monotonic()
+        limit = self.settings.total_timeout
         try:
-            return self._client.post(self.settings.url, content=packet.payload, headers=headers)
+            request = self._client.build_request("POST", self.settings.url, content=packet.payload, headers=headers)
+            response = self._client.send(request, stream=True)
+            try:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body.extend(chunk)
+                    if time.monotonic() - started > limit or len(body) > MAX_RESPONSE_BYTES:
+                        raise TransientDeliveryError(
+                            f"{self.name}: answer took longer than {limit:.0f} s or exceeded {MAX_RESPONSE_BYTES} bytes"
+                        )
+            finally:
+                response.close()
+            response._content = bytes(body)  # the body, read under our bounds
+            return response
         except httpx.TimeoutException as exc:
             raise TransientDeliveryError(f"{self.name}: timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -33,6 +34,7 @@ class FaultPlan:
     duplicate_ack: bool = False  # send every async status twice
     return_reason: str = "Số liệu chưa khớp với báo cáo kỳ trước, đề nghị kiểm tra lại"
     down: bool = False
+    down_windows: tuple[tuple[float, float], ...] = ()  # planned downtime: (start, end) as Unix times
     seed: int = 125
 
 
@@ -74,7 +76,8 @@ class FaultState:
 
     def next(self) -> Fault:
         with self.lock:
-            if self.plan.down:
+            now = time.time()
+            if self.plan.down or any(start <= now < end for start, end in self.plan.down_windows):
                 return "503"
             i = self.position
             self.position += 1

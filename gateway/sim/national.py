@@ -14,17 +14,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import secrets
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.clock import VN_TZ
 from gateway.errors import GatewayError, PacketInvalid
@@ -128,6 +130,28 @@ class SimStats:
             }
 
 
+class SimulatedReset(ConnectionResetError):
+    """Raised mid-body so the server drops the connection, as a reset link does."""
+
+
+async def _trickle(payload: bytes, seconds: float, parts: int = 5) -> AsyncIterator[bytes]:
+    """A slow body: the answer arrives in ``parts`` pieces over ``seconds``."""
+    step = max(1, len(payload) // parts + 1)
+    for i in range(0, len(payload), step):
+        await asyncio.sleep(seconds / parts)
+        yield payload[i : i + step]
+
+
+async def _cut_off(payload: bytes) -> AsyncIterator[bytes]:
+    yield payload[: len(payload) // 2]
+    raise SimulatedReset("simulated connection reset (fault injection)")
+
+
+def _current_window(plan: FaultPlan) -> tuple[float, float] | None:
+    now = time.time()
+    return next(((s, e) for s, e in plan.down_windows if s <= now < e), None)
+
+
 def create_app(
     plan: FaultPlan | None = None, *, unit: m.Unit | None = None, name: str = "national", auth: SimAuth | None = None
 ) -> FastAPI:
@@ -226,6 +250,12 @@ def create_app(
             stats.requests += 1
             stats.faults[fault] += 1
         p = state.plan
+        if fault == "503" and (window := _current_window(p)) is not None:
+            return JSONResponse(
+                {"title": "Service Unavailable", "detail": "planned maintenance"},
+                status_code=503,
+                headers={"Retry-After": str(max(1, math.ceil(window[1] - time.time())))},
+            )
         if fault in ("503", "500"):
             return JSONResponse(
                 {
@@ -288,9 +318,18 @@ def create_app(
             # The receiver has stored the packet but answers too late: the sender times out and
             # retries, and deduplication on MaGoiTin must absorb the second copy.
             await asyncio.sleep(p.hang_seconds)
-        if fault == "slow":
-            await asyncio.sleep(p.slow_seconds)
         payload = write_packet(answer, fmt)  # type: ignore[arg-type]
+        if fault == "slow":
+            return StreamingResponse(
+                _trickle(payload, p.slow_seconds),
+                media_type=f"application/{fmt}",
+                headers={"content-length": str(len(payload))},
+            )
+        if fault == "reset":
+            # The packet was stored, then the connection drops mid-answer: the sender cannot know.
+            return StreamingResponse(
+                _cut_off(payload), media_type=f"application/{fmt}", headers={"content-length": str(len(payload))}
+            )
         return Response(payload, media_type=f"application/{fmt}")
 
     @app.get("/sim/stats")

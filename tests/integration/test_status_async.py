@@ -31,8 +31,9 @@ def test_late_duplicate_callbacks_acknowledge_once(gateway_factory, sim_factory,
     sim = sim_factory(FaultPlan())
     gw = gateway_factory(database_url=database_url, destinations={"national": national_destination(sim.receive_url)})
     with BackgroundServer(create_app(gw)) as api:
-        sim.set_faults(FaultPlan(ack="async", callback_url=f"{api.url}/v1/intake/status", ack_delay=0.5,
-                                 duplicate_ack=True))
+        sim.set_faults(
+            FaultPlan(ack="async", callback_url=f"{api.url}/v1/intake/status", ack_delay=0.5, duplicate_ack=True)
+        )
         _, (delivery_id,) = store_packets(gw, 1)
         assert gw.delivery_service("w").attempt(delivery_id).outcome == "delivered"  # 202, no status yet
         assert wait_for_state(gw, delivery_id, "acknowledged") == "acknowledged"
@@ -48,8 +49,9 @@ def test_late_duplicate_callbacks_acknowledge_once(gateway_factory, sim_factory,
 
 def test_status_is_polled_from_receivers_that_cannot_call_back(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
     sim = sim_factory(FaultPlan(ack="async"))
-    dest = national_destination(sim.receive_url).model_copy(update={
-        "status_url": sim.url + STATUS_PATH, "status_poll_after": 0.2})
+    dest = national_destination(sim.receive_url).model_copy(
+        update={"status_url": sim.url + STATUS_PATH, "status_poll_after": 0.2}
+    )
     gw = gateway_factory(database_url=database_url, destinations={"national": dest})
     _, ids = store_packets(gw, 3)
     stop = threading.Event()
