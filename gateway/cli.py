@@ -67,6 +67,7 @@ def demo(
     faults: Annotated[str, typer.Option(help="simulator fault profile: none, mild, heavy")] = "mild",
     fmt: Annotated[str, typer.Option("--format", help="packet encoding: json or xml")] = "json",
     keep_serving: Annotated[bool, typer.Option("--keep-serving", help="leave the API up afterwards")] = False,
+    packets: Annotated[int | None, typer.Option(help="total packets: adds synthetic load reports")] = None,
 ) -> None:
     """Run the whole path on the embedded default against the bundled national-system simulator."""
     from gateway.demo import run_demo
@@ -79,6 +80,7 @@ def demo(
         fmt=fmt,  # type: ignore[arg-type]
         console=console,
         keep_serving=keep_serving,
+        packets=packets,
     )
     raise typer.Exit(0 if result.ok else 1)
 
@@ -120,6 +122,43 @@ def worker(
         gw.close()
 
 
+@app.command()
+def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Option()] = None) -> None:
+    """Single node: the API and a delivery worker in one process (the scheduler joins them with the
+    report calendar). Stops cleanly on SIGINT/SIGTERM."""
+    import signal
+
+    import uvicorn
+
+    from gateway.api.app import create_app
+    from gateway.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    gw = _gateway(config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(gw), host=gw.settings.api.host, port=gw.settings.api.port, log_level="info", lifespan="off"
+        )
+    )
+    api = threading.Thread(target=server.run, name="api", daemon=True)
+    api.start()
+    stop = threading.Event()
+
+    def _stop(*_: object) -> None:
+        stop.set()
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    console.print(f"gateway running: API on http://{gw.settings.api.host}:{gw.settings.api.port}, worker on")
+    try:
+        Worker(gw, concurrency=concurrency).run(stop)
+    finally:
+        server.should_exit = True
+        api.join(timeout=10)
+        gw.close()
+
+
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
     """Migrate the database schema (Alembic) to ``revision``."""
@@ -129,6 +168,25 @@ def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
     engine = make_engine(settings.database_url)
     upgrade(engine, revision)
     console.print(f"database at {revision}: {engine.url.render_as_string(hide_password=True)}")
+
+
+@sim_app.command("ministry")
+def sim_ministry(
+    port: Annotated[int, typer.Option()] = 8901,
+    faults: Annotated[str, typer.Option(help="none, mild, heavy")] = "none",
+    code: Annotated[str, typer.Option(help="the ministry's identification code")] = "B05",
+    name: Annotated[str, typer.Option(help="the ministry's name")] = "Bộ Tài chính",
+) -> None:
+    """Run a ministry reporting-system simulator on 127.0.0.1 (same protocol as the national one)."""
+    import uvicorn
+
+    from gateway.packets import model as m
+    from gateway.sim import faults as f
+    from gateway.sim.national import RECEIVE_PATH, create_app
+
+    console.print(f"ministry simulator ({name}): POST http://127.0.0.1:{port}{RECEIVE_PATH}  stats: /sim/stats")
+    app_ = create_app(f.plan(faults), unit=m.Unit(code=code, name=name), name="ministry")
+    uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")
 
 
 @sim_app.command("national")

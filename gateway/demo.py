@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,7 @@ from sqlalchemy import func, select
 from adapters.xlsx_templates import XlsxTemplateReader
 from gateway.bootstrap import Gateway, bootstrap
 from gateway.calendar.regimes import load_regime
+from gateway.clock import VN_TZ
 from gateway.db.models import Delivery, DeliveryState
 from gateway.ingest import ingest
 from gateway.reconciliation.summary import Summary, summarise
@@ -77,6 +79,48 @@ def demo_settings(base: Settings, sim_url: str, fmt: Literal["json", "xml"] = "j
     )
 
 
+def add_load(gw: Gateway, settings: Settings, count: int, fmt: Literal["json", "xml"]) -> list[int]:
+    """``count`` extra, clearly synthetic report packets (form ``TAI-THU-n``) for load demos: the same
+    outbox, queue, worker and simulator path as the workbook's reports."""
+    from gateway import calendar, outbox
+    from gateway.packets import model as m
+    from gateway.packets.validate import write_packet
+
+    delivery_ids: list[int] = []
+    unit = m.Unit(code=settings.sender.code, name=settings.sender.name)
+    receiver = settings.destinations["national"].receiver
+    for i in range(count):
+        now = gw.clock.now()
+        period = calendar.period("THANG", i % 10 + 1, 2026)
+        envelope = m.Envelope(
+            packet_id=uuid.uuid4(),
+            packet_type=m.PacketType.SO_LIEU_BAO_CAO,
+            profile=gw.profile.id,
+            created_at=now.astimezone(VN_TZ),
+            sender=unit,
+            receiver=m.Unit(code=receiver.code, name=receiver.name),
+            body=m.ReportFigures(
+                regime_code="KTXH-THANG",
+                form_code=f"TAI-THU-{i:05d}",
+                period=period,
+                reporting_unit=unit,
+                revision=1,
+                sent_at=now.astimezone(VN_TZ),
+                figures=[
+                    m.Figure(indicator_code=f"{k:04d}", value=f"{(i * 31 + k) % 9973}.5", unit="tỷ đồng")
+                    for k in range(1, 33)
+                ],
+            ),
+        )
+        payload = write_packet(envelope, fmt, profile=gw.profile)
+        with gw.sessions.begin() as session:
+            _, deliveries = outbox.store(
+                session, envelope, payload, fmt, ["national"], now=now, value_count=32, actor="demo-load"
+            )
+            delivery_ids.extend(d.id for d in deliveries)
+    return delivery_ids
+
+
 def run_demo(
     base: Settings,
     *,
@@ -86,6 +130,7 @@ def run_demo(
     timeout: float = 110.0,
     keep_serving: bool = False,
     sample: Path = SAMPLE,
+    packets: int | None = None,
 ) -> DemoResult:
     console = console or Console()
     started = time.monotonic()
@@ -132,6 +177,11 @@ def run_demo(
             "stored with their deliveries in one transaction"
         )
         gw.publish([d for b in built for d in b.delivery_ids])
+        if packets is not None and packets > len(built):
+            extra = packets - len(built)
+            gw.publish(add_load(gw, settings, extra, fmt))
+            console.print(f"Added {extra} synthetic load packets (forms TAI-THU-*) for --packets {packets}")
+            timeout += extra / 10
         worker = Worker(gw, worker_id="demo-worker")
         thread = threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)
         thread.start()

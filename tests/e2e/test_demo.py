@@ -47,3 +47,51 @@ def test_demo_command_honours_the_data_dir_and_prints_lost_zero(tmp_path: Path) 
     assert "Traceback" not in proc.stderr
     assert (tmp_path / "one" / "demo" / "gateway.sqlite").is_file()
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.slow
+def test_heavy_faults_and_two_thousand_packets_end_with_nothing_lost(tmp_path: Path) -> None:
+    with open(os.devnull, "w") as sink:
+        result = run_demo(Settings(data_dir=tmp_path), fault_profile="heavy", packets=2000, console=Console(file=sink))
+    s = result.summary
+    assert result.ok
+    assert (s.packets, s.acknowledged, s.lost) == (2000, 2000, 0)
+    assert result.sim_stats["unique_packets"] == 2000
+    faults = result.sim_stats["faults"]
+    assert isinstance(faults, dict) and sum(v for k, v in faults.items() if k != "ok") > 300
+
+
+@pytest.mark.slow
+def test_run_and_sim_ministry_commands_start_and_answer(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    api_port, sim_port = free_port(), free_port()
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_API__PORT": str(api_port)}
+    gateway = str(Path(sys.executable).parent / "gateway")
+    procs = [subprocess.Popen([gateway, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+             subprocess.Popen([gateway, "sim", "ministry", "--port", str(sim_port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 30
+        ready = stats = None
+        while time.monotonic() < deadline and (ready is None or stats is None):
+            try:
+                ready = ready or httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=2)
+                stats = stats or httpx.get(f"http://127.0.0.1:{sim_port}/sim/stats", timeout=2)
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert ready is not None and ready.status_code == 200, ready and ready.text
+        assert stats is not None and stats.json()["requests"] == 0
+    finally:
+        for proc in procs:
+            proc.terminate()
+        codes = [proc.wait(timeout=20) for proc in procs]
+    assert codes == [0, 0]  # both stop cleanly on SIGTERM
