@@ -94,4 +94,5 @@ def test_run_and_sim_ministry_commands_start_and_answer(tmp_path: Path) -> None:
         for proc in procs:
             proc.terminate()
         codes = [proc.wait(timeout=20) for proc in procs]
-    assert codes == [0, 0]  # both stop cleanly on SIGTERM
+    # Both stop on SIGTERM: `gateway run` exits 0; uvicorn re-raises the signal after a graceful shutdown.
+    assert codes[0] == 0 and codes[1] in (0, -15), codes
