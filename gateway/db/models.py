@@ -6,7 +6,7 @@ code does not know can never be stored.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +36,10 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+"""Sort key of deliveries without a deadline: after every delivery that has one."""
 
 
 class DeliveryState(StrEnum):
@@ -136,6 +140,9 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    drain_order: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), comment="the deadline, or NO_DEADLINE: the order backlogs drain in (indexed)"
+    )
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     ack_status: Mapped[str | None] = mapped_column(String(40), comment="TrangThai of the latest status packet")
@@ -151,6 +158,7 @@ class Delivery(Base):
         CheckConstraint(_in("state", DeliveryState), name="state"),
         UniqueConstraint("packet_id", "destination", name="packet_destination"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_deliveries_drain", "state", "drain_order", "next_attempt_at", "id"),
     )
 
 

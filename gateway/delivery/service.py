@@ -163,22 +163,31 @@ class DeliveryService:
     def claim_next(self, exclude: frozenset[str] = frozenset()) -> int | None:
         """Claim the due delivery with the earliest deadline, or None when nothing is due.
 
+        Expired leases (a worker died mid-attempt) come first, then pending deliveries in
+        ``drain_order`` (the deadline), walked along an index so a large backlog costs no sort.
         PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so concurrent workers take different rows. SQLite: the
         transaction holds the write lock from its start (``BEGIN IMMEDIATE``), so select-then-update is
-        atomic. Destinations in ``exclude`` (open circuits, paused) are left alone."""
+        atomic. Destinations in ``exclude`` (open circuits) and paused destinations are left alone."""
         now = self.clock.now()
+        paused = select(DestinationState.name).where(DestinationState.paused.is_(True))
         with self.sessions.begin() as session:
-            query = (
+            postgres = session.get_bind().dialect.name == "postgresql"
+            candidates = [
+                select(Delivery.id).where(Delivery.state == S.SENDING.value, Delivery.lease_until < now),
                 select(Delivery.id)
-                .where(self._due_condition(now))
-                .order_by(Delivery.deadline.is_(None), Delivery.deadline, Delivery.next_attempt_at, Delivery.id)
-                .limit(1)
-            )
-            if exclude:
-                query = query.where(Delivery.destination.not_in(sorted(exclude)))
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            delivery_id = session.scalar(query)
+                .where(Delivery.state == S.PENDING.value, Delivery.next_attempt_at <= now)
+                .order_by(Delivery.drain_order, Delivery.next_attempt_at, Delivery.id),
+            ]
+            delivery_id = None
+            for query in candidates:
+                query = query.where(Delivery.destination.not_in(paused)).limit(1)
+                if exclude:
+                    query = query.where(Delivery.destination.not_in(sorted(exclude)))
+                if postgres:
+                    query = query.with_for_update(skip_locked=True)
+                delivery_id = session.scalar(query)
+                if delivery_id is not None:
+                    break
             if delivery_id is None:
                 return None
             session.execute(

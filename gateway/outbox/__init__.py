@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from gateway import audit
-from gateway.db.models import Delivery, DeliveryState, Packet
+from gateway.db.models import NO_DEADLINE, Delivery, DeliveryState, Packet
 from gateway.packets import model as m
 
 
@@ -65,6 +65,7 @@ def store(
             attempts=0,
             next_attempt_at=now,
             deadline=deadline,
+            drain_order=deadline or NO_DEADLINE,
             created_at=now,
             updated_at=now,
         )

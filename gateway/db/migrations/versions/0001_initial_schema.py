@@ -27,6 +27,14 @@ def upgrade() -> None:
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
     )
+    op.create_table('destination_states',
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('paused', sa.Boolean(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('changed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('changed_by', sa.String(length=200), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_destination_states'))
+    )
     op.create_table('ingest_runs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('source', sa.String(length=1000), nullable=False),
@@ -80,6 +88,7 @@ def upgrade() -> None:
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('claimed_by', sa.String(length=100), nullable=True),
     sa.Column('deadline', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('drain_order', sa.DateTime(timezone=True), nullable=False, comment='the deadline, or NO_DEADLINE: the order backlogs drain in (indexed)'),
     sa.Column('last_status', sa.Integer(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('ack_status', sa.String(length=40), nullable=True, comment='TrangThai of the latest status packet'),
@@ -94,6 +103,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('packet_id', 'destination', name='packet_destination')
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_deliveries_drain', ['state', 'drain_order', 'next_attempt_at', 'id'], unique=False)
         batch_op.create_index('ix_deliveries_due', ['state', 'next_attempt_at'], unique=False)
 
     op.create_table('observations',
@@ -169,6 +179,7 @@ def downgrade() -> None:
     op.drop_table('observations')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_deliveries_due')
+        batch_op.drop_index('ix_deliveries_drain')
 
     op.drop_table('deliveries')
     with op.batch_alter_table('status_receipts', schema=None) as batch_op:
@@ -177,5 +188,6 @@ def downgrade() -> None:
     op.drop_table('status_receipts')
     op.drop_table('packets')
     op.drop_table('ingest_runs')
+    op.drop_table('destination_states')
     op.drop_table('audit_events')
     # ### end Alembic commands ###

@@ -1,0 +1,141 @@
+"""Benchmark: end-to-end delivery throughput, outbox -> acknowledged, against the simulator on loopback.
+
+The simulator runs as its own process (``gateway sim national``). The floor is a bare httpx POST loop
+of the same payloads to the same simulator with the same concurrency; the gateway path stores each
+packet with its delivery (durable outbox), publishes wake-ups, and a worker delivers and records every
+attempt and acknowledgement. Goal (issue 5): at least half the floor with durability on.
+
+    .venv/bin/python bench/delivery_bench.py [--packets 2000] [--concurrency 8]
+        [--database-url postgresql+psycopg://...] [--broker-url amqp://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gateway import outbox
+from gateway.bootstrap import bootstrap
+from gateway.db.models import Delivery
+from gateway.packets.validate import write_packet
+from gateway.settings import DestinationSettings, RetrySettings, Settings, UnitSettings
+from gateway.sim.national import RECEIVE_PATH
+from gateway.worker import Worker
+from tests.support.packets import report_packet
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_sim() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "gateway"), "sim", "national", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/sim/stats", timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit("simulator did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--packets", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--database-url")
+    parser.add_argument("--broker-url")
+    args = parser.parse_args()
+    n, c = args.packets, args.concurrency
+    sim, url = start_sim()
+    try:
+        envelopes = [report_packet(month=i % 12 + 1, form=f"BENCH-{i:06d}", values=10) for i in range(n)]
+        payloads = [write_packet(e, "json") for e in envelopes]
+
+        # Floor 1 (as issue 5 defines it): a bare httpx POST loop of the same payloads, nothing durable.
+        with httpx.Client(timeout=10, trust_env=False) as client:
+            start = time.perf_counter()
+            for i, payload in enumerate(payloads):
+                client.post(f"{url}{RECEIVE_PATH}", content=payload, headers={
+                    "content-type": "application/json", "Idempotency-Key": f"loop-{i}"}).raise_for_status()
+            loop = time.perf_counter() - start
+        httpx.post(f"{url}/sim/reset", timeout=5)
+        # Floor 2 (stricter): the same POSTs from as many threads as the worker has.
+        with httpx.Client(limits=httpx.Limits(max_connections=c), timeout=10, trust_env=False) as client:
+            def post(i: int) -> int:
+                r = client.post(f"{url}{RECEIVE_PATH}", content=payloads[i], headers={
+                    "content-type": "application/json", "Idempotency-Key": f"floor-{i}"})
+                return r.status_code
+
+            start = time.perf_counter()
+            with ThreadPoolExecutor(c) as pool:
+                codes = list(pool.map(post, range(n)))
+            floor = time.perf_counter() - start
+        assert set(codes) == {200}, set(codes)
+        httpx.post(f"{url}/sim/reset", timeout=5)
+
+        tmp = Path(tempfile.mkdtemp(prefix="gw-bench-"))
+        settings = Settings(
+            data_dir=tmp,
+            database={"url": args.database_url} if args.database_url else {},
+            broker={"url": args.broker_url, "polling_interval": 0.05} if args.broker_url else {"polling_interval": 0.05},
+            worker={"concurrency": c, "sweep_interval": 0.2},
+            destinations={"national": DestinationSettings(
+                url=f"{url}{RECEIVE_PATH}", receiver=UnitSettings(code="G01", name="VPCP"), max_concurrency=c,
+                retry=RetrySettings(initial_wait=0.05, max_wait=0.5))})
+        gw = bootstrap(settings, migrate=True)
+        start = time.perf_counter()
+        ids = []
+        for env, payload in zip(envelopes, payloads, strict=True):
+            with gw.sessions.begin() as session:
+                _, deliveries = outbox.store(session, env, payload, "json", ["national"], now=gw.clock.now(),
+                                             value_count=10)
+            ids.extend(d.id for d in deliveries)
+        stored = time.perf_counter() - start
+        gw.publish(ids)
+        stop = threading.Event()
+        thread = threading.Thread(target=Worker(gw).run, args=(stop,), daemon=True)
+        thread.start()
+        while True:
+            with gw.sessions() as s:
+                done = s.scalar(select(func.count()).where(Delivery.state == "acknowledged"))
+            if done == n:
+                break
+            time.sleep(0.05)
+        total = time.perf_counter() - start
+        stop.set()
+        thread.join()
+        stats = httpx.get(f"{url}/sim/stats", timeout=5).json()
+        backend = f"{gw.engine.url.get_backend_name()} + {gw.broker.url.split(':', 1)[0]}"
+        print(f"{n} packets of 10 values, concurrency {c}, backend {backend}")
+        print(f"floor 1 (bare httpx POST loop):         {n / loop:8.1f} packets/s  ({loop:.2f} s)")
+        print(f"floor 2 (same POSTs, {c} threads):        {n / floor:8.1f} packets/s  ({floor:.2f} s)")
+        print(f"gateway, outbox -> acknowledged:        {n / total:8.1f} packets/s  ({total:.2f} s, of which "
+              f"storing {stored:.2f} s)")
+        print(f"ratio: {loop / total:.2f} of floor 1 (goal >= 0.5), {floor / total:.2f} of floor 2; "
+              f"simulator saw {stats['unique_packets']} unique")
+        gw.close()
+    finally:
+        sim.terminate()
+        sim.wait()
+
+
+if __name__ == "__main__":
+    main()
