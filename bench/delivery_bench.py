@@ -44,8 +44,11 @@ def free_port() -> int:
 
 def start_sim() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gateway"), "sim", "national", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gateway"), "sim", "national", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -73,15 +76,22 @@ def main() -> None:
         with httpx.Client(timeout=10, trust_env=False) as client:
             start = time.perf_counter()
             for i, payload in enumerate(payloads):
-                client.post(f"{url}{RECEIVE_PATH}", content=payload, headers={
-                    "content-type": "application/json", "Idempotency-Key": f"loop-{i}"}).raise_for_status()
+                client.post(
+                    f"{url}{RECEIVE_PATH}",
+                    content=payload,
+                    headers={"content-type": "application/json", "Idempotency-Key": f"loop-{i}"},
+                ).raise_for_status()
             loop = time.perf_counter() - start
         httpx.post(f"{url}/sim/reset", timeout=5)
         # Floor 2 (stricter): the same POSTs from as many threads as the worker has.
         with httpx.Client(limits=httpx.Limits(max_connections=c), timeout=10, trust_env=False) as client:
+
             def post(i: int) -> int:
-                r = client.post(f"{url}{RECEIVE_PATH}", content=payloads[i], headers={
-                    "content-type": "application/json", "Idempotency-Key": f"floor-{i}"})
+                r = client.post(
+                    f"{url}{RECEIVE_PATH}",
+                    content=payloads[i],
+                    headers={"content-type": "application/json", "Idempotency-Key": f"floor-{i}"},
+                )
                 return r.status_code
 
             start = time.perf_counter()
@@ -95,18 +105,27 @@ def main() -> None:
         settings = Settings(
             data_dir=tmp,
             database={"url": args.database_url} if args.database_url else {},
-            broker={"url": args.broker_url, "polling_interval": 0.05} if args.broker_url else {"polling_interval": 0.05},
+            broker={"url": args.broker_url, "polling_interval": 0.05}
+            if args.broker_url
+            else {"polling_interval": 0.05},
             worker={"concurrency": c, "sweep_interval": 0.2},
-            destinations={"national": DestinationSettings(
-                url=f"{url}{RECEIVE_PATH}", receiver=UnitSettings(code="G01", name="VPCP"), max_concurrency=c,
-                retry=RetrySettings(initial_wait=0.05, max_wait=0.5))})
+            destinations={
+                "national": DestinationSettings(
+                    url=f"{url}{RECEIVE_PATH}",
+                    receiver=UnitSettings(code="G01", name="VPCP"),
+                    max_concurrency=c,
+                    retry=RetrySettings(initial_wait=0.05, max_wait=0.5),
+                )
+            },
+        )
         gw = bootstrap(settings, migrate=True)
         start = time.perf_counter()
         ids = []
         for env, payload in zip(envelopes, payloads, strict=True):
             with gw.sessions.begin() as session:
-                _, deliveries = outbox.store(session, env, payload, "json", ["national"], now=gw.clock.now(),
-                                             value_count=10)
+                _, deliveries = outbox.store(
+                    session, env, payload, "json", ["national"], now=gw.clock.now(), value_count=10
+                )
             ids.extend(d.id for d in deliveries)
         stored = time.perf_counter() - start
         gw.publish(ids)
@@ -127,10 +146,14 @@ def main() -> None:
         print(f"{n} packets of 10 values, concurrency {c}, backend {backend}")
         print(f"floor 1 (bare httpx POST loop):         {n / loop:8.1f} packets/s  ({loop:.2f} s)")
         print(f"floor 2 (same POSTs, {c} threads):        {n / floor:8.1f} packets/s  ({floor:.2f} s)")
-        print(f"gateway, outbox -> acknowledged:        {n / total:8.1f} packets/s  ({total:.2f} s, of which "
-              f"storing {stored:.2f} s)")
-        print(f"ratio: {loop / total:.2f} of floor 1 (goal >= 0.5), {floor / total:.2f} of floor 2; "
-              f"simulator saw {stats['unique_packets']} unique")
+        print(
+            f"gateway, outbox -> acknowledged:        {n / total:8.1f} packets/s  ({total:.2f} s, of which "
+            f"storing {stored:.2f} s)"
+        )
+        print(
+            f"ratio: {loop / total:.2f} of floor 1 (goal >= 0.5), {floor / total:.2f} of floor 2; "
+            f"simulator saw {stats['unique_packets']} unique"
+        )
         gw.close()
     finally:
         sim.terminate()

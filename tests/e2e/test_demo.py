@@ -76,9 +76,15 @@ def test_run_and_sim_ministry_commands_start_and_answer(tmp_path: Path) -> None:
     api_port, sim_port = free_port(), free_port()
     env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_API__PORT": str(api_port)}
     gateway = str(Path(sys.executable).parent / "gateway")
-    procs = [subprocess.Popen([gateway, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-             subprocess.Popen([gateway, "sim", "ministry", "--port", str(sim_port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen([gateway, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen(
+            [gateway, "sim", "ministry", "--port", str(sim_port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
     try:
         deadline = time.monotonic() + 30
         ready = stats = None
