@@ -1,21 +1,29 @@
-"""The report calendar: data windows (Decree 09/2019/NĐ-CP), deadlines, working days.
+"""The report calendar: periods, data windows (Decree 09/2019/NĐ-CP), deadlines, working days.
 
 A deadline that falls on a weekly day off or a public holiday moves to the next working day (Lào Cai
 17/2022 art. 14.2). Public holidays come from the ``holidays`` package (Vietnam: Tết and the Hùng
-Kings day on the lunar calendar, the Government's swapped days, 2 September as two days from 2025).
+Kings day on the lunar calendar, the Government's swapped days, 2 September as two days from 2025,
+24 November from 2026); an overrides file adds each year's extra days off and make-up working days.
 """
 
 from __future__ import annotations
 
 import calendar as _cal
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
+from pathlib import Path
 
 import holidays
+import yaml
 
+from gateway.errors import ConfigurationError
 from gateway.packets import model as m
 
-PERIOD_LAST_MONTH = {"THANG": None, "QUY": 3, "6THANG": 6, "9THANG": 9, "NAM": 12}
+OVERRIDES_FILE = Path(__file__).resolve().parents[2] / "mappings" / "calendar" / "overrides.yaml"
+FREQUENCIES = ("THANG", "QUY", "6THANG", "9THANG", "NAM")
+PERIODS_PER_YEAR = {"THANG": 12, "QUY": 4, "6THANG": 2, "9THANG": 1, "NAM": 1}
+SPAN_MONTHS = {"THANG": 1, "QUY": 3, "6THANG": 6, "9THANG": 9, "NAM": 12}
 
 
 def last_month_of(period_type: str, number: int) -> int:
@@ -25,47 +33,105 @@ def last_month_of(period_type: str, number: int) -> int:
         return 3 * number
     if period_type == "6THANG":
         return 6 * number
-    if period_type == "9THANG":
-        return 9
-    if period_type == "NAM":
-        return 12
+    if period_type in ("9THANG", "NAM"):
+        return 9 if period_type == "9THANG" else 12
     raise ValueError(f"period type {period_type!r} has no fixed last month")
+
+
+def first_month_of(period_type: str, number: int) -> int:
+    return last_month_of(period_type, number) - SPAN_MONTHS[period_type] + 1
 
 
 def _clamp(year: int, month: int, day: int) -> date:
     return date(year, month, min(day, _cal.monthrange(year, month)[1]))
 
 
-def data_window(period_type: str, number: int, year: int, start_day: int = 15, end_day: int = 14) -> tuple[date, date]:
-    """Decree 09 cut-off window: from ``start_day`` of the month before the period's first month
-    to ``end_day`` of its last month (monthly: 15 Sep-14 Oct for October)."""
-    last = last_month_of(period_type, number)
-    span = {"THANG": 1, "QUY": 3, "6THANG": 6, "9THANG": 9, "NAM": 12}[period_type]
-    first = last - span + 1
-    if period_type in ("9THANG", "NAM") or (period_type == "6THANG" and number == 1):
-        first = 1
+def data_window(
+    period_type: str, number: int, year: int, start_day: int | None = 15, end_day: int | None = 14
+) -> tuple[date, date]:
+    """The data window of a period. Decree 09 cut-off (the default, ``start_day``/``end_day`` 15/14):
+    from ``start_day`` of the month before the period's first month to ``end_day`` of its last month
+    (monthly: 15 Sep-14 Oct for October). ``None`` for both: the calendar period itself."""
+    first, last = first_month_of(period_type, number), last_month_of(period_type, number)
+    if start_day is None or end_day is None:
+        return date(year, first, 1), _clamp(year, last, 31)
     prev_year, prev_month = (year - 1, 12) if first == 1 else (year, first - 1)
     return _clamp(prev_year, prev_month, start_day), _clamp(year, last, end_day)
 
 
-def period(period_type: str, number: int, year: int, start_day: int = 15, end_day: int = 14) -> m.Period:
+def period(period_type: str, number: int, year: int, start_day: int | None = 15, end_day: int | None = 14) -> m.Period:
     start, end = data_window(period_type, number, year, start_day, end_day)
     return m.Period(period_type=m.PeriodType(period_type), number=number, year=year, start=start, end=end)
 
 
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """Weekends and Vietnamese public holidays, corrected by the Government's yearly notices."""
+
+    days_off: frozenset[date] = field(default_factory=frozenset)
+    working_days: frozenset[date] = field(default_factory=frozenset)
+
+    @staticmethod
+    def from_file(path: Path = OVERRIDES_FILE) -> WorkingCalendar:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            off = frozenset(_as_date(e["date"]) for e in raw.get("days_off") or [])
+            on = frozenset(_as_date(e["date"]) for e in raw.get("working_days") or [])
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"calendar overrides {path}: {exc}") from exc
+        if off & on:
+            raise ConfigurationError(f"calendar overrides {path}: {sorted(off & on)} are both off and working")
+        return WorkingCalendar(off, on)
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.working_days:
+            return True
+        if day in self.days_off:
+            return False
+        return day.weekday() < 5 and day not in _vn_holidays(day.year)
+
+    def next_working_day(self, day: date) -> date:
+        while not self.is_working_day(day):
+            day += timedelta(days=1)
+        return day
+
+    def add_working_days(self, day: date, n: int) -> date:
+        """The ``n``-th working day after ``day``."""
+        while n > 0:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                n -= 1
+        return day
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """Working days strictly after ``start`` and strictly before ``end``."""
+        count, day = 0, start + timedelta(days=1)
+        while day < end:
+            count += self.is_working_day(day)
+            day += timedelta(days=1)
+        return count
+
+
+def _as_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
 @cache
 def _vn_holidays(year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays("VN", years=[year, year + 1])
+    return holidays.country_holidays("VN", years=[year - 1, year, year + 1])
+
+
+@cache
+def default_calendar() -> WorkingCalendar:
+    return WorkingCalendar.from_file()
 
 
 def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in _vn_holidays(day.year)
+    return default_calendar().is_working_day(day)
 
 
 def next_working_day(day: date) -> date:
-    while not is_working_day(day):
-        day += timedelta(days=1)
-    return day
+    return default_calendar().next_working_day(day)
 
 
 def deadline(period_type: str, number: int, year: int, day_of_month: int) -> tuple[date, date]:

@@ -1,39 +1,150 @@
-"""Report regimes as data (``mappings/regimes/*.yaml``)."""
+"""Report regimes as data (``mappings/regimes/*.yaml``) and the calendar of each regime's runs.
+
+A regime names its frequency, its data window rule (Decree 09 cut-off by default, or the calendar
+period), its deadline rule (day N of the period's last month, or N working days after the data
+window; the Government's default is the 25th, Decree 09 art. 13), its destinations, forms and
+indicators, and a lead time: how many days before the effective deadline the report is pushed.
+A regime whose deadline leaves less than one working day after its data window is refused (Decree
+09 art. 8.5), naming the first period where that happens.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway.calendar import FREQUENCIES, PERIODS_PER_YEAR, WorkingCalendar, _clamp, data_window, default_calendar
+from gateway.calendar import last_month_of as _last_month
 from gateway.errors import ConfigurationError
+from gateway.packets import model as m
 
 REGIMES_DIR = Path(__file__).resolve().parents[2] / "mappings" / "regimes"
 
 
-class CutOffRule(BaseModel):
+class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    start_day: int = 15
-    end_day: int = 14
 
 
-class DeadlineRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    day_of_month: int = 25
+class CutOffRule(_Closed):
+    """Decree 09 cut-off days, or ``calendar: true`` for regimes that use calendar periods."""
+
+    start_day: int = Field(default=15, ge=1, le=31)
+    end_day: int = Field(default=14, ge=1, le=31)
+    calendar: bool = False
 
 
-class RegimeDef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DeadlineRule(_Closed):
+    day_of_month: int | None = Field(default=None, ge=1, le=31)
+    working_days_after_cutoff: int | None = Field(default=None, ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DeadlineRule:
+        if (self.day_of_month is None) == (self.working_days_after_cutoff is None):
+            raise ValueError("give exactly one of day_of_month and working_days_after_cutoff")
+        return self
+
+
+class RegimeDef(_Closed):
     code: str
     name: str
-    regime_type: str = "DINH_KY"
-    frequency: str
+    regime_type: Literal["DINH_KY", "CHUYEN_DE", "DOT_XUAT"] = "DINH_KY"
+    frequency: Literal["THANG", "QUY", "6THANG", "9THANG", "NAM"]
     cutoff: CutOffRule = CutOffRule()
-    deadline: DeadlineRule = DeadlineRule()
+    deadline: DeadlineRule = DeadlineRule(day_of_month=25)
     destinations: list[str]
     forms: list[str]
+    indicators: list[str] = []
+    lead_days: int = Field(default=0, ge=0, le=60, description="push this many days before the deadline")
+    start: date = Field(default=date(2026, 1, 1), description="first period the scheduler produces")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a regime: a period with its data window and deadlines."""
+
+    regime: str
+    period: m.Period
+    nominal_deadline: date
+    deadline: date
+    push_on: date
+
+    @property
+    def key(self) -> str:
+        return self.period.key
+
+    def as_row(self) -> dict[str, object]:
+        p = self.period
+        return {
+            "LoaiKy": p.period_type.value,
+            "SoKy": p.number,
+            "Nam": p.year,
+            "TuNgay": p.start.isoformat(),
+            "DenNgay": p.end.isoformat(),
+            "HanGuiDanhNghia": self.nominal_deadline.isoformat(),
+            "HanGui": self.deadline.isoformat(),
+        }
+
+
+def runs(regime: RegimeDef, year: int, cal: WorkingCalendar | None = None) -> list[Run]:
+    """Every run of ``regime`` whose period belongs to ``year``."""
+    cal = cal or default_calendar()
+    out = []
+    for number in range(1, PERIODS_PER_YEAR[regime.frequency] + 1):
+        c = regime.cutoff
+        start, end = (
+            data_window(regime.frequency, number, year, None, None)
+            if c.calendar
+            else data_window(regime.frequency, number, year, c.start_day, c.end_day)
+        )
+        period = m.Period(period_type=m.PeriodType(regime.frequency), number=number, year=year, start=start, end=end)
+        rule = regime.deadline
+        if rule.day_of_month is not None:
+            nominal = _clamp(year, _last_month(regime.frequency, number), rule.day_of_month)
+            effective = cal.next_working_day(nominal)
+        else:
+            assert rule.working_days_after_cutoff is not None
+            nominal = effective = cal.add_working_days(end, rule.working_days_after_cutoff)
+        out.append(Run(regime.code, period, nominal, effective, effective - timedelta(days=regime.lead_days)))
+    return out
+
+
+def run_for(regime: RegimeDef, period_key: str, cal: WorkingCalendar | None = None) -> Run:
+    """The run of ``regime`` for a ``MaKy`` such as ``2026-THANG-10``."""
+    year, ptype, number = period_key.split("-")
+    if ptype != regime.frequency:
+        raise ConfigurationError(f"regime {regime.code} is {regime.frequency}, not {ptype} ({period_key})")
+    return runs(regime, int(year), cal)[int(number) - 1]
+
+
+def check(regime: RegimeDef, cal: WorkingCalendar | None = None, years: range | None = None) -> None:
+    """Decree 09 art. 8.5: at least one working day between the end of the data window and the deadline."""
+    cal = cal or default_calendar()
+    for year in years or range(regime.start.year, regime.start.year + 6):
+        for run in runs(regime, year, cal):
+            if cal.working_days_between(run.period.end, run.deadline) < 1:
+                raise ConfigurationError(
+                    f"regime {regime.code}: the deadline {run.deadline} of {run.key} leaves no working day after "
+                    f"its data window ends ({run.period.end}); Decree 09/2019/NĐ-CP art. 8.5 requires at least one"
+                )
+
+
+def regime_for(frequency: str, deadline_day: int, code: str = "AD-HOC") -> RegimeDef:
+    if frequency not in FREQUENCIES:
+        raise ConfigurationError(f"unknown frequency {frequency!r}; one of {', '.join(FREQUENCIES)}")
+    return RegimeDef(
+        code=code,
+        name=code,
+        frequency=frequency,
+        deadline=DeadlineRule(day_of_month=deadline_day),
+        destinations=[],
+        forms=[],
+    )
 
 
 @cache
@@ -43,6 +154,15 @@ def load_regime(code: str, directory: Path = REGIMES_DIR) -> RegimeDef:
         known = sorted(p.stem for p in directory.glob("*.yaml"))
         raise ConfigurationError(f"unknown regime {code!r}: no {path}; known: {known}")
     try:
-        return RegimeDef.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigurationError(f"{path}: {exc}") from exc
+        regime = RegimeDef.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"{path}: {details}") from exc
+    check(regime)
+    return regime
+
+
+def all_regimes(directory: Path = REGIMES_DIR) -> list[RegimeDef]:
+    return [load_regime(p.stem, directory) for p in sorted(directory.glob("*.yaml"))]

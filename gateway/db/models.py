@@ -6,13 +6,14 @@ code does not know can never be stored.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -198,6 +199,23 @@ class StatusReceipt(Base):
     status: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScheduledRun(Base):
+    """One run of a regime for one period, recorded once: the unique key makes two schedulers safe."""
+
+    __tablename__ = "scheduled_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    regime_code: Mapped[str] = mapped_column(String(100))
+    period_key: Mapped[str] = mapped_column(String(40))
+    deadline: Mapped[date] = mapped_column(Date)
+    push_on: Mapped[date] = mapped_column(Date)
+    executed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    executed_by: Mapped[str] = mapped_column(String(200))
+    late: Mapped[bool] = mapped_column(default=False)
+    packets: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("regime_code", "period_key", name="regime_period"),)
 
 
 class QuarantineRecord(Base):

@@ -13,8 +13,8 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import calendar, outbox
-from gateway.calendar.regimes import RegimeDef
+from gateway import outbox
+from gateway.calendar.regimes import RegimeDef, run_for
 from gateway.clock import VN_TZ, Clock
 from gateway.db.models import Observation, Packet
 from gateway.packets import model as m
@@ -30,11 +30,6 @@ class BuiltPacket:
     values: int
 
 
-def _period_from_key(key: str, regime: RegimeDef) -> m.Period:
-    year, ptype, number = key.split("-")
-    return calendar.period(ptype, int(number), int(year), regime.cutoff.start_day, regime.cutoff.end_day)
-
-
 def build_reports(
     sessions: sessionmaker[Session],
     regime: RegimeDef,
@@ -45,40 +40,63 @@ def build_reports(
     clock: Clock,
     fmt: Literal["json", "xml"] = "json",
     actor: str = "system",
+    period_key: str | None = None,
 ) -> list[BuiltPacket]:
-    """Build one packet per report from observations not yet in a packet; store packets + deliveries."""
-    built: list[BuiltPacket] = []
+    """Build one packet per report from observations not yet in a packet; store packets + deliveries
+    in one transaction. The caller publishes the wake-ups after it returns."""
     with sessions.begin() as session:
-        rows = (
-            session.execute(
-                select(Observation)
-                .where(Observation.regime_code == regime.code, Observation.packet_id.is_(None))
-                .order_by(Observation.form_code, Observation.period_key, Observation.indicator_code, Observation.id)
-            )
-            .scalars()
-            .all()
+        return build_in_session(
+            session,
+            regime,
+            sender=sender,
+            destinations=destinations,
+            profile=profile,
+            clock=clock,
+            fmt=fmt,
+            actor=actor,
+            period_key=period_key,
         )
-        groups: dict[tuple[str, str, str], list[Observation]] = defaultdict(list)
-        for obs in rows:
-            groups[(obs.form_code, obs.period_key, obs.reporting_unit)].append(obs)
-        for (form, period_key, unit), observations in sorted(groups.items()):
-            built.append(
-                _one(
-                    session,
-                    regime,
-                    form,
-                    period_key,
-                    unit,
-                    observations,
-                    sender=sender,
-                    destinations=destinations,
-                    profile=profile,
-                    clock=clock,
-                    fmt=fmt,
-                    actor=actor,
-                )
-            )
-    return built
+
+
+def build_in_session(
+    session: Session,
+    regime: RegimeDef,
+    *,
+    sender: UnitSettings,
+    destinations: dict[str, DestinationSettings],
+    profile: Profile,
+    clock: Clock,
+    fmt: Literal["json", "xml"] = "json",
+    actor: str = "system",
+    period_key: str | None = None,
+) -> list[BuiltPacket]:
+    """As ``build_reports``, inside the caller's transaction (the scheduler records its run with it)."""
+    query = select(Observation).where(Observation.regime_code == regime.code, Observation.packet_id.is_(None))
+    if period_key is not None:
+        query = query.where(Observation.period_key == period_key)
+    rows = session.scalars(
+        query.order_by(Observation.form_code, Observation.period_key, Observation.indicator_code, Observation.id)
+    ).all()
+    groups: dict[tuple[str, str, str], list[Observation]] = defaultdict(list)
+    for obs in rows:
+        groups[(obs.form_code, obs.period_key, obs.reporting_unit)].append(obs)
+    return [
+        _one(
+            session,
+            regime,
+            form,
+            key,
+            unit,
+            observations,
+            sender=sender,
+            destinations=destinations,
+            profile=profile,
+            clock=clock,
+            fmt=fmt,
+            actor=actor,
+        )
+        for (form, key, unit), observations in sorted(groups.items())
+    ]
 
 
 def _latest_by_key(observations: list[Observation]) -> list[Observation]:
@@ -107,7 +125,8 @@ def _one(
     actor: str,
 ) -> BuiltPacket:
     now = clock.now()
-    period = _period_from_key(period_key, regime)
+    run = run_for(regime, period_key)
+    period = run.period
     previous = session.execute(
         select(Packet.revision)
         .where(
@@ -153,10 +172,7 @@ def _one(
         ),
     )
     payload = write_packet(envelope, fmt, profile=profile)
-    _nominal, effective = calendar.deadline(
-        period.period_type.value, period.number, period.year, regime.deadline.day_of_month
-    )
-    due = datetime.combine(effective, time(23, 59, 59), VN_TZ).astimezone(UTC)
+    due = datetime.combine(run.deadline, time(23, 59, 59), VN_TZ).astimezone(UTC)
     packet, deliveries = outbox.store(
         session,
         envelope,

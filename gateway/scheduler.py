@@ -1,0 +1,125 @@
+"""The scheduler: for each regime, build and enqueue each report when its push date comes.
+
+Safe to run twice: a run is one row in ``scheduled_runs`` with a unique (regime, period) key,
+written in the same transaction as the packets it builds, so two schedulers never produce two reports
+for one run (the loser's transaction fails on the key and rolls back, building nothing). After
+downtime it executes every run it missed, oldest first, and flags those already past their deadline
+as late. A run with no observations is recorded too ("no data"), so a missing report is visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from gateway import audit
+from gateway.bootstrap import Gateway
+from gateway.calendar.regimes import RegimeDef, Run, all_regimes, runs
+from gateway.clock import VN_TZ
+from gateway.db.models import ScheduledRun
+from gateway.reports import build_in_session
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    regime: str
+    period_key: str
+    packets: int
+    late: bool
+    note: str | None
+
+
+class Scheduler:
+    def __init__(self, gateway: Gateway, regimes: list[RegimeDef] | None = None, *, name: str = "scheduler") -> None:
+        self.gateway = gateway
+        self.regimes = regimes if regimes is not None else all_regimes()
+        self.name = name
+
+    def today(self) -> date:
+        return self.gateway.clock.now().astimezone(VN_TZ).date()
+
+    def due(self, today: date | None = None) -> list[tuple[RegimeDef, Run]]:
+        """Runs whose push date has come, from each regime's start, oldest first."""
+        today = today or self.today()
+        out = []
+        for regime in self.regimes:
+            for year in range(regime.start.year, today.year + 1):
+                out.extend(
+                    (regime, run)
+                    for run in runs(regime, year)
+                    if run.period.end >= regime.start and run.push_on <= today
+                )
+        return sorted(out, key=lambda rr: (rr[1].push_on, rr[0].code))
+
+    def tick(self) -> list[RunResult]:
+        """Execute every due run not executed yet (by us or anyone)."""
+        today = self.today()
+        with self.gateway.sessions() as session:
+            done = {(r, k) for r, k in session.execute(select(ScheduledRun.regime_code, ScheduledRun.period_key))}
+        results = []
+        for regime, run in self.due(today):
+            if (regime.code, run.key) in done:
+                continue
+            result = self.execute(regime, run, today)
+            if result is not None:
+                results.append(result)
+        return results
+
+    def execute(self, regime: RegimeDef, run: Run, today: date) -> RunResult | None:
+        gw = self.gateway
+        now = gw.clock.now()
+        late = today > run.deadline
+        try:
+            with gw.sessions.begin() as session:
+                record = ScheduledRun(
+                    regime_code=regime.code,
+                    period_key=run.key,
+                    deadline=run.deadline,
+                    push_on=run.push_on,
+                    executed_at=now,
+                    executed_by=self.name,
+                    late=late,
+                )
+                session.add(record)
+                session.flush()  # claims the run: a second scheduler fails here and builds nothing
+                built = build_in_session(
+                    session,
+                    regime,
+                    sender=gw.settings.sender,
+                    destinations=gw.settings.destinations,
+                    profile=gw.profile,
+                    clock=gw.clock,
+                    actor=f"scheduler:{self.name}",
+                    period_key=run.key,
+                )
+                record.packets = len(built)
+                record.note = None if built else "no observations for this period: nothing was sent"
+                audit.record(
+                    session,
+                    at=now,
+                    actor=f"scheduler:{self.name}",
+                    action="schedule.run",
+                    subject=f"run:{regime.code}:{run.key}",
+                    detail={"packets": len(built), "late": late, "deadline": run.deadline.isoformat()},
+                )
+        except IntegrityError:
+            return None  # another scheduler executed this run first
+        gw.publish([d for b in built for d in b.delivery_ids])
+        if late:
+            log.warning("run %s %s executed after its deadline %s: flagged late", regime.code, run.key, run.deadline)
+        return RunResult(regime.code, run.key, len(built), late, record.note)
+
+    def loop(self, stop: threading.Event, interval: float = 60.0) -> None:
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("scheduler tick failed; trying again in %.0f s", interval)
+            stop.wait(interval)
