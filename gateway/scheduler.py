@@ -48,7 +48,7 @@ class Scheduler:
     def due(self, today: date | None = None) -> list[tuple[RegimeDef, Run]]:
         """Runs whose push date has come, from each regime's start, oldest first."""
         today = today or self.today()
-        out = []
+        out: list[tuple[RegimeDef, Run]] = []
         for regime in self.regimes:
             for year in range(regime.start.year, today.year + 1):
                 out.extend(
