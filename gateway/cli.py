@@ -124,8 +124,8 @@ def worker(
 
 @app.command()
 def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Option()] = None) -> None:
-    """Single node: the API and a delivery worker in one process (the scheduler joins them with the
-    report calendar). Stops cleanly on SIGINT/SIGTERM."""
+    """Single node: the API, a delivery worker and the scheduler in one process. Stops cleanly on
+    SIGINT/SIGTERM."""
     import signal
 
     import uvicorn
@@ -150,13 +150,102 @@ def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Optio
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    console.print(f"gateway running: API on http://{gw.settings.api.host}:{gw.settings.api.port}, worker on")
+    from gateway.scheduler import Scheduler
+
+    sched = threading.Thread(target=Scheduler(gw, name="run").loop, args=(stop,), name="scheduler", daemon=True)
+    sched.start()
+    console.print(
+        f"gateway running: API on http://{gw.settings.api.host}:{gw.settings.api.port}, worker and scheduler on"
+    )
     try:
         Worker(gw, concurrency=concurrency).run(stop)
     finally:
         server.should_exit = True
         api.join(timeout=10)
         gw.close()
+
+
+@app.command("calendar")
+def calendar_cmd(
+    year: Annotated[int, typer.Option(help="calendar year")],
+    regime: Annotated[str | None, typer.Option(help="a regime code from mappings/regimes")] = None,
+    frequency: Annotated[str | None, typer.Option(help="THANG, QUY, 6THANG, 9THANG or NAM")] = None,
+    deadline_day: Annotated[int | None, typer.Option(help="deadline: day N of the period's last month")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Periods, data windows and deadlines (nominal and effective) of one year."""
+    from gateway.calendar.regimes import check, load_regime, regime_for, runs
+
+    if regime:
+        chosen = load_regime(regime)
+    elif frequency and deadline_day:
+        chosen = regime_for(frequency, deadline_day)
+        check(chosen, years=range(year, year + 1))
+    else:
+        raise typer.BadParameter("give --regime CODE, or --frequency and --deadline-day")
+    rows = [r.as_row() for r in runs(chosen, year)]
+    if fmt == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(*rows[0].keys(), title=f"{chosen.code}: {chosen.name} ({year})")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+@app.command()
+def scheduler(
+    config: ConfigOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="execute due runs once and exit")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between ticks")] = 60.0,
+) -> None:
+    """Build and enqueue every report whose push date has come; catch up missed runs. Safe to run twice."""
+    import signal
+
+    from gateway.scheduler import Scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    gw = _gateway(config)
+    sched = Scheduler(gw, name=f"scheduler:{__import__('os').getpid()}")
+    if once:
+        for r in sched.tick():
+            console.print(
+                f"{r.regime} {r.period_key}: {r.packets} packet(s){' LATE' if r.late else ''}"
+                f"{' (' + r.note + ')' if r.note else ''}"
+            )
+        gw.close()
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        sched.loop(stop, interval)
+    finally:
+        gw.close()
+
+
+@app.command("runs")
+def runs_list(config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50) -> None:
+    """Scheduled runs executed so far, newest first, with late flags."""
+    from sqlalchemy import select
+
+    from gateway.db.models import ScheduledRun
+
+    gw = _gateway(config)
+    table = Table("regime", "period", "deadline", "executed", "by", "packets", "late", "note")
+    with gw.sessions() as session:
+        for r in session.scalars(select(ScheduledRun).order_by(ScheduledRun.id.desc()).limit(limit)):
+            table.add_row(
+                r.regime_code,
+                r.period_key,
+                r.deadline.isoformat(),
+                r.executed_at.isoformat(timespec="minutes"),
+                r.executed_by,
+                str(r.packets),
+                "[red]LATE[/]" if r.late else "",
+                r.note or "",
+            )
+    console.print(table)
 
 
 @db_app.command("upgrade")

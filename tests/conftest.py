@@ -137,6 +137,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
         destinations: dict[str, DestinationSettings] | None = None,
         migrate: bool = True,
         queue: str | None = None,
+        clock: Any = None,
         **extra: Any,
     ) -> Gateway:
         settings = Settings(
@@ -151,7 +152,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
             destinations=destinations or {},
             **extra,
         )
-        gw = bootstrap(settings, migrate=migrate)
+        gw = bootstrap(settings, migrate=migrate, clock=clock)
         built.append(gw)
         return gw
 

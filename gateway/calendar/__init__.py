@@ -70,6 +70,7 @@ class WorkingCalendar:
 
     days_off: frozenset[date] = field(default_factory=frozenset)
     working_days: frozenset[date] = field(default_factory=frozenset)
+    public_holidays: bool = True
 
     @staticmethod
     def from_file(path: Path = OVERRIDES_FILE) -> WorkingCalendar:
@@ -88,7 +89,10 @@ class WorkingCalendar:
             return True
         if day in self.days_off:
             return False
-        return day.weekday() < 5 and day not in _vn_holidays(day.year)
+        if not self.public_holidays:
+            return day.weekday() < 5
+        # The package knows weekends, holidays and the Government's swaps (a swapped Saturday works).
+        return bool(_vn_holidays(day.year).is_working_day(day))
 
     def next_working_day(self, day: date) -> date:
         while not self.is_working_day(day):

@@ -1,0 +1,88 @@
+"""The scheduler: exactly one report per due run even with two schedulers, and catch-up with late
+flags after a scheduler was stopped for three months (time travel with a frozen clock)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from adapters.xlsx_templates import XlsxTemplateReader
+from gateway.calendar.regimes import load_regime, run_for
+from gateway.clock import VN_TZ, FrozenClock
+from gateway.db.models import Packet, ScheduledRun
+from gateway.demo import MAPPING, SAMPLE
+from gateway.ingest import ingest
+from gateway.scheduler import Scheduler
+from mappings.indicators import load_mapping
+from tests.conftest import national_destination
+
+REGIME = load_regime("KTXH-THANG")
+
+
+def seeded(gateway_factory, database_url, clock):  # type: ignore[no-untyped-def]
+    gw = gateway_factory(
+        database_url=database_url,
+        clock=clock,
+        destinations={"national": national_destination("http://127.0.0.1:9/unused")},
+    )
+    ingest(gw.sessions, XlsxTemplateReader(SAMPLE), load_mapping(MAPPING), clock, reporting_unit="H15")
+    return gw
+
+
+def test_two_schedulers_at_once_make_one_report_per_run(gateway_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+    clock = FrozenClock(datetime(2026, 3, 1, 9, tzinfo=VN_TZ))
+    first = seeded(gateway_factory, database_url, clock)
+    second = gateway_factory(
+        database_url=database_url,
+        clock=clock,
+        migrate=False,
+        destinations={"national": national_destination("http://127.0.0.1:9/unused")},
+    )
+    barrier = threading.Barrier(2)
+    results: dict[str, list[object]] = {}
+
+    def run(name: str, gw) -> None:  # type: ignore[no-untyped-def]
+        barrier.wait()
+        results[name] = list(Scheduler(gw, [REGIME], name=name).tick())
+
+    threads = [threading.Thread(target=run, args=(n, g)) for n, g in (("a", first), ("b", second))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    with first.sessions() as s:
+        runs = {(r.period_key, r.late) for r in s.scalars(select(ScheduledRun))}
+        packets = s.execute(
+            select(Packet.form_code, Packet.period_key, func.count()).group_by(Packet.form_code, Packet.period_key)
+        ).all()
+    assert runs == {("2026-THANG-1", True), ("2026-THANG-2", True)}  # due by 1 March, both past deadline
+    assert sorted((f, p, n) for f, p, n in packets) == [
+        ("BM01-KT", "2026-THANG-1", 1),
+        ("BM01-KT", "2026-THANG-2", 1),
+        ("BM02-XH", "2026-THANG-1", 1),
+        ("BM02-XH", "2026-THANG-2", 1),
+    ]
+    assert len(results["a"]) + len(results["b"]) == 2  # each run executed by exactly one of them
+
+
+def test_scheduler_catches_up_after_three_months_and_flags_late_runs(gateway_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+    clock = FrozenClock(datetime(2026, 1, 20, 8, tzinfo=VN_TZ))
+    gw = seeded(gateway_factory, database_url, clock)
+    scheduler = Scheduler(gw, [REGIME], name="s1")
+    assert scheduler.tick() == []  # January's push date (two days before the 26th) has not come
+    clock.advance(datetime(2026, 1, 24, 8, tzinfo=VN_TZ) - clock.now())
+    first = scheduler.tick()
+    assert [(r.period_key, r.packets, r.late) for r in first] == [("2026-THANG-1", 2, False)]
+
+    clock.advance(datetime(2026, 4, 28, 8, tzinfo=VN_TZ) - clock.now())  # stopped for three months
+    caught_up = scheduler.tick()
+    today = clock.now().date()
+    expected = [(f"2026-THANG-{n}", 2, today > run_for(REGIME, f"2026-THANG-{n}").deadline) for n in (2, 3, 4)]
+    assert [(r.period_key, r.packets, r.late) for r in caught_up] == expected
+    assert [late for _, _, late in expected][:2] == [True, True]  # February and March missed their deadlines
+    assert scheduler.tick() == []  # nothing runs twice
+    with gw.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(ScheduledRun)) == 4
+        assert s.scalar(select(func.count()).where(ScheduledRun.late.is_(True))) == sum(e[2] for e in expected)
