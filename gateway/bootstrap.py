@@ -52,6 +52,7 @@ class Gateway:
             worker_id=wid,
             lease_seconds=self.settings.worker.lease_seconds,
             circuits=self.circuits,
+            forward_returns_to=self.settings.forward_returns_to,
         )
         self._services.append(service)
         return service

@@ -32,6 +32,7 @@ sim_app = typer.Typer(help="Simulated peers that fail on purpose (loopback only)
 contracts_app = typer.Typer(help="Wire profiles and their schemas.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Inspect quarantined input.", no_args_is_help=True)
+reports_app = typer.Typer(help="Reports after sending: revisions, corrections, recalls.", no_args_is_help=True)
 destinations_app = typer.Typer(help="Destinations: state, pause and resume.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 for sub, name in (
@@ -41,6 +42,7 @@ for sub, name in (
     (deliveries_app, "deliveries"),
     (quarantine_app, "quarantine"),
     (destinations_app, "destinations"),
+    (reports_app, "reports"),
     (audit_app, "audit"),
 ):
     app.add_typer(sub, name=name)
@@ -543,6 +545,118 @@ def destinations_resume(
     console.print(f"destination {name} resumed")
 
 
+@reports_app.command("list")
+def reports_list(
+    config: ConfigOpt = None,
+    period: Annotated[str | None, typer.Option(help="e.g. 2026-THANG-10")] = None,
+    limit: Annotated[int, typer.Option()] = 50,
+) -> None:
+    """Report packets (every revision) with the receiver's latest answer."""
+    from sqlalchemy import select
+
+    from gateway.db.models import Delivery, Packet
+
+    gw = _gateway(config)
+    query = (
+        select(Packet, Delivery)
+        .join(Delivery, Delivery.packet_id == Packet.id)
+        .where(Packet.packet_type == "SO_LIEU_BAO_CAO")
+        .order_by(Packet.created_at.desc())
+        .limit(limit)
+    )
+    if period:
+        query = query.where(Packet.period_key == period)
+    table = Table("MaGoiTin", "regime", "form", "period", "unit", "LanGui", "destination", "state", "answer", "reason")
+    with gw.sessions() as session:
+        for p, d in session.execute(query):
+            table.add_row(
+                p.id,
+                p.regime_code or "",
+                p.form_code or "",
+                p.period_key or "",
+                p.reporting_unit or "",
+                str(p.revision),
+                d.destination,
+                d.state,
+                d.ack_status or "",
+                (d.ack_reason or "")[:50],
+            )
+    console.print(table)
+
+
+@reports_app.command("correct")
+def reports_correct(
+    regime: Annotated[str, typer.Option()],
+    form: Annotated[str, typer.Option()],
+    period: Annotated[str, typer.Option()],
+    reason: Annotated[str, typer.Option(help="why (recorded in the audit log)")],
+    unit: Annotated[str | None, typer.Option(help="reporting unit code; default: our sender code")] = None,
+    config: ConfigOpt = None,
+    actor: Annotated[str, typer.Option()] = "cli",
+) -> None:
+    """Build and send the next revision (LanGui n+1) of a report from its latest observations."""
+    from gateway.lifecycle import ReportKey, correct
+
+    gw = _gateway(config)
+    built = correct(
+        gw, ReportKey(regime, form, period, unit or gw.settings.sender.code), actor=f"operator:{actor}", reason=reason
+    )
+    console.print(f"revision queued as packet {built.packet_id} ({built.values} values)")
+
+
+@reports_app.command("recall")
+def reports_recall(
+    packet_id: str,
+    reason: Annotated[str | None, typer.Option()] = None,
+    config: ConfigOpt = None,
+    actor: Annotated[str, typer.Option()] = "cli",
+) -> None:
+    """Recall (DA_THU_HOI) a report the receiver has not approved yet."""
+    from gateway.lifecycle import recall
+
+    console.print(
+        f"recall sent as packet {recall(_gateway(config), packet_id, actor=f'operator:{actor}', reason=reason)}"
+    )
+
+
+@reports_app.command("request-correction")
+def reports_request_correction(
+    packet_id: str,
+    reason: Annotated[str, typer.Option()],
+    config: ConfigOpt = None,
+    actor: Annotated[str, typer.Option()] = "cli",
+) -> None:
+    """Ask the host agency to reopen an approved report (YEU_CAU_DINH_CHINH)."""
+    from gateway.lifecycle import request_correction
+
+    sent = request_correction(_gateway(config), packet_id, actor=f"operator:{actor}", reason=reason)
+    console.print(f"correction request sent as packet {sent}")
+
+
+@app.command("export-bundle")
+def export_bundle_cmd(
+    period: Annotated[str, typer.Option(help="e.g. 2026-THANG-10")],
+    regime: Annotated[str | None, typer.Option()] = None,
+    out: Annotated[Path, typer.Option("-o", "--output", help="folder for the zip")] = Path("."),
+    destination: Annotated[str, typer.Option()] = "national",
+    config: ConfigOpt = None,
+    actor: Annotated[str, typer.Option()] = "cli",
+) -> None:
+    """Write the packets still owed to a destination as a zip with a hashed manifest, for the
+    document-management channel; they stay queued and are reconciled when the link returns."""
+    from gateway.fallback import export_bundle, verify_bundle
+
+    bundle = export_bundle(
+        _gateway(config), period, out, regime=regime, destination=destination, actor=f"operator:{actor}"
+    )
+    problems = verify_bundle(bundle.path)
+    console.print(
+        f"{bundle.path}: {bundle.packets} packet(s); manifest SHA-256 {bundle.manifest_sha256}"
+        + ("" if not problems else f"; PROBLEMS: {problems}")
+    )
+    raise typer.Exit(1 if problems else 0)
+
+
 @quarantine_app.command("list")
 def quarantine_list(config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50) -> None:
     """Quarantined input with where and why."""
@@ -574,7 +688,13 @@ def audit_verify(config: ConfigOpt = None) -> None:
 
 
 def main() -> None:
-    """Entry point: domain errors become one clear line and an exit code, never a traceback."""
+    """Entry point: domain errors become one clear line and an exit code, never a traceback
+    (``GATEWAY_DEBUG=1`` re-raises unexpected errors for developers)."""
+    import os
+
+    if os.environ.get("GATEWAY_DEBUG"):
+        app()
+        return
     try:
         app()
     except ConfigurationError as exc:
@@ -583,6 +703,19 @@ def main() -> None:
     except GatewayError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(2 if not isinstance(exc, PacketInvalid) else 1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        logging.getLogger("gateway").debug("unexpected error", exc_info=True)
+        if isinstance(exc, SQLAlchemyError):
+            first = str(exc).splitlines()[0]
+            err.print(f"database error: {first}. Is the schema migrated? Run `gateway db upgrade`.", markup=False)
+            sys.exit(3)
+        err.print(f"unexpected error: {type(exc).__name__}: {exc}. Run with GATEWAY_DEBUG=1 for details.",
+                  markup=False)
+        sys.exit(70)
 
 
 if __name__ == "__main__":

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
     destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)
+    forward_returns_to: str | None = Field(
+        default=None, description="destination (e.g. the provincial system) that gets returned-report status packets"
+    )
 
     @field_validator("data_dir")
     @classmethod

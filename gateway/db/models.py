@@ -149,6 +149,9 @@ class Delivery(Base):
     ack_status: Mapped[str | None] = mapped_column(String(40), comment="TrangThai of the latest status packet")
     ack_packet_id: Mapped[str | None] = mapped_column(String(36))
     ack_reason: Mapped[str | None] = mapped_column(Text)
+    sent_out_of_band_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="exported in a fallback bundle for the document-management channel"
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     packet: Mapped[Packet] = relationship(back_populates="deliveries")

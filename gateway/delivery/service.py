@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import audit
+from gateway import audit, outbox
 from gateway.clock import Clock, as_utc
 from gateway.connectors.base import Connector, OutgoingPacket, Receipt
 from gateway.db.models import Delivery, DeliveryAttempt, DeliveryState, DestinationState, Packet, StatusReceipt
@@ -34,6 +34,7 @@ from gateway.errors import (
     TransientDeliveryError,
 )
 from gateway.packets import model as m
+from gateway.packets.validate import write_packet
 
 log = logging.getLogger(__name__)
 S = DeliveryState
@@ -118,6 +119,7 @@ class DeliveryService:
         lease_seconds: float = 120.0,
         circuits: CircuitBreakers | None = None,
         observe: Callable[[str, str, float, int | None], None] | None = None,
+        forward_returns_to: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.connectors = connectors
@@ -127,6 +129,7 @@ class DeliveryService:
         self.lease = timedelta(seconds=lease_seconds)
         self.circuits = circuits or CircuitBreakers(clock)
         self._observe = observe
+        self.forward_returns_to = forward_returns_to
 
     # ------------------------------------------------------------------ claim
     def _due_condition(self, now: datetime) -> Any:
@@ -382,6 +385,16 @@ class DeliveryService:
             why=f"{body.status.value}" + (f": {body.reason}" if body.reason else ""),
             detail={"status_packet": receipt_id},
         )
+        forward = self.forward_returns_to
+        if (
+            target is S.RETURNED
+            and forward
+            and forward != delivery.destination
+            and session.get(Packet, receipt_id) is None
+        ):
+            # The provincial system must hear of a return: the status packet itself goes through the outbox.
+            payload = write_packet(status, "json")
+            outbox.store(session, status, payload, "json", [forward], now=now, actor=actor)
         return target
 
     def intake_status(self, status: m.Envelope, destination: str | None = None, *, actor: str) -> str:

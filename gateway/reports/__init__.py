@@ -81,7 +81,7 @@ def build_in_session(
     for obs in rows:
         groups[(obs.form_code, obs.period_key, obs.reporting_unit)].append(obs)
     return [
-        _one(
+        build_report(
             session,
             regime,
             form,
@@ -109,7 +109,7 @@ def _latest_by_key(observations: list[Observation]) -> list[Observation]:
     return sorted(latest.values(), key=lambda o: o.id)
 
 
-def _one(
+def build_report(
     session: Session,
     regime: RegimeDef,
     form: str,

@@ -162,6 +162,8 @@ def create_app(
     returned_once: set[str] = set()
     app = FastAPI(title=f"{name} simulator", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.stats = stats
+    last_packets: dict[str, bytes] = {}  # MaGoiTin -> the bytes last received (for inspection)
+    app.state.last_packets = last_packets
     app.state.faults = state
     app.state.auth = access = auth or SimAuth()
     latest_status: dict[str, bytes] = {}  # MaGoiTin -> latest status packet (JSON), for polling
@@ -297,6 +299,7 @@ def create_app(
         with stats.lock:
             stats.received[pid] += 1
             stats.arrivals.append(pid)
+            last_packets[pid] = data
             stats.idempotency_keys.setdefault(pid, set()).add(request.headers.get("idempotency-key", ""))
         if fault == "return" and pid not in returned_once:
             returned_once.add(pid)
