@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway import metrics
 from gateway.clock import Clock, SystemClock
 from gateway.connectors.base import Connector
 from gateway.connectors.http import HttpConnector
@@ -53,6 +54,7 @@ class Gateway:
             lease_seconds=self.settings.worker.lease_seconds,
             circuits=self.circuits,
             forward_returns_to=self.settings.forward_returns_to,
+            observe=metrics.observe_attempt,
         )
         self._services.append(service)
         return service

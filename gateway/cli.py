@@ -115,6 +115,10 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     gw = _gateway(config)
+    if gw.settings.metrics.worker_port:
+        from gateway import metrics
+
+        metrics.serve(gw, gw.settings.metrics.host, gw.settings.metrics.worker_port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -217,6 +221,10 @@ def scheduler(
             )
         gw.close()
         return
+    if gw.settings.metrics.scheduler_port:
+        from gateway import metrics
+
+        metrics.serve(gw, gw.settings.metrics.host, gw.settings.metrics.scheduler_port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -713,8 +721,7 @@ def main() -> None:
             first = str(exc).splitlines()[0]
             err.print(f"database error: {first}. Is the schema migrated? Run `gateway db upgrade`.", markup=False)
             sys.exit(3)
-        err.print(f"unexpected error: {type(exc).__name__}: {exc}. Run with GATEWAY_DEBUG=1 for details.",
-                  markup=False)
+        err.print(f"unexpected error: {type(exc).__name__}: {exc}. Run with GATEWAY_DEBUG=1 for details.", markup=False)
         sys.exit(70)
 
 

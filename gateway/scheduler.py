@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -60,16 +61,22 @@ class Scheduler:
 
     def tick(self) -> list[RunResult]:
         """Execute every due run not executed yet (by us or anyone)."""
+        from gateway import metrics
+
+        metrics.SCHEDULER_TICK.set(time.time())
         today = self.today()
         with self.gateway.sessions() as session:
             done = {(r, k) for r, k in session.execute(select(ScheduledRun.regime_code, ScheduledRun.period_key))}
         results = []
+        lag = 0.0
         for regime, run in self.due(today):
             if (regime.code, run.key) in done:
                 continue
+            lag = max(lag, float((today - run.push_on).days * 86400))
             result = self.execute(regime, run, today)
             if result is not None:
                 results.append(result)
+        metrics.SCHEDULER_LAG.set(lag)
         return results
 
     def execute(self, regime: RegimeDef, run: Run, today: date) -> RunResult | None:

@@ -72,6 +72,9 @@ class DestinationSettings(_Section):
         default=None, description="for receivers that can only be polled: URL template with {packet_id}"
     )
     status_poll_after: float = Field(default=30.0, gt=0, description="poll a delivered packet after this many s")
+    alert_after: float = Field(
+        default=3600.0, gt=0, description="alert when the oldest unacknowledged delivery is older than this (s)"
+    )
     retry: RetrySettings = RetrySettings()
     circuit_threshold: int = Field(default=5, ge=1, description="consecutive transient failures that open the circuit")
     circuit_cool_down: float = Field(default=30.0, gt=0, description="seconds open before a half-open probe")
@@ -93,6 +96,15 @@ class WorkerSettings(_Section):
     sweep_interval: float = Field(default=1.0, gt=0)
 
 
+class MetricsSettings(_Section):
+    """Where ``gateway worker`` and ``gateway scheduler`` serve /metrics (the API serves its own)."""
+
+    host: str = "127.0.0.1"
+    worker_port: int = Field(default=9310, ge=0, le=65535, description="0 disables the worker's listener")
+    scheduler_port: int = Field(default=9311, ge=0, le=65535, description="0 disables the scheduler's listener")
+    allow_public: bool = False
+
+
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -112,6 +124,7 @@ class Settings(BaseSettings):
     broker: BrokerSettings = BrokerSettings()
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
+    metrics: MetricsSettings = MetricsSettings()
     destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)
     forward_returns_to: str | None = Field(
         default=None, description="destination (e.g. the provincial system) that gets returned-report status packets"

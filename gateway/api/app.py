@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from gateway import __version__
+from gateway import __version__, metrics
 from gateway.api import problems
 from gateway.bootstrap import Gateway
 from gateway.db.engine import is_at_head
@@ -51,6 +52,11 @@ def create_app(gateway: Gateway) -> FastAPI:
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus exposition: delivery state from SQL and this process's event metrics."""
+        return Response(metrics.render(gateway), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/intake/status", tags=["intake"], status_code=202)
     async def intake_status(request: Request) -> dict[str, str]:

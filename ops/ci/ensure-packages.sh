@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite needs when they are missing (PostgreSQL, RabbitMQ).
+# Install the Debian packages the test suite needs when they are missing (PostgreSQL, RabbitMQ,
+# Prometheus for promtool).
 # Needs root (or sudo) and the Debian package registry; says clearly what is missing otherwise.
 set -euo pipefail
 
 need=()
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool checks the alert rules
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
