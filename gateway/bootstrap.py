@@ -23,6 +23,7 @@ from gateway.db.engine import make_engine, upgrade
 from gateway.delivery.circuit import CircuitBreakers, CircuitPolicy
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.service import DeliveryService
+from gateway.logs import register_secret
 from gateway.messaging import Broker
 from gateway.packets.profile import Profile, load_profile
 from gateway.settings import Settings
@@ -72,6 +73,16 @@ class Gateway:
         self.engine.dispose()
 
 
+SECRET_WORDS = ("SECRET", "TOKEN", "PASSPHRASE", "PASSWORD", "ACCESS_KEY", "SECRET_KEY")
+
+
+def _register_environment_secrets() -> None:
+    """Secrets handed over in the environment (the recommended way) never reach a log line."""
+    for name, value in os.environ.items():
+        if name.startswith("GATEWAY_") and any(word in name.upper() for word in SECRET_WORDS):
+            register_secret(value)
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -82,6 +93,7 @@ def bootstrap(
     """Build the gateway. ``migrate`` defaults to True on SQLite (the embedded default creates its
     schema on first run) and False elsewhere (run ``gateway db upgrade`` as a deployment step)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _register_environment_secrets()
     engine = make_engine(settings.database_url)
     is_sqlite = make_url(settings.database_url).get_backend_name() == "sqlite"
     if migrate if migrate is not None else is_sqlite:

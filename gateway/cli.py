@@ -56,6 +56,12 @@ def _settings(config: Path | None) -> Settings:
     return load_settings(config)
 
 
+def _configure_logs(settings: Settings) -> None:
+    from gateway import logs
+
+    logs.configure(settings.log.level, settings.log.format)
+
+
 def _gateway(config: Path | None, migrate: bool | None = None):  # type: ignore[no-untyped-def]
     from gateway.bootstrap import bootstrap
 
@@ -113,8 +119,8 @@ def worker(
 
     from gateway.worker import Worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     gw = _gateway(config)
+    _configure_logs(gw.settings)
     if gw.settings.metrics.worker_port:
         from gateway import metrics
 
@@ -139,8 +145,8 @@ def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Optio
     from gateway.api.app import create_app
     from gateway.worker import Worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     gw = _gateway(config)
+    _configure_logs(gw.settings)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(gw), host=gw.settings.api.host, port=gw.settings.api.port, log_level="info", lifespan="off"
@@ -210,8 +216,8 @@ def scheduler(
 
     from gateway.scheduler import Scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     gw = _gateway(config)
+    _configure_logs(gw.settings)
     sched = Scheduler(gw, name=f"scheduler:{__import__('os').getpid()}")
     if once:
         for r in sched.tick():

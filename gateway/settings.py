@@ -105,6 +105,11 @@ class MetricsSettings(_Section):
     allow_public: bool = False
 
 
+class LogSettings(_Section):
+    level: str = "INFO"
+    format: Literal["json", "text"] = "json"
+
+
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -125,6 +130,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
     destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)
     forward_returns_to: str | None = Field(
         default=None, description="destination (e.g. the provincial system) that gets returned-report status packets"

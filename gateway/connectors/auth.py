@@ -28,6 +28,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from gateway.errors import ConfigurationError, CredentialsError, TransientDeliveryError
+from gateway.logs import register_secret
 
 
 class AuthStrategy(Protocol):
@@ -95,6 +96,7 @@ class StaticBearer:
     def __init__(self, settings: BearerSettings) -> None:
         if settings.token is None and settings.token_file is None:
             raise ConfigurationError("auth.kind = 'bearer' needs auth.token or auth.token_file")
+        register_secret(settings.token.get_secret_value() if settings.token else None)
         self.settings = settings
         self._cached: tuple[float, str] | None = None
 
@@ -109,6 +111,7 @@ class StaticBearer:
             raise CredentialsError(f"bearer token file {path} is unreadable ({exc.strerror})") from None
         if self._cached is None or self._cached[0] != mtime:
             self._cached = (mtime, path.read_text(encoding="utf-8").strip())
+            register_secret(self._cached[1])
         return self._cached[1]
 
     def headers(self, client: httpx.Client) -> dict[str, str]:
@@ -127,7 +130,10 @@ def lgsp_header(settings: LgspSettings) -> str:
         "PartnerCode": settings.partner_code,
         "PartnerCodeCus": settings.partner_code_cus,
     }
-    return base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+    header = base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+    for secret in (header, payload["AccessKey"], payload["SecretKey"]):
+        register_secret(secret)
+    return header
 
 
 class LgspHeader:
@@ -178,6 +184,7 @@ class _TokenCache:
                 lifetime = float(data.get("expires_in", 3600))
             except (ValueError, KeyError, TypeError):
                 raise TransientDeliveryError("token endpoint answered without an access_token") from None
+            register_secret(token)
             self._token, self._expires = token, time.monotonic() + lifetime
             self.fetches += 1
             return token
@@ -191,6 +198,8 @@ class OAuth2ClientCredentials(_TokenCache):
     def __init__(self, settings: OAuth2Settings) -> None:
         super().__init__(settings.token_url, settings.refresh_margin)
         self.settings = settings
+        register_secret(settings.consumer_secret.get_secret_value())
+        register_secret(settings.consumer_key.get_secret_value())
 
     def _request(self, client: httpx.Client) -> httpx.Response:
         form = {"grant_type": "client_credentials"}

@@ -33,6 +33,7 @@ from gateway.errors import (
     RejectedDeliveryError,
     TransientDeliveryError,
 )
+from gateway.logs import log_context
 from gateway.packets import model as m
 from gateway.packets.validate import write_packet
 
@@ -216,6 +217,24 @@ class DeliveryService:
         return self._attempt_claimed(delivery_id)
 
     def _attempt_claimed(self, delivery_id: int) -> AttemptResult:
+        with self.sessions() as session:
+            packet_id, destination, key = session.execute(
+                select(Delivery.packet_id, Delivery.destination, Delivery.idempotency_key).where(
+                    Delivery.id == delivery_id
+                )
+            ).one()
+        with log_context(delivery_id=delivery_id, packet_id=packet_id, destination=destination, correlation_id=key):
+            result = self._attempt_in_context(delivery_id)
+            level = logging.INFO if result.outcome in ("acknowledged", "delivered", "retry") else logging.WARNING
+            log.log(
+                level,
+                "delivery attempt: %s%s",
+                result.outcome,
+                f" (next in {result.wait:.1f} s)" if result.wait else "",
+            )
+            return result
+
+    def _attempt_in_context(self, delivery_id: int) -> AttemptResult:
         with self.sessions() as session:
             row = session.execute(
                 select(
