@@ -32,6 +32,9 @@ sim_app = typer.Typer(help="Simulated peers that fail on purpose (loopback only)
 contracts_app = typer.Typer(help="Wire profiles and their schemas.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Inspect quarantined input.", no_args_is_help=True)
+backup_app = typer.Typer(
+    help="Backups of the database, with a manifest of row counts and a hash.", no_args_is_help=True
+)
 reports_app = typer.Typer(help="Reports after sending: revisions, corrections, recalls.", no_args_is_help=True)
 destinations_app = typer.Typer(help="Destinations: state, pause and resume.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -43,6 +46,7 @@ for sub, name in (
     (quarantine_app, "quarantine"),
     (destinations_app, "destinations"),
     (reports_app, "reports"),
+    (backup_app, "backup"),
     (audit_app, "audit"),
 ):
     app.add_typer(sub, name=name)
@@ -645,6 +649,31 @@ def reports_request_correction(
 
     sent = request_correction(_gateway(config), packet_id, actor=f"operator:{actor}", reason=reason)
     console.print(f"correction request sent as packet {sent}")
+
+
+@backup_app.command("create")
+def backup_create(directory: Path, config: ConfigOpt = None) -> None:
+    """Back up the database into DIRECTORY (safe while workers run)."""
+    from gateway import backup
+
+    gw = _gateway(config)
+    manifest = backup.create(gw.engine, directory)
+    total = sum(manifest.row_counts.values())
+    console.print(
+        f"backup of {manifest.backend} in {directory}: {manifest.file}, {total} rows, SHA-256 {manifest.sha256}"
+    )
+
+
+@backup_app.command("restore")
+def backup_restore(directory: Path, config: ConfigOpt = None) -> None:
+    """Restore DIRECTORY into the configured database (stop workers and schedulers first)."""
+    from gateway import backup
+
+    settings = _settings(config)
+    from gateway.db.engine import make_engine
+
+    manifest = backup.restore(make_engine(settings.database_url), directory)
+    console.print(f"restored {manifest.file} ({manifest.created_at}); row counts match the manifest")
 
 
 @app.command("export-bundle")

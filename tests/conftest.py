@@ -138,6 +138,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
         migrate: bool = True,
         queue: str | None = None,
         clock: Any = None,
+        lease_seconds: float = 30,
         **extra: Any,
     ) -> Gateway:
         settings = Settings(
@@ -148,7 +149,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
                 "queue": queue or f"gateway.test.{uuid.uuid4().hex[:8]}",
                 "polling_interval": 0.05,
             },
-            worker={"concurrency": 4, "sweep_interval": 0.2, "lease_seconds": 30},
+            worker={"concurrency": 4, "sweep_interval": 0.2, "lease_seconds": lease_seconds},
             destinations=destinations or {},
             **extra,
         )

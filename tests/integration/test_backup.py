@@ -1,0 +1,85 @@
+"""Backups of a busy database restore into a fresh one with every row, and delivery resumes where it
+stopped. SQLite (online backup API) and PostgreSQL (pg_dump from an exported snapshot)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway import backup
+from gateway.db.engine import make_engine
+from gateway.db.models import Delivery
+from gateway.sim.faults import FaultPlan
+from gateway.worker import Worker
+from tests.conftest import fresh_pg_database, national_destination
+from tests.support.packets import store_packets
+
+
+def acknowledged(gw) -> int:  # type: ignore[no-untyped-def]
+    with gw.sessions() as s:
+        return int(s.scalar(select(func.count()).where(Delivery.state == "acknowledged")) or 0)
+
+
+@pytest.mark.slow
+def test_busy_backup_restores_and_delivery_resumes(
+    gateway_factory,
+    sim_factory,
+    database_url,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest,
+) -> None:
+    sim = sim_factory(FaultPlan(slow_seconds=0.05, p_503=0.1))
+    dest = {"national": national_destination(sim.receive_url, max_attempts=30)}
+    gw = gateway_factory(database_url=database_url, destinations=dest, lease_seconds=2)
+    _, _ids = store_packets(gw, 300)
+    stop = threading.Event()
+    thread = threading.Thread(target=Worker(gw, worker_id="busy").run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        while acknowledged(gw) < 30:
+            time.sleep(0.05)
+        manifest = backup.create(gw.engine, tmp_path / "backup")  # while the worker writes
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    at_backup = manifest.row_counts["deliveries"]
+    assert at_backup == 300 and manifest.row_counts["packets"] == 300
+    assert manifest.row_counts["delivery_attempts"] > 0
+
+    if database_url.startswith("sqlite"):
+        fresh_url = f"sqlite:///{tmp_path / 'restored.sqlite'}"
+    else:
+        fresh_url = fresh_pg_database(request.getfixturevalue("pg_server_url"))
+    restored = backup.restore(make_engine(fresh_url), tmp_path / "backup")
+    assert restored.row_counts == manifest.row_counts
+
+    again = gateway_factory(database_url=fresh_url, destinations=dest, lease_seconds=2, migrate=False)
+    with again.sessions() as s:
+        before = {k: v for k, v in s.execute(select(Delivery.state, func.count()).group_by(Delivery.state))}
+    assert sum(before.values()) == 300 and before.get("acknowledged", 0) < 300  # some work was left
+    stop = threading.Event()
+    thread = threading.Thread(target=Worker(again, worker_id="after-restore").run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 90
+        while acknowledged(again) < 300 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert acknowledged(again) == 300  # everything the backup held is delivered after the restore
+
+
+def test_damaged_backup_is_refused(gateway_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    gw = gateway_factory()
+    store_packets(gw, 3, destinations=["national"])
+    backup.create(gw.engine, tmp_path / "b")
+    with (tmp_path / "b" / "gateway.sqlite").open("r+b") as f:
+        f.seek(200)
+        f.write(b"\x00garbage")
+    with pytest.raises(backup.BackupError, match="SHA-256 does not match"):
+        backup.restore(make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}"), tmp_path / "b")
