@@ -99,7 +99,12 @@ def bootstrap(
     if migrate if migrate is not None else is_sqlite:
         upgrade(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
-    broker = Broker(settings.broker_url, settings.broker.queue, polling_interval=settings.broker.polling_interval)
+    broker = Broker(
+        settings.broker_url,
+        settings.broker.queue,
+        polling_interval=settings.broker.polling_interval,
+        queue_type=settings.broker.queue_type,
+    )
     built: dict[str, Connector] = dict(connectors or {})
     for name, dest in settings.destinations.items():
         built.setdefault(name, HttpConnector(name, dest))

@@ -87,6 +87,9 @@ class DatabaseSettings(_Section):
 class BrokerSettings(_Section):
     url: str | None = Field(default=None, description="kombu URL; default sqla+sqlite under data_dir")
     queue: str = "gateway.deliveries"
+    queue_type: Literal["classic", "quorum"] = Field(
+        default="classic", description="RabbitMQ: quorum queues with a dead-letter exchange (ops/rabbitmq)"
+    )
     polling_interval: float = 0.1
 
 

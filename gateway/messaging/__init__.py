@@ -22,10 +22,15 @@ MESSAGE_VERSION = 1
 
 
 class Broker:
-    def __init__(self, url: str, queue: str, *, polling_interval: float = 0.1) -> None:
+    def __init__(self, url: str, queue: str, *, polling_interval: float = 0.1, queue_type: str = "classic") -> None:
         self.url = url
         self.exchange = Exchange("gateway", type="direct", durable=True)
-        self.queue = Queue(queue, exchange=self.exchange, routing_key=queue, durable=True)
+        arguments = None
+        if queue_type == "quorum" and url.startswith(("amqp", "pyamqp")):
+            # As declared in ops/rabbitmq/definitions.json: replicated, with a dead-letter exchange for
+            # messages redelivered too often (they are only wake-ups; SQL keeps the work).
+            arguments = {"x-queue-type": "quorum", "x-dead-letter-exchange": "gateway.dlx", "x-delivery-limit": 20}
+        self.queue = Queue(queue, exchange=self.exchange, routing_key=queue, durable=True, queue_arguments=arguments)
         self.polling_interval = polling_interval
         options: dict[str, Any] = {}
         if url.startswith(("amqp", "pyamqp")):

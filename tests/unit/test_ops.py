@@ -1,0 +1,93 @@
+"""ops/ is how the gateway is deployed: the compose file, systemd units, example configurations and
+the Grafana dashboard are checked here (no container engine runs on the build machine)."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.cli import app
+from gateway.settings import load_settings
+
+OPS = Path(__file__).resolve().parents[2] / "ops"
+
+
+def command_names() -> set[str]:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    return set(group.commands)  # type: ignore[attr-defined]
+
+
+def test_compose_has_every_service_with_a_health_check_and_volumes() -> None:
+    compose = yaml.safe_load((OPS / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"api", "worker", "scheduler", "postgres", "rabbitmq"}
+    for name, service in services.items():
+        assert "test" in service["healthcheck"], name
+    assert services["worker"]["deploy"]["replicas"] == 3
+    assert services["scheduler"]["deploy"]["replicas"] == 2
+    assert set(compose["volumes"]) == {"gateway-data", "postgres-data", "rabbitmq-data"}
+    for name in ("api", "worker", "scheduler"):
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert "gateway-data:/var/lib/gateway" in services[name]["volumes"]
+        assert services[name]["command"][0] in ("gateway", "sh")
+    assert services["api"]["ports"] == ["127.0.0.1:8000:8000"]  # published on loopback only
+
+
+@pytest.mark.parametrize("unit", sorted(p.name for p in (OPS / "systemd").glob("*.service")))
+def test_systemd_units_run_real_commands(unit: str) -> None:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read(OPS / "systemd" / unit)
+    assert {"Unit", "Service", "Install"} <= set(parser.sections())
+    exec_start = parser["Service"]["ExecStart"]
+    command = exec_start.split("/gateway ", 1)[1].split()[0]
+    assert command in command_names()
+    assert parser["Service"]["Restart"] == "always"
+    assert parser["Service"]["User"] == "gateway"
+
+
+@pytest.mark.parametrize("name", ["single-node.toml", "scale-out.toml"])
+def test_example_configurations_load(name: str) -> None:
+    settings = load_settings(OPS / "config" / name)
+    assert "national" in settings.destinations and settings.forward_returns_to in settings.destinations
+    if name == "scale-out.toml":
+        assert settings.database_url.startswith("postgresql") and settings.broker_url.startswith("amqp")
+        assert settings.broker.queue_type == "quorum"
+
+
+def test_rabbitmq_definitions_match_what_the_gateway_declares() -> None:
+    from gateway.messaging import Broker
+
+    definitions = json.loads((OPS / "rabbitmq" / "definitions.json").read_text())
+    queue = next(q for q in definitions["queues"] if q["name"] == "gateway.deliveries")
+    declared = Broker("amqp://x@y//", "gateway.deliveries", queue_type="quorum").queue.queue_arguments
+    assert queue["arguments"] == declared
+
+
+def exported_names(gateway_factory) -> set[str]:  # type: ignore[no-untyped-def]
+    """Metric names a real gateway exposes, after one attempt and one scheduler tick were recorded."""
+    from gateway import metrics
+    from tests.conftest import national_destination
+
+    gw = gateway_factory(destinations={"national": national_destination("http://127.0.0.1:9/x")})
+    metrics.observe_attempt("national", "TransientDeliveryError", 0.1, 1)
+    metrics.SCHEDULER_TICK.set(1.0)
+    metrics.SCHEDULER_LAG.set(0.0)
+    text = metrics.render(gw).decode()
+    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("gateway_")}
+
+
+def test_grafana_dashboard_uses_only_exported_metrics(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+    exported = exported_names(gateway_factory)
+    dashboard = json.loads((OPS / "grafana" / "gateway-dashboard.json").read_text())
+    used = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            used |= set(re.findall(r"gateway_[a-z0-9_]+", target["expr"]))
+    assert used and used <= exported, used - exported
