@@ -75,11 +75,16 @@ class StateCollector(Collector):
             "gateway_destination_paused", "1 while sending to a destination is paused", labels=["destination"]
         )
         with gw.sessions() as session:
+            from gateway.db.models import DeliveryState
+
+            counts = {(state.value, d): 0 for state in DeliveryState for d in gw.settings.destinations}
             for state, destination, n in session.execute(
                 select(Delivery.state, Delivery.destination, func.count()).group_by(
                     Delivery.state, Delivery.destination
                 )
             ):
+                counts[(state, destination)] = n
+            for (state, destination), n in sorted(counts.items()):  # zeros too: absent series hide alerts
                 deliveries.add_metric([state, destination], n)
             ages = dict(
                 session.execute(
