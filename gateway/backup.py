@@ -168,3 +168,33 @@ def restore(engine: Engine, directory: Path) -> BackupManifest:
     if counts != manifest.row_counts:
         raise BackupError(f"restored row counts {counts} differ from the manifest {manifest.row_counts}")
     return manifest
+
+
+def copy_database(source: Engine, target: Engine, batch: int = 2000) -> dict[str, int]:
+    """Copy every row from ``source`` to ``target`` (migrated, empty), table by table in dependency
+    order, then move PostgreSQL sequences past the copied ids. Used to move from the embedded SQLite
+    default to PostgreSQL; stop every gateway process first."""
+    counts: dict[str, int] = {}
+    with source.connect() as src, target.begin() as dst:
+        for table in Base.metadata.sorted_tables:
+            if dst.scalar(select(func.count()).select_from(table)):
+                raise BackupError(f"target table {table.name} is not empty; copy into a freshly migrated database")
+            copied = 0
+            result = src.execute(select(table)).mappings()
+            while rows := result.fetchmany(batch):
+                dst.execute(table.insert(), [dict(r) for r in rows])
+                copied += len(rows)
+            counts[table.name] = copied
+        if target.url.get_backend_name() == "postgresql":
+            for table in Base.metadata.sorted_tables:
+                pk = list(table.primary_key.columns)
+                if len(pk) == 1 and pk[0].autoincrement is not False and str(pk[0].type) == "INTEGER":
+                    name, column = table.name, pk[0].name  # our own schema's names, not input
+                    statement = (
+                        f"SELECT setval(pg_get_serial_sequence('{name}', '{column}'), "  # noqa: S608
+                        f"COALESCE((SELECT MAX({column}) FROM {name}), 0) + 1, false)"
+                    )
+                    dst.execute(text(statement))
+    if row_counts(target) != counts:
+        raise BackupError("the copy's row counts do not match the source")
+    return counts

@@ -279,6 +279,26 @@ def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
     console.print(f"database at {revision}: {engine.url.render_as_string(hide_password=True)}")
 
 
+@db_app.command("copy")
+def db_copy(
+    source_url: Annotated[str, typer.Argument(help="SQLAlchemy URL to copy from, e.g. sqlite:///data/gateway.sqlite")],
+    config: ConfigOpt = None,
+) -> None:
+    """Copy all data from SOURCE_URL into the configured database (e.g. SQLite -> PostgreSQL).
+    Stop every gateway process first; the target is migrated and must be empty."""
+    from gateway.backup import copy_database
+    from gateway.db.engine import make_engine, upgrade
+
+    settings = _settings(config)
+    target = make_engine(settings.database_url)
+    upgrade(target)
+    counts = copy_database(make_engine(source_url), target)
+    console.print(
+        f"copied {sum(counts.values())} rows in {len(counts)} tables into "
+        f"{target.url.render_as_string(hide_password=True)}"
+    )
+
+
 @sim_app.command("ministry")
 def sim_ministry(
     port: Annotated[int, typer.Option()] = 8901,

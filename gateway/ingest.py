@@ -111,6 +111,10 @@ def ingest(
         )
     if progress:
         progress(report.read)
+    from gateway import metrics
+
+    for outcome, n in (("mapped", report.mapped), ("quarantined", report.quarantined), ("blank", report.blank)):
+        metrics.INGESTED.labels(outcome).inc(n)
     return report
 
 

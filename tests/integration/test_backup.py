@@ -83,3 +83,35 @@ def test_damaged_backup_is_refused(gateway_factory, tmp_path: Path) -> None:  # 
         f.write(b"\x00garbage")
     with pytest.raises(backup.BackupError, match="SHA-256 does not match"):
         backup.restore(make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}"), tmp_path / "b")
+
+
+@pytest.mark.postgres
+def test_moving_from_sqlite_to_postgresql_keeps_everything(
+    gateway_factory,
+    sim_factory,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    pg_server_url: str,
+) -> None:
+    from gateway.backup import copy_database, row_counts
+    from gateway.db.engine import upgrade
+
+    sim = sim_factory(FaultPlan())
+    dest = {"national": national_destination(sim.receive_url)}
+    embedded = gateway_factory(destinations=dest)
+    _, ids = store_packets(embedded, 20)
+    service = embedded.delivery_service("before-move")
+    for i in ids[:10]:
+        assert service.attempt(i).outcome == "acknowledged"
+    target_url = fresh_pg_database(pg_server_url)
+    target = make_engine(target_url)
+    upgrade(target)
+    counts = copy_database(embedded.engine, target)
+    assert counts == row_counts(embedded.engine) and counts["deliveries"] == 20
+    target.dispose()
+    moved = gateway_factory(database_url=target_url, destinations=dest, migrate=False)
+    outcomes = [moved.delivery_service("after-move").attempt_next() for _ in range(11)]
+    assert [o.outcome for o in outcomes if o] == ["acknowledged"] * 10 and outcomes[-1] is None
+    with moved.sessions.begin() as s:  # sequences continue after the copied ids
+        from gateway.db.models import AuditEvent
+
+        assert max(e.id for e in s.scalars(select(AuditEvent))) == counts["audit_events"] + 10
