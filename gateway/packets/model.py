@@ -246,8 +246,10 @@ class Figure(Part):
     note: Text | None = None
 
 
-class ReportFigures(Body):
-    packet_type = PacketType.SO_LIEU_BAO_CAO
+class SubmittedForm(Body):
+    """What numeric and list-type report packets share: which form, for which period and unit, which
+    revision, when, and who signed. Fields first, in the profile's order; each body adds its data."""
+
     regime_code: Code
     form_code: Code
     period: Period
@@ -255,6 +257,10 @@ class ReportFigures(Body):
     revision: int = Field(ge=1)
     sent_at: datetime
     signer: Signer | None = None
+
+
+class ReportFigures(SubmittedForm):
+    packet_type = PacketType.SO_LIEU_BAO_CAO
     figures: list[Figure] = Field(min_length=1)
 
 
@@ -268,15 +274,8 @@ class Record(Part):
     fields: list[RecordField] = []
 
 
-class ReportList(Body):
+class ReportList(SubmittedForm):
     packet_type = PacketType.SO_LIEU_DANH_SACH
-    regime_code: Code
-    form_code: Code
-    period: Period
-    reporting_unit: Unit
-    revision: int = Field(ge=1)
-    sent_at: datetime
-    signer: Signer | None = None
     records: list[Record] = []
 
 

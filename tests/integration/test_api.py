@@ -4,44 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
 
 import httpx
 
 from gateway.api.app import create_app
-from gateway.clock import VN_TZ
 from gateway.db.models import Delivery
 from gateway.packets import model as m
-from gateway.packets.validate import write_packet
 from gateway.sim.server import BackgroundServer
-from tests.support.packets import store_packets
+from tests.support.packets import status_packet, store_packets
 
 
 def status_for(packet_id: str, status: m.ReportStatus, reason: str | None = None) -> bytes:
-    now = datetime.now(VN_TZ)
-    from gateway import calendar
-
-    return write_packet(
-        m.Envelope(
-            packet_id=uuid.uuid4(),
-            packet_type=m.PacketType.TRANG_THAI_BAO_CAO,
-            profile="qcvn125-gw/0",
-            created_at=now,
-            sender=m.Unit(code="G01", name="VPCP"),
-            receiver=m.Unit(code="H15", name="Lào Cai"),
-            body=m.StatusReport(
-                original_packet_id=uuid.UUID(packet_id),
-                regime_code="KTXH-THANG",
-                period=calendar.period("THANG", 1, 2026),
-                reporting_unit=m.Unit(code="H15", name="Lào Cai"),
-                revision=1,
-                status=status,
-                at=now,
-                reason=reason,
-            ),
-        ),
-        "json",
-    )
+    return status_packet(packet_id, status, reason=reason)
 
 
 def test_health_readiness_and_status_intake(gateway_factory, database_url) -> None:  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ from gateway.reports import build_reports
 from gateway.sim.faults import FaultPlan
 from mappings.indicators import load_mapping
 from tests.conftest import national_destination
+from tests.support.packets import status_packet
 
 PERIOD = "2026-THANG-10"
 
@@ -116,36 +117,10 @@ def test_recall_before_approval_and_correction_request_after(gateway_factory, si
 
 
 def write_status(gw, packet_id: str, status: m.ReportStatus) -> bytes:  # type: ignore[no-untyped-def]
-    import uuid
-    from datetime import datetime
-
-    from gateway.clock import VN_TZ
-    from gateway.packets.validate import write_packet
-
     with gw.sessions() as s:
         original = read_packet(s.get(Packet, packet_id).payload)
     body = original.body
-    now = datetime.now(VN_TZ)
-    return write_packet(
-        m.Envelope(
-            packet_id=uuid.uuid4(),
-            packet_type=m.PacketType.TRANG_THAI_BAO_CAO,
-            profile="qcvn125-gw/0",
-            created_at=now,
-            sender=original.receiver,
-            receiver=original.sender,
-            body=m.StatusReport(
-                original_packet_id=original.packet_id,
-                regime_code=body.regime_code,  # type: ignore[attr-defined]
-                period=body.period,
-                reporting_unit=body.reporting_unit,  # type: ignore[attr-defined]
-                revision=1,
-                status=status,
-                at=now,
-            ),
-        ),
-        "json",
-    )
+    return status_packet(packet_id, status, period=body.period, unit=body.reporting_unit)  # type: ignore[attr-defined]
 
 
 def read_packet_from(app, packet_id: str) -> m.Envelope:  # type: ignore[no-untyped-def]

@@ -59,3 +59,38 @@ def store_packets(
             packet_ids.append(packet.id)
             delivery_ids.extend(d.id for d in deliveries)
     return packet_ids, delivery_ids
+
+
+def status_packet(
+    original_id: str,
+    status: m.ReportStatus,
+    *,
+    reason: str | None = None,
+    period: m.Period | None = None,
+    unit: m.Unit | None = None,
+    revision: int = 1,
+) -> bytes:
+    """A receiver's ``TRANG_THAI_BAO_CAO`` about packet ``original_id``, as JSON bytes."""
+    now = datetime.now(VN_TZ)
+    province = unit or m.Unit(code="H15", name="Lào Cai")
+    return write_packet(
+        m.Envelope(
+            packet_id=uuid.uuid4(),
+            packet_type=m.PacketType.TRANG_THAI_BAO_CAO,
+            profile="qcvn125-gw/0",
+            created_at=now,
+            sender=m.Unit(code="G01", name="VPCP"),
+            receiver=province,
+            body=m.StatusReport(
+                original_packet_id=uuid.UUID(original_id),
+                regime_code="KTXH-THANG",
+                period=period or calendar.period("THANG", 1, 2026),
+                reporting_unit=province,
+                revision=revision,
+                status=status,
+                at=now,
+                reason=reason,
+            ),
+        ),
+        "json",
+    )
