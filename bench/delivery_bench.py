@@ -63,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--packets", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=8, help="deliveries claimed and recorded per transaction")
     parser.add_argument("--database-url")
     parser.add_argument("--broker-url")
     args = parser.parse_args()
@@ -108,7 +109,7 @@ def main() -> None:
             broker={"url": args.broker_url, "polling_interval": 0.05}
             if args.broker_url
             else {"polling_interval": 0.05},
-            worker={"concurrency": c, "sweep_interval": 0.2},
+            worker={"concurrency": c, "sweep_interval": 0.2, "batch_size": args.batch},
             destinations={
                 "national": DestinationSettings(
                     url=f"{url}{RECEIVE_PATH}",
@@ -143,7 +144,7 @@ def main() -> None:
         thread.join()
         stats = httpx.get(f"{url}/sim/stats", timeout=5).json()
         backend = f"{gw.engine.url.get_backend_name()} + {gw.broker.url.split(':', 1)[0]}"
-        print(f"{n} packets of 10 values, concurrency {c}, backend {backend}")
+        print(f"{n} packets of 10 values, concurrency {c}, batch {args.batch}, backend {backend}")
         print(f"floor 1 (bare httpx POST loop):         {n / loop:8.1f} packets/s  ({loop:.2f} s)")
         print(f"floor 2 (same POSTs, {c} threads):        {n / floor:8.1f} packets/s  ({floor:.2f} s)")
         print(

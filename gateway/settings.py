@@ -97,6 +97,7 @@ class WorkerSettings(_Section):
     concurrency: int = Field(default=8, ge=1)
     lease_seconds: float = Field(default=120.0, gt=0)
     sweep_interval: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=4, ge=1, le=100, description="deliveries claimed and recorded per transaction")
 
 
 class MetricsSettings(_Section):

@@ -34,6 +34,7 @@ class Worker:
         self.service: DeliveryService = gateway.delivery_service(worker_id)
         self.concurrency = concurrency or gateway.settings.worker.concurrency
         self.sweep_interval = gateway.settings.worker.sweep_interval
+        self.batch_size = gateway.settings.worker.batch_size
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="delivery")
         self._done: queue.Queue[Message] = queue.Queue()
         self._lock = threading.Lock()
@@ -62,18 +63,18 @@ class Worker:
         try:
             while not self._stop.is_set():
                 try:
-                    result = self.service.attempt_next(self._blocked())
+                    results = self.service.attempt_batch(self._blocked(), self.batch_size)
                 except Exception:
                     log.exception("delivery attempt failed unexpectedly; its lease will expire and it will be retried")
-                    result = None
+                    results = []
                 if message is not None:
                     self._done.put(message)  # acknowledged once its attempt has committed
                     message = None
-                if result is None:
+                if not results:
                     with self._lock:
                         self._idle_until = time.monotonic() + self.sweep_interval
                     return
-                self.results.append(result)
+                self.results.extend(results)
         finally:
             if message is not None:
                 self._done.put(message)

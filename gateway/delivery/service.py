@@ -102,6 +102,20 @@ def set_paused(
 
 
 @dataclass(frozen=True)
+class _Sent:
+    """One attempt made, not yet recorded."""
+
+    delivery_id: int
+    attempt_no: int
+    created_at: datetime
+    receipt: Receipt | None
+    error: DeliveryError | None
+    elapsed: float
+    defer: float = 0.0
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class AttemptResult:
     delivery_id: int
     outcome: str  # claimed-elsewhere | deferred | acknowledged | delivered | returned | rejected | retry | dead
@@ -165,7 +179,12 @@ class DeliveryService:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def claim_next(self, exclude: frozenset[str] = frozenset()) -> int | None:
-        """Claim the due delivery with the earliest deadline, or None when nothing is due.
+        """Claim the due delivery with the earliest deadline, or None when nothing is due."""
+        claimed = self.claim_many(exclude, 1)
+        return claimed[0] if claimed else None
+
+    def claim_many(self, exclude: frozenset[str] = frozenset(), limit: int = 1) -> list[int]:
+        """Claim up to ``limit`` due deliveries, earliest deadline first, in one transaction.
 
         Expired leases (a worker died mid-attempt) come first, then pending deliveries in
         ``drain_order`` (the deadline), walked along an index so a large backlog costs no sort.
@@ -182,25 +201,25 @@ class DeliveryService:
                 .where(Delivery.state == S.PENDING.value, Delivery.next_attempt_at <= now)
                 .order_by(Delivery.drain_order, Delivery.next_attempt_at, Delivery.id),
             ]
-            delivery_id = None
+            ids: list[int] = []
             for query in candidates:
-                query = query.where(Delivery.destination.not_in(paused)).limit(1)
+                query = query.where(Delivery.destination.not_in(paused)).limit(limit - len(ids))
                 if exclude:
                     query = query.where(Delivery.destination.not_in(sorted(exclude)))
                 if postgres:
                     query = query.with_for_update(skip_locked=True)
-                delivery_id = session.scalar(query)
-                if delivery_id is not None:
+                ids.extend(int(i) for i in session.scalars(query))
+                if len(ids) >= limit:
                     break
-            if delivery_id is None:
-                return None
+            if not ids:
+                return []
             session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id)
+                .where(Delivery.id.in_(ids))
                 .values(**self._claim_values(now))
                 .execution_options(synchronize_session=False)
             )
-            return int(delivery_id)
+            return ids
 
     # ------------------------------------------------------------------ attempt
     def attempt(self, delivery_id: int) -> AttemptResult:
@@ -218,24 +237,6 @@ class DeliveryService:
 
     def _attempt_claimed(self, delivery_id: int) -> AttemptResult:
         with self.sessions() as session:
-            packet_id, destination, key = session.execute(
-                select(Delivery.packet_id, Delivery.destination, Delivery.idempotency_key).where(
-                    Delivery.id == delivery_id
-                )
-            ).one()
-        with log_context(delivery_id=delivery_id, packet_id=packet_id, destination=destination, correlation_id=key):
-            result = self._attempt_in_context(delivery_id)
-            level = logging.INFO if result.outcome in ("acknowledged", "delivered", "retry") else logging.WARNING
-            log.log(
-                level,
-                "delivery attempt: %s%s",
-                result.outcome,
-                f" (next in {result.wait:.1f} s)" if result.wait else "",
-            )
-            return result
-
-    def _attempt_in_context(self, delivery_id: int) -> AttemptResult:
-        with self.sessions() as session:
             row = session.execute(
                 select(
                     Delivery.destination,
@@ -249,55 +250,117 @@ class DeliveryService:
                 .join(Packet, Packet.id == Delivery.packet_id)
                 .where(Delivery.id == delivery_id)
             ).one()
+        with log_context(delivery_id=delivery_id, packet_id=row[4], destination=row[0], correlation_id=row[3]):
+            result = self._attempt_in_context(delivery_id, tuple(row))
+            level = logging.INFO if result.outcome in ("acknowledged", "delivered", "retry") else logging.WARNING
+            log.log(
+                level,
+                "delivery attempt: %s%s",
+                result.outcome,
+                f" (next in {result.wait:.1f} s)" if result.wait else "",
+            )
+            return result
+
+    def _attempt_in_context(self, delivery_id: int, row: tuple[Any, ...]) -> AttemptResult:
+        sent = self._send(delivery_id, row)
+        with self.sessions.begin() as session:
+            return self._record(session, sent)
+
+    def attempt_batch(self, exclude: frozenset[str] = frozenset(), limit: int = 4) -> list[AttemptResult]:
+        """Claim up to ``limit`` due deliveries in one transaction, send them one after another, and
+        record every outcome in one transaction: fewer, shorter write transactions per delivery."""
+        ids = self.claim_many(exclude, limit)
+        if not ids:
+            return []
+        with self.sessions() as session:
+            rows = {
+                r[0]: tuple(r[1:])
+                for r in session.execute(
+                    select(
+                        Delivery.id,
+                        Delivery.destination,
+                        Delivery.attempts,
+                        Delivery.created_at,
+                        Delivery.idempotency_key,
+                        Packet.id,
+                        Packet.payload,
+                        Packet.content_type,
+                    )
+                    .join(Packet, Packet.id == Delivery.packet_id)
+                    .where(Delivery.id.in_(ids))
+                )
+            }
+        sent = []
+        for delivery_id in ids:
+            row = rows[delivery_id]
+            with log_context(delivery_id=delivery_id, packet_id=row[4], destination=row[0], correlation_id=row[3]):
+                sent.append(self._send(delivery_id, row))
+        with self.sessions.begin() as session:
+            results = [self._record(session, item) for item in sent]
+        for item, result in zip(sent, results, strict=True):
+            row = rows[item.delivery_id]
+            with log_context(delivery_id=item.delivery_id, packet_id=row[4], destination=row[0], correlation_id=row[3]):
+                level = logging.INFO if result.outcome in ("acknowledged", "delivered", "retry") else logging.WARNING
+                log.log(
+                    level,
+                    "delivery attempt: %s%s",
+                    result.outcome,
+                    f" (next in {result.wait:.1f} s)" if result.wait else "",
+                )
+        return results
+
+    def _send(self, delivery_id: int, row: tuple[Any, ...]) -> _Sent:
+        """Make the attempt (no database work here)."""
         destination, attempt_no, created_at, key, packet_id, payload, ctype = row
         connector = self.connectors.get(destination)
         if connector is None:
-            return self._finish(
-                delivery_id,
-                attempt_no,
-                created_at,
-                None,
-                RejectedDeliveryError(f"destination {destination!r} is not configured"),
-                0.0,
-            )
+            error = RejectedDeliveryError(f"destination {destination!r} is not configured")
+            return _Sent(delivery_id, attempt_no, created_at, None, error, 0.0)
         wait = self.circuits.allow(destination)
         if wait > 0:
-            return self._defer(delivery_id, wait, f"circuit open for {destination}")
+            return _Sent(
+                delivery_id, attempt_no, created_at, None, None, 0.0, defer=wait, why=f"circuit open for {destination}"
+            )
         started = time.perf_counter()
         receipt: Receipt | None = None
-        error: DeliveryError | None = None
+        failure: DeliveryError | None = None
         try:
             receipt = connector.send(OutgoingPacket(packet_id, key, payload, ctype))
         except DeliveryError as exc:
-            error = exc
+            failure = exc
         except Exception as exc:  # an unknown failure in a connector is transient, counted, never swallowed
             log.exception("connector %s failed unexpectedly on delivery %s", destination, delivery_id)
-            error = TransientDeliveryError(f"{destination}: unexpected {type(exc).__name__}: {exc}")
+            failure = TransientDeliveryError(f"{destination}: unexpected {type(exc).__name__}: {exc}")
         elapsed = time.perf_counter() - started
-        if error is None:
+        if failure is None:
             self.circuits.success(destination)
-        elif isinstance(error, TransientDeliveryError):
+        elif isinstance(failure, TransientDeliveryError):
             self.circuits.failure(destination)
-        return self._finish(delivery_id, attempt_no, created_at, receipt, error, elapsed)
+        return _Sent(delivery_id, attempt_no, created_at, receipt, failure, elapsed)
 
-    def _defer(self, delivery_id: int, wait: float, why: str) -> AttemptResult:
+    def _record(self, session: Session, sent: _Sent) -> AttemptResult:
+        if sent.defer:
+            return self._defer_in(session, sent.delivery_id, sent.defer, sent.why)
+        return self._settle(
+            session, sent.delivery_id, sent.attempt_no, sent.created_at, sent.receipt, sent.error, sent.elapsed
+        )
+
+    def _defer_in(self, session: Session, delivery_id: int, wait: float, why: str) -> AttemptResult:
+        """Give a claim back without counting an attempt (the circuit is open)."""
         now = self.clock.now()
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id == delivery_id, Delivery.claimed_by == self.worker_id, Delivery.state == S.SENDING.value
-                )
-                .values(
-                    state=S.PENDING.value,
-                    attempts=Delivery.attempts - 1,
-                    lease_until=None,
-                    next_attempt_at=now + timedelta(seconds=wait),
-                    last_error=why,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.claimed_by == self.worker_id, Delivery.state == S.SENDING.value)
+            .values(
+                state=S.PENDING.value,
+                attempts=Delivery.attempts - 1,
+                lease_until=None,
+                next_attempt_at=now + timedelta(seconds=wait),
+                last_error=why,
+                updated_at=now,
             )
+            .execution_options(synchronize_session=False)
+        )
         return AttemptResult(delivery_id, "deferred", wait)
 
     def _finish(
@@ -309,65 +372,78 @@ class DeliveryService:
         error: DeliveryError | None,
         elapsed: float,
     ) -> AttemptResult:
-        now = self.clock.now()
         with self.sessions.begin() as session:
-            delivery = session.get(Delivery, delivery_id, with_for_update=True)
-            assert delivery is not None
-            outcome = "ok" if error is None else type(error).__name__
-            session.add(
-                DeliveryAttempt(
-                    delivery_id=delivery_id,
-                    number=attempt_no,
-                    started_at=now - timedelta(seconds=elapsed),
-                    duration_ms=int(elapsed * 1000),
-                    http_status=receipt.http_status if receipt else error and error.status,
-                    outcome=outcome,
-                    error=str(error) if error else (receipt.note if receipt else None),
-                    retry_after=error.retry_after if error else None,
-                    worker=self.worker_id,
-                )
+            return self._settle(session, delivery_id, attempt_no, created_at, receipt, error, elapsed)
+
+    def _settle(
+        self,
+        session: Session,
+        delivery_id: int,
+        attempt_no: int,
+        created_at: datetime,
+        receipt: Receipt | None,
+        error: DeliveryError | None,
+        elapsed: float,
+    ) -> AttemptResult:
+        """Record one attempt and apply its outcome, inside the caller's transaction."""
+        now = self.clock.now()
+        delivery = session.get(Delivery, delivery_id, with_for_update=True)
+        assert delivery is not None
+        outcome = "ok" if error is None else type(error).__name__
+        session.add(
+            DeliveryAttempt(
+                delivery_id=delivery_id,
+                number=attempt_no,
+                started_at=now - timedelta(seconds=elapsed),
+                duration_ms=int(elapsed * 1000),
+                http_status=receipt.http_status if receipt else error and error.status,
+                outcome=outcome,
+                error=str(error) if error else (receipt.note if receipt else None),
+                retry_after=error.retry_after if error else None,
+                worker=self.worker_id,
             )
-            if self._observe:
-                self._observe(delivery.destination, outcome, elapsed, attempt_no)
-            if delivery.state != S.SENDING.value or delivery.claimed_by != self.worker_id:
-                # Our lease expired and another worker took over; its outcome will decide.
-                return AttemptResult(delivery_id, "claimed-elsewhere")
-            delivery.lease_until = None
-            delivery.last_status = receipt.http_status if receipt else (error.status if error else None)
-            actor = f"worker:{self.worker_id}"
-            if error is None:
-                assert receipt is not None
-                delivery.last_error = receipt.note
-                if receipt.status is None:
-                    transition(session, delivery, S.DELIVERED, now=now, actor=actor, why="receiver accepted")
-                    return AttemptResult(delivery_id, "delivered")
-                target = self._apply_status(session, delivery, receipt.status, now=now, actor=actor)
-                return AttemptResult(delivery_id, target.value)
-            delivery.last_error = str(error)
-            if isinstance(error, RejectedDeliveryError):
-                transition(session, delivery, S.REJECTED, now=now, actor=actor, why=str(error))
-                return AttemptResult(delivery_id, "rejected")
-            if isinstance(error, CredentialsError):
-                # Not this packet's fault: keep it, stop the destination, tell an operator.
-                transition(session, delivery, S.PENDING, now=now, actor=actor, why=str(error))
-                delivery.next_attempt_at = now
-                set_paused(session, delivery.destination, True, reason=str(error), now=now, actor=actor)
-                log.error(
-                    "destination %s paused: %s; resume with `gateway destinations resume %s` once fixed",
-                    delivery.destination,
-                    error,
-                    delivery.destination,
-                )
-                return AttemptResult(delivery_id, "paused")
-            policy = self.policies[delivery.destination]
-            age = (now - as_utc(created_at)).total_seconds()
-            decision = policy.decide(attempt_no, error, age)
-            if not decision.retry:
-                transition(session, delivery, S.DEAD, now=now, actor=actor, why=f"{decision.why}: {error}")
-                return AttemptResult(delivery_id, "dead")
+        )
+        if self._observe:
+            self._observe(delivery.destination, outcome, elapsed, attempt_no)
+        if delivery.state != S.SENDING.value or delivery.claimed_by != self.worker_id:
+            # Our lease expired and another worker took over; its outcome will decide.
+            return AttemptResult(delivery_id, "claimed-elsewhere")
+        delivery.lease_until = None
+        delivery.last_status = receipt.http_status if receipt else (error.status if error else None)
+        actor = f"worker:{self.worker_id}"
+        if error is None:
+            assert receipt is not None
+            delivery.last_error = receipt.note
+            if receipt.status is None:
+                transition(session, delivery, S.DELIVERED, now=now, actor=actor, why="receiver accepted")
+                return AttemptResult(delivery_id, "delivered")
+            target = self._apply_status(session, delivery, receipt.status, now=now, actor=actor)
+            return AttemptResult(delivery_id, target.value)
+        delivery.last_error = str(error)
+        if isinstance(error, RejectedDeliveryError):
+            transition(session, delivery, S.REJECTED, now=now, actor=actor, why=str(error))
+            return AttemptResult(delivery_id, "rejected")
+        if isinstance(error, CredentialsError):
+            # Not this packet's fault: keep it, stop the destination, tell an operator.
             transition(session, delivery, S.PENDING, now=now, actor=actor, why=str(error))
-            delivery.next_attempt_at = now + timedelta(seconds=decision.wait)
-            return AttemptResult(delivery_id, "retry", decision.wait)
+            delivery.next_attempt_at = now
+            set_paused(session, delivery.destination, True, reason=str(error), now=now, actor=actor)
+            log.error(
+                "destination %s paused: %s; resume with `gateway destinations resume %s` once fixed",
+                delivery.destination,
+                error,
+                delivery.destination,
+            )
+            return AttemptResult(delivery_id, "paused")
+        policy = self.policies[delivery.destination]
+        age = (now - as_utc(created_at)).total_seconds()
+        decision = policy.decide(attempt_no, error, age)
+        if not decision.retry:
+            transition(session, delivery, S.DEAD, now=now, actor=actor, why=f"{decision.why}: {error}")
+            return AttemptResult(delivery_id, "dead")
+        transition(session, delivery, S.PENDING, now=now, actor=actor, why=str(error))
+        delivery.next_attempt_at = now + timedelta(seconds=decision.wait)
+        return AttemptResult(delivery_id, "retry", decision.wait)
 
     # ------------------------------------------------------------------ status packets
     def _apply_status(
