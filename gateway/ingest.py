@@ -167,3 +167,59 @@ def _quarantine(
     )
     report.quarantined += 1
     report.reasons[_reason_class(reason)] += 1
+
+
+def replay_quarantine(
+    sessions: sessionmaker[Session],
+    mapping: IndicatorMapping,
+    clock: Clock,
+    *,
+    reporting_unit: str,
+    actor: str = "system",
+) -> tuple[int, int]:
+    """Map every open quarantine record that holds a value again; returns (replayed, still open).
+
+    Records of unreadable input (no indicator, period and value) stay open: the source must be fixed
+    and read again."""
+    from sqlalchemy import select
+
+    from adapters.base import PeriodRef, SourceRef
+    from adapters.long_format import PERIOD_KEY
+
+    now = clock.now()
+    replayed = still = 0
+    with sessions.begin() as session:
+        for record in session.scalars(select(QuarantineRecord).where(QuarantineRecord.state == "open")):
+            raw = record.raw or {}
+            match = PERIOD_KEY.match(str(raw.get("period", "")))
+            if not raw.get("indicator") or match is None or "value" not in raw or record.ingest_run_id is None:
+                still += 1
+                continue
+            item = RawObservation(
+                indicator_code=str(raw["indicator"]),
+                indicator_name=None,
+                unit=raw.get("unit"),
+                period=PeriodRef(match["type"], int(match["number"]), int(match["year"])),
+                admin_unit=raw.get("admin_unit"),
+                value=raw["value"],
+                ref=SourceRef(record.source, record=record.location),
+            )
+            try:
+                obs = _observation(item, mapping, record.ingest_run_id, reporting_unit, now)
+            except MappingRejected as exc:
+                record.reason = str(exc)
+                still += 1
+                continue
+            obs.source_ref = record.location
+            session.add(obs)
+            record.state = "replayed"
+            replayed += 1
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="quarantine.replayed",
+            subject="quarantine",
+            detail={"replayed": replayed, "still_open": still, "mapping": mapping.version},
+        )
+    return replayed, still

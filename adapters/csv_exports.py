@@ -1,0 +1,140 @@
+"""CSV exports from older provincial systems, one value per row (``adapters.long_format``).
+
+Reads: a CSV file, streamed row by row. Encoding: a BOM says UTF-8 or UTF-16; otherwise UTF-8 when
+the file decodes as such; otherwise the legacy encoding that reads most like Vietnamese (TCVN3 or VNI
+text read byte for byte, or Windows-1258), reported with its confidence; an explicit ``encoding``
+overrides detection. Delimiter: sniffed among ``,`` ``;`` tab and ``|`` unless given.
+Config: ``CsvLayout`` (encoding, delimiter, the long-format field names).
+Quirks: a row with the wrong number of fields, or bytes that do not decode, is one ``ReadProblem``
+naming the line; nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from adapters.base import ReadItem, ReadProblem, SourceRef
+from adapters.legacy_text import Encoding, decode_surface, detect_bytes
+from adapters.long_format import LongFormat
+
+SAMPLE = 256 * 1024
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    encoding: str | None = None  # utf-8, utf-16, cp1258, tcvn3, vni, viscii; None = detect
+    delimiter: str | None = None
+    fields: LongFormat = field(default_factory=LongFormat)
+
+
+@dataclass(frozen=True)
+class CsvEncoding:
+    codec: str  # how bytes become characters
+    legacy: Encoding | None  # then how legacy surface characters become Unicode
+    confidence: float
+    method: str
+
+
+def detect_encoding(head: bytes) -> CsvEncoding:
+    if head.startswith(codecs.BOM_UTF8):
+        return CsvEncoding("utf-8-sig", None, 1.0, "bom")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return CsvEncoding("utf-16", None, 1.0, "bom")
+    try:
+        head.decode("utf-8")
+        return CsvEncoding("utf-8", None, 1.0, "utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start > len(head) - 4:  # a character cut by the sample's end, not a bad byte
+            return CsvEncoding("utf-8", None, 0.9, "utf-8")
+    _, detection = detect_bytes(head)
+    if detection.encoding == "cp1258":
+        return CsvEncoding("cp1258", None, detection.confidence, detection.method)
+    if detection.encoding in ("tcvn3", "vni", "viscii"):
+        return CsvEncoding("latin-1", detection.encoding, detection.confidence, detection.method)
+    return CsvEncoding("cp1258", None, 0.5, "fallback")
+
+
+class CsvReader:
+    name = "csv"
+
+    def __init__(self, path: Path, layout: CsvLayout | None = None) -> None:
+        self.path = path
+        self.source = str(path)
+        self.layout = layout or CsvLayout()
+        self.encoding: CsvEncoding | None = None
+
+    def _encoding(self, head: bytes) -> CsvEncoding:
+        chosen = self.layout.encoding
+        if chosen is None:
+            return detect_encoding(head)
+        if chosen in ("tcvn3", "vni", "viscii"):
+            return CsvEncoding("latin-1", chosen, 1.0, "explicit")  # type: ignore[arg-type]
+        return CsvEncoding(chosen, None, 1.0, "explicit")
+
+    def read(self) -> Iterator[ReadItem]:
+        try:
+            raw = self.path.open("rb")
+        except OSError as exc:
+            yield ReadProblem(SourceRef(self.source), f"cannot open ({exc.strerror})")
+            return
+        with raw:
+            head = raw.read(SAMPLE)
+            raw.seek(0)
+            self.encoding = enc = self._encoding(head)
+            text = io.TextIOWrapper(raw, encoding=enc.codec, errors="strict", newline="")
+            delimiter = self.layout.delimiter or _sniff(head.decode(enc.codec, errors="replace"))
+
+            def convert(value: str) -> str:
+                return decode_surface(value, enc.legacy) if enc.legacy else value
+
+            reader = csv.reader(text, delimiter=delimiter)
+            try:
+                header = [convert(h).strip().lstrip("\ufeff") for h in next(reader)]
+            except StopIteration:
+                yield ReadProblem(SourceRef(self.source), "empty file: no header row")
+                return
+            except (UnicodeDecodeError, csv.Error) as exc:
+                yield ReadProblem(SourceRef(self.source, row=1), f"unreadable header ({exc})")
+                return
+            line = 1
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except UnicodeDecodeError as exc:
+                    yield ReadProblem(
+                        SourceRef(self.source, row=line + 1),
+                        f"bytes do not decode as {enc.codec} ({exc.reason}); the rest of the file "
+                        "is not read: fix the encoding and replay",
+                    )
+                    return
+                except csv.Error as exc:
+                    line += 1
+                    yield ReadProblem(SourceRef(self.source, row=line), f"malformed CSV: {exc}")
+                    continue
+                line = reader.line_num
+                ref = SourceRef(self.source, row=line)
+                if not any(cell.strip() for cell in row):
+                    continue  # an empty line is not a record
+                if len(row) != len(header):
+                    yield ReadProblem(
+                        ref,
+                        f"{len(row)} fields, the header has {len(header)}",
+                        {"fields": [convert(c) for c in row][:20]},
+                    )
+                    continue
+                record = {h: convert(v) for h, v in zip(header, row, strict=True)}
+                yield self.layout.fields.item(record, ref)
+
+
+def _sniff(sample: str) -> str:
+    try:
+        return csv.Sniffer().sniff(sample[:65536], delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","

@@ -1,0 +1,61 @@
+"""One value per record ("long format"), as CSV exports, SQL tables and the provincial system's API
+give them: which field holds the indicator code, its name, the unit, the period key, the
+administrative unit and the value. Shared by the CSV, SQL and JSON API readers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef
+
+PERIOD_KEY = re.compile(r"^(?P<year>\d{4})-(?P<type>THANG|QUY|6THANG|9THANG|NAM)-(?P<number>\d{1,2})$")
+
+
+@dataclass(frozen=True)
+class LongFormat:
+    indicator: str = "ma_chi_tieu"
+    name: str | None = "ten_chi_tieu"
+    unit: str | None = "don_vi_tinh"
+    period: str = "ky"
+    admin_unit: str | None = "ma_dvhc"
+    value: str = "gia_tri"
+    record_id: str | None = None
+
+    def item(self, record: Mapping[str, object], ref: SourceRef, text: Callable[[str], str] = lambda s: s) -> ReadItem:
+        """One record -> a raw observation, a blank, or a problem naming the field."""
+        missing = [f for f in (self.indicator, self.period, self.value) if f not in record]
+        if missing:
+            return ReadProblem(ref, f"missing field(s) {', '.join(missing)}", {k: _plain(v) for k, v in record.items()})
+        code = str(record[self.indicator] or "").strip()
+        value = record[self.value]
+        if not code:
+            return ReadProblem(
+                ref, f"no indicator code in field {self.indicator!r}", {k: _plain(v) for k, v in record.items()}
+            )
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return Blank(ref, code)
+        match = PERIOD_KEY.match(str(record[self.period] or "").strip())
+        if match is None:
+            return ReadProblem(
+                ref,
+                f"period {record[self.period]!r} is not of the form 2026-THANG-10",
+                {k: _plain(v) for k, v in record.items()},
+            )
+        name = record.get(self.name) if self.name else None
+        unit = record.get(self.unit) if self.unit else None
+        admin = record.get(self.admin_unit) if self.admin_unit else None
+        return RawObservation(
+            indicator_code=code,
+            indicator_name=text(str(name)) if name else None,
+            unit=text(str(unit)).strip() if unit else None,
+            period=PeriodRef(match["type"], int(match["number"]), int(match["year"])),
+            admin_unit=str(admin).strip() if admin not in (None, "") else None,
+            value=value,
+            ref=ref,
+        )
+
+
+def _plain(value: object) -> object:
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
