@@ -86,7 +86,7 @@ class CsvReader:
             head = raw.read(SAMPLE)
             raw.seek(0)
             self.encoding = enc = self._encoding(head)
-            text = io.TextIOWrapper(raw, encoding=enc.codec, errors="strict", newline="")
+            text = _decoded_lines(raw, enc.codec)
             delimiter = self.layout.delimiter or _sniff(head.decode(enc.codec, errors="replace"))
 
             def convert(value: str) -> str:
@@ -98,7 +98,10 @@ class CsvReader:
             except StopIteration:
                 yield ReadProblem(SourceRef(self.source), "empty file: no header row")
                 return
-            except (UnicodeDecodeError, csv.Error) as exc:
+            except _BadBytes as exc:
+                yield ReadProblem(SourceRef(self.source, row=1), f"header bytes do not decode as {enc.codec} ({exc})")
+                return
+            except csv.Error as exc:
                 yield ReadProblem(SourceRef(self.source, row=1), f"unreadable header ({exc})")
                 return
             line = 1
@@ -107,11 +110,12 @@ class CsvReader:
                     row = next(reader)
                 except StopIteration:
                     return
-                except UnicodeDecodeError as exc:
+                except (_BadBytes, UnicodeDecodeError) as exc:
+                    where = exc.line if isinstance(exc, _BadBytes) else line + 1
                     yield ReadProblem(
-                        SourceRef(self.source, row=line + 1),
-                        f"bytes do not decode as {enc.codec} ({exc.reason}); the rest of the file "
-                        "is not read: fix the encoding and replay",
+                        SourceRef(self.source, row=where),
+                        f"bytes do not decode as {enc.codec} ({exc}); the rest of the file "
+                        "is not read: fix the encoding and read it again",
                     )
                     return
                 except csv.Error as exc:
@@ -131,6 +135,29 @@ class CsvReader:
                     continue
                 record = {h: convert(v) for h, v in zip(header, row, strict=True)}
                 yield self.layout.fields.item(record, ref)
+
+
+class _BadBytes(ValueError):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+
+
+def _decoded_lines(raw: io.BufferedReader, codec: str) -> Iterator[str]:
+    """Lines as text, decoded one by one so a bad byte is reported with its line (UTF-16 excepted:
+    its newlines are two bytes wide, so it is decoded as a stream)."""
+    if codec.startswith("utf-16"):
+        wrapper = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
+        try:
+            yield from wrapper
+        finally:
+            wrapper.detach()  # the caller owns and closes the file
+        return
+    for number, line in enumerate(raw, start=1):
+        try:
+            yield line.decode(codec)
+        except UnicodeDecodeError as exc:
+            raise _BadBytes(number, f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}: {exc.reason}") from exc
 
 
 def _sniff(sample: str) -> str:

@@ -1,0 +1,233 @@
+"""The reader contract, run against every adapter with the same records: real files (CSV in every
+encoding provinces have), a real loopback HTTP server (the provincial JSON API), real SQLite and
+PostgreSQL databases. Every record read becomes an observation, a blank, or a quarantine record with
+a precise reason: read == mapped + quarantined + blank, always."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import sessionmaker
+
+from adapters.base import Reader
+from adapters.csv_exports import CsvReader, detect_encoding
+from adapters.json_api import JsonApiLayout, JsonApiReader
+from adapters.registry import UnknownAdapter, reader_for
+from adapters.sql_source import SqlLayout, SqlReader
+from adapters.xlsx_templates import XlsxTemplateReader
+from gateway.clock import SystemClock
+from gateway.db.engine import make_engine, upgrade
+from gateway.db.models import Observation, QuarantineRecord
+from gateway.demo import MAPPING, SAMPLE
+from gateway.ingest import ingest, replay_quarantine
+from gateway.sim.server import BackgroundServer
+from mappings.indicators import load_mapping
+from tests.conftest import fresh_pg_database
+from tests.unit.test_legacy_text import cp1258, encode
+
+FIELDS = ["ma_chi_tieu", "ten_chi_tieu", "don_vi_tinh", "ky", "ma_dvhc", "gia_tri"]
+RECORDS = [
+    ["T0201", "Dân số trung bình", "người", "2026-THANG-10", "02647", "8512"],
+    ["T0501", "Tổng mức bán lẻ hàng hóa", "triệu đồng", "2026-THANG-10", "02674", "42000.5"],
+    ["T1001", "Diện tích gieo trồng lúa", "ha", "2026-THANG-10", "15", "320.4"],
+    ["T0301", "Số lao động được tạo việc làm mới", "người", "2026-THANG-10", "02680", ""],
+    ["T0302", "Số người được đào tạo nghề", "người", "2026-THANG-10", "02683", "chưa có số liệu"],
+    ["T9999", "Chỉ tiêu riêng của tỉnh", "người", "2026-THANG-10", "02683", "5"],
+    ["T0502", "Doanh thu dịch vụ lưu trú", "ha", "2026-THANG-10", "02686", "6500"],
+    ["T1201", "Số hộ nghèo", "hộ", "2026-THANG-10", "083", "260"],
+    ["T1202", "Số hộ cận nghèo", "hộ", "10/2026", "02695", "180"],
+]
+EXPECTED = {"read": 9, "mapped": 3, "blank": 1, "quarantined": 5}
+REASONS = [
+    "is not a number",
+    "unknown indicator code 'T9999'",
+    "unit mismatch",
+    "'083' is not a commune in code list QD19-2025",
+    "is not of the form 2026-THANG-10",
+]
+
+
+def write_csv(path: Path, *, codec: str | None = "utf-8", legacy: str | None = None, delimiter: str = ",") -> Path:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(FIELDS)
+    writer.writerows(RECORDS)
+    content = buffer.getvalue()
+    if legacy:
+        path.write_bytes(encode(content, legacy).encode("latin-1"))
+    elif codec == "cp1258":
+        path.write_bytes(cp1258(content))
+    else:
+        path.write_bytes(content.encode(codec or "utf-8"))
+    return path
+
+
+def api_app(token: str) -> FastAPI:
+    app = FastAPI()
+    calls = {"n": 0}
+    items = [dict(zip(FIELDS, r, strict=True)) | {"id": f"rec-{i}"} for i, r in enumerate(RECORDS)]
+
+    @app.get("/api/chi-tieu")
+    def page(request: Request, page: int = 1) -> JSONResponse:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return JSONResponse({"detail": "warming up"}, status_code=503)  # a transient failure first
+        if request.headers.get("authorization") != f"Bearer {token}":
+            return JSONResponse({"detail": "unauthorized"}, status_code=401)
+        chunk = items[(page - 1) * 4 : page * 4]
+        nxt = f"?page={page + 1}" if page * 4 < len(items) else None
+        return JSONResponse({"items": chunk, "next": nxt})
+
+    return app
+
+
+def sql_source(url: str) -> str:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text("CREATE TABLE chi_tieu (id INTEGER, code TEXT, ten TEXT, dvt TEXT, ky TEXT, dvhc TEXT, so_lieu TEXT)")
+        )
+        for i, r in enumerate(RECORDS):
+            conn.execute(
+                text("INSERT INTO chi_tieu VALUES (:i, :c, :n, :u, :k, :d, :v)"),
+                {"i": i, "c": r[0], "n": r[1], "u": r[2], "k": r[3], "d": r[4], "v": r[5] or None},
+            )
+    engine.dispose()
+    return url
+
+
+QUERY = (
+    "SELECT id, code AS ma_chi_tieu, ten AS ten_chi_tieu, dvt AS don_vi_tinh, ky, dvhc AS ma_dvhc, "
+    "so_lieu AS gia_tri FROM chi_tieu ORDER BY id"
+)
+
+CSV_VARIANTS: dict[str, Callable[[Path], Path]] = {
+    "csv-utf8": lambda d: write_csv(d / "a.csv"),
+    "csv-utf8-bom": lambda d: write_csv(d / "a.csv", codec="utf-8-sig"),
+    "csv-utf16": lambda d: write_csv(d / "a.csv", codec="utf-16"),
+    "csv-cp1258": lambda d: write_csv(d / "a.csv", codec="cp1258"),
+    "csv-tcvn3-semicolon": lambda d: write_csv(d / "a.csv", legacy="tcvn3", delimiter=";"),
+}
+
+
+def run(reader: Reader, tmp_path: Path):  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path / 'gw.sqlite'}")
+    upgrade(engine)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    report = ingest(sessions, reader, load_mapping(MAPPING), SystemClock(), reporting_unit="H15")
+    with sessions() as s:
+        reasons = [q.reason for q in s.query(QuarantineRecord).order_by(QuarantineRecord.id)]
+        names = {o.source_indicator_code: o for o in s.query(Observation)}
+    return report, reasons, names, sessions
+
+
+def check_contract(reader: Reader, tmp_path: Path) -> None:
+    report, reasons, observations, _ = run(reader, tmp_path)
+    assert {
+        "read": report.read,
+        "mapped": report.mapped,
+        "blank": report.blank,
+        "quarantined": report.quarantined,
+    } == EXPECTED
+    assert report.read == report.mapped + report.quarantined + report.blank
+    for expected in REASONS:
+        assert any(expected in r for r in reasons), (expected, reasons)
+    assert observations["T0501"].value == "42.0005" and observations["T0501"].unit == "tỷ đồng"
+
+
+@pytest.mark.parametrize("variant", sorted(CSV_VARIANTS))
+def test_csv_in_every_encoding_keeps_the_contract(variant: str, tmp_path: Path) -> None:
+    path = CSV_VARIANTS[variant](tmp_path)
+    reader = CsvReader(path)
+    check_contract(reader, tmp_path)
+    assert reader.encoding is not None
+    if variant == "csv-tcvn3-semicolon":
+        assert reader.encoding.legacy == "tcvn3"
+
+
+def test_csv_encoding_can_be_overridden_and_names_are_unicode(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "b.csv", legacy="vni")
+    reader = reader_for("csv", path, {"encoding": "vni"})
+    names = [item.indicator_name for item in reader.read() if getattr(item, "indicator_name", None)]
+    assert "Dân số trung bình" in names and "Tổng mức bán lẻ hàng hóa" in names
+
+
+def test_csv_with_the_wrong_encoding_is_quarantined_with_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(
+        ",".join(FIELDS).encode()
+        + "\r\nT0201,Dân số,người,2026-THANG-10,02647,1\r\n".encode()
+        + b"T0201,D\xe2n s\xe8,x,2026-THANG-10,02647,1\r\n"  # line 3 is Windows-1258, not UTF-8
+    )
+    items = list(
+        CsvReader(path, __import__("adapters.csv_exports", fromlist=["CsvLayout"]).CsvLayout(encoding="utf-8")).read()
+    )
+    problems = [i for i in items if hasattr(i, "reason")]
+    assert problems and "do not decode as utf-8" in problems[-1].reason and problems[-1].ref.row == 3
+
+
+def test_json_api_with_pagination_auth_and_a_transient_failure(tmp_path: Path) -> None:
+    with BackgroundServer(api_app("tinh-token")) as server:
+        reader = JsonApiReader(JsonApiLayout(url=f"{server.url}/api/chi-tieu", bearer_token="tinh-token"))
+        check_contract(reader, tmp_path)
+        denied = list(JsonApiReader(JsonApiLayout(url=f"{server.url}/api/chi-tieu", bearer_token="wrong")).read())
+    assert len(denied) == 1 and "HTTP 401" in denied[0].reason  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_sql_source_streams_rows(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'source.sqlite'}"
+        if backend == "sqlite"
+        else fresh_pg_database(request.getfixturevalue("pg_server_url"))
+    )
+    check_contract(SqlReader(sql_source(url), SqlLayout(query=QUERY, batch=2)), tmp_path)
+    broken = list(SqlReader(url, SqlLayout(query="SELECT * FROM nowhere")).read())
+    assert len(broken) == 1 and "query failed" in broken[0].reason  # type: ignore[union-attr]
+
+
+def test_truncated_xlsx_is_one_quarantine_record_naming_the_file(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(SAMPLE.read_bytes()[:20_000])
+    report, reasons, _, _ = run(XlsxTemplateReader(cut), tmp_path)
+    assert (report.read, report.quarantined) == (1, 1)
+    assert "not a readable XLSX workbook" in reasons[0]
+    with zipfile.ZipFile(SAMPLE) as zf:
+        assert zf.testzip() is None  # the original is fine: only the cut copy is refused
+
+
+def test_quarantine_replay_after_fixing_the_mapping(tmp_path: Path) -> None:
+    report, _, _, sessions = run(CsvReader(write_csv(tmp_path / "d.csv")), tmp_path)
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(
+        MAPPING.read_text(encoding="utf-8")
+        + """  T9999:
+    national_code: "9999"
+    national_name: "Chỉ tiêu riêng của tỉnh"
+    form: BM02-XH
+    unit: "người"
+    national_unit: "người"
+""",
+        encoding="utf-8",
+    )
+    replayed, still = replay_quarantine(sessions, load_mapping(fixed), SystemClock(), reporting_unit="H15")
+    assert (replayed, still) == (1, report.quarantined - 1)
+
+
+def test_unknown_adapter_suggests_the_closest() -> None:
+    with pytest.raises(UnknownAdapter, match="did you mean 'csv'"):
+        reader_for("cvs", "x.csv")
+
+
+def test_encoding_detection_reports_its_confidence() -> None:
+    assert detect_encoding("Dân số".encode()).codec == "utf-8"
+    legacy = detect_encoding(encode("dân số trung bình của tỉnh trong tháng", "tcvn3").encode("latin-1"))
+    assert legacy.legacy == "tcvn3" and 0 < legacy.confidence <= 1
