@@ -32,6 +32,7 @@ sim_app = typer.Typer(help="Simulated peers that fail on purpose (loopback only)
 contracts_app = typer.Typer(help="Wire profiles and their schemas.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Inspect quarantined input.", no_args_is_help=True)
+mapping_app = typer.Typer(help="Indicator mapping files.", no_args_is_help=True)
 backup_app = typer.Typer(
     help="Backups of the database, with a manifest of row counts and a hash.", no_args_is_help=True
 )
@@ -47,6 +48,7 @@ for sub, name in (
     (destinations_app, "destinations"),
     (reports_app, "reports"),
     (backup_app, "backup"),
+    (mapping_app, "mapping"),
     (audit_app, "audit"),
 ):
     app.add_typer(sub, name=name)
@@ -706,6 +708,22 @@ def reports_request_correction(
 
     sent = request_correction(_gateway(config), packet_id, actor=f"operator:{actor}", reason=reason)
     console.print(f"correction request sent as packet {sent}")
+
+
+@mapping_app.command("check")
+def mapping_check(files: Annotated[list[Path], typer.Argument(help="mapping files (YAML)")]) -> None:
+    """Report unknown units, incompatible units, undeclared forms, duplicate or conflicting rules, with lines."""
+    from mappings.check import check_file
+
+    total = 0
+    for path in files:
+        findings = check_file(path)
+        total += len(findings)
+        for finding in findings:
+            console.print(finding.render(path), markup=False, soft_wrap=True)
+        if not findings:
+            console.print(f"{path}: ok", markup=False)
+    raise typer.Exit(1 if total else 0)
 
 
 @backup_app.command("create")

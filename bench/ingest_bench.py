@@ -1,0 +1,145 @@
+"""Benchmark: ingest a generated 1,000,000-value CSV and a 200,000-value XLSX through the real
+adapters, mapping and SQLite store; print values per second and peak RSS (each ingest runs in its
+own process so its peak is its own). Goal (issue 4): peak RSS under 300 MB (streaming).
+
+    .venv/bin/python bench/ingest_bench.py [--csv-values 1000000] [--xlsx-values 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def codes() -> list[tuple[str, str]]:
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "mappings" / "indicators" / "lao-cai-ktxh.yaml").read_text(encoding="utf-8"))
+    return [(code, rule["unit"]) for code, rule in spec["indicators"].items()]
+
+
+def communes() -> list[str]:
+    from vietnam_provinces import Ward
+
+    return sorted(f"{int(w.code):05d}" for w in Ward.iter_all() if int(w.province_code) == 15)
+
+
+def make_csv(path: Path, values: int) -> None:
+    indicator = [code for code, _ in codes()]
+    units_by = dict(codes())
+    places = communes()
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["ma_chi_tieu", "ten_chi_tieu", "don_vi_tinh", "ky", "ma_dvhc", "gia_tri"])
+        for i in range(values):
+            code = indicator[i % len(indicator)]
+            w.writerow(
+                [
+                    code,
+                    "",
+                    units_by[code],
+                    f"2026-THANG-{i // 100_000 % 10 + 1}",
+                    places[i // 32 % len(places)],
+                    f"{i % 99991}.{i % 10}",
+                ]
+            )
+
+
+def make_xlsx(path: Path, values: int) -> None:
+    from openpyxl import Workbook
+
+    known = codes()
+    places = communes()[:20]
+    rows_per_sheet = max(1, values // (10 * len(places)))
+    wb = Workbook(write_only=True)
+    for month in range(1, 11):
+        ws = wb.create_sheet(f"T{month:02d}-2026")
+        for _ in range(5):
+            ws.append(["tiêu đề"])
+        ws.append(["STT", "Mã", "Tên", "ĐVT", "Toàn tỉnh", *places])
+        ws.append(["", "", "", "", None, *places])
+        for r in range(rows_per_sheet):
+            code, unit = known[r % len(known)]
+            ws.append([r + 1, code, "chỉ tiêu", unit, None, *[float(r * 7 % 1000) + 0.5 for _ in places]])
+    wb.save(path)
+
+
+def child(kind: str, path: str) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    from adapters.csv_exports import CsvReader
+    from adapters.xlsx_templates import XlsxTemplateLayout, XlsxTemplateReader
+    from gateway.clock import SystemClock
+    from gateway.db.engine import make_engine, upgrade
+    from gateway.ingest import ingest
+    from mappings.indicators import MAPPINGS_DIR, load_mapping
+
+    engine = make_engine(f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite")
+    upgrade(engine)
+    reader = (
+        CsvReader(Path(path))
+        if kind == "csv"
+        else XlsxTemplateReader(Path(path), XlsxTemplateLayout(admin_code_row=7, first_data_row=8))
+    )
+    start = time.perf_counter()
+    report = ingest(
+        sessionmaker(engine),
+        reader,
+        load_mapping(MAPPINGS_DIR / "indicators" / "lao-cai-ktxh.yaml"),
+        SystemClock(),
+        reporting_unit="H15",
+    )
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "read": report.read,
+                "mapped": report.mapped,
+                "quarantined": report.quarantined,
+                "blank": report.blank,
+                "seconds": seconds,
+                "peak_rss_mb": peak,
+            }
+        )
+    )
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3])
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--csv-values", type=int, default=1_000_000)
+    parser.add_argument("--xlsx-values", type=int, default=200_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="gw-ingest-"))
+    csv_path, xlsx_path = work / "values.csv", work / "values.xlsx"
+    make_csv(csv_path, args.csv_values)
+    make_xlsx(xlsx_path, args.xlsx_values)
+    for kind, path in (("csv", csv_path), ("xlsx", xlsx_path)):
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", kind, str(path)], capture_output=True, text=True, check=True
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rate = r["read"] / r["seconds"]
+        size = path.stat().st_size / 1e6
+        print(
+            f"{kind:5} {r['read']:>9,} values read ({size:.0f} MB): {rate:>9,.0f} values/s, "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB (goal < 300 MB); mapped {r['mapped']:,}, "
+            f"quarantined {r['quarantined']:,}, blank {r['blank']:,}"
+        )
+
+
+if __name__ == "__main__":
+    main()
