@@ -134,3 +134,28 @@ def to_unicode(
             f"{detection.confidence:.2f} < {min_confidence}); set it explicitly"
         )
     return decode_surface(text, detection.encoding, uppercase=detection.uppercase), detection
+
+
+@cache
+def _inverse(encoding: str) -> dict[str, str]:
+    inverse: dict[str, str] = {}
+    for legacy, uni in _charmap(encoding).pairs:
+        uni = unicodedata.normalize("NFC", uni)
+        if uni not in inverse or len(legacy) < len(inverse[uni]):
+            inverse[uni] = legacy
+    return inverse
+
+
+def encode_legacy(text: str, encoding: Literal["tcvn3", "vni", "viscii"]) -> str:
+    """Unicode → legacy surface characters (for test data and sample files; TCVN3 has no toned
+    capitals, so those are written lowercase, as the ``.VnTimeH`` fonts expect)."""
+    inverse = _inverse(encoding)
+    out = []
+    for ch in unicodedata.normalize("NFC", text):
+        if ch in inverse:
+            out.append(inverse[ch])
+        elif encoding == "tcvn3" and ch.lower() in inverse:
+            out.append(inverse[ch.lower()])
+        else:
+            out.append(ch)
+    return "".join(out)

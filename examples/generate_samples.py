@@ -132,6 +132,53 @@ def build(path: Path) -> Path:
     return path
 
 
+def records(rng: random.Random) -> list[list[str]]:
+    """The same kind of figures, one value per row, as older systems export them."""
+    rows = []
+    for month in MONTHS:
+        for code, name, unit, base, decimals in INDICATORS:
+            for commune, _ in communes():
+                rows.append([code, name, unit, f"{YEAR}-THANG-{month}", commune, str(figure(rng, base, decimals, month))])
+    return rows
+
+
+def build_exports(directory: Path) -> list[Path]:
+    """CSV (UTF-8), CSV with TCVN3 text as old Windows-1258 systems wrote it, and a JSON API fixture."""
+    import csv
+    import io
+    import json
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from adapters.legacy_text import encode_legacy
+
+    rows = records(random.Random(20261123))
+    header = ["ma_chi_tieu", "ten_chi_tieu", "don_vi_tinh", "ky", "ma_dvhc", "gia_tri"]
+    out = []
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    utf8 = directory / "lao-cai-ktxh-2026.csv"
+    utf8.write_text(buffer.getvalue(), encoding="utf-8")
+    legacy = directory / "lao-cai-ktxh-2026-tcvn3.csv"
+    legacy.write_bytes(encode_legacy(buffer.getvalue(), "tcvn3").encode("latin-1"))
+    api = directory / "provincial-api"
+    api.mkdir(exist_ok=True)
+    page_size = 1000
+    items = [dict(zip(header, r, strict=True)) | {"id": f"LC-{i:06d}"} for i, r in enumerate(rows)]
+    pages = [items[i:i + page_size] for i in range(0, len(items), page_size)]
+    for n, chunk in enumerate(pages, start=1):
+        page = api / f"page-{n:03d}.json"
+        nxt = f"page-{n + 1:03d}.json" if n < len(pages) else None
+        page.write_text(json.dumps({"items": chunk, "next": nxt}, ensure_ascii=False, indent=1) + "\n",
+                        encoding="utf-8")
+        out.append(page)
+    return [utf8, legacy, *out]
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "lao-cai-ktxh-2026.xlsx"
+    here = Path(__file__).resolve().parent
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else here / "lao-cai-ktxh-2026.xlsx"
     print(build(target))
+    for path in build_exports(here):
+        print(path)
