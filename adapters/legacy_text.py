@@ -91,7 +91,7 @@ _UNICODE_ONLY = frozenset("ăđơưạảấầẩẫậắằẳẵặẹẻẽ
 _VIETNAMESE_LATIN1 = frozenset("àáâãèéêìíòóôõùúýÀÁÂÃÈÉÊÌÍÒÓÔÕÙÚÝ")
 
 
-def _has_legacy_surface(text: str) -> bool:
+def has_legacy_surface(text: str) -> bool:
     """Latin-1 characters Vietnamese Unicode text does not use: a legacy surface we could not place."""
     return any(0xA1 <= ord(ch) <= 0xFF and ch not in _VIETNAMESE_LATIN1 for ch in text)
 
@@ -127,7 +127,7 @@ def to_unicode(
         detection = Detection(encoding, 1.0, "explicit")
     else:
         detection = from_font(font) or detect(text)
-    unsure_unicode = detection.encoding == "unicode" and detection.confidence == 0.0 and _has_legacy_surface(text)
+    unsure_unicode = detection.encoding == "unicode" and detection.confidence == 0.0 and has_legacy_surface(text)
     if unsure_unicode or (detection.confidence < min_confidence and detection.encoding != "unicode"):
         raise LowConfidence(
             f"cannot tell the encoding (best guess {detection.encoding} at "

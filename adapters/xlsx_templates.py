@@ -17,12 +17,14 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
 from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef
+from adapters.legacy_text import LowConfidence, decode_surface, from_font, has_legacy_surface, to_unicode
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,22 @@ class XlsxTemplateLayout:
     unit_column: int = 4
     admin_code_row: int = 7
     first_value_column: int = 5
+
+
+def _text(cells: tuple[Any, ...], column: int) -> str | None:
+    """A text cell as Unicode NFC: by its font when it is a legacy one (``.Vn*``, ``.Vn*H``, ``VNI-*``),
+    by content when legacy-looking characters appear without such a font (``LowConfidence`` if unsure)."""
+    if len(cells) < column or cells[column - 1].value in (None, ""):
+        return None
+    cell = cells[column - 1]
+    value = str(cell.value)
+    font = getattr(getattr(cell, "font", None), "name", None)
+    detection = from_font(font)
+    if detection is not None:
+        return decode_surface(value, detection.encoding, uppercase=detection.uppercase)
+    if has_legacy_surface(value):
+        return to_unicode(value)[0]
+    return value
 
 
 class XlsxTemplateReader:
@@ -69,10 +87,11 @@ class XlsxTemplateReader:
         finally:
             wb.close()
 
-    def _sheet(self, ws: object, period: PeriodRef) -> Iterator[ReadItem]:
+    def _sheet(self, ws: Any, period: PeriodRef) -> Iterator[ReadItem]:
         lay = self.layout
         admin_codes: dict[int, str] = {}
-        for row_no, row in enumerate(ws.iter_rows(values_only=True), start=1):  # type: ignore[attr-defined]
+        for row_no, cells in enumerate(ws.iter_rows(), start=1):
+            row = [c.value for c in cells]
             if row_no == lay.admin_code_row:
                 for col in range(lay.first_value_column, len(row) + 1):
                     cell = row[col - 1]
@@ -85,23 +104,31 @@ class XlsxTemplateReader:
             if code is None or not str(code).strip():
                 if any(v is not None and str(v).strip() for v in row):
                     yield ReadProblem(
-                        SourceRef(self.source, ws.title, row_no),  # type: ignore[attr-defined]
+                        SourceRef(self.source, ws.title, row_no),
                         "row has values but no indicator code",
                         {"values": [str(v) for v in row if v is not None][:10]},
                     )
                 continue
             code = str(code).strip()
-            name = row[lay.name_column - 1] if len(row) >= lay.name_column else None
-            unit = row[lay.unit_column - 1] if len(row) >= lay.unit_column else None
+            try:
+                name = _text(cells, lay.name_column)
+                unit = _text(cells, lay.unit_column)
+            except LowConfidence as exc:
+                yield ReadProblem(
+                    SourceRef(self.source, ws.title, row_no),
+                    str(exc),
+                    {"values": [str(v) for v in row if v is not None][:10]},
+                )
+                continue
             for col, admin in admin_codes.items():
-                ref = SourceRef(self.source, ws.title, row_no, get_column_letter(col))  # type: ignore[attr-defined]
+                ref = SourceRef(self.source, ws.title, row_no, get_column_letter(col))
                 value = row[col - 1] if len(row) >= col else None
                 if value is None or (isinstance(value, str) and not value.strip()):
                     yield Blank(ref, code)
                     continue
                 yield RawObservation(
                     indicator_code=code,
-                    indicator_name=str(name) if name else None,
+                    indicator_name=name,
                     unit=str(unit).strip() if unit else None,
                     period=period,
                     admin_unit=admin,

@@ -138,7 +138,9 @@ def records(rng: random.Random) -> list[list[str]]:
     for month in MONTHS:
         for code, name, unit, base, decimals in INDICATORS:
             for commune, _ in communes():
-                rows.append([code, name, unit, f"{YEAR}-THANG-{month}", commune, str(figure(rng, base, decimals, month))])
+                rows.append(
+                    [code, name, unit, f"{YEAR}-THANG-{month}", commune, str(figure(rng, base, decimals, month))]
+                )
     return rows
 
 
@@ -166,12 +168,13 @@ def build_exports(directory: Path) -> list[Path]:
     api.mkdir(exist_ok=True)
     page_size = 1000
     items = [dict(zip(header, r, strict=True)) | {"id": f"LC-{i:06d}"} for i, r in enumerate(rows)]
-    pages = [items[i:i + page_size] for i in range(0, len(items), page_size)]
+    pages = [items[i : i + page_size] for i in range(0, len(items), page_size)]
     for n, chunk in enumerate(pages, start=1):
         page = api / f"page-{n:03d}.json"
         nxt = f"page-{n + 1:03d}.json" if n < len(pages) else None
-        page.write_text(json.dumps({"items": chunk, "next": nxt}, ensure_ascii=False, indent=1) + "\n",
-                        encoding="utf-8")
+        page.write_text(
+            json.dumps({"items": chunk, "next": nxt}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
         out.append(page)
     return [utf8, legacy, *out]
 
