@@ -29,13 +29,22 @@ def workbook(path: Path, rows: list[tuple[str, str, str, str | None, object]]) -
 
 
 def test_text_is_decoded_by_cell_font_and_by_content(tmp_path: Path) -> None:
-    path = workbook(tmp_path / "fonts.xlsx", [
-        ("T0201", encode_legacy("Dân số trung bình", "tcvn3"), encode_legacy("người", "tcvn3"), ".VnTime", 8512),
-        ("T0203", encode_legacy("mật độ dân số", "tcvn3"), "người/km2", ".VnTimeH", 95.5),
-        ("T0301", encode_legacy("Số lao động được tạo việc làm", "vni"), encode_legacy("người", "vni"), "VNI-Times", 40),
-        ("T0302", encode_legacy("số người được đào tạo nghề trong tháng báo cáo", "tcvn3"), "người", None, 25),
-        ("T0401", "Chỉ số sản xuất công nghiệp", "%", "Times New Roman", "=100+8.5"),
-    ])
+    path = workbook(
+        tmp_path / "fonts.xlsx",
+        [
+            ("T0201", encode_legacy("Dân số trung bình", "tcvn3"), encode_legacy("người", "tcvn3"), ".VnTime", 8512),
+            ("T0203", encode_legacy("mật độ dân số", "tcvn3"), "người/km2", ".VnTimeH", 95.5),
+            (
+                "T0301",
+                encode_legacy("Số lao động được tạo việc làm", "vni"),
+                encode_legacy("người", "vni"),
+                "VNI-Times",
+                40,
+            ),
+            ("T0302", encode_legacy("số người được đào tạo nghề trong tháng báo cáo", "tcvn3"), "người", None, 25),
+            ("T0401", "Chỉ số sản xuất công nghiệp", "%", "Times New Roman", "=100+8.5"),
+        ],
+    )
     items = list(XlsxTemplateReader(path).read())
     observations = [i for i in items if isinstance(i, RawObservation)]
     by_code = {o.indicator_code: o for o in observations}
