@@ -2,15 +2,19 @@
 
 After 1 July 2025 (Decision 19/2025/QĐ-TTg) there are 34 provinces and 3,321 communes, and most new
 commune codes reuse an old code for a different territory, so a code is meaningless without its list.
-The current list comes from the maintained ``vietnam-provinces`` package (``QD19-2025``). The old list
-and the old-to-new transition table arrive with the administrative-reform work (issue 4).
+The current list comes from the maintained ``vietnam-provinces`` package (``QD19-2025``). The
+old-to-new transition (``admin/transition-2025-07-01.csv``) is built from the ``vietnamadminunits``
+open dataset by ``admin/build_transition.py``: merges are summed, divided communes are flagged for an
+operator's decision, never split by guesswork.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from functools import cache
+from pathlib import Path
 
 REFORM_DATE = date(2025, 7, 1)
 
@@ -58,3 +62,73 @@ def admin_units(code_list: str) -> AdminUnits:
     provinces = frozenset(f"{int(p.code):02d}" for p in Province.iter_all())
     communes = {f"{int(w.code):05d}": (f"{int(w.province_code):02d}", w.name) for w in Ward.iter_all()}
     return AdminUnits(code_list, REFORM_DATE, provinces, communes)
+
+
+TRANSITION_FILE = Path(__file__).resolve().parent / "admin" / "transition-2025-07-01.csv"
+
+
+@dataclass(frozen=True)
+class Successor:
+    """A post-reform commune that took over (part of) a pre-reform one."""
+
+    code: str
+    province: str
+    name: str
+    split: bool  # the old commune was divided among several new ones
+    default: bool  # for a split: where most of it went (an operator may still decide otherwise)
+
+
+@dataclass
+class Reaggregation:
+    totals: dict[str, Decimal]  # new commune code -> summed value (many-to-one merges)
+    sources: dict[str, list[str]]  # new commune code -> the old codes summed into it
+    split: dict[str, list[Successor]]  # old codes divided among several new communes: an operator decides
+    unknown: list[str]  # old codes the transition table does not know
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Old (63 provinces, 10,040 communes) to new (34 provinces, 3,321 communes) on 1 July 2025.
+
+    Most new codes reuse an old code for a different territory, so old and new codes are never mixed:
+    a value is converted only when its period ends before ``effective``."""
+
+    effective: date
+    successors_of: dict[str, tuple[Successor, ...]]
+
+    def successors(self, old_code: str) -> tuple[Successor, ...]:
+        return self.successors_of.get(old_code, ())
+
+    def reaggregate(self, values: dict[str, Decimal]) -> Reaggregation:
+        """Sum old communes into the new ones that absorbed them; divided communes are not guessed."""
+        result = Reaggregation({}, {}, {}, [])
+        for old_code, value in sorted(values.items()):
+            successors = self.successors(old_code)
+            if not successors:
+                result.unknown.append(old_code)
+            elif any(s.split for s in successors):
+                result.split[old_code] = list(successors)
+            else:
+                target = successors[0].code
+                result.totals[target] = result.totals.get(target, Decimal(0)) + value
+                result.sources.setdefault(target, []).append(old_code)
+        return result
+
+
+@cache
+def transition(path: Path = TRANSITION_FILE) -> Transition:
+    import csv
+
+    successors: dict[str, list[Successor]] = {}
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            successors.setdefault(row["old_ward"], []).append(
+                Successor(
+                    row["new_ward"],
+                    row["new_province"],
+                    row["new_name"],
+                    row["kind"] == "split",
+                    row["default"] == "true",
+                )
+            )
+    return Transition(REFORM_DATE, {k: tuple(v) for k, v in successors.items()})
