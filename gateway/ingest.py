@@ -6,11 +6,14 @@ before commit; a run that breaks it is a bug and is refused, never stored.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +23,7 @@ from gateway import audit
 from gateway.calendar import data_window
 from gateway.clock import Clock
 from gateway.db.models import IngestRun, Observation, QuarantineRecord
-from mappings.indicators import IndicatorMapping, MappingRejected
+from mappings.indicators import IndicatorMapping, MappingRejected, plain
 
 BATCH = 2000
 
@@ -61,6 +64,7 @@ def ingest(
         session.flush()
         report = IngestReport(run.id)
         pending: list[dict[str, object]] = []
+        merged: dict[tuple[str, ...], dict[str, Any]] = {}  # pre-reform communes summed into new ones
         for item in reader.read():
             if isinstance(item, Blank):
                 report.read += 1
@@ -72,7 +76,7 @@ def ingest(
                 continue
             report.read += 1
             try:
-                obs = _observation(item, mapping, run.id, reporting_unit, now)
+                obs, converted_from = _observation(item, mapping, run.id, reporting_unit, now)
             except MappingRejected as exc:
                 raw = {
                     "indicator": item.indicator_code,
@@ -83,14 +87,18 @@ def ingest(
                 }
                 _quarantine(session, run.id, reader.source, str(item.ref), raw, str(exc), now, report)
                 continue
-            pending.append(_row(obs))
             report.mapped += 1
+            if converted_from is not None:
+                _merge(merged, obs, converted_from)
+                continue
+            pending.append(_row(obs))
             if len(pending) >= BATCH:
                 # Core bulk inserts: no ORM identity map growing with the source, so memory stays flat.
                 session.execute(insert(Observation), pending)
                 pending.clear()
             if progress and report.read % 500 == 0:
                 progress(report.read)
+        pending.extend(_merged_rows(merged))
         if pending:
             session.execute(insert(Observation), pending)
         run.read, run.mapped, run.quarantined, run.blank = report.read, report.mapped, report.quarantined, report.blank
@@ -135,9 +143,38 @@ def _row(obs: Observation) -> dict[str, object]:
     return {key: getattr(obs, key) for key in _COLUMNS}
 
 
+def _merge(merged: dict[tuple[str, ...], dict[str, Any]], obs: Observation, old_code: str) -> None:
+    """Values of pre-reform communes that merged are summed into their new commune (never renamed:
+    two old communes becoming one must add up)."""
+    key = (
+        obs.regime_code,
+        obs.form_code,
+        obs.indicator_code,
+        obs.period_key,
+        obs.unit,
+        obs.reporting_unit,
+        obs.disaggregation[0][1],
+    )
+    entry = merged.setdefault(key, {"row": _row(obs), "sum": Decimal(0), "from": []})
+    entry["sum"] += Decimal(obs.value)
+    entry["from"].append(f"{old_code} @ {obs.source_ref}")
+
+
+def _merged_rows(merged: dict[tuple[str, ...], dict[str, Any]]) -> list[dict[str, object]]:
+    rows = []
+    for key, entry in merged.items():
+        row = dict(entry["row"])
+        row["value"] = plain(entry["sum"])
+        row["source_ref"] = ("re-aggregated from pre-reform communes: " + "; ".join(entry["from"]))[:1000]
+        row["admin_code_list"] = "QD19-2025"
+        row["content_hash"] = hashlib.sha256("|".join([*key, str(row["value"])]).encode()).hexdigest()
+        rows.append(row)
+    return rows
+
+
 def _observation(
     item: RawObservation, mapping: IndicatorMapping, run_id: int, reporting_unit: str, now: datetime
-) -> Observation:
+) -> tuple[Observation, str | None]:
     _, end = data_window(item.period.period_type, item.period.number, item.period.year)
     mapped = mapping.apply(item, end)
     return Observation(
@@ -156,7 +193,7 @@ def _observation(
         content_hash=mapped.content_hash,
         mapping_version=mapping.version,
         created_at=now,
-    )
+    ), mapped.converted_from
 
 
 def _quarantine(
@@ -214,7 +251,7 @@ def replay_quarantine(
                 ref=SourceRef(record.source, record=record.location),
             )
             try:
-                obs = _observation(item, mapping, record.ingest_run_id, reporting_unit, now)
+                obs, _ = _observation(item, mapping, record.ingest_run_id, reporting_unit, now)
             except MappingRejected as exc:
                 record.reason = str(exc)
                 still += 1

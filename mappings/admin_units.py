@@ -11,7 +11,7 @@ operator's decision, never split by guesswork.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -29,10 +29,46 @@ class AdminUnits:
     valid_from: date
     provinces: frozenset[str]
     communes: dict[str, tuple[str, str]]  # commune code -> (province code, name)
+    valid_until: date | None = None  # the pre-reform list ends on 30 June 2025
+    districts: frozenset[str] = frozenset()
+
+    def resolve(self, code: str, province: str, *, on: date) -> tuple[str, str | None]:
+        """The unit code to report for a period ending ``on``, and the old code it was converted from.
+
+        A pre-reform code used for a post-reform period is converted through the dated transition:
+        a merged commune becomes its new commune (values are then summed by the caller); a divided
+        commune, a district (abolished) or an unknown code is rejected with the reason."""
+        from mappings.indicators import MappingRejected
+
+        if self.valid_until is None or on <= self.valid_until:
+            self.check(code, province, on=on)
+            return code, None
+        if code in self.districts:
+            raise MappingRejected(f"district {code!r} was abolished on 1 July 2025; its communes report directly")
+        t = transition()
+        if code == province:
+            new_provinces = {
+                s.province for c, (p, _) in self.communes.items() if p == province for s in t.successors(c)
+            }
+            if len(new_provinces) != 1:
+                raise MappingRejected(f"province {code!r} was split or merged into {sorted(new_provinces)}")
+            return new_provinces.pop(), code
+        successors = t.successors(code)
+        if not successors:
+            raise MappingRejected(f"unit code {code!r} is not a commune of the pre-reform list")
+        if any(s.split for s in successors):
+            default = next((s.code for s in successors if s.default), successors[0].code)
+            raise MappingRejected(
+                f"commune {code!r} was divided among {', '.join(s.code for s in successors)} (mostly {default}) on "
+                "1 July 2025: an operator must decide how to attribute its value"
+            )
+        return successors[0].code, code
 
     def check(self, code: str, province: str, *, on: date) -> None:
         from mappings.indicators import MappingRejected
 
+        if self.valid_until is not None and code in self.districts:
+            return
         if on < self.valid_from:
             raise MappingRejected(
                 f"unit code {code!r} uses code list {self.code_list}, valid from "
@@ -55,8 +91,10 @@ class AdminUnits:
 
 @cache
 def admin_units(code_list: str) -> AdminUnits:
+    if code_list == "PRE-2025":
+        return _pre_reform()
     if code_list != "QD19-2025":
-        raise UnknownAdminUnit(f"unknown administrative code list {code_list!r}; known: QD19-2025")
+        raise UnknownAdminUnit(f"unknown administrative code list {code_list!r}; known: QD19-2025, PRE-2025")
     from vietnam_provinces import Province, Ward
 
     provinces = frozenset(f"{int(p.code):02d}" for p in Province.iter_all())
@@ -132,3 +170,25 @@ def transition(path: Path = TRANSITION_FILE) -> Transition:
                 )
             )
     return Transition(REFORM_DATE, {k: tuple(v) for k, v in successors.items()})
+
+
+def _pre_reform() -> AdminUnits:
+    """The 63-province list (communes and districts) as the transition table knows it."""
+    import csv
+
+    communes: dict[str, tuple[str, str]] = {}
+    districts: set[str] = set()
+    provinces: set[str] = set()
+    with TRANSITION_FILE.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            communes[row["old_ward"]] = (row["old_province"], row["old_name"].rsplit(" / ", 1)[-1])
+            districts.add(row["old_district"])
+            provinces.add(row["old_province"])
+    return AdminUnits(
+        "PRE-2025",
+        date(1900, 1, 1),
+        frozenset(provinces),
+        communes,
+        valid_until=REFORM_DATE - timedelta(days=1),
+        districts=frozenset(districts),
+    )

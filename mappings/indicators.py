@@ -71,6 +71,7 @@ class MappedObservation:
     admin_unit: str
     value: str
     content_hash: str
+    converted_from: str | None = None  # the pre-reform unit code, when the value was converted
 
 
 def parse_decimal(value: object) -> Decimal:
@@ -123,8 +124,9 @@ class IndicatorMapping:
                 ) from None
         source_unit = raw.unit or rule.unit
         value = parse_decimal(raw.value) * units.factor(source_unit, rule.national_unit)
-        admin = (raw.admin_unit or self.spec.province_code).strip()
-        self.admin.check(admin, self.spec.province_code, on=period_end)
+        admin, converted_from = self.admin.resolve(
+            (raw.admin_unit or self.spec.province_code).strip(), self.spec.province_code, on=period_end
+        )
         text = plain(value)
         digest = hashlib.sha256(
             "|".join([rule.national_code, raw.period.key, admin, text, rule.national_unit]).encode()
@@ -140,6 +142,7 @@ class IndicatorMapping:
             admin_unit=admin,
             value=text,
             content_hash=digest,
+            converted_from=converted_from,
         )
 
 

@@ -1,0 +1,50 @@
+"""A source still using pre-reform codes: periods before 1 July 2025 keep them; later periods are
+converted through the dated transition, merged communes summed, divided communes and abolished
+districts quarantined for an operator, never guessed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from adapters.csv_exports import CsvReader
+from gateway.db.models import Observation
+from gateway.demo import MAPPING
+from mappings.admin_units import transition
+from tests.integration.test_adapters import FIELDS, run
+
+
+def test_pre_reform_codes_are_converted_and_summed(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    divided = next(code for code, s in sorted(transition().successors_of.items()) if any(x.split for x in s))
+    old_mapping = tmp_path / "old.yaml"
+    old_mapping.write_text(
+        MAPPING.read_text(encoding="utf-8")
+        .replace('version: "lao-cai-ktxh/2026.1"', 'version: "lao-cai-ktxh/pre-2025"')
+        .replace('admin_code_list: "QD19-2025"', 'admin_code_list: "PRE-2025"')
+        .replace('province_code: "15"', 'province_code: "10"'),
+        encoding="utf-8",
+    )
+    rows = [
+        ["T0201", "Dân số", "người", "2025-THANG-8", "02635", "100"],  # three wards of old Lào Cai city ...
+        ["T0201", "Dân số", "người", "2025-THANG-8", "02641", "200"],
+        ["T0201", "Dân số", "người", "2025-THANG-8", "02644", "300.5"],  # ... are Phường Lào Cai (02647) now
+        ["T0201", "Dân số", "người", "2025-THANG-8", "080", "600"],  # a district: abolished
+        ["T0201", "Dân số", "người", "2025-THANG-8", divided, "50"],  # divided among several communes
+        ["T0201", "Dân số", "người", "2025-THANG-5", "02635", "99"],  # before the reform: old code stays
+        ["T0201", "Dân số", "người", "2025-THANG-8", "10", "9000"],  # the old province's total
+    ]
+    source = tmp_path / "old.csv"
+    source.write_text(",".join(FIELDS) + "\n" + "\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    monkeypatch.setattr("tests.integration.test_adapters.MAPPING", old_mapping)
+    report, reasons, _, sessions = run(CsvReader(source), tmp_path)
+    assert (report.read, report.mapped, report.quarantined, report.blank) == (7, 5, 2, 0)
+    assert any("district '080' was abolished" in r for r in reasons)
+    assert any(f"commune {divided!r} was divided among" in r and "an operator must decide" in r for r in reasons)
+    with sessions() as s:
+        found = {(o.period_key, o.disaggregation[0][1]): o for o in s.scalars(select(Observation))}
+    merged = found[("2025-THANG-8", "02647")]
+    assert merged.value == "600.5" and merged.admin_code_list == "QD19-2025"
+    assert "02635" in merged.source_ref and "02644" in merged.source_ref
+    assert found[("2025-THANG-5", "02635")].admin_code_list == "PRE-2025"  # before the reform, as it was
+    assert found[("2025-THANG-8", "15")].value == "9000"  # old Lào Cai is part of the new Lào Cai (15)
