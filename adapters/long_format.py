@@ -22,6 +22,7 @@ class LongFormat:
     admin_unit: str | None = "ma_dvhc"
     value: str = "gia_tri"
     record_id: str | None = None
+    dimensions: tuple[tuple[str, str], ...] = ()  # (field, dimension code), e.g. ("gioi_tinh", "GIOI_TINH")
 
     def item(self, record: Mapping[str, object], ref: SourceRef, text: Callable[[str], str] = lambda s: s) -> ReadItem:
         """One record -> a raw observation, a blank, or a problem naming the field."""
@@ -46,7 +47,11 @@ class LongFormat:
         name = record.get(self.name) if self.name else None
         unit = record.get(self.unit) if self.unit else None
         admin = record.get(self.admin_unit) if self.admin_unit else None
+        breakdown = tuple(
+            (dim, text(str(record[f])).strip()) for f, dim in self.dimensions if record.get(f) not in (None, "")
+        )
         return RawObservation(
+            disaggregation=breakdown,
             indicator_code=code,
             indicator_name=text(str(name)) if name else None,
             unit=text(str(unit)).strip() if unit else None,

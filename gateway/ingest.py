@@ -153,7 +153,7 @@ def _merge(merged: dict[tuple[str, ...], dict[str, Any]], obs: Observation, old_
         obs.period_key,
         obs.unit,
         obs.reporting_unit,
-        obs.disaggregation[0][1],
+        *("=".join(pair) for pair in obs.disaggregation),
     )
     entry = merged.setdefault(key, {"row": _row(obs), "sum": Decimal(0), "from": []})
     entry["sum"] += Decimal(obs.value)
@@ -186,7 +186,7 @@ def _observation(
         unit=mapped.unit,
         period_key=mapped.period_key,
         reporting_unit=reporting_unit,
-        disaggregation=[["DVHC", mapped.admin_unit]],
+        disaggregation=[["DVHC", mapped.admin_unit], *[[d, v] for d, v in mapped.disaggregation]],
         admin_code_list=mapping.spec.admin_code_list,
         value=mapped.value,
         source_ref=str(item.ref),

@@ -57,6 +57,9 @@ class MappingFile(_Closed):
     province_code: str
     forms: dict[str, FormDef]
     indicators: dict[str, IndicatorRule]
+    disaggregations: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="dimension -> {source value: national MaGiaTri}, e.g. GIOI_TINH: {Nữ: NU}"
+    )
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class MappedObservation:
     value: str
     content_hash: str
     converted_from: str | None = None  # the pre-reform unit code, when the value was converted
+    disaggregation: tuple[tuple[str, str], ...] = ()  # beyond DVHC, in national codes
 
 
 def parse_decimal(value: object) -> Decimal:
@@ -143,7 +147,19 @@ class IndicatorMapping:
             value=text,
             content_hash=digest,
             converted_from=converted_from,
+            disaggregation=self._breakdown(raw),
         )
+
+    def _breakdown(self, raw: RawObservation) -> tuple[tuple[str, str], ...]:
+        out = []
+        for dimension, value in raw.disaggregation:
+            table = self.spec.disaggregations.get(dimension)
+            if table is None:
+                raise MappingRejected(f"dimension {dimension!r} is not in mapping {self.version}")
+            if value not in table:
+                raise MappingRejected(f"unknown value {value!r} for dimension {dimension}; known: {', '.join(table)}")
+            out.append((dimension, table[value]))
+        return tuple(out)
 
 
 @cache

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -231,3 +232,30 @@ def test_encoding_detection_reports_its_confidence() -> None:
     assert detect_encoding("Dân số".encode()).codec == "utf-8"
     legacy = detect_encoding(encode("dân số trung bình của tỉnh trong tháng", "tcvn3").encode("latin-1"))
     assert legacy.legacy == "tcvn3" and 0 < legacy.confidence <= 1
+
+
+def test_disaggregation_values_are_mapped_to_national_codes(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from adapters.csv_exports import CsvLayout
+    from adapters.long_format import LongFormat
+
+    mapping = tmp_path / "gender.yaml"
+    mapping.write_text(
+        MAPPING.read_text(encoding="utf-8") + 'disaggregations:\n  GIOI_TINH: {"Nam": "NAM", "Nữ": "NU"}\n',
+        encoding="utf-8",
+    )
+    source = tmp_path / "gender.csv"
+    source.write_text(
+        "ma_chi_tieu,don_vi_tinh,ky,ma_dvhc,gioi_tinh,gia_tri\n"
+        "T0201,người,2026-THANG-10,02647,Nam,4200\n"
+        "T0201,người,2026-THANG-10,02647,Nữ,4312\n"
+        "T0201,người,2026-THANG-10,02647,Khác,3\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(sys.modules[run.__module__], "MAPPING", mapping)
+    layout = CsvLayout(fields=LongFormat(name=None, dimensions=(("gioi_tinh", "GIOI_TINH"),)))
+    report, reasons, _, sessions = run(CsvReader(source, layout), tmp_path)
+    assert (report.mapped, report.quarantined) == (2, 1), reasons
+    assert "unknown value 'Khác' for dimension GIOI_TINH" in reasons[0]
+    with sessions() as s:
+        breakdowns = sorted(tuple(map(tuple, o.disaggregation)) for o in s.query(Observation))
+    assert breakdowns == [(("DVHC", "02647"), ("GIOI_TINH", "NAM")), (("DVHC", "02647"), ("GIOI_TINH", "NU"))]

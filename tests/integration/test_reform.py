@@ -4,6 +4,7 @@ districts quarantined for an operator, never guessed."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from sqlalchemy import select
@@ -36,7 +37,7 @@ def test_pre_reform_codes_are_converted_and_summed(tmp_path: Path, monkeypatch) 
     ]
     source = tmp_path / "old.csv"
     source.write_text(",".join(FIELDS) + "\n" + "\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
-    monkeypatch.setattr("tests.integration.test_adapters.MAPPING", old_mapping)
+    monkeypatch.setattr(sys.modules[run.__module__], "MAPPING", old_mapping)
     report, reasons, _, sessions = run(CsvReader(source), tmp_path)
     assert (report.read, report.mapped, report.quarantined, report.blank) == (7, 5, 2, 0)
     assert any("district '080' was abolished" in r for r in reasons)
