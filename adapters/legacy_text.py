@@ -50,9 +50,17 @@ def from_font(font: str | None) -> Detection | None:
     return None
 
 
+# The VNI table was derived from observed documents and lacks the two letters no document showed:
+# ẳ/Ẳ. VNI writes the breve family as base + breve-tone marks (ắ aé, ằ aè, ẵ aü, ặ aë: all observed),
+# whose hook form is ú/Ú; a test checks every other letter against the same layout.
+SUPPLEMENTS: dict[str, tuple[tuple[str, str], ...]] = {"vni": (("aú", "ẳ"), ("AÚ", "Ẳ"))}
+
+
 @cache
 def _charmap(encoding: str) -> Charmap:
-    return CHARMAPS[encoding]
+    base = CHARMAPS[encoding]
+    extra = SUPPLEMENTS.get(encoding, ())
+    return Charmap(base.name, base.pairs + extra) if extra else base
 
 
 def decode_surface(text: str, encoding: Encoding, *, uppercase: bool = False) -> str:

@@ -10,9 +10,17 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from viparse.normalize.encodings import CHARMAPS
 
-from adapters.legacy_text import LowConfidence, decode_bytes, decode_surface, detect, from_font, to_unicode
+from adapters.legacy_text import (
+    LowConfidence,
+    _charmap,
+    decode_bytes,
+    decode_surface,
+    detect,
+    encode_legacy,
+    from_font,
+    to_unicode,
+)
 
 VOWELS = "aăâeêioôơuưy"
 TONES = ["", "\u0300", "\u0301", "\u0309", "\u0303", "\u0323"]
@@ -22,13 +30,8 @@ TONE_MARKS = set(TONES[1:])
 
 
 def encode(text: str, encoding: str) -> str:
-    """Unicode -> legacy surface characters, by inverting the decoding table (longest form kept)."""
-    inverse: dict[str, str] = {}
-    for legacy, uni in CHARMAPS[encoding].pairs:
-        uni = unicodedata.normalize("NFC", uni)
-        if uni not in inverse or len(legacy) < len(inverse[uni]):
-            inverse[uni] = legacy
-    return "".join(inverse.get(ch, ch) for ch in text)
+    """Unicode -> legacy surface characters, by inverting our decoding table."""
+    return encode_legacy(text, encoding)  # type: ignore[arg-type]
 
 
 def cp1258(text: str) -> bytes:
@@ -62,12 +65,31 @@ def test_every_letter_round_trips(encoding: str, letters: list[str]) -> None:
         assert decode_surface(legacy, encoding) == letter, (encoding, letter, legacy)  # type: ignore[arg-type]
 
 
-def test_vni_table_coverage_is_known() -> None:
-    """VNI has no independent reference here (iconv lacks it); the table covers what real documents
-    showed. This pins its coverage so a regression, or a completed table, is noticed."""
-    covered = {unicodedata.normalize("NFC", uni) for _, uni in CHARMAPS["vni"].pairs}
-    missing = sorted(ch for ch in LOWER + UPPER if not ch.isascii() and ch not in covered)
-    assert len(missing) <= 20, missing
+def test_vni_writes_every_letter_and_follows_its_layout() -> None:
+    """VNI has no independent reference here (iconv lacks it). Every letter must have a VNI form, and
+    every two-character form must follow the VNI layout: base letter + a mark whose meaning depends on
+    the vowel family (plain, circumflex, breve)."""
+    pairs = {unicodedata.normalize("NFC", uni): legacy for legacy, uni in _charmap("vni").pairs}
+    missing = sorted(ch for ch in LOWER + UPPER if not ch.isascii() and ch not in pairs)
+    assert missing == []
+    plain = {"\u0301": "ù", "\u0300": "ø", "\u0309": "û", "\u0303": "õ", "\u0323": "ï"}
+    capped = {"\u0301": "á", "\u0300": "à", "\u0309": "å", "\u0303": "ã", "\u0323": "ä"}
+    breve = {"\u0301": "é", "\u0300": "è", "\u0309": "ú", "\u0303": "ü", "\u0323": "ë"}
+    for base, marks in (
+        ("a", plain),
+        ("e", plain),
+        ("o", plain),
+        ("u", plain),
+        ("y", plain),
+        ("â", capped),
+        ("ê", capped),
+        ("ô", capped),
+        ("ă", breve),
+    ):
+        for tone, mark in marks.items():
+            letter = unicodedata.normalize("NFC", base + tone)
+            assert pairs[letter] == unicodedata.normalize("NFD", base)[0] + mark, letter
+            assert pairs[letter.upper()] == unicodedata.normalize("NFD", base)[0].upper() + mark.upper(), letter
 
 
 def test_windows_1258_round_trips_with_combining_tones() -> None:
