@@ -17,18 +17,24 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from lxml import etree
 from openpyxl import load_workbook
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
 
 from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef
 from adapters.legacy_text import LowConfidence, decode_surface, from_font, has_legacy_surface, to_unicode
+from adapters.long_format import PERIOD_KEY
 
 
 @dataclass(frozen=True)
 class XlsxTemplateLayout:
+    """Where things are in a template. ``columns``: ``"admin"`` when the value columns are
+    administrative units (their codes in ``header_row``; the sheet name gives the period), ``"period"``
+    when they are periods (``2026-THANG-10`` keys in ``header_row``; every value is for ``admin_unit``)."""
+
     sheet_pattern: str = r"^T(?P<number>\d{1,2})-(?P<year>\d{4})$"
     period_type: str = "THANG"
     first_data_row: int = 8
@@ -37,6 +43,26 @@ class XlsxTemplateLayout:
     unit_column: int = 4
     admin_code_row: int = 7
     first_value_column: int = 5
+    columns: Literal["admin", "period"] = "admin"
+    admin_unit: str | None = None  # with period columns: the unit all values are for (default: the province)
+
+    @property
+    def header_row(self) -> int:
+        return self.admin_code_row
+
+
+def _merged_ranges(path: Path, member: str) -> list[tuple[int, int, int, int]]:
+    """(min_row, min_col, max_row, max_col) of every merged range, streamed from the sheet's XML
+    (read-only worksheets do not expose them)."""
+    out = []
+    with zipfile.ZipFile(path) as zf, zf.open(member) as xml:
+        for _, el in etree.iterparse(xml, tag="{*}mergeCell", resolve_entities=False, no_network=True):
+            ref = el.get("ref", "")
+            if ":" in ref:
+                min_col, min_row, max_col, max_row = range_boundaries(ref)
+                out.append((min_row, min_col, max_row, max_col))
+            el.clear()
+    return out
 
 
 def _text(cells: tuple[Any, ...], column: int) -> str | None:
@@ -73,6 +99,9 @@ class XlsxTemplateReader:
         try:
             pattern = re.compile(lay.sheet_pattern)
             for ws in wb.worksheets:
+                if lay.columns == "period":
+                    yield from self._sheet(ws, None)
+                    continue
                 match = pattern.match(ws.title)
                 if match is None:
                     yield ReadProblem(
@@ -87,16 +116,38 @@ class XlsxTemplateReader:
         finally:
             wb.close()
 
-    def _sheet(self, ws: Any, period: PeriodRef) -> Iterator[ReadItem]:
+    def _sheet(self, ws: Any, period: PeriodRef | None) -> Iterator[ReadItem]:
         lay = self.layout
-        admin_codes: dict[int, str] = {}
+        merged = _merged_ranges(self.path, ws._worksheet_path)
+        anchor_of = {
+            (r, c): (m[0], m[1])
+            for m in merged
+            for r in range(m[0], m[2] + 1)
+            for c in range(m[1], m[3] + 1)
+            if (r, c) != (m[0], m[1])
+        }
+        anchors: dict[tuple[int, int], Any] = {}
+        headers: dict[int, str] = {}
         for row_no, cells in enumerate(ws.iter_rows(), start=1):
             row = [c.value for c in cells]
-            if row_no == lay.admin_code_row:
+            for col, value in enumerate(row, start=1):
+                if (row_no, col) in anchor_of:
+                    # A merged cell shows its anchor's content (a code or a label spanning cells).
+                    row[col - 1] = anchors.get(anchor_of[(row_no, col)])
+                elif value is not None:
+                    anchors[(row_no, col)] = value
+            if row_no == lay.header_row:
                 for col in range(lay.first_value_column, len(row) + 1):
                     cell = row[col - 1]
-                    if cell is not None and str(cell).strip():
-                        admin_codes[col] = str(cell).strip()
+                    if cell is None or not str(cell).strip():
+                        continue
+                    if lay.columns == "period" and PERIOD_KEY.match(str(cell).strip()) is None:
+                        yield ReadProblem(
+                            SourceRef(self.source, ws.title, row_no, get_column_letter(col)),
+                            f"column header {cell!r} is not a period key like 2026-THANG-10: the column is not read",
+                        )
+                        continue
+                    headers[col] = str(cell).strip()
                 continue
             if row_no < lay.first_data_row:
                 continue
@@ -111,8 +162,12 @@ class XlsxTemplateReader:
                 continue
             code = str(code).strip()
             try:
-                name = _text(cells, lay.name_column)
-                unit = _text(cells, lay.unit_column)
+                name = _text(cells, lay.name_column) or (
+                    str(row[lay.name_column - 1]) if len(row) >= lay.name_column and row[lay.name_column - 1] else None
+                )
+                unit = _text(cells, lay.unit_column) or (
+                    str(row[lay.unit_column - 1]) if len(row) >= lay.unit_column and row[lay.unit_column - 1] else None
+                )
             except LowConfidence as exc:
                 yield ReadProblem(
                     SourceRef(self.source, ws.title, row_no),
@@ -120,17 +175,33 @@ class XlsxTemplateReader:
                     {"values": [str(v) for v in row if v is not None][:10]},
                 )
                 continue
-            for col, admin in admin_codes.items():
+            for col, header in headers.items():
                 ref = SourceRef(self.source, ws.title, row_no, get_column_letter(col))
+                if (row_no, col) in anchor_of:
+                    yield ReadProblem(
+                        ref,
+                        "value cell is merged with "
+                        f"{get_column_letter(anchor_of[(row_no, col)][1])}{anchor_of[(row_no, col)][0]}: "
+                        "which unit or period it belongs to is ambiguous",
+                    )
+                    continue
                 value = row[col - 1] if len(row) >= col else None
                 if value is None or (isinstance(value, str) and not value.strip()):
                     yield Blank(ref, code)
                     continue
+                if lay.columns == "period":
+                    key = PERIOD_KEY.match(header)
+                    assert key is not None  # checked when the header row was read
+                    cell_period = PeriodRef(key["type"], int(key["number"]), int(key["year"]))
+                    admin = lay.admin_unit
+                else:
+                    assert period is not None
+                    cell_period, admin = period, header
                 yield RawObservation(
                     indicator_code=code,
                     indicator_name=name,
-                    unit=str(unit).strip() if unit else None,
-                    period=period,
+                    unit=unit.strip() if unit else None,
+                    period=cell_period,
                     admin_unit=admin,
                     value=value,
                     ref=ref,

@@ -61,3 +61,37 @@ def test_unsure_legacy_text_is_quarantined_not_guessed(tmp_path: Path) -> None:
     problems = [i for i in XlsxTemplateReader(path).read() if isinstance(i, ReadProblem)]
     assert len(problems) == 1 and "cannot tell the encoding" in problems[0].reason
     assert problems[0].ref.row == 8
+
+
+def test_merged_label_cells_and_period_columns(tmp_path: Path) -> None:
+    from adapters.xlsx_templates import XlsxTemplateLayout
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Lao Cai"
+    ws.cell(7, 5, "2026-THANG-9")
+    ws.cell(7, 6, "2026-THANG-10")
+    ws.cell(7, 7, "tháng trước")
+    ws.cell(8, 2, "T0201")
+    ws.cell(8, 3, "Dân số trung bình")
+    ws.merge_cells("C8:C9")  # one label for two rows
+    ws.cell(8, 4, "người")
+    ws.merge_cells("D8:D9")
+    ws.cell(9, 2, "T0203")
+    ws.cell(8, 5, 8500)
+    ws.cell(8, 6, 8512)
+    ws.cell(9, 5, 95)
+    ws.merge_cells("E9:F9")  # a value spread over two periods: ambiguous
+    path = tmp_path / "periods.xlsx"
+    wb.save(path)
+    items = list(XlsxTemplateReader(path, XlsxTemplateLayout(columns="period", admin_unit="15")).read())
+    observations = [i for i in items if isinstance(i, RawObservation)]
+    assert [(o.indicator_code, o.period.key, o.value) for o in observations] == [
+        ("T0201", "2026-THANG-9", 8500),
+        ("T0201", "2026-THANG-10", 8512),
+        ("T0203", "2026-THANG-9", 95),
+    ]
+    assert observations[2].unit == "người" and observations[2].indicator_name == "Dân số trung bình"  # merged labels
+    problems = [i.reason for i in items if isinstance(i, ReadProblem)]
+    assert any("merged with E9" in p for p in problems)
+    assert any("'tháng trước' is not a period key" in p for p in problems)
