@@ -13,6 +13,7 @@ not match the pattern is reported, not silently skipped.
 from __future__ import annotations
 
 import re
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,27 +52,69 @@ class XlsxTemplateLayout:
         return self.admin_code_row
 
 
-def _merged_ranges(path: Path, member: str) -> list[tuple[int, int, int, int]]:
-    """(min_row, min_col, max_row, max_col) of every merged range, streamed from the sheet's XML
-    (read-only worksheets do not expose them)."""
+def _rich_text_legacy(path: Path) -> dict[str, str]:
+    """Shared strings written in rich text whose runs use legacy fonts, decoded run by run.
+
+    Read-only worksheets return a rich string's plain text only; the run fonts live in
+    ``xl/sharedStrings.xml``, streamed here once per workbook. Maps plain text -> Unicode NFC."""
+    out: dict[str, str] = {}
+    with zipfile.ZipFile(path) as zf:
+        if "xl/sharedStrings.xml" not in zf.namelist():
+            return out
+        with zf.open("xl/sharedStrings.xml") as xml:
+            for _, si in etree.iterparse(xml, tag="{*}si", resolve_entities=False, no_network=True):
+                _decode_runs(si, out)
+                si.clear()
+    return out
+
+
+def _decode_runs(string_item: Any, out: dict[str, str]) -> None:
+    """A rich string (``<si>`` or inline ``<is>``): when a run's font is legacy, decode that run."""
+    runs = string_item.findall("{*}r")
+    if not runs:
+        return
+    plain, decoded, legacy = [], [], False
+    for run in runs:
+        text = "".join(t.text or "" for t in run.findall("{*}t"))
+        font = run.find("{*}rPr/{*}rFont")
+        detection = from_font(font.get("val") if font is not None else None)
+        plain.append(text)
+        if detection is not None:
+            legacy = True
+            decoded.append(decode_surface(text, detection.encoding, uppercase=detection.uppercase))
+        else:
+            decoded.append(text)
+    if legacy:
+        out["".join(plain)] = unicodedata.normalize("NFC", "".join(decoded))
+
+
+def _sheet_extras(path: Path, member: str, rich: dict[str, str]) -> list[tuple[int, int, int, int]]:
+    """What read-only worksheets do not expose, streamed from the sheet's XML: every merged range as
+    (min_row, min_col, max_row, max_col), and inline rich strings in legacy fonts (added to ``rich``)."""
     out = []
     with zipfile.ZipFile(path) as zf, zf.open(member) as xml:
-        for _, el in etree.iterparse(xml, tag="{*}mergeCell", resolve_entities=False, no_network=True):
-            ref = el.get("ref", "")
-            if ":" in ref:
-                min_col, min_row, max_col, max_row = range_boundaries(ref)
-                out.append((min_row, min_col, max_row, max_col))
+        for _, el in etree.iterparse(xml, tag=("{*}mergeCell", "{*}is"), resolve_entities=False, no_network=True):
+            if el.tag.endswith("is"):
+                _decode_runs(el, rich)
+            else:
+                ref = el.get("ref", "")
+                if ":" in ref:
+                    min_col, min_row, max_col, max_row = range_boundaries(ref)
+                    out.append((min_row, min_col, max_row, max_col))
             el.clear()
     return out
 
 
-def _text(cells: tuple[Any, ...], column: int) -> str | None:
-    """A text cell as Unicode NFC: by its font when it is a legacy one (``.Vn*``, ``.Vn*H``, ``VNI-*``),
-    by content when legacy-looking characters appear without such a font (``LowConfidence`` if unsure)."""
+def _text(cells: tuple[Any, ...], column: int, rich: dict[str, str] | None = None) -> str | None:
+    """A text cell as Unicode NFC: by its rich-text run fonts or its cell font when legacy (``.Vn*``,
+    ``.Vn*H``, ``VNI-*``), by content when legacy-looking characters appear without such a font
+    (``LowConfidence`` if unsure)."""
     if len(cells) < column or cells[column - 1].value in (None, ""):
         return None
     cell = cells[column - 1]
     value = str(cell.value)
+    if rich and value in rich:
+        return rich[value]
     font = getattr(getattr(cell, "font", None), "name", None)
     detection = from_font(font)
     if detection is not None:
@@ -88,6 +131,7 @@ class XlsxTemplateReader:
         self.path = path
         self.source = str(path)
         self.layout = layout or XlsxTemplateLayout()
+        self._rich: dict[str, str] = {}
 
     def read(self) -> Iterator[ReadItem]:
         lay = self.layout
@@ -97,6 +141,7 @@ class XlsxTemplateReader:
             yield ReadProblem(SourceRef(self.source), f"not a readable XLSX workbook ({type(exc).__name__}: {exc})")
             return
         try:
+            self._rich = _rich_text_legacy(self.path)
             pattern = re.compile(lay.sheet_pattern)
             for ws in wb.worksheets:
                 if lay.columns == "period":
@@ -118,7 +163,8 @@ class XlsxTemplateReader:
 
     def _sheet(self, ws: Any, period: PeriodRef | None) -> Iterator[ReadItem]:
         lay = self.layout
-        merged = _merged_ranges(self.path, ws._worksheet_path)
+        rich = dict(self._rich)
+        merged = _sheet_extras(self.path, ws._worksheet_path, rich)
         anchor_of = {
             (r, c): (m[0], m[1])
             for m in merged
@@ -162,10 +208,10 @@ class XlsxTemplateReader:
                 continue
             code = str(code).strip()
             try:
-                name = _text(cells, lay.name_column) or (
+                name = _text(cells, lay.name_column, rich) or (
                     str(row[lay.name_column - 1]) if len(row) >= lay.name_column and row[lay.name_column - 1] else None
                 )
-                unit = _text(cells, lay.unit_column) or (
+                unit = _text(cells, lay.unit_column, rich) or (
                     str(row[lay.unit_column - 1]) if len(row) >= lay.unit_column and row[lay.unit_column - 1] else None
                 )
             except LowConfidence as exc:

@@ -95,3 +95,24 @@ def test_merged_label_cells_and_period_columns(tmp_path: Path) -> None:
     problems = [i.reason for i in items if isinstance(i, ReadProblem)]
     assert any("merged with E9" in p for p in problems)
     assert any("'tháng trước' is not a period key" in p for p in problems)
+
+
+def test_rich_text_runs_in_legacy_fonts_are_decoded_run_by_run(tmp_path: Path) -> None:
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "T10-2026"
+    ws.cell(7, 5, "02647")
+    ws.cell(8, 2, "T0201")
+    ws.cell(8, 3).value = CellRichText(
+        TextBlock(InlineFont(rFont="Times New Roman"), "Chỉ tiêu: "),
+        TextBlock(InlineFont(rFont=".VnTime"), encode_legacy("dân số trung bình", "tcvn3")),
+    )
+    ws.cell(8, 4, "người")
+    ws.cell(8, 5, 8512)
+    path = tmp_path / "rich.xlsx"
+    wb.save(path)
+    (observation,) = [i for i in XlsxTemplateReader(path).read() if isinstance(i, RawObservation)]
+    assert observation.indicator_name == "Chỉ tiêu: dân số trung bình"
