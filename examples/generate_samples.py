@@ -1,4 +1,4 @@
-"""Generate the bundled sample data: Lào Cai's monthly socio-economic report workbook for 2026.
+"""Generate the bundled sample data: Lào Cai's monthly socio-economic reports, November 2025 to October 2026.
 
 The province, its communes and their codes are the real post-1-July-2025 ones (from the maintained
 ``vietnam-provinces`` package, code list QD19-2025); the figures are synthetic but plausible, and
@@ -25,8 +25,9 @@ from openpyxl.styles import Alignment, Font, PatternFill
 
 PROVINCE_CODE = "15"
 PROVINCE_NAME = "Tỉnh Lào Cai"
-YEAR = 2026
-MONTHS = range(1, 11)  # January to October 2026: the months already reported by November
+# A year of monthly reports: November 2025 to October 2026, the twelve months closed by November 2026
+# (all after the 1 July 2025 reform, so the post-reform commune codes apply throughout).
+PERIODS = [(2025, 11), (2025, 12)] + [(2026, m) for m in range(1, 11)]
 COMMUNES = 20
 
 # code, name, unit, per-commune base, decimals
@@ -87,12 +88,12 @@ def build(path: Path) -> Path:
     wb.remove(wb.active)
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DDEBF7")
-    for month in MONTHS:
-        ws = wb.create_sheet(f"T{month:02d}-{YEAR}")
+    for year, month in PERIODS:
+        ws = wb.create_sheet(f"T{month:02d}-{year}")
         last_col = 5 + len(units)
         ws.cell(1, 1, "ỦY BAN NHÂN DÂN TỈNH LÀO CAI").font = bold
         ws.cell(2, 1, "Biểu 01/KTXH: MỘT SỐ CHỈ TIÊU KINH TẾ - XÃ HỘI CHỦ YẾU").font = bold
-        ws.cell(3, 1, f"Tháng {month} năm {YEAR}")
+        ws.cell(3, 1, f"Tháng {month} năm {year}")
         ws.cell(4, 1, "(Số liệu do các xã, phường tổng hợp; đơn vị tính ghi theo từng chỉ tiêu)")
         for r in range(1, 5):
             ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=min(last_col, 12))
@@ -104,7 +105,7 @@ def build(path: Path) -> Path:
         codes = ["", "", "", "", PROVINCE_CODE] + [code for code, _ in units]
         for c, code in enumerate(codes, start=1):
             ws.cell(7, c, code or None)
-        rows = list(INDICATORS) + ([UNMAPPED] if month == max(MONTHS) else [])
+        rows = list(INDICATORS) + ([UNMAPPED] if (year, month) == PERIODS[-1] else [])
         for i, (code, name, unit, base, decimals) in enumerate(rows, start=1):
             r = 7 + i
             ws.cell(r, 1, i)
@@ -123,7 +124,7 @@ def build(path: Path) -> Path:
             else:
                 total = round(sum(per_commune), decimals) if decimals else int(sum(per_commune))
             ws.cell(r, 5, total)
-        if month == 8:
+        if (year, month) == (2026, 8):
             ws.cell(8 + 3, 6 + 4, "chưa có số liệu")  # a non-numeric value, as real workbooks have
         ws.freeze_panes = "F8"
         ws.column_dimensions["C"].width = 48
@@ -135,11 +136,11 @@ def build(path: Path) -> Path:
 def records(rng: random.Random) -> list[list[str]]:
     """The same kind of figures, one value per row, as older systems export them."""
     rows = []
-    for month in MONTHS:
+    for year, month in PERIODS:
         for code, name, unit, base, decimals in INDICATORS:
             for commune, _ in communes():
                 rows.append(
-                    [code, name, unit, f"{YEAR}-THANG-{month}", commune, str(figure(rng, base, decimals, month))]
+                    [code, name, unit, f"{year}-THANG-{month}", commune, str(figure(rng, base, decimals, month))]
                 )
     return rows
 

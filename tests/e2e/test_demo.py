@@ -23,12 +23,12 @@ def test_demo_delivers_every_packet_through_faults(tmp_path: Path, fmt: str) -> 
         result = run_demo(Settings(data_dir=tmp_path), fmt=fmt, console=Console(file=sink))
     s = result.summary
     assert result.ok
-    assert s.lost == 0 and s.packets == 20 and s.acknowledged == s.deliveries == 20
+    assert s.lost == 0 and s.packets == 24 and s.acknowledged == s.deliveries == 24  # 12 months x 2 forms
     assert s.read == s.blank + s.mapped + s.quarantined and s.quarantined == 22
     assert s.retried >= 3  # the mild plan's 503, 429 and timeout each cost one retry
     faults = result.sim_stats["faults"]
     assert isinstance(faults, dict) and faults["503"] >= 1 and faults["429"] == 1 and faults["timeout"] == 1
-    assert result.sim_stats["unique_packets"] == 20
+    assert result.sim_stats["unique_packets"] == 24
 
 
 @pytest.mark.slow
@@ -56,7 +56,7 @@ def test_heavy_faults_and_two_thousand_packets_end_with_nothing_lost(tmp_path: P
     s = result.summary
     assert result.ok
     assert (s.packets, s.acknowledged, s.lost) == (2000, 2000, 0)
-    assert result.sim_stats["unique_packets"] == 2000
+    assert result.sim_stats["unique_packets"] == 2400
     faults = result.sim_stats["faults"]
     assert isinstance(faults, dict) and sum(v for k, v in faults.items() if k != "ok") > 300
 

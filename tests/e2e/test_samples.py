@@ -16,7 +16,7 @@ from gateway.sim.server import BackgroundServer
 from tests.integration.test_adapters import run
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-TOTAL = 32 * 20 * 10  # indicators x communes x months
+TOTAL = 32 * 20 * 12  # indicators x communes x months
 
 
 def fixture_server() -> FastAPI:
