@@ -116,3 +116,24 @@ def test_rich_text_runs_in_legacy_fonts_are_decoded_run_by_run(tmp_path: Path) -
     wb.save(path)
     (observation,) = [i for i in XlsxTemplateReader(path).read() if isinstance(i, RawObservation)]
     assert observation.indicator_name == "Chỉ tiêu: dân số trung bình"
+
+
+def test_formulas_are_read_as_their_cached_values(tmp_path: Path) -> None:
+    """Excel stores a formula with its last computed value; the reader takes the value, never the formula."""
+    import re
+    import zipfile
+
+    path = workbook(tmp_path / "formula.xlsx", [("T0401", "Chỉ số sản xuất công nghiệp", "%", None, "=100+8.5")])
+    patched = tmp_path / "cached.xlsx"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(patched, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":  # what Excel writes after computing the formula
+                data = re.sub(
+                    rb"<f>100\+8\.5</f><v\s*/>|<f>100\+8\.5</f><v></v>|<f>100\+8\.5</f>",
+                    b"<f>100+8.5</f><v>108.5</v>",
+                    data,
+                )
+            dst.writestr(item, data)
+    (observation,) = [i for i in XlsxTemplateReader(patched).read() if isinstance(i, RawObservation)]
+    assert observation.value == 108.5
