@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway import audit, outbox
 from gateway.bootstrap import Gateway
@@ -101,8 +102,8 @@ def correct(gw: Gateway, key: ReportKey, *, actor: str, reason: str) -> BuiltPac
     return built
 
 
-def _latest_status(session: object, packet_id: str) -> set[str]:
-    rows = session.scalars(select(Delivery.ack_status).where(Delivery.packet_id == packet_id))  # type: ignore[attr-defined]
+def _latest_status(session: Session, packet_id: str) -> set[str]:
+    rows = session.scalars(select(Delivery.ack_status).where(Delivery.packet_id == packet_id))
     return {s for s in rows if s}
 
 

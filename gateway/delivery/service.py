@@ -8,6 +8,7 @@ PostgreSQL), so after an outage the backlog drains in deadline order whatever or
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -99,6 +100,19 @@ def set_paused(
         subject=f"destination:{destination}",
         detail={"reason": reason},
     )
+
+
+def _context(delivery_id: int, row: tuple[Any, ...]) -> contextlib.AbstractContextManager[None]:
+    """Every log line about this delivery carries its packet, destination and correlation id."""
+    return log_context(delivery_id=delivery_id, packet_id=row[4], destination=row[0], correlation_id=row[3])
+
+
+def _log_result(delivery_id: int, row: tuple[Any, ...], result: AttemptResult) -> None:
+    with _context(delivery_id, row):
+        level = logging.INFO if result.outcome in ("acknowledged", "delivered", "retry") else logging.WARNING
+        log.log(
+            level, "delivery attempt: %s%s", result.outcome, f" (next in {result.wait:.1f} s)" if result.wait else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -236,35 +250,13 @@ class DeliveryService:
         return self._attempt_claimed(delivery_id)
 
     def _attempt_claimed(self, delivery_id: int) -> AttemptResult:
-        with self.sessions() as session:
-            row = session.execute(
-                select(
-                    Delivery.destination,
-                    Delivery.attempts,
-                    Delivery.created_at,
-                    Delivery.idempotency_key,
-                    Packet.id,
-                    Packet.payload,
-                    Packet.content_type,
-                )
-                .join(Packet, Packet.id == Delivery.packet_id)
-                .where(Delivery.id == delivery_id)
-            ).one()
-        with log_context(delivery_id=delivery_id, packet_id=row[4], destination=row[0], correlation_id=row[3]):
-            result = self._attempt_in_context(delivery_id, tuple(row))
-            level = logging.INFO if result.outcome in ("acknowledged", "delivered", "retry") else logging.WARNING
-            log.log(
-                level,
-                "delivery attempt: %s%s",
-                result.outcome,
-                f" (next in {result.wait:.1f} s)" if result.wait else "",
-            )
-            return result
-
-    def _attempt_in_context(self, delivery_id: int, row: tuple[Any, ...]) -> AttemptResult:
-        sent = self._send(delivery_id, row)
+        row = self._rows([delivery_id])[delivery_id]
+        with _context(delivery_id, row):
+            sent = self._send(delivery_id, row)
         with self.sessions.begin() as session:
-            return self._record(session, sent)
+            result = self._record(session, sent)
+        _log_result(delivery_id, row, result)
+        return result
 
     def attempt_batch(self, exclude: frozenset[str] = frozenset(), limit: int = 4) -> list[AttemptResult]:
         """Claim up to ``limit`` due deliveries in one transaction, send them one after another, and
@@ -272,8 +264,22 @@ class DeliveryService:
         ids = self.claim_many(exclude, limit)
         if not ids:
             return []
+        rows = self._rows(ids)
+        sent = []
+        for delivery_id in ids:
+            with _context(delivery_id, rows[delivery_id]):
+                sent.append(self._send(delivery_id, rows[delivery_id]))
+        with self.sessions.begin() as session:
+            results = [self._record(session, item) for item in sent]
+        for item, result in zip(sent, results, strict=True):
+            _log_result(item.delivery_id, rows[item.delivery_id], result)
+        return results
+
+    def _rows(self, ids: list[int]) -> dict[int, tuple[Any, ...]]:
+        """What an attempt needs, per delivery: destination, attempts, created_at, key, packet id, payload,
+        content type."""
         with self.sessions() as session:
-            rows = {
+            return {
                 r[0]: tuple(r[1:])
                 for r in session.execute(
                     select(
@@ -290,24 +296,6 @@ class DeliveryService:
                     .where(Delivery.id.in_(ids))
                 )
             }
-        sent = []
-        for delivery_id in ids:
-            row = rows[delivery_id]
-            with log_context(delivery_id=delivery_id, packet_id=row[4], destination=row[0], correlation_id=row[3]):
-                sent.append(self._send(delivery_id, row))
-        with self.sessions.begin() as session:
-            results = [self._record(session, item) for item in sent]
-        for item, result in zip(sent, results, strict=True):
-            row = rows[item.delivery_id]
-            with log_context(delivery_id=item.delivery_id, packet_id=row[4], destination=row[0], correlation_id=row[3]):
-                level = logging.INFO if result.outcome in ("acknowledged", "delivered", "retry") else logging.WARNING
-                log.log(
-                    level,
-                    "delivery attempt: %s%s",
-                    result.outcome,
-                    f" (next in {result.wait:.1f} s)" if result.wait else "",
-                )
-        return results
 
     def _send(self, delivery_id: int, row: tuple[Any, ...]) -> _Sent:
         """Make the attempt (no database work here)."""
