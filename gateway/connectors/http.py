@@ -14,6 +14,7 @@ and 5xx are transient; 401 and 403 are credential problems; every other 4xx reje
 from __future__ import annotations
 
 import email.utils
+import ssl
 import threading
 import time
 from datetime import UTC
@@ -68,6 +69,16 @@ def _reason(response: httpx.Response) -> str:
     return text
 
 
+def _tls_context(settings: DestinationSettings) -> ssl.SSLContext:
+    """Server certificates checked against the system CAs or ``tls.ca_bundle``; with ``client_cert`` and
+    ``client_key``, our certificate is presented too (mutual TLS)."""
+    tls = settings.tls
+    context = ssl.create_default_context(cafile=str(tls.ca_bundle) if tls.ca_bundle else None)
+    if tls.client_cert and tls.client_key:
+        context.load_cert_chain(str(tls.client_cert), str(tls.client_key))
+    return context
+
+
 class RateLimiter:
     """Token bucket: at most ``rate`` requests per second, bursts of up to ``rate`` (at least 1)."""
 
@@ -105,11 +116,8 @@ class HttpConnector:
         limits = httpx.Limits(
             max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
         )
-        tls = settings.tls
-        cert = (str(tls.client_cert), str(tls.client_key)) if tls.client_cert and tls.client_key else None
-        verify: bool | str = str(tls.ca_bundle) if tls.ca_bundle else True
         self._client = httpx.Client(
-            timeout=timeout, limits=limits, transport=transport, trust_env=False, cert=cert, verify=verify
+            timeout=timeout, limits=limits, transport=transport, trust_env=False, verify=_tls_context(settings)
         )
         self.auth = build_auth(settings.auth)
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
