@@ -17,6 +17,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from adapters.base import ReadItem, ReadProblem, SourceRef
 from adapters.legacy_text import Encoding, decode_surface, detect_bytes
@@ -72,8 +73,9 @@ class CsvReader:
         chosen = self.layout.encoding
         if chosen is None:
             return detect_encoding(head)
-        if chosen in ("tcvn3", "vni", "viscii"):
-            return CsvEncoding("latin-1", chosen, 1.0, "explicit")  # type: ignore[arg-type]
+        legacy = {"tcvn3": "tcvn3", "vni": "vni", "viscii": "viscii"}.get(chosen)
+        if legacy is not None:
+            return CsvEncoding("latin-1", cast(Encoding, legacy), 1.0, "explicit")
         return CsvEncoding(chosen, None, 1.0, "explicit")
 
     def read(self) -> Iterator[ReadItem]:

@@ -12,7 +12,7 @@ import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -62,6 +62,15 @@ def _settings(config: Path | None) -> Settings:
     return load_settings(config)
 
 
+def _wire_format(value: str, option: str) -> Literal["json", "xml"]:
+    """A packet encoding named on the command line, checked (and so narrowed) once."""
+    if value == "json":
+        return "json"
+    if value == "xml":
+        return "xml"
+    raise typer.BadParameter(f"{option} must be json or xml")
+
+
 def _configure_logs(settings: Settings) -> None:
     from gateway import logs
 
@@ -86,12 +95,10 @@ def demo(
     """Run the whole path on the embedded default against the bundled national-system simulator."""
     from gateway.demo import run_demo
 
-    if fmt not in ("json", "xml"):
-        raise typer.BadParameter("--format must be json or xml")
     result = run_demo(
         _settings(config),
         fault_profile=faults,
-        fmt=fmt,  # type: ignore[arg-type]
+        fmt=_wire_format(fmt, "--format"),
         console=console,
         keep_serving=keep_serving,
         packets=packets,
@@ -466,13 +473,12 @@ def convert(
     """Convert a packet between JSON and XML (validated on the way in and out)."""
     from gateway.packets.validate import read_packet, write_packet
 
-    if to not in ("json", "xml"):
-        raise typer.BadParameter("--to must be json or xml")
+    fmt = _wire_format(to, "--to")
     from gateway.packets.safe import check_size
 
     check_size(path.stat().st_size, str(path))
     packet = read_packet(path.read_bytes(), source=str(path))
-    data = write_packet(packet, to)  # type: ignore[arg-type]
+    data = write_packet(packet, fmt)
     if out:
         out.write_bytes(data)
     else:

@@ -21,6 +21,7 @@ import base64
 import json
 import threading
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
 
@@ -147,7 +148,7 @@ class LgspHeader:
         return None
 
 
-class _TokenCache:
+class _TokenCache(ABC):
     """A bearer token fetched from a token endpoint, cached until ``refresh_margin`` before expiry."""
 
     def __init__(self, token_url: str, refresh_margin: float) -> None:
@@ -158,8 +159,9 @@ class _TokenCache:
         self._expires = 0.0
         self.fetches = 0
 
+    @abstractmethod
     def _request(self, client: httpx.Client) -> httpx.Response:
-        raise NotImplementedError  # pragma: no cover - each subclass says how it asks for a token
+        """Ask the token endpoint (each convention asks its own way)."""
 
     def get(self, client: httpx.Client) -> str:
         with self._lock:

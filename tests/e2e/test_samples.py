@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 
+from adapters.base import RawObservation
 from adapters.csv_exports import CsvReader
 from adapters.json_api import JsonApiLayout, JsonApiReader
 from gateway.sim.server import BackgroundServer
@@ -38,7 +39,8 @@ def test_sample_csv_exports(name: str, tmp_path: Path) -> None:
     report, reasons, _, _ = run(reader, tmp_path)
     assert (report.read, report.mapped, report.quarantined) == (TOTAL, TOTAL, 0), reasons[:3]
     first = next(item for item in CsvReader(EXAMPLES / name).read())
-    assert first.indicator_name == "Dân số trung bình"  # type: ignore[union-attr]
+    assert isinstance(first, RawObservation)
+    assert first.indicator_name == "Dân số trung bình"
     if "tcvn3" in name:
         assert reader.encoding is not None and reader.encoding.legacy == "tcvn3"
 

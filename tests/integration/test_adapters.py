@@ -16,9 +16,9 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import create_engine, text
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.base import Reader
+from adapters.base import RawObservation, Reader, ReadProblem
 from adapters.csv_exports import CsvReader, detect_encoding
 from adapters.json_api import JsonApiLayout, JsonApiReader
 from adapters.registry import UnknownAdapter, reader_for
@@ -28,7 +28,7 @@ from gateway.clock import SystemClock
 from gateway.db.engine import make_engine, upgrade
 from gateway.db.models import Observation, QuarantineRecord
 from gateway.demo import MAPPING, SAMPLE
-from gateway.ingest import ingest, replay_quarantine
+from gateway.ingest import IngestReport, ingest, replay_quarantine
 from gateway.sim.server import BackgroundServer
 from mappings.indicators import load_mapping
 from tests.conftest import fresh_pg_database
@@ -119,7 +119,9 @@ CSV_VARIANTS: dict[str, Callable[[Path], Path]] = {
 }
 
 
-def run(reader: Reader, tmp_path: Path):  # type: ignore[no-untyped-def]
+def run(
+    reader: Reader, tmp_path: Path
+) -> tuple[IngestReport, list[str], dict[str, Observation], sessionmaker[Session]]:
     engine = make_engine(f"sqlite:///{tmp_path / 'gw.sqlite'}")
     upgrade(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
@@ -157,7 +159,7 @@ def test_csv_in_every_encoding_keeps_the_contract(variant: str, tmp_path: Path) 
 def test_csv_encoding_can_be_overridden_and_names_are_unicode(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "b.csv", legacy="vni")
     reader = reader_for("csv", path, {"encoding": "vni"})
-    names = [item.indicator_name for item in reader.read() if getattr(item, "indicator_name", None)]
+    names = [item.indicator_name for item in reader.read() if isinstance(item, RawObservation)]
     assert "Dân số trung bình" in names and "Tổng mức bán lẻ hàng hóa" in names
 
 
@@ -180,7 +182,7 @@ def test_json_api_with_pagination_auth_and_a_transient_failure(tmp_path: Path) -
         reader = JsonApiReader(JsonApiLayout(url=f"{server.url}/api/chi-tieu", bearer_token="tinh-token"))
         check_contract(reader, tmp_path)
         denied = list(JsonApiReader(JsonApiLayout(url=f"{server.url}/api/chi-tieu", bearer_token="wrong")).read())
-    assert len(denied) == 1 and "HTTP 401" in denied[0].reason  # type: ignore[union-attr]
+    assert len(denied) == 1 and isinstance(denied[0], ReadProblem) and "HTTP 401" in denied[0].reason
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -192,7 +194,7 @@ def test_sql_source_streams_rows(backend: str, tmp_path: Path, request: pytest.F
     )
     check_contract(SqlReader(sql_source(url), SqlLayout(query=QUERY, batch=2)), tmp_path)
     broken = list(SqlReader(url, SqlLayout(query="SELECT * FROM nowhere")).read())
-    assert len(broken) == 1 and "query failed" in broken[0].reason  # type: ignore[union-attr]
+    assert len(broken) == 1 and isinstance(broken[0], ReadProblem) and "query failed" in broken[0].reason
 
 
 def test_truncated_xlsx_is_one_quarantine_record_naming_the_file(tmp_path: Path) -> None:
@@ -234,7 +236,7 @@ def test_encoding_detection_reports_its_confidence() -> None:
     assert legacy.legacy == "tcvn3" and 0 < legacy.confidence <= 1
 
 
-def test_disaggregation_values_are_mapped_to_national_codes(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_disaggregation_values_are_mapped_to_national_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from adapters.csv_exports import CsvLayout
     from adapters.long_format import LongFormat
 
