@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -27,6 +28,11 @@ from gateway.logs import register_secret
 from gateway.messaging import Broker
 from gateway.packets.profile import Profile, load_profile
 from gateway.settings import Settings
+from gateway.signing import Inbound
+from gateway.signing.keys import KeyRing, load_key, read_passphrase
+from gateway.signing.packets import PacketSigner, PacketVerifier
+from gateway.signing.seal import Sealer
+from gateway.signing.trust import TrustStore
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,8 @@ class Gateway:
     connectors: dict[str, Connector]
     policies: dict[str, RetryPolicy]
     circuits: CircuitBreakers
+    sealer: Sealer
+    inbound: Inbound
     _services: list[DeliveryService] = field(default_factory=list)
 
     def delivery_service(self, worker_id: str | None = None) -> DeliveryService:
@@ -105,11 +113,23 @@ def bootstrap(
         polling_interval=settings.broker.polling_interval,
         queue_type=settings.broker.queue_type,
     )
+    clock = clock or SystemClock()
+    profile = load_profile(settings.profile)
+    trust = (
+        TrustStore(settings.trust.dir, revocation_unknown=settings.trust.revocation_unknown)
+        if settings.trust.dir
+        else None
+    )
+    verifier = (
+        PacketVerifier(profile, trust, clock=clock, max_age=timedelta(days=settings.trust.max_signature_age_days))
+        if trust
+        else None
+    )
     built: dict[str, Connector] = dict(connectors or {})
     for name, dest in settings.destinations.items():
-        built.setdefault(name, HttpConnector(name, dest))
+        reader = Inbound(profile, verifier if dest.verify_status else None)
+        built.setdefault(name, HttpConnector(name, dest, read=reader.packet))
     policies = {name: RetryPolicy(dest.retry) for name, dest in settings.destinations.items()}
-    clock = clock or SystemClock()
     circuit_policies = {
         name: CircuitPolicy(dest.circuit_threshold, dest.circuit_cool_down)
         for name, dest in settings.destinations.items()
@@ -119,9 +139,33 @@ def bootstrap(
         engine=engine,
         sessions=sessions,
         broker=broker,
-        profile=load_profile(settings.profile),
+        profile=profile,
         clock=clock,
         connectors=built,
         policies=policies,
         circuits=CircuitBreakers(clock, circuit_policies),
+        sealer=Sealer(profile, _packet_signer(settings, profile, clock), _signing_destinations(settings), trust),
+        inbound=Inbound(profile, verifier if settings.trust.require_signed_intake else None),
     )
+
+
+def _packet_signer(settings: Settings, profile: Profile, clock: Clock) -> PacketSigner | None:
+    if not settings.signing.keys:
+        return None
+    keys = []
+    for key in settings.signing.keys:
+        passphrase = read_passphrase(env=key.passphrase_env, file=key.passphrase_file)
+        if passphrase:
+            register_secret(passphrase.decode("utf-8"))
+        keys.append(load_key(key.path, passphrase, active_from=key.active_from))
+    return PacketSigner(profile, KeyRing(keys), clock)
+
+
+def _signing_destinations(settings: Settings) -> list[str]:
+    wanted = [name for name, dest in settings.destinations.items() if dest.sign]
+    if wanted and not settings.signing.keys:
+        log.warning(
+            "destinations %s expect signed packets but no [signing] key is configured: packets go out unsigned",
+            ", ".join(wanted),
+        )
+    return wanted

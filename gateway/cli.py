@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,6 +40,7 @@ backup_app = typer.Typer(
 reports_app = typer.Typer(help="Reports after sending: revisions, corrections, recalls.", no_args_is_help=True)
 destinations_app = typer.Typer(help="Destinations: state, pause and resume.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys and trust anchors.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (sim_app, "sim"),
@@ -50,6 +52,7 @@ for sub, name in (
     (backup_app, "backup"),
     (mapping_app, "mapping"),
     (audit_app, "audit"),
+    (keys_app, "keys"),
 ):
     app.add_typer(sub, name=name)
 
@@ -308,12 +311,28 @@ def db_copy(
     )
 
 
+PkiOpt = Annotated[
+    Path | None,
+    typer.Option(help="test PKI (gateway keys test-pki): verify what arrives, sign the status packets"),
+]
+
+
+def _sim_signing(pki: Path | None, party: str) -> tuple[Any, Any]:
+    if pki is None:
+        return None, None
+    from gateway.packets.profile import load_profile
+    from gateway.signing.testpki import party as pki_party
+
+    return pki_party(pki, party, load_profile())
+
+
 @sim_app.command("ministry")
 def sim_ministry(
     port: Annotated[int, typer.Option()] = 8901,
     faults: Annotated[str, typer.Option(help="none, mild, heavy")] = "none",
     code: Annotated[str, typer.Option(help="the ministry's identification code")] = "B05",
     name: Annotated[str, typer.Option(help="the ministry's name")] = "Bộ Tài chính",
+    pki: PkiOpt = None,
 ) -> None:
     """Run a ministry reporting-system simulator on 127.0.0.1 (same protocol as the national one)."""
     import uvicorn
@@ -323,13 +342,18 @@ def sim_ministry(
     from gateway.sim.national import RECEIVE_PATH, create_app
 
     console.print(f"ministry simulator ({name}): POST http://127.0.0.1:{port}{RECEIVE_PATH}  stats: /sim/stats")
-    app_ = create_app(f.plan(faults), unit=m.Unit(code=code, name=name), name="ministry")
+    signer, verifier = _sim_signing(pki, "ministry")
+    app_ = create_app(
+        f.plan(faults), unit=m.Unit(code=code, name=name), name="ministry", signer=signer, verifier=verifier
+    )
     uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")
 
 
 @sim_app.command("national")
 def sim_national(
-    port: Annotated[int, typer.Option()] = 8900, faults: Annotated[str, typer.Option(help="none, mild, heavy")] = "none"
+    port: Annotated[int, typer.Option()] = 8900,
+    faults: Annotated[str, typer.Option(help="none, mild, heavy")] = "none",
+    pki: PkiOpt = None,
 ) -> None:
     """Run the national-system simulator on 127.0.0.1."""
     import uvicorn
@@ -338,7 +362,9 @@ def sim_national(
     from gateway.sim.national import RECEIVE_PATH, create_app
 
     console.print(f"national simulator: POST http://127.0.0.1:{port}{RECEIVE_PATH}  stats: /sim/stats")
-    uvicorn.run(create_app(f.plan(faults)), host="127.0.0.1", port=port, log_level="warning")
+    signer, verifier = _sim_signing(pki, "national")
+    app_ = create_app(f.plan(faults), signer=signer, verifier=verifier)
+    uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")
 
 
 # ------------------------------------------------------------------ packets
@@ -483,6 +509,91 @@ def convert(
         out.write_bytes(data)
     else:
         sys.stdout.buffer.write(data + b"\n")
+
+
+# ------------------------------------------------------------------ signatures
+@keys_app.command("test-pki")
+def keys_test_pki(
+    directory: Path,
+    province: Annotated[str, typer.Option(help="unit code (certificate UID) of the province's signers")] = "H15",
+    national: Annotated[str, typer.Option(help="unit code of the national system's key")] = "G01",
+) -> None:
+    """Make a throw-away PKI for tests and demos: DIR/trust/ (root, intermediate, CRLs), DIR/signer.p12,
+    signer-ec.p12, national.p12, ministry.p12, expired.p12, revoked.p12, untrusted.p12, passphrase.txt."""
+    from gateway.signing.testpki import make_test_pki
+
+    make_test_pki(directory, province=province, national=national)
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            console.print(str(path), markup=False)
+
+
+@app.command()
+def sign(
+    path: Path,
+    key: Annotated[Path, typer.Option("--key", help="PKCS#12 or PEM file with the key and its certificate")],
+    passphrase_file: Annotated[
+        Path | None, typer.Option(help="file whose first line is the passphrase (else $GATEWAY_SIGNING_PASSPHRASE)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """Sign a packet (JSON: ChuKySo over RFC 8785; XML: enveloped XML-DSig). The passphrase is never
+    taken from the command line."""
+    from gateway.packets.profile import load_profile
+    from gateway.packets.safe import check_size
+    from gateway.packets.validate import read_packet
+    from gateway.signing.keys import KeyRing, load_key, read_passphrase
+    from gateway.signing.packets import PacketSigner
+
+    check_size(path.stat().st_size, str(path))
+    data = path.read_bytes()
+    read_packet(data, source=str(path))  # sign only what is a valid packet
+    passphrase = read_passphrase(env=None if passphrase_file else "GATEWAY_SIGNING_PASSPHRASE", file=passphrase_file)
+    signed = PacketSigner(load_profile(), KeyRing([load_key(key, passphrase)])).sign(data)
+    if out:
+        out.write_bytes(signed)
+    else:
+        sys.stdout.buffer.write(signed + b"\n")
+
+
+@app.command()
+def verify(
+    path: Path,
+    trust: Annotated[Path, typer.Option("--trust", help="directory of trusted roots, intermediates and CRLs")],
+    revocation_unknown: Annotated[str, typer.Option(help="reject or accept when no CRL covers the signer")] = "reject",
+    max_age_days: Annotated[float | None, typer.Option(help="refuse signatures older than this")] = None,
+) -> None:
+    """Verify a signed packet (and the signed PDFs it carries), or a signed PDF. Exit 0 when valid,
+    1 when not, with the reason."""
+    from gateway.errors import SignatureInvalid
+    from gateway.packets.profile import load_profile
+    from gateway.packets.safe import check_size
+    from gateway.signing import Inbound
+    from gateway.signing.packets import PacketVerifier
+    from gateway.signing.pdf import verify_pdf
+    from gateway.signing.seal import verify_attachments
+    from gateway.signing.trust import TrustStore
+
+    if revocation_unknown not in ("reject", "accept"):
+        raise typer.BadParameter("--revocation-unknown must be reject or accept")
+    check_size(path.stat().st_size, str(path))
+    store = TrustStore(trust, revocation_unknown="accept" if revocation_unknown == "accept" else "reject")
+    data = path.read_bytes()
+    try:
+        if data.startswith(b"%PDF"):
+            signers = verify_pdf(data, store, source=str(path))
+        else:
+            max_age = timedelta(days=max_age_days) if max_age_days else None
+            verifier = PacketVerifier(load_profile(), store, max_age=max_age)
+            packet, signer = Inbound(verifier.profile, verifier).read(data, source=str(path))
+            assert signer is not None
+            signers = [signer, *verify_attachments(packet, store)]
+    except SignatureInvalid as exc:
+        console.print(f"INVALID ({exc.code}): {exc}", markup=False)
+        raise typer.Exit(1) from exc
+    for who in signers:
+        note = " (revocation unknown)" if who.revocation == "unknown" else ""
+        console.print(f"VALID: signed by {who.subject}{note}", markup=False)
 
 
 @contracts_app.command("build")

@@ -27,9 +27,19 @@ from gateway.calendar.regimes import load_regime
 from gateway.clock import VN_TZ
 from gateway.db.models import Delivery, DeliveryState
 from gateway.ingest import ingest
+from gateway.packets.profile import load_profile
 from gateway.reconciliation.summary import Summary, summarise
 from gateway.reports import build_reports
-from gateway.settings import DestinationSettings, RetrySettings, Settings, UnitSettings
+from gateway.settings import (
+    DestinationSettings,
+    KeySettings,
+    RetrySettings,
+    Settings,
+    SigningSettings,
+    TrustSettings,
+    UnitSettings,
+)
+from gateway.signing.testpki import make_test_pki, party
 from gateway.sim import faults
 from gateway.sim.national import RECEIVE_PATH, create_app
 from gateway.sim.server import BackgroundServer
@@ -58,7 +68,10 @@ class DemoResult:
         return self.summary.lost == 0 and self.summary.acknowledged == self.summary.deliveries
 
 
-def demo_settings(base: Settings, sim_url: str, fmt: Literal["json", "xml"] = "json") -> Settings:
+def demo_settings(
+    base: Settings, sim_url: str, fmt: Literal["json", "xml"] = "json", pki: Path | None = None
+) -> Settings:
+    """The demo's settings; with ``pki`` (a test PKI) packets are signed and status packets verified."""
     data_dir = base.data_dir / "demo"
     national = DestinationSettings(
         url=f"{sim_url}{RECEIVE_PATH}",
@@ -75,6 +88,10 @@ def demo_settings(base: Settings, sim_url: str, fmt: Literal["json", "xml"] = "j
             "database": base.database.model_copy(update={"url": None}),
             "broker": base.broker.model_copy(update={"url": None}),
             "destinations": {"national": national},
+            "signing": SigningSettings(
+                keys=[KeySettings(path=pki / "signer.p12", passphrase_file=pki / "passphrase.txt")] if pki else []
+            ),
+            "trust": TrustSettings(dir=pki / "trust" if pki else None),
         }
     )
 
@@ -84,7 +101,6 @@ def add_load(gw: Gateway, settings: Settings, count: int, fmt: Literal["json", "
     outbox, queue, worker and simulator path as the workbook's reports."""
     from gateway import calendar, outbox
     from gateway.packets import model as m
-    from gateway.packets.validate import write_packet
 
     delivery_ids: list[int] = []
     unit = m.Unit(code=settings.sender.code, name=settings.sender.name)
@@ -112,7 +128,7 @@ def add_load(gw: Gateway, settings: Settings, count: int, fmt: Literal["json", "
                 ],
             ),
         )
-        payload = write_packet(envelope, fmt, profile=gw.profile)
+        payload = gw.sealer.seal(envelope, fmt, ["national"])
         with gw.sessions.begin() as session:
             _, deliveries = outbox.store(
                 session, envelope, payload, fmt, ["national"], now=now, value_count=32, actor="demo-load"
@@ -137,9 +153,15 @@ def run_demo(
     demo_dir = base.data_dir / "demo"
     if demo_dir.exists():
         shutil.rmtree(demo_dir)  # the demo's own folder: every demo starts clean
-    sim = BackgroundServer(create_app(faults.plan(fault_profile))).start()
+    pki = make_test_pki(demo_dir / "pki", province=base.sender.code)
+    sim_signer, sim_verifier = party(pki, "national", load_profile(base.profile))
+    sim = BackgroundServer(create_app(faults.plan(fault_profile), signer=sim_signer, verifier=sim_verifier)).start()
     console.print(f"[bold]National-system simulator[/] on {sim.url} (faults: {fault_profile})")
-    settings = demo_settings(base, sim.url, fmt)
+    console.print(
+        f"Signing with a test PKI in {pki}: packets signed by signer.p12, the simulator verifies them "
+        "and signs its status packets, which the gateway verifies against trust/"
+    )
+    settings = demo_settings(base, sim.url, fmt, pki)
     gw = bootstrap(settings)
     stop = threading.Event()
     try:
@@ -167,7 +189,7 @@ def run_demo(
             regime,
             sender=settings.sender,
             destinations=settings.destinations,
-            profile=gw.profile,
+            sealer=gw.sealer,
             clock=gw.clock,
             fmt=fmt,
             actor="demo",
@@ -251,6 +273,7 @@ def _print_summary(console: Console, result: DemoResult) -> None:
         ("waiting for an operator", s.needs_operator),
         ("simulator: unique packets received", result.sim_stats.get("unique_packets", 0)),
         ("simulator: duplicates it deduplicated", result.sim_stats.get("duplicates", 0)),
+        ("simulator: signatures refused", result.sim_stats.get("signature_refused", 0)),
         ("lost", s.lost),
     ]
     for what, count in rows:

@@ -6,7 +6,9 @@
     ├── ConfigurationError      refuse to start; the message names the setting
     ├── InputError              bad input: quarantine it, name the place (file, row, XPath)
     │   ├── UnsafeInputError    hostile or oversized input rejected before parsing finishes
-    │   └── PacketInvalid       a packet broke the wire profile; carries every error found
+    │   ├── PacketInvalid       a packet broke the wire profile; carries every error found
+    │   └── SignatureInvalid    a signature does not prove what it claims (``code`` says which check)
+    │       └── SignatureUnknown    revocation could not be checked; policy decides, never "valid"
     ├── DeliveryError           raised by connectors
     │   ├── TransientDeliveryError   retry later (timeouts, resets, 408/425/429/5xx)
     │   ├── CredentialsError         stop sending to that destination; an operator must act (401/403)
@@ -62,6 +64,19 @@ class PacketInvalid(InputError):
         head = "; ".join(str(v) for v in violations[:5])
         more = f" (+{len(violations) - 5} more)" if len(violations) > 5 else ""
         super().__init__(f"{len(violations)} error(s): {head}{more}", location=source)
+
+
+class SignatureInvalid(InputError):
+    """A signed packet or document failed verification. ``code`` is a stable, distinct reason
+    (``tampered``, ``untrusted``, ``expired``, ``revoked``, ``weak_algorithm``, ``wrapping``, ...)."""
+
+    def __init__(self, code: str, message: str, *, location: str = "") -> None:
+        super().__init__(f"signature {code}: {message}", location=location)
+        self.code = code
+
+
+class SignatureUnknown(SignatureInvalid):
+    """The signature is intact but the signer's revocation status could not be established."""
 
 
 class DeliveryError(GatewayError):

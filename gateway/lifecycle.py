@@ -26,7 +26,7 @@ from gateway.clock import VN_TZ
 from gateway.db.models import Delivery, Observation, Packet
 from gateway.errors import GatewayError, NotFound
 from gateway.packets import model as m
-from gateway.packets.validate import read_packet, write_packet
+from gateway.packets.validate import read_packet
 from gateway.reports import BuiltPacket, build_report
 
 
@@ -85,7 +85,7 @@ def correct(gw: Gateway, key: ReportKey, *, actor: str, reason: str) -> BuiltPac
             observations,
             sender=gw.settings.sender,
             destinations=gw.settings.destinations,
-            profile=gw.profile,
+            sealer=gw.sealer,
             clock=gw.clock,
             fmt="json",
             actor=actor,
@@ -142,7 +142,7 @@ def _send_status(
             ),
         )
         destinations = list(session.scalars(select(Delivery.destination).where(Delivery.packet_id == packet_id)))
-        payload = write_packet(envelope, "json", profile=gw.profile)
+        payload = gw.sealer.seal(envelope, "json", destinations)
         _, deliveries = outbox.store(session, envelope, payload, "json", destinations, now=gw.clock.now(), actor=actor)
         audit.record(
             session,

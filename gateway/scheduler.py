@@ -101,7 +101,7 @@ class Scheduler:
                     regime,
                     sender=gw.settings.sender,
                     destinations=gw.settings.destinations,
-                    profile=gw.profile,
+                    sealer=gw.sealer,
                     clock=gw.clock,
                     actor=f"scheduler:{self.name}",
                     period_key=run.key,

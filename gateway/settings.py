@@ -9,6 +9,7 @@ kombu's SQLAlchemy transport under ``GATEWAY_DATA_DIR`` (``./data``).
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,8 +77,37 @@ class DestinationSettings(_Section):
         default=3600.0, gt=0, description="alert when the oldest unacknowledged delivery is older than this (s)"
     )
     retry: RetrySettings = RetrySettings()
+    sign: bool = Field(default=True, description="sign packets sent here (needs [signing] keys)")
+    verify_status: bool = Field(
+        default=True, description="refuse this receiver's status packets unless their signature verifies ([trust])"
+    )
     circuit_threshold: int = Field(default=5, ge=1, description="consecutive transient failures that open the circuit")
     circuit_cool_down: float = Field(default=30.0, gt=0, description="seconds open before a half-open probe")
+
+
+class KeySettings(_Section):
+    """One signing key: PKCS#12 or PEM. The passphrase comes from an environment variable or a secret
+    file named here, never from this file."""
+
+    path: Path
+    passphrase_env: str | None = Field(default=None, description="name of the environment variable")
+    passphrase_file: Path | None = None
+    active_from: datetime | None = Field(default=None, description="rotation: signs from this moment on")
+
+
+class SigningSettings(_Section):
+    keys: list[KeySettings] = Field(default_factory=list, description="several keys overlap during rotation")
+
+
+class TrustSettings(_Section):
+    """Trust anchors for what we receive: roots, intermediates and CRLs in one directory."""
+
+    dir: Path | None = Field(default=None, description="no directory: incoming signatures are not checked")
+    revocation_unknown: Literal["reject", "accept"] = Field(
+        default="reject", description="when no current CRL covers a signer: refuse, or accept marked 'unknown'"
+    )
+    max_signature_age_days: float = Field(default=30.0, gt=0, description="oldest signing time accepted")
+    require_signed_intake: bool = Field(default=True, description="status packets on our intake must be signed")
 
 
 class DatabaseSettings(_Section):
@@ -135,6 +165,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
+    signing: SigningSettings = SigningSettings()
+    trust: TrustSettings = TrustSettings()
     destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)
     forward_returns_to: str | None = Field(
         default=None, description="destination (e.g. the provincial system) that gets returned-report status packets"

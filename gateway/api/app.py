@@ -8,13 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
-from gateway import __version__, metrics
+from gateway import __version__, audit, metrics
 from gateway.api import problems
 from gateway.bootstrap import Gateway
 from gateway.db.engine import is_at_head
+from gateway.errors import SignatureInvalid
 from gateway.packets.safe import Limits, check_size
-from gateway.packets.validate import read_packet
 
 INTAKE_LIMITS = Limits(max_bytes=16 * 1024 * 1024)
 
@@ -65,8 +66,28 @@ def create_app(gateway: Gateway) -> FastAPI:
         if declared and declared.isdigit():
             check_size(int(declared), "request body", INTAKE_LIMITS)
         data = await request.body()
-        packet = read_packet(data, source="request body", profile=gateway.profile, limits=INTAKE_LIMITS)
-        result = service.intake_status(packet, actor=f"receiver:{packet.sender.code}")
+        try:
+            packet, signer = await run_in_threadpool(
+                gateway.inbound.read, data, source="request body", limits=INTAKE_LIMITS
+            )
+        except SignatureInvalid as exc:
+            client = request.client.host if request.client else "unknown"
+            await run_in_threadpool(_audit_refusal, gateway, exc, client)
+            raise
+        actor = f"receiver:{packet.sender.code}" + (f" (signed: {signer.subject})" if signer else "")
+        result = await run_in_threadpool(service.intake_status, packet, actor=actor)
         return {"result": result, "MaGoiTin": str(packet.packet_id)}
 
     return app
+
+
+def _audit_refusal(gateway: Gateway, exc: SignatureInvalid, client: str) -> None:
+    with gateway.sessions.begin() as session:
+        audit.record(
+            session,
+            at=gateway.clock.now(),
+            actor=f"client:{client}",
+            action="signature.rejected",
+            subject="intake:status",
+            detail={"code": exc.code, "reason": str(exc)},
+        )

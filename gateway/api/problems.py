@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from gateway.errors import GatewayError, InputError, NotFound, PacketInvalid, UnsafeInputError
+from gateway.errors import GatewayError, InputError, NotFound, PacketInvalid, SignatureInvalid, UnsafeInputError
 
 PROBLEM = "application/problem+json"
 
@@ -28,6 +28,8 @@ def install(app: FastAPI) -> None:
                 str(exc),
                 errors=[{"location": v.location, "message": v.message} for v in exc.violations],
             )
+        if isinstance(exc, SignatureInvalid):
+            return problem(422, "Signature not accepted", str(exc), code=exc.code)
         if isinstance(exc, UnsafeInputError):
             return problem(413 if "bytes" in exc.reason else 400, "Unsafe input", str(exc))
         if isinstance(exc, InputError):

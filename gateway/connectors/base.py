@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
 
 
@@ -28,6 +29,7 @@ class Receipt:
     http_status: int
     status: m.Envelope | None = None
     note: str | None = None
+    signature_error: SignatureInvalid | None = None  # the answer's signature did not verify: audited
 
 
 class Connector(Protocol):

@@ -17,6 +17,7 @@ import email.utils
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC
 
 import httpx
@@ -27,6 +28,7 @@ from gateway.errors import (
     CredentialsError,
     GatewayError,
     RejectedDeliveryError,
+    SignatureInvalid,
     TransientDeliveryError,
 )
 from gateway.packets import model as m
@@ -109,8 +111,18 @@ class HttpConnector:
     """One destination over HTTP/1.1 keep-alive with bounded timeouts, a concurrency cap, an optional
     rate limit, pluggable authentication (one re-authentication on 401) and optional mTLS."""
 
-    def __init__(self, name: str, settings: DestinationSettings, *, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        name: str,
+        settings: DestinationSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        read: Callable[[bytes, str], m.Envelope] | None = None,
+    ):
         self.name = name
+        # How answers become packets: the gateway passes its verifying reader (signatures checked
+        # against the trust store); by default, schema validation only.
+        self._read = read or (lambda data, source: read_packet(data, source=source))
         self.settings = settings
         timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout, pool=settings.timeout)
         limits = httpx.Limits(
@@ -188,7 +200,9 @@ class HttpConnector:
         if not response.content:
             return Receipt(response.status_code)
         try:
-            status = read_packet(response.content, source=f"{self.name} response to {packet.packet_id}")
+            status = self._read(response.content, f"{self.name} response to {packet.packet_id}")
+        except SignatureInvalid as exc:
+            return Receipt(response.status_code, note=f"status packet refused: {exc}", signature_error=exc)
         except GatewayError as exc:
             return Receipt(response.status_code, note=f"unreadable status packet: {exc}")
         if status.packet_type is not m.PacketType.TRANG_THAI_BAO_CAO:
@@ -211,7 +225,7 @@ class HttpConnector:
             return None
         if response.status_code != 200:
             raise TransientDeliveryError(f"{self.name}: status poll answered HTTP {response.status_code}")
-        return read_packet(response.content, source=f"{self.name} status of {packet_id}")
+        return self._read(response.content, f"{self.name} status of {packet_id}")
 
     def close(self) -> None:
         self._client.close()

@@ -32,6 +32,7 @@ from gateway.errors import (
     InputError,
     NotFound,
     RejectedDeliveryError,
+    SignatureInvalid,
     TransientDeliveryError,
 )
 from gateway.logs import log_context
@@ -99,6 +100,18 @@ def set_paused(
         action="destination.paused" if paused else "destination.resumed",
         subject=f"destination:{destination}",
         detail={"reason": reason},
+    )
+
+
+def _audit_refused(session: Session, exc: SignatureInvalid, destination: str, *, now: datetime, actor: str) -> None:
+    """A status packet whose signature did not verify is ignored, and that decision is audited."""
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="signature.rejected",
+        subject=f"destination:{destination}",
+        detail={"code": exc.code, "reason": str(exc)},
     )
 
 
@@ -402,6 +415,8 @@ class DeliveryService:
         if error is None:
             assert receipt is not None
             delivery.last_error = receipt.note
+            if receipt.signature_error is not None:
+                _audit_refused(session, receipt.signature_error, delivery.destination, now=now, actor=actor)
             if receipt.status is None:
                 transition(session, delivery, S.DELIVERED, now=now, actor=actor, why="receiver accepted")
                 return AttemptResult(delivery_id, "delivered")
@@ -535,6 +550,11 @@ class DeliveryService:
                 polled += 1
                 try:
                     status = connector.poll_status(packet_id)
+                except SignatureInvalid as exc:
+                    log.warning("status of %s from %s refused: %s", packet_id, destination, exc)
+                    with self.sessions.begin() as session:
+                        _audit_refused(session, exc, destination, now=now, actor=f"poller:{self.worker_id}")
+                    status = None
                 except (DeliveryError, InputError) as exc:
                     log.warning("status poll of %s at %s failed: %s", packet_id, destination, exc)
                     status = None

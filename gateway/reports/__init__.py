@@ -18,9 +18,8 @@ from gateway.calendar.regimes import RegimeDef, run_for
 from gateway.clock import VN_TZ, Clock
 from gateway.db.models import Observation, Packet
 from gateway.packets import model as m
-from gateway.packets.profile import Profile
-from gateway.packets.validate import write_packet
 from gateway.settings import DestinationSettings, UnitSettings
+from gateway.signing.seal import Sealer
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ def build_reports(
     *,
     sender: UnitSettings,
     destinations: dict[str, DestinationSettings],
-    profile: Profile,
+    sealer: Sealer,
     clock: Clock,
     fmt: Literal["json", "xml"] = "json",
     actor: str = "system",
@@ -50,7 +49,7 @@ def build_reports(
             regime,
             sender=sender,
             destinations=destinations,
-            profile=profile,
+            sealer=sealer,
             clock=clock,
             fmt=fmt,
             actor=actor,
@@ -64,7 +63,7 @@ def build_in_session(
     *,
     sender: UnitSettings,
     destinations: dict[str, DestinationSettings],
-    profile: Profile,
+    sealer: Sealer,
     clock: Clock,
     fmt: Literal["json", "xml"] = "json",
     actor: str = "system",
@@ -90,7 +89,7 @@ def build_in_session(
             observations,
             sender=sender,
             destinations=destinations,
-            profile=profile,
+            sealer=sealer,
             clock=clock,
             fmt=fmt,
             actor=actor,
@@ -119,7 +118,7 @@ def build_report(
     *,
     sender: UnitSettings,
     destinations: dict[str, DestinationSettings],
-    profile: Profile,
+    sealer: Sealer,
     clock: Clock,
     fmt: Literal["json", "xml"],
     actor: str,
@@ -149,7 +148,7 @@ def build_report(
     envelope = m.Envelope(
         packet_id=uuid.uuid4(),
         packet_type=m.PacketType.SO_LIEU_BAO_CAO,
-        profile=profile.id,
+        profile=sealer.profile.id,
         created_at=local_now,
         sender=m.Unit(code=sender.code, name=sender.name),
         receiver=m.Unit(code=receiver.code, name=receiver.name),
@@ -171,7 +170,7 @@ def build_report(
             ],
         ),
     )
-    payload = write_packet(envelope, fmt, profile=profile)
+    payload = sealer.seal(envelope, fmt, list(names))
     due = datetime.combine(run.deadline, time(23, 59, 59), VN_TZ).astimezone(UTC)
     packet, deliveries = outbox.store(
         session,

@@ -27,11 +27,14 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from gateway.clock import VN_TZ
-from gateway.errors import GatewayError, PacketInvalid
+from gateway.errors import GatewayError, PacketInvalid, SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets.validate import read_packet, write_packet
+from gateway.signing.packets import PacketSigner, PacketVerifier
+from gateway.signing.seal import verify_attachments
 from gateway.sim.faults import FaultPlan, FaultState
 
 RECEIVE_PATH = "/api/qcvn125/goi-tin"
@@ -112,6 +115,7 @@ class SimStats:
     faults: Counter[str] = field(default_factory=Counter)
     received: Counter[str] = field(default_factory=Counter)  # MaGoiTin -> times a valid packet arrived
     invalid: int = 0
+    signature_refused: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     idempotency_keys: dict[str, set[str]] = field(default_factory=dict)  # MaGoiTin -> keys seen
     arrivals: list[str] = field(default_factory=list)  # MaGoiTin of each valid packet, in arrival order
@@ -126,6 +130,7 @@ class SimStats:
                 "unique_packets": len(self.received),
                 "duplicates": sum(v - 1 for v in self.received.values()),
                 "invalid": self.invalid,
+                "signature_refused": self.signature_refused,
                 "statuses": dict(self.statuses),
             }
 
@@ -147,15 +152,33 @@ async def _cut_off(payload: bytes) -> AsyncIterator[bytes]:
     raise SimulatedReset("simulated connection reset (fault injection)")
 
 
+def _signature_refusal(verifier: PacketVerifier, data: bytes, packet: m.Envelope) -> str | None:
+    """Why the packet's signature (or a signed attachment) does not hold, or None when it does."""
+    try:
+        verifier.verify(data, "request body")
+        verify_attachments(packet, verifier.trust)
+    except SignatureInvalid as exc:
+        return f"chữ ký số không hợp lệ ({exc.code}): {exc.reason}"
+    return None
+
+
 def _current_window(plan: FaultPlan) -> tuple[float, float] | None:
     now = time.time()
     return next(((s, e) for s, e in plan.down_windows if s <= now < e), None)
 
 
 def create_app(
-    plan: FaultPlan | None = None, *, unit: m.Unit | None = None, name: str = "national", auth: SimAuth | None = None
+    plan: FaultPlan | None = None,
+    *,
+    unit: m.Unit | None = None,
+    name: str = "national",
+    auth: SimAuth | None = None,
+    signer: PacketSigner | None = None,
+    verifier: PacketVerifier | None = None,
 ) -> FastAPI:
-    """A simulator app. ``unit`` is who it answers as (``DonViGui`` of its status packets)."""
+    """A simulator app. ``unit`` is who it answers as (``DonViGui`` of its status packets); with a
+    ``verifier`` it refuses (``TU_CHOI``) packets whose signature or signed attachments do not verify,
+    and with a ``signer`` it signs its status packets, as the real national system does."""
     me = unit or m.Unit(code="G01", name="Hệ thống thông tin báo cáo Chính phủ")
     state = FaultState(plan or FaultPlan())
     stats = SimStats()
@@ -277,7 +300,12 @@ def create_app(
         if fault == "403":
             return JSONResponse({"title": "Forbidden", "detail": "this application may not send here"}, status_code=403)
         data = await request.body()
-        fmt = "xml" if data.lstrip()[:1] == b"<" else "json"
+        fmt: Literal["json", "xml"] = "xml" if data.lstrip()[:1] == b"<" else "json"
+
+        def seal(answer: m.Envelope, as_fmt: Literal["json", "xml"]) -> bytes:
+            out = write_packet(answer, as_fmt)
+            return signer.sign(out) if signer is not None else out
+
         try:
             packet = read_packet(data, source="request body")
         except PacketInvalid as exc:
@@ -295,6 +323,14 @@ def create_app(
             with stats.lock:
                 stats.invalid += 1
             return JSONResponse({"title": "Unreadable packet", "detail": str(exc)}, status_code=400)
+        if verifier is not None:
+            refusal = await run_in_threadpool(_signature_refusal, verifier, data, packet)
+            if refusal is not None:
+                with stats.lock:
+                    stats.signature_refused += 1
+                    stats.statuses[m.ReportStatus.TU_CHOI.value] += 1
+                answer = status_packet(packet, m.ReportStatus.TU_CHOI, refusal)
+                return Response(seal(answer, fmt), media_type=f"application/{fmt}")
         pid = str(packet.packet_id)
         with stats.lock:
             stats.received[pid] += 1
@@ -309,7 +345,7 @@ def create_app(
         with stats.lock:
             stats.statuses[answer.body.status.value] += 1  # type: ignore[attr-defined]
         if p.ack == "async":
-            latest_status[pid] = write_packet(answer, "json")
+            latest_status[pid] = seal(answer, "json")
             if p.callback_url:
                 task = asyncio.create_task(
                     call_back(p.callback_url, latest_status[pid], p.ack_delay, 2 if p.duplicate_ack else 1)
@@ -321,7 +357,7 @@ def create_app(
             # The receiver has stored the packet but answers too late: the sender times out and
             # retries, and deduplication on MaGoiTin must absorb the second copy.
             await asyncio.sleep(p.hang_seconds)
-        payload = write_packet(answer, fmt)  # type: ignore[arg-type]
+        payload = seal(answer, fmt)
         if fault == "slow":
             return StreamingResponse(
                 _trickle(payload, p.slow_seconds),

@@ -43,7 +43,7 @@ def setup(gateway_factory, database_url, national_url: str, provincial_url: str 
         load_regime("KTXH-THANG"),
         sender=gw.settings.sender,
         destinations={"national": gw.settings.destinations["national"]},
-        profile=gw.profile,
+        sealer=gw.sealer,
         clock=gw.clock,
         period_key=PERIOD,
     )

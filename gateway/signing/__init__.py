@@ -1,0 +1,39 @@
+"""Digital signatures: sign what we send, verify what we receive (QCVN 125's signing rules).
+
+- ``keys``: PKCS#12/PEM keys, passphrases from the environment or a secret file, rotation;
+- ``trust``: trust anchors and CRLs from a directory, RFC 5280 path validation (pyhanko-certvalidator);
+- ``xmldsig`` / ``jcs``: the two packet signature forms (enveloped XML-DSig; ``ChuKySo`` over RFC 8785);
+- ``packets``: sign and verify whole packets; ``pdf``: signed PDF attachments (PAdES, pyHanko);
+- ``seal``: what every outbox writer calls; ``testpki``: a throw-away PKI for tests and demos.
+
+``Inbound`` is the one way received packet bytes become a packet: verified first when a trust store
+is configured, then read with the profile's full validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.packets import model as m
+from gateway.packets.profile import Profile
+from gateway.packets.safe import DEFAULT_LIMITS, Limits
+from gateway.packets.validate import read_packet
+from gateway.signing.packets import PacketVerifier
+from gateway.signing.trust import Signer
+
+
+@dataclass
+class Inbound:
+    """Reads received packets; verifies their signature first when ``verifier`` is set."""
+
+    profile: Profile
+    verifier: PacketVerifier | None = None
+
+    def read(self, data: bytes, *, source: str, limits: Limits = DEFAULT_LIMITS) -> tuple[m.Envelope, Signer | None]:
+        if self.verifier is None:
+            return read_packet(data, source=source, profile=self.profile, limits=limits), None
+        verified = self.verifier.verify(data, source, limits=limits)
+        return read_packet(verified.data, source=source, profile=self.profile, limits=limits), verified.signer
+
+    def packet(self, data: bytes, source: str) -> m.Envelope:
+        return self.read(data, source=source)[0]

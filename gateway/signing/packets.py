@@ -1,0 +1,156 @@
+"""Signing and verifying whole packets, JSON or XML, under the active wire profile.
+
+``PacketSigner`` signs bytes produced by ``write_packet``; ``PacketVerifier`` checks received bytes
+and returns what was proven signed, ready for ``read_packet``. The certificate is validated at the
+signing time the packet claims (``ThoiGianTao``), bounded by the receipt time: a signing time in the
+future (beyond clock skew) or older than ``max_age`` is refused, so a stolen expired key cannot sign
+"in the past". The signer's unit code (certificate UID) must match the sending unit when it has one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from lxml import etree
+
+from gateway.clock import Clock, SystemClock, as_utc
+from gateway.errors import InputError, SignatureInvalid
+from gateway.packets import model as m
+from gateway.packets import safe
+from gateway.packets.profile import Profile
+from gateway.signing import jcs, xmldsig
+from gateway.signing.keys import KeyRing
+from gateway.signing.trust import Signer, TrustStore
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _names(profile: Profile) -> tuple[str, str, str, str]:
+    return (
+        profile.wire(m.Envelope, "signature"),
+        profile.wire(m.Signature, "algorithm"),
+        profile.wire(m.Signature, "certificate"),
+        profile.wire(m.Signature, "value"),
+    )
+
+
+class PacketSigner:
+    """Signs outgoing packets with the key ring's current key."""
+
+    def __init__(self, profile: Profile, keys: KeyRing, clock: Clock | None = None):
+        self.profile = profile
+        self.keys = keys
+        self.clock = clock or SystemClock()
+
+    def sign(self, data: bytes) -> bytes:
+        key = self.keys.current(self.clock.now())
+        if safe.sniff(data) == "json":
+            doc = json.loads(data)
+            signed = jcs.sign(doc, key, _names(self.profile))
+            return json.dumps(signed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        root = safe.parse_xml(data, "packet to sign")
+        strip_signature(root)
+        return xmldsig.sign(root, key)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A packet whose signature holds: the bytes to read it from, and who signed it."""
+
+    data: bytes
+    signer: Signer
+    signed_at: datetime
+
+
+class PacketVerifier:
+    """Verifies incoming packets against a trust store."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        trust: TrustStore,
+        *,
+        clock: Clock | None = None,
+        max_age: timedelta | None = timedelta(days=30),
+        match_sender: bool = True,
+    ):
+        self.profile = profile
+        self.trust = trust
+        self.clock = clock or SystemClock()
+        self.max_age = max_age
+        self.match_sender = match_sender
+
+    def verify(
+        self, data: bytes, source: str = "", *, at: datetime | None = None, limits: safe.Limits = safe.DEFAULT_LIMITS
+    ) -> Verified:
+        """Raise ``SignatureInvalid`` (distinct ``code``) unless ``data`` carries a valid signature.
+
+        ``at`` is when the packet was received (default now); ``max_age`` is measured from it."""
+        received = at or self.clock.now()
+        if safe.sniff(data) == "json":
+            doc = safe.parse_json(data, source, limits)
+            if not isinstance(doc, dict):
+                raise SignatureInvalid("malformed", "a packet is a JSON object", location=source)
+            names = _names(self.profile)
+            alg, cert, value = jcs.inspect(doc, names, source)
+            signed_at = self._signing_time(doc.get(self.profile.wire(m.Envelope, "created_at")), received, source)
+            signer = self.trust.validate(cert, signed_at, location=source)
+            jcs.verify(doc, alg, cert, value, names[0], source)
+            sender = _json_sender(doc, self.profile)
+            verified = Verified(data, signer, signed_at)
+        else:
+            root = safe.parse_xml(data, source, limits)
+            cert, chain = xmldsig.inspect(data, root, source)
+            created = root.find(f"{{{self.profile.namespace}}}{self.profile.wire(m.Envelope, 'created_at')}")
+            signed_at = self._signing_time(created.text if created is not None else None, received, source)
+            signer = self.trust.validate(cert, signed_at, extra=chain, location=source)
+            signed = xmldsig.verify(data, cert, source)
+            sender = _xml_sender(signed, self.profile)
+            verified = Verified(signed, signer, signed_at)
+        if self.match_sender and signer.unit_code and sender and signer.unit_code != sender:
+            raise SignatureInvalid(
+                "signer_mismatch",
+                f"the certificate belongs to unit {signer.unit_code}, the packet says it comes from {sender}",
+                location=source,
+            )
+        return verified
+
+    def _signing_time(self, raw: Any, received: datetime, source: str) -> datetime:
+        try:
+            signed_at = datetime.fromisoformat(str(raw))
+        except ValueError as exc:
+            raise SignatureInvalid("malformed", f"signing time {raw!r} is not a timestamp", location=source) from exc
+        if signed_at.tzinfo is None:
+            raise SignatureInvalid("malformed", "signing time has no UTC offset", location=source)
+        if as_utc(signed_at) > as_utc(received) + CLOCK_SKEW:
+            raise SignatureInvalid("not_yet_valid", f"signed at {raw}, in the future", location=source)
+        if self.max_age is not None and as_utc(received) - as_utc(signed_at) > self.max_age:
+            raise SignatureInvalid(
+                "too_old", f"signed at {raw}, more than {self.max_age.days} days before receipt", location=source
+            )
+        return signed_at
+
+
+def _json_sender(doc: dict[str, Any], profile: Profile) -> str | None:
+    unit = doc.get(profile.wire(m.Envelope, "sender"))
+    code = unit.get(profile.wire(m.Unit, "code")) if isinstance(unit, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _xml_sender(signed: bytes, profile: Profile) -> str | None:
+    try:
+        root = safe.parse_xml(signed, "signed content")
+    except InputError:
+        return None
+    ns = profile.namespace
+    el = root.find(f"{{{ns}}}{profile.wire(m.Envelope, 'sender')}/{{{ns}}}{profile.wire(m.Unit, 'code')}")
+    return el.text if el is not None else None
+
+
+def strip_signature(root: etree._Element) -> None:
+    """Remove an enveloped signature (a packet re-serialised for another format is re-signed)."""
+    for old in root.findall(f"{{{xmldsig.DS}}}Signature"):
+        root.remove(old)

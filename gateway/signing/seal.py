@@ -1,0 +1,64 @@
+"""Sealing an outgoing packet: serialise, validate, check signed attachments, sign.
+
+Every place that puts a packet into the outbox calls ``Sealer.seal``, so the rules are the same for
+scheduled reports, corrections, recalls and forwarded statuses: a packet is signed once, when it is
+built (the act that gives a report its legal value), and the signed bytes are what every retry and
+every replay sends. A packet goes out signed when any of its destinations asks for signatures
+(``destinations.<name>.sign``, on by default) and a signing key is configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from typing import Literal
+
+from gateway.errors import SignatureInvalid
+from gateway.packets import model as m
+from gateway.packets.profile import Profile
+from gateway.packets.validate import write_packet
+from gateway.signing.packets import PacketSigner
+from gateway.signing.pdf import PDF_MEDIA_TYPE, verify_pdf
+from gateway.signing.trust import Signer, TrustStore
+
+
+class Sealer:
+    def __init__(
+        self,
+        profile: Profile,
+        signer: PacketSigner | None = None,
+        signing_destinations: Iterable[str] = (),
+        trust: TrustStore | None = None,
+    ):
+        self.profile = profile
+        self.signer = signer
+        self.signing_destinations = frozenset(signing_destinations)
+        self.trust = trust
+
+    def seal(self, envelope: m.Envelope, fmt: Literal["json", "xml"], destinations: Iterable[str]) -> bytes:
+        if self.trust is not None:
+            verify_attachments(envelope, self.trust)
+        payload = write_packet(envelope, fmt, profile=self.profile)
+        if self.signer is not None and self.signing_destinations.intersection(destinations):
+            payload = self.signer.sign(payload)
+        return payload
+
+
+def verify_attachments(envelope: m.Envelope, trust: TrustStore) -> list[Signer]:
+    """Check every signed PDF in ``TepDinhKem`` against the trust store and the reporting unit."""
+    body = envelope.body
+    attachments = getattr(body, "attachments", None) or []
+    unit = getattr(body, "reporting_unit", None)
+    code = unit.code if isinstance(unit, m.Unit) else envelope.sender.code
+    signers: list[Signer] = []
+    for index, attachment in enumerate(attachments, start=1):
+        if attachment.media_type != PDF_MEDIA_TYPE:
+            continue
+        where = f"packet {envelope.packet_id} attachment {index} ({attachment.file_name})"
+        try:
+            data = base64.b64decode(attachment.data, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise SignatureInvalid("malformed", "attachment data is not base64", location=where) from exc
+        signers.extend(verify_pdf(data, trust, unit_code=code, source=where))
+    return signers
