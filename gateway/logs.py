@@ -101,4 +101,11 @@ def configure(level: str = "INFO", fmt: str = "json", stream: TextIO | None = No
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # pyHanko logs every failed path check with a traceback at WARNING; the gateway reports the same
+    # outcome as a clear SignatureInvalid, so only its errors are worth a line.
+    for noisy in QUIET_LIBRARIES:
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     return handler
+
+
+QUIET_LIBRARIES = ("pyhanko", "pyhanko_certvalidator")

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 from gateway.bootstrap import Gateway, bootstrap
 from gateway.settings import DestinationSettings, RetrySettings, Settings, UnitSettings
+from gateway.signing.testpki import make_test_pki
 from gateway.sim.faults import FaultPlan
 from gateway.sim.national import RECEIVE_PATH, create_app
 from gateway.sim.server import BackgroundServer
@@ -80,11 +81,17 @@ def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("amqp_server_url"))
 
 
+@pytest.fixture(scope="session")
+def test_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One throw-away PKI for the session (``gateway keys test-pki`` layout)."""
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
+
+
 class Sim:
     """The national simulator on loopback, with its app for reading counts and changing faults."""
 
-    def __init__(self, plan: FaultPlan) -> None:
-        self.app = create_app(plan)
+    def __init__(self, plan: FaultPlan, **app_options: Any) -> None:
+        self.app = create_app(plan, **app_options)
         self.server = BackgroundServer(self.app).start()
         self.url = self.server.url
         self.receive_url = f"{self.url}{RECEIVE_PATH}"
@@ -104,8 +111,8 @@ class Sim:
 def sim_factory() -> Iterator[Callable[[FaultPlan], Sim]]:
     started: list[Sim] = []
 
-    def make(plan: FaultPlan | None = None) -> Sim:
-        sim = Sim(plan or FaultPlan())
+    def make(plan: FaultPlan | None = None, **app_options: Any) -> Sim:
+        sim = Sim(plan or FaultPlan(), **app_options)
         started.append(sim)
         return sim
 

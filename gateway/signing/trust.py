@@ -161,6 +161,9 @@ class TrustStore:
                 allow_fetching=False,
                 revocation_mode=mode,
                 weak_hash_algos=WEAK_HASHES,
+                # A CRL issued after the signing time that does not list the certificate proves it was
+                # not revoked when it signed (the CA publishes a new CRL every few days).
+                retroactive_revinfo=True,
             )
 
         try:

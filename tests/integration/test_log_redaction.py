@@ -7,11 +7,15 @@ import base64
 import io
 import json
 import logging
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from gateway import logs
 from gateway.connectors.auth import BearerSettings, LgspSettings, OAuth2Settings
+from gateway.settings import KeySettings, SigningSettings
+from gateway.signing.keys import load_key, read_passphrase
 from gateway.sim.faults import FaultPlan
 from gateway.sim.national import SimAuth
 from tests.conftest import national_destination
@@ -28,9 +32,21 @@ def test_planted_secrets_never_reach_the_logs(
     gateway_factory,
     sim_factory,
     database_url,  # type: ignore[no-untyped-def]
+    test_pki: Path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("GATEWAY_SIGNING__KEY_PASSPHRASE", PASSPHRASE)
+    # The signing key's passphrase arrives the recommended way: an environment variable named in the
+    # configuration. The key is re-wrapped under the planted passphrase.
+    key = load_key(test_pki / "signer.p12", read_passphrase(file=test_pki / "passphrase.txt"))
+    wrapped = tmp_path / "planted.p12"
+    wrapped.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"planted", key.private_key, key.certificate, list(key.chain), BestAvailableEncryption(PASSPHRASE.encode())
+        )
+    )
+    monkeypatch.setenv("PLANTED_SIGNING_PASSPHRASE", PASSPHRASE)
+    signing = SigningSettings(keys=[KeySettings(path=wrapped, passphrase_env="PLANTED_SIGNING_PASSPHRASE")])
     stream = io.StringIO()
     handler = logs.configure("DEBUG", "json", stream)
     try:
@@ -66,7 +82,7 @@ def test_planted_secrets_never_reach_the_logs(
             ),
             "national": national_destination(ok.receive_url),
         }
-        gw = gateway_factory(database_url=database_url, destinations=destinations)
+        gw = gateway_factory(database_url=database_url, destinations=destinations, signing=signing)
         _, ids = store_packets(gw, 1, destinations=list(destinations))
         service = gw.delivery_service("redaction")
         outcomes = sorted(service.attempt(i).outcome for i in ids)

@@ -43,7 +43,8 @@ def store_packets(
     batch = uuid.uuid4().hex[:6]  # distinct reports on every call
     for i in range(count):
         envelope = report_packet(month=(i % 12) + 1, form=f"BM-{batch}-{i:05d}", year=2026 + i // 12)
-        payload = write_packet(envelope, fmt)  # type: ignore[arg-type]
+        targets = destinations or ["national"]
+        payload = gw.sealer.seal(envelope, fmt, targets)  # type: ignore[arg-type]
         deadline = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(hours=(count - i) if deadline_spread else 0)
         with gw.sessions.begin() as session:
             packet, deliveries = outbox.store(
@@ -51,7 +52,7 @@ def store_packets(
                 envelope,
                 payload,
                 fmt,
-                destinations or ["national"],
+                targets,
                 now=gw.clock.now(),
                 value_count=5,
                 deadline=deadline,
