@@ -13,7 +13,13 @@
     │   ├── TransientDeliveryError   retry later (timeouts, resets, 408/425/429/5xx)
     │   ├── CredentialsError         stop sending to that destination; an operator must act (401/403)
     │   └── RejectedDeliveryError    the receiver refused this packet (other 4xx); do not retry
-    └── NotFound                the record asked for does not exist
+    ├── NotFound                the record asked for does not exist
+    ├── Conflict                the record is not in a state that allows this (409)
+    ├── NotAcceptable           the client accepts no representation we have (406)
+    └── AccessDenied            the API refuses the caller
+        ├── Unauthenticated     no or bad credentials (401)
+        ├── Forbidden           authenticated, not allowed (403; audited)
+        └── RateLimited         too many requests (429 with Retry-After)
 
 Foreign exceptions (httpx, lxml, openpyxl, SQLAlchemy) are translated at the boundary that sees them
 and chained with ``raise ... from exc``. The API maps this tree to RFC 9457 problem+json in one place.
@@ -102,3 +108,29 @@ class RejectedDeliveryError(DeliveryError):
 
 class NotFound(GatewayError):
     """The record does not exist."""
+
+
+class Conflict(GatewayError):
+    """The record exists but its state does not allow the action."""
+
+
+class NotAcceptable(GatewayError):
+    """The client accepts neither JSON nor XML."""
+
+
+class AccessDenied(GatewayError):
+    """The API refuses the caller."""
+
+
+class Unauthenticated(AccessDenied):
+    """No credentials, or credentials that do not prove who the caller is."""
+
+
+class Forbidden(AccessDenied):
+    """Authenticated, but this principal may not do this."""
+
+
+class RateLimited(AccessDenied):
+    def __init__(self, message: str, *, retry_after: str) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

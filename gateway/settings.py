@@ -144,9 +144,28 @@ class LogSettings(_Section):
     format: Literal["json", "text"] = "json"
 
 
+class OidcSettings(_Section):
+    """Operators may log in through the province's identity provider instead of a local password."""
+
+    issuer: str
+    audience: str
+    jwks_url: str
+    role_claim: str = Field(default="roles", description="claim holding admin, operator or auditor")
+    username_claim: str = "preferred_username"
+
+
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
+    token_key_file: Path | None = Field(default=None, description="default: {data_dir}/secrets/api-token.keys")
+    token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    rate_limit_per_second: float = Field(default=20.0, gt=0, description="per client, steady rate")
+    rate_limit_burst: int = Field(default=60, ge=1)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_query_bytes: int = Field(default=4096, ge=256)
+    page_size_max: int = Field(default=500, ge=1, le=10_000)
+    public_metrics: bool = Field(default=False, description="serve /metrics without a token (scraper on loopback)")
+    oidc: OidcSettings | None = None
 
 
 def _default_destinations() -> dict[str, DestinationSettings]:

@@ -1,37 +1,52 @@
-"""The FastAPI application factory: health, readiness and the status-packet intake."""
+"""The FastAPI application factory (no postponed annotations in the route modules: FastAPI reads them
+at run time, and they name per-app dependencies). Health, the token endpoint, the pull API, the operator API,
+status-packet intake and metrics. Every route but ``/healthz``, ``/readyz`` and ``/v1/token`` needs
+a bearer token; see ``gateway.api.security``."""
 
-from __future__ import annotations
+from typing import Annotated, Any
 
-from typing import Any
-
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from gateway import __version__, audit, metrics
-from gateway.api import problems
+from gateway.api import auth_routes, ops, problems, pull
+from gateway.api.middleware import ETagMiddleware, LimitsMiddleware
+from gateway.api.schemas import problem_responses
+from gateway.api.security import Security
+from gateway.auth.principals import Permission, Principal
 from gateway.bootstrap import Gateway
 from gateway.db.engine import is_at_head
 from gateway.errors import SignatureInvalid
 from gateway.packets.safe import Limits, check_size
 
 INTAKE_LIMITS = Limits(max_bytes=16 * 1024 * 1024)
+DESCRIPTION = """The gateway between a provincial reporting system and the national reporting network
+(QCVN 125:2021/BTTTT packets). Machine clients get a token with OAuth2 client credentials at
+`POST /v1/token`; operators with the password grant or the configured identity provider."""
 
 
 def create_app(gateway: Gateway) -> FastAPI:
-    app = FastAPI(title="National-interchange gateway", version=__version__)
+    app = FastAPI(title="National-interchange gateway", version=__version__, description=DESCRIPTION)
     app.state.gateway = gateway
     problems.install(app)
     service = gateway.delivery_service("api")
+    security = Security(gateway)
+    app.state.security = security
+    settings = gateway.settings.api
+    app.add_middleware(ETagMiddleware)
+    app.add_middleware(
+        LimitsMiddleware, max_body_bytes=settings.max_body_bytes, max_query_bytes=settings.max_query_bytes
+    )
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], operation_id="healthz")
     def healthz() -> dict[str, str]:
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], operation_id="readyz", responses={503: {"description": "not ready"}})
     def readyz() -> JSONResponse:
         """Database reachable and migrated, broker reachable, circuit summary."""
         checks: dict[str, Any] = {}
@@ -55,13 +70,36 @@ def create_app(gateway: Gateway) -> FastAPI:
         )
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
-    def prometheus_metrics() -> Response:
+    def prometheus_metrics(request: Request) -> Response:
         """Prometheus exposition: delivery state from SQL and this process's event metrics."""
+        if not settings.public_metrics:
+            header = request.headers.get("authorization", "")
+            token = header[7:] if header.lower().startswith("bearer ") else None
+            principal = security.authenticate(token)
+            if not principal.may(Permission.METRICS):
+                raise security.deny(principal, request, f"role {principal.role} may not {Permission.METRICS.value}")
         return Response(metrics.render(gateway), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/intake/status", tags=["intake"], status_code=202)
-    async def intake_status(request: Request) -> dict[str, str]:
-        """Receive a ``TRANG_THAI_BAO_CAO`` packet from a receiver (idempotent on its MaGoiTin)."""
+    @app.post(
+        "/v1/intake/status",
+        tags=["intake"],
+        status_code=202,
+        operation_id="intake_status",
+        responses=problem_responses(400, 401, 403, 404, 413, 422, 429),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "object"}},
+                    "application/xml": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+    async def intake_status(
+        request: Request, principal: Annotated[Principal, Depends(security.requires(Permission.INTAKE))]
+    ) -> dict[str, str]:
+        """Receive a signed ``TRANG_THAI_BAO_CAO`` packet from a receiver (idempotent on its MaGoiTin)."""
         declared = request.headers.get("content-length")
         if declared and declared.isdigit():
             check_size(int(declared), "request body", INTAKE_LIMITS)
@@ -71,22 +109,24 @@ def create_app(gateway: Gateway) -> FastAPI:
                 gateway.inbound.read, data, source="request body", limits=INTAKE_LIMITS
             )
         except SignatureInvalid as exc:
-            client = request.client.host if request.client else "unknown"
-            await run_in_threadpool(_audit_refusal, gateway, exc, client)
+            await run_in_threadpool(_audit_refusal, gateway, exc, principal.actor)
             raise
-        actor = f"receiver:{packet.sender.code}" + (f" (signed: {signer.subject})" if signer else "")
-        result = await run_in_threadpool(service.intake_status, packet, actor=actor)
+        actor = f"{principal.actor} for {packet.sender.code}" + (f" (signed: {signer.subject})" if signer else "")
+        result = await run_in_threadpool(service.intake_status, packet, actor=actor[:200])
         return {"result": result, "MaGoiTin": str(packet.packet_id)}
 
+    app.include_router(auth_routes.build_router(security))
+    app.include_router(pull.build_router(security))
+    app.include_router(ops.build_router(security))
     return app
 
 
-def _audit_refusal(gateway: Gateway, exc: SignatureInvalid, client: str) -> None:
+def _audit_refusal(gateway: Gateway, exc: SignatureInvalid, actor: str) -> None:
     with gateway.sessions.begin() as session:
         audit.record(
             session,
             at=gateway.clock.now(),
-            actor=f"client:{client}",
+            actor=actor,
             action="signature.rejected",
             subject="intake:status",
             detail={"code": exc.code, "reason": str(exc)},

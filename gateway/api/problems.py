@@ -5,16 +5,31 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from gateway.errors import GatewayError, InputError, NotFound, PacketInvalid, SignatureInvalid, UnsafeInputError
+from gateway.errors import (
+    Conflict,
+    Forbidden,
+    GatewayError,
+    InputError,
+    NotAcceptable,
+    NotFound,
+    PacketInvalid,
+    RateLimited,
+    SignatureInvalid,
+    Unauthenticated,
+    UnsafeInputError,
+)
 
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: object
+) -> JSONResponse:
     return JSONResponse(
         {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
         status_code=status,
         media_type=PROBLEM,
+        headers=headers,
     )
 
 
@@ -28,6 +43,12 @@ def install(app: FastAPI) -> None:
                 str(exc),
                 errors=[{"location": v.location, "message": v.message} for v in exc.violations],
             )
+        if isinstance(exc, Unauthenticated):
+            return problem(401, "Unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
+        if isinstance(exc, Forbidden):
+            return problem(403, "Forbidden", str(exc))
+        if isinstance(exc, RateLimited):
+            return problem(429, "Too Many Requests", str(exc), headers={"Retry-After": exc.retry_after})
         if isinstance(exc, SignatureInvalid):
             return problem(422, "Signature not accepted", str(exc), code=exc.code)
         if isinstance(exc, UnsafeInputError):
@@ -36,6 +57,10 @@ def install(app: FastAPI) -> None:
             return problem(400, "Bad input", str(exc))
         if isinstance(exc, NotFound):
             return problem(404, "Not found", str(exc))
+        if isinstance(exc, Conflict):
+            return problem(409, "Conflict", str(exc))
+        if isinstance(exc, NotAcceptable):
+            return problem(406, "Not Acceptable", str(exc))
         return problem(500, "Gateway error", type(exc).__name__)
 
     @app.exception_handler(Exception)

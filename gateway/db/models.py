@@ -39,6 +39,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+USER_ROLES = ("admin", "operator", "auditor")
+"""Roles of people: admin (everything, manages accounts), operator (watch and steer), auditor (read-only)."""
+CLIENT_ROLES = (*USER_ROLES, "ministry", "receiver", "metrics")
+"""Machine clients may also be a ministry (pulls what its grants name), a receiver (posts status
+packets to our intake) or a metrics scraper."""
+
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 """Sort key of deliveries without a deadline: after every delivery that has one."""
 
@@ -51,6 +57,7 @@ class DeliveryState(StrEnum):
     RETURNED = "returned"
     REJECTED = "rejected"
     DEAD = "dead"
+    CANCELLED = "cancelled"
 
 
 def _in(column: str, enum: type[StrEnum]) -> str:
@@ -248,3 +255,35 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiClient(Base):
+    """A machine client of our API (a ministry system, the national system's callbacks, a scraper).
+
+    Secrets are stored as argon2 hashes only. Rotation keeps the previous hash valid until
+    ``previous_valid_until``, so the client can switch without downtime."""
+
+    __tablename__ = "api_clients"
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    grants: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, comment="{regimes: [...], indicators: [...]}")
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(200))
+    previous_valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint(f"role IN ({', '.join(repr(r) for r in CLIENT_ROLES)})", name="role"),)
+
+
+class ApiUser(Base):
+    """An operator account: username and argon2 password hash, one role."""
+
+    __tablename__ = "api_users"
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint(f"role IN ({', '.join(repr(r) for r in USER_ROLES)})", name="role"),)

@@ -27,6 +27,7 @@ from gateway.delivery import states
 from gateway.delivery.circuit import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.errors import (
+    Conflict,
     CredentialsError,
     DeliveryError,
     InputError,
@@ -573,6 +574,24 @@ class DeliveryService:
     def resume(self, destination: str, *, actor: str) -> None:
         with self.sessions.begin() as session:
             set_paused(session, destination, False, reason=None, now=self.clock.now(), actor=actor)
+
+    def cancel(self, delivery_id: int, *, actor: str, reason: str) -> S:
+        """An operator decides a waiting or parked delivery must not be sent (a duplicate, a report
+        sent by hand): it becomes ``cancelled``, audited with the reason. Never for one in flight."""
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            delivery = session.get(Delivery, delivery_id, with_for_update=True)
+            if delivery is None:
+                raise NotFound(f"delivery {delivery_id} does not exist")
+            current = S(delivery.state)
+            if S.CANCELLED not in states.ALLOWED[current]:
+                raise Conflict(
+                    f"delivery {delivery_id} is {current.value}; only pending, dead, returned or "
+                    "rejected deliveries can be cancelled"
+                )
+            transition(session, delivery, S.CANCELLED, now=now, actor=actor, why=f"cancelled: {reason}")
+            delivery.lease_until = None
+            return S.CANCELLED
 
     def replay(self, delivery_ids: list[int], *, actor: str) -> list[int]:
         """Send dead, rejected or returned deliveries again, same idempotency key; audited."""

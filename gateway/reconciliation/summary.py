@@ -56,7 +56,9 @@ def summarise(session: Session) -> Summary:
     needs_operator = sum(by_state.get(s, 0) for s in VISIBLE_FINAL)
     waiting = by_state.get(S.PENDING.value, 0) + by_state.get(S.SENDING.value, 0) + by_state.get(S.DELIVERED.value, 0)
     # Observations whose packet has some delivery that is neither acknowledged nor visibly parked.
-    unsettled_packets = select(Delivery.packet_id).where(Delivery.state.not_in([S.ACKNOWLEDGED.value, *VISIBLE_FINAL]))
+    unsettled_packets = select(Delivery.packet_id).where(
+        Delivery.state.not_in([S.ACKNOWLEDGED.value, S.CANCELLED.value, *VISIBLE_FINAL])
+    )
     unaccounted = (
         session.scalar(
             select(func.count())

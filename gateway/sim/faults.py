@@ -30,6 +30,7 @@ class FaultPlan:
     slow_seconds: float = 0.5
     ack: Literal["sync", "async"] = "sync"  # async: 202 now, status later by callback and/or polling
     callback_url: str | None = None  # where async status packets are POSTed (our /v1/intake/status)
+    callback_token: str | None = None  # bearer token for the callback (a gateway client with role receiver)
     ack_delay: float = 0.2  # seconds before an async status is sent ("late" acknowledgements: raise it)
     duplicate_ack: bool = False  # send every async status twice
     return_reason: str = "Số liệu chưa khớp với báo cáo kỳ trước, đề nghị kiểm tra lại"

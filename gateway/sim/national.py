@@ -192,14 +192,19 @@ def create_app(
     latest_status: dict[str, bytes] = {}  # MaGoiTin -> latest status packet (JSON), for polling
     callbacks: set[asyncio.Task[None]] = set()
 
-    async def call_back(url: str, payload: bytes, delay: float, times: int) -> None:
+    async def call_back(url: str, payload: bytes, delay: float, times: int, token: str | None) -> None:
         import httpx
 
         await asyncio.sleep(delay)
+        headers = {"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})}
         async with httpx.AsyncClient(timeout=5, trust_env=False) as client:
             for _ in range(times):
                 try:
-                    await client.post(url, content=payload, headers={"content-type": "application/json"})
+                    answer = await client.post(url, content=payload, headers=headers)
+                    if answer.status_code >= 400:
+                        with stats.lock:
+                            stats.faults[f"callback-{answer.status_code}"] += 1
+                        continue
                     with stats.lock:
                         stats.faults["callback"] += 1
                 except httpx.HTTPError:
@@ -348,7 +353,9 @@ def create_app(
             latest_status[pid] = seal(answer, "json")
             if p.callback_url:
                 task = asyncio.create_task(
-                    call_back(p.callback_url, latest_status[pid], p.ack_delay, 2 if p.duplicate_ack else 1)
+                    call_back(
+                        p.callback_url, latest_status[pid], p.ack_delay, 2 if p.duplicate_ack else 1, p.callback_token
+                    )
                 )
                 callbacks.add(task)
                 task.add_done_callback(callbacks.discard)

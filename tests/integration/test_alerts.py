@@ -17,6 +17,7 @@ from gateway.sim.faults import FaultPlan
 from gateway.sim.server import BackgroundServer
 from gateway.worker import Worker
 from tests.conftest import national_destination
+from tests.support.api import bearer, client_token
 from tests.support.packets import store_packets
 
 RULES = Path(__file__).resolve().parents[2] / "ops" / "prometheus"
@@ -35,9 +36,11 @@ def test_rules_are_valid_and_each_fires_on_its_crafted_series() -> None:
     assert unit.returncode == 0, unit.stdout + unit.stderr
 
 
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(url: str, token: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     out = {}
-    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=5).text):
+    answer = httpx.get(f"{url}/metrics", headers=bearer(token), timeout=5)
+    assert answer.status_code == 200, answer.text
+    for family in text_string_to_metric_families(answer.text):
         for sample in family.samples:
             out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return out
@@ -60,13 +63,18 @@ def test_failing_receiver_shows_in_metrics_and_fires_the_alerts(
     thread.start()
     national = (("destination", "national"),)
     try:
-        with BackgroundServer(create_app(gw)) as api:
+        app = create_app(gw)
+        scraper = client_token(gw, app, "metrics")  # Prometheus scrapes with its own client's token
+        with BackgroundServer(app) as api:
+            assert httpx.get(f"{api.url}/metrics", timeout=5).status_code == 401  # never anonymous by default
             deadline = time.monotonic() + 20
-            while scrape(api.url).get(("gateway_circuit_open", national)) != 1.0 and time.monotonic() < deadline:
+            while (
+                scrape(api.url, scraper).get(("gateway_circuit_open", national)) != 1.0 and time.monotonic() < deadline
+            ):
                 time.sleep(0.2)
-            first = scrape(api.url)
+            first = scrape(api.url, scraper)
             time.sleep(1.2)
-            second = scrape(api.url)
+            second = scrape(api.url, scraper)
     finally:
         stop.set()
         thread.join(timeout=20)

@@ -11,6 +11,7 @@ from gateway.api.app import create_app
 from gateway.db.models import Delivery
 from gateway.packets import model as m
 from gateway.sim.server import BackgroundServer
+from tests.support.api import bearer, client_token
 from tests.support.packets import status_packet, store_packets
 
 
@@ -29,7 +30,9 @@ def test_health_readiness_and_status_intake(gateway_factory, database_url) -> No
         d = s.get(Delivery, delivery_ids[0])
         assert d is not None
         d.state = "delivered"
-    with BackgroundServer(create_app(gw)) as server, httpx.Client(base_url=server.url) as client:
+    app = create_app(gw)
+    receiver = client_token(gw, app, "receiver")
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url, headers=bearer(receiver)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text

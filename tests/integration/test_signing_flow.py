@@ -21,6 +21,7 @@ from gateway.signing.testpki import party
 from gateway.sim.faults import FaultPlan
 from gateway.sim.server import BackgroundServer
 from tests.conftest import national_destination
+from tests.support.api import bearer, client_token
 from tests.support.packets import status_packet, store_packets
 from tests.support.signing import signer, verifier
 
@@ -115,16 +116,21 @@ def test_intake_accepts_signed_status_packets_and_refuses_unsigned_ones(
     packet_ids, (delivery_id,) = store_packets(gw, 1)
     assert gw.delivery_service("w").attempt(delivery_id).outcome == "delivered"
     national, _ = party(test_pki, "national", PROFILE)
-    with BackgroundServer(create_api(gw)) as api:
+    app = create_api(gw)
+    auth = bearer(client_token(gw, app, "receiver"))
+    with BackgroundServer(app) as api:
         unsigned = status_packet(packet_ids[0], m.ReportStatus.DA_TIEP_NHAN)
-        answer = httpx.post(f"{api.url}/v1/intake/status", content=unsigned, timeout=10)
+        answer = httpx.post(f"{api.url}/v1/intake/status", content=unsigned, headers=auth, timeout=10)
         assert answer.status_code == 422
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["code"] == "unsigned"
         forged = signer(test_pki, "untrusted").sign(status_packet(packet_ids[0], m.ReportStatus.DA_TIEP_NHAN))
-        assert httpx.post(f"{api.url}/v1/intake/status", content=forged, timeout=10).json()["code"] == "untrusted"
+        assert (
+            httpx.post(f"{api.url}/v1/intake/status", content=forged, headers=auth, timeout=10).json()["code"]
+            == "untrusted"
+        )
         genuine = national.sign(status_packet(packet_ids[0], m.ReportStatus.DA_TIEP_NHAN))
-        answer = httpx.post(f"{api.url}/v1/intake/status", content=genuine, timeout=10)
+        answer = httpx.post(f"{api.url}/v1/intake/status", content=genuine, headers=auth, timeout=10)
         assert answer.status_code == 202, answer.text
     with gw.sessions() as s:
         assert s.get(Delivery, delivery_id).state == "acknowledged"

@@ -14,6 +14,7 @@ from gateway.sim.national import STATUS_PATH
 from gateway.sim.server import BackgroundServer
 from gateway.worker import Worker
 from tests.conftest import national_destination
+from tests.support.api import client_token
 from tests.support.packets import store_packets
 
 
@@ -30,9 +31,16 @@ def wait_for_state(gw, delivery_id: int, state: str, timeout: float = 10.0) -> s
 def test_late_duplicate_callbacks_acknowledge_once(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
     sim = sim_factory(FaultPlan())
     gw = gateway_factory(database_url=database_url, destinations={"national": national_destination(sim.receive_url)})
-    with BackgroundServer(create_app(gw)) as api:
+    app = create_app(gw)
+    with BackgroundServer(app) as api:
         sim.set_faults(
-            FaultPlan(ack="async", callback_url=f"{api.url}/v1/intake/status", ack_delay=0.5, duplicate_ack=True)
+            FaultPlan(
+                ack="async",
+                callback_url=f"{api.url}/v1/intake/status",
+                callback_token=client_token(gw, app, "receiver"),
+                ack_delay=0.5,
+                duplicate_ack=True,
+            )
         )
         _, (delivery_id,) = store_packets(gw, 1)
         assert gw.delivery_service("w").attempt(delivery_id).outcome == "delivered"  # 202, no status yet

@@ -1,0 +1,328 @@
+"""The operator API (``/v1/ops``): queues, deliveries with attempt history, replay and cancel,
+quarantine and its replay, scheduler status and upcoming deadlines, audit search."""
+
+from datetime import date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Query
+from sqlalchemy import func, select
+
+from gateway.api.schemas import (
+    Attempt,
+    AuditItem,
+    Cancelled,
+    DeliveryDetail,
+    DeliveryItem,
+    DestinationQueue,
+    Page,
+    QuarantineItem,
+    QuarantineReplay,
+    QuarantineReplayed,
+    Queues,
+    Replayed,
+    RunItem,
+    SchedulerView,
+    Upcoming,
+    decode_cursor,
+    encode_cursor,
+    problem_responses,
+)
+from gateway.api.security import Security
+from gateway.auth.principals import Permission, Principal
+from gateway.calendar.regimes import all_regimes, runs
+from gateway.clock import VN_TZ, as_utc
+from gateway.db.models import (
+    AuditEvent,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryState,
+    DestinationState,
+    QuarantineRecord,
+    ScheduledRun,
+)
+from gateway.errors import InputError, NotFound
+from mappings.indicators import MAPPINGS_DIR, load_mapping
+
+WAITING = (DeliveryState.PENDING.value, DeliveryState.SENDING.value, DeliveryState.DELIVERED.value)
+
+
+def _delivery_item(d: Delivery) -> DeliveryItem:
+    return DeliveryItem(
+        id=d.id,
+        packet_id=d.packet_id,
+        destination=d.destination,
+        state=d.state,
+        attempts=d.attempts,
+        next_attempt_at=d.next_attempt_at,
+        deadline=d.deadline,
+        last_status=d.last_status,
+        last_error=d.last_error,
+        ack_status=d.ack_status,
+        ack_reason=d.ack_reason,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+    )
+
+
+def build_router(security: Security) -> APIRouter:
+    gw = security.gateway
+    router = APIRouter(prefix="/v1/ops", tags=["operations"], responses=problem_responses(400, 401, 403, 422, 429))
+    reader = Annotated[Principal, Depends(security.requires(Permission.OPS_READ))]
+    writer = Annotated[Principal, Depends(security.requires(Permission.OPS_WRITE))]
+    page_max = gw.settings.api.page_size_max
+
+    @router.get("/queues", response_model=Queues, operation_id="queues")
+    def queues(principal: reader) -> Queues:
+        """Deliveries per state and destination, the oldest waiting one, circuit and pause state."""
+        now = gw.clock.now()
+        with gw.sessions() as session:
+            counts = session.execute(
+                select(Delivery.destination, Delivery.state, func.count()).group_by(
+                    Delivery.destination, Delivery.state
+                )
+            ).all()
+            oldest = dict(
+                session.execute(
+                    select(Delivery.destination, func.min(Delivery.created_at))
+                    .where(Delivery.state.in_(WAITING))
+                    .group_by(Delivery.destination)
+                ).all()
+            )
+            paused = {s.name: s for s in session.scalars(select(DestinationState))}
+        per: dict[str, dict[str, int]] = {name: {} for name in gw.settings.destinations}
+        total: dict[str, int] = {}
+        for destination, state, count in counts:
+            per.setdefault(destination, {})[state] = count
+            total[state] = total.get(state, 0) + count
+        circuits = gw.circuits.snapshot()
+        return Queues(
+            destinations=[
+                DestinationQueue(
+                    destination=name,
+                    states=states,
+                    oldest_waiting_seconds=(now - as_utc(oldest[name])).total_seconds() if name in oldest else None,
+                    circuit=circuits.get(name, "closed"),
+                    paused=bool(paused.get(name) and paused[name].paused),
+                    paused_reason=paused[name].reason if name in paused and paused[name].paused else None,
+                )
+                for name, states in sorted(per.items())
+            ],
+            total=total,
+        )
+
+    @router.get("/deliveries", response_model=Page[DeliveryItem], operation_id="search_deliveries")
+    def deliveries(
+        principal: reader,
+        state: DeliveryState | None = None,
+        destination: str | None = None,
+        packet_id: str | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
+    ) -> Page[DeliveryItem]:
+        """Deliveries, newest first."""
+        query = select(Delivery)
+        if state:
+            query = query.where(Delivery.state == state.value)
+        if destination:
+            query = query.where(Delivery.destination == destination)
+        if packet_id:
+            query = query.where(Delivery.packet_id == packet_id)
+        after = decode_cursor(cursor, 1)
+        if after:
+            query = query.where(Delivery.id < int(after[0]))
+        with gw.sessions() as session:
+            rows = list(session.scalars(query.order_by(Delivery.id.desc()).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page[DeliveryItem](
+            items=[_delivery_item(d) for d in rows], next_cursor=encode_cursor(rows[-1].id) if more else None
+        )
+
+    @router.get(
+        "/deliveries/{delivery_id}",
+        response_model=DeliveryDetail,
+        operation_id="get_delivery",
+        responses=problem_responses(404),
+    )
+    def delivery(delivery_id: int, principal: reader) -> DeliveryDetail:
+        """One delivery with every attempt (time, duration, HTTP status, outcome, error)."""
+        with gw.sessions() as session:
+            found = session.get(Delivery, delivery_id)
+            if found is None:
+                raise NotFound(f"delivery {delivery_id} does not exist")
+            attempts = session.scalars(
+                select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id).order_by(DeliveryAttempt.id)
+            ).all()
+            return DeliveryDetail(
+                **_delivery_item(found).model_dump(),
+                attempt_history=[
+                    Attempt(
+                        number=a.number,
+                        started_at=a.started_at,
+                        duration_ms=a.duration_ms,
+                        http_status=a.http_status,
+                        outcome=a.outcome,
+                        error=a.error,
+                        retry_after=a.retry_after,
+                        worker=a.worker,
+                    )
+                    for a in attempts
+                ],
+            )
+
+    @router.post(
+        "/deliveries/{delivery_id}/replay",
+        response_model=Replayed,
+        operation_id="replay_delivery",
+        responses=problem_responses(404),
+    )
+    def replay(delivery_id: int, principal: writer) -> Replayed:
+        """Send a dead, returned or rejected delivery again (same idempotency key); audited."""
+        service = gw.delivery_service("api")
+        replayed = service.replay([delivery_id], actor=principal.actor)
+        gw.publish(replayed)
+        return Replayed(replayed=replayed)
+
+    @router.post(
+        "/deliveries/{delivery_id}/cancel",
+        response_model=Cancelled,
+        operation_id="cancel_delivery",
+        responses=problem_responses(404, 409),
+    )
+    def cancel(
+        delivery_id: int,
+        principal: writer,
+        reason: Annotated[str, Body(embed=True, min_length=3, max_length=1000)],
+    ) -> Cancelled:
+        """Decide that a waiting or parked delivery must not be sent; audited with the reason."""
+        state = gw.delivery_service("api").cancel(delivery_id, actor=principal.actor, reason=reason)
+        return Cancelled(cancelled=delivery_id, state=state.value)
+
+    @router.get("/quarantine", response_model=Page[QuarantineItem], operation_id="list_quarantine")
+    def quarantine(
+        principal: reader,
+        state: Annotated[str | None, Query(pattern="^(open|replayed|discarded)$")] = "open",
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
+    ) -> Page[QuarantineItem]:
+        """Quarantined input with its location and reason."""
+        query = select(QuarantineRecord)
+        if state:
+            query = query.where(QuarantineRecord.state == state)
+        after = decode_cursor(cursor, 1)
+        if after:
+            query = query.where(QuarantineRecord.id > int(after[0]))
+        with gw.sessions() as session:
+            rows = list(session.scalars(query.order_by(QuarantineRecord.id).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page[QuarantineItem](
+            items=[
+                QuarantineItem(
+                    id=q.id,
+                    source=q.source,
+                    location=q.location,
+                    reason=q.reason,
+                    state=q.state,
+                    created_at=q.created_at,
+                    raw=q.raw,
+                )
+                for q in rows
+            ],
+            next_cursor=encode_cursor(rows[-1].id) if more else None,
+        )
+
+    @router.post("/quarantine/replay", response_model=QuarantineReplayed, operation_id="replay_quarantine")
+    def replay_quarantine(request: QuarantineReplay, principal: writer) -> QuarantineReplayed:
+        """Map every open quarantine record again with a (fixed) mapping file; audited."""
+        from gateway.ingest import replay_quarantine as replay_records
+
+        path = (MAPPINGS_DIR / request.mapping).resolve()
+        if path.parent != MAPPINGS_DIR.resolve() or not path.is_file():
+            raise InputError(f"mapping {request.mapping!r} is not a file in mappings/indicators")
+        replayed, still_open = replay_records(
+            gw.sessions,
+            load_mapping(path),
+            gw.clock,
+            reporting_unit=request.reporting_unit or gw.settings.sender.code,
+            actor=principal.actor,
+        )
+        return QuarantineReplayed(replayed=replayed, still_open=still_open)
+
+    @router.get("/scheduler", response_model=SchedulerView, operation_id="scheduler_status")
+    def scheduler(principal: reader, days: Annotated[int, Query(ge=1, le=366)] = 45) -> SchedulerView:
+        """Recent scheduled runs (late ones flagged) and the deadlines of the next ``days`` days."""
+        today = gw.clock.now().astimezone(VN_TZ).date()
+        with gw.sessions() as session:
+            recent = session.scalars(select(ScheduledRun).order_by(ScheduledRun.executed_at.desc()).limit(50)).all()
+            done = set(session.execute(select(ScheduledRun.regime_code, ScheduledRun.period_key)).tuples())
+        horizon = today + timedelta(days=days)
+        upcoming = [
+            Upcoming(
+                regime=regime.code,
+                period=run.key,
+                deadline=run.deadline,
+                push_on=run.push_on,
+                done=(regime.code, run.key) in done,
+            )
+            for regime in all_regimes()
+            for year in {today.year, horizon.year}
+            for run in runs(regime, year)
+            if today <= run.deadline <= horizon
+        ]
+        return SchedulerView(
+            recent_runs=[
+                RunItem(
+                    regime=r.regime_code,
+                    period=r.period_key,
+                    deadline=r.deadline,
+                    push_on=r.push_on,
+                    executed_at=r.executed_at,
+                    executed_by=r.executed_by,
+                    late=r.late,
+                    packets=r.packets,
+                )
+                for r in recent
+            ],
+            upcoming=sorted(upcoming, key=lambda u: (u.deadline, u.regime)),
+        )
+
+    @router.get("/audit", response_model=Page[AuditItem], operation_id="search_audit")
+    def audit_search(
+        principal: reader,
+        action: str | None = None,
+        actor: str | None = None,
+        subject: str | None = None,
+        since: datetime | None = None,
+        until: date | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
+    ) -> Page[AuditItem]:
+        """Audit events, newest first (``gateway audit verify`` checks the chain)."""
+        query = select(AuditEvent)
+        if action:
+            query = query.where(AuditEvent.action == action)
+        if actor:
+            query = query.where(AuditEvent.actor == actor)
+        if subject:
+            query = query.where(AuditEvent.subject == subject)
+        if since:
+            query = query.where(AuditEvent.at >= as_utc(since))
+        if until:
+            query = query.where(AuditEvent.at < datetime.combine(until + timedelta(days=1), datetime.min.time(), VN_TZ))
+        after = decode_cursor(cursor, 1)
+        if after:
+            query = query.where(AuditEvent.id < int(after[0]))
+        with gw.sessions() as session:
+            rows = list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page[AuditItem](
+            items=[
+                AuditItem(id=e.id, at=e.at, actor=e.actor, action=e.action, subject=e.subject, detail=e.detail)
+                for e in rows
+            ],
+            next_cursor=encode_cursor(rows[-1].id) if more else None,
+        )
+
+    return router

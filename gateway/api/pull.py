@@ -1,0 +1,337 @@
+"""The ministry pull API (``/v1``): reports, packets, indicator series, catalogues.
+
+Ministries see only what their grants name: lists are filtered, and asking for something outside the
+grant by name (a regime, an indicator, a packet) is a 403 that is audited.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.api.schemas import (
+    DeliveryBrief,
+    Disaggregation,
+    PacketSummary,
+    Page,
+    Series,
+    SeriesPoint,
+    decode_cursor,
+    encode_cursor,
+    problem_responses,
+)
+from gateway.api.security import Security
+from gateway.auth.principals import Permission, Principal
+from gateway.catalogues import CATALOGUE_TYPES, build_catalogue
+from gateway.clock import as_utc
+from gateway.db.models import Delivery, Observation, Packet
+from gateway.errors import InputError, NotAcceptable, NotFound
+from gateway.packets import model as m
+from gateway.packets.validate import read_packet, write_packet
+
+REPORT_TYPES = (
+    m.PacketType.SO_LIEU_BAO_CAO.value,
+    m.PacketType.SO_LIEU_DANH_SACH.value,
+    m.PacketType.GUI_DE_CUONG.value,
+)
+PULL_ERRORS = problem_responses(400, 401, 403, 422, 429)
+PACKET_MEDIA = {
+    "application/json": {"schema": {"type": "object"}},
+    "application/xml": {"schema": {"type": "string"}},
+}
+
+
+def _packet_query(
+    principal: Principal,
+    *,
+    types: tuple[str, ...] | None,
+    packet_type: str | None,
+    regime: str | None,
+    form: str | None,
+    period: str | None,
+    unit: str | None,
+    status: str | None,
+    updated_since: datetime | None,
+    cursor: list[object] | None,
+    limit: int,
+) -> Select[Packet]:
+    query = select(Packet)
+    if types:
+        query = query.where(Packet.packet_type.in_(types))
+    if packet_type:
+        query = query.where(Packet.packet_type == packet_type)
+    for column, value in ((Packet.regime_code, regime), (Packet.form_code, form), (Packet.period_key, period)):
+        if value:
+            query = query.where(column == value)
+    if unit:
+        query = query.where(Packet.reporting_unit == unit)
+    if status:
+        query = query.where(exists().where(Delivery.packet_id == Packet.id, Delivery.state == status))
+    if updated_since:
+        since = as_utc(updated_since)
+        query = query.where(
+            or_(
+                Packet.created_at >= since,
+                exists().where(Delivery.packet_id == Packet.id, Delivery.updated_at >= since),
+            )
+        )
+    if principal.scoped and "*" not in principal.grants.regimes:
+        query = query.where(Packet.regime_code.in_(sorted(principal.grants.regimes)))
+    if cursor:
+        at, last = datetime.fromisoformat(str(cursor[0])), str(cursor[1])
+        query = query.where(or_(Packet.created_at > at, and_(Packet.created_at == at, Packet.id > last)))
+    return query.order_by(Packet.created_at, Packet.id).limit(limit + 1)
+
+
+def _summaries(session: Session, packets: list[Packet]) -> list[PacketSummary]:
+    ids = [p.id for p in packets]
+    deliveries: dict[str, list[DeliveryBrief]] = {}
+    if ids:
+        for d in session.scalars(select(Delivery).where(Delivery.packet_id.in_(ids)).order_by(Delivery.id)):
+            deliveries.setdefault(d.packet_id, []).append(
+                DeliveryBrief(
+                    destination=d.destination, state=d.state, ack_status=d.ack_status, updated_at=d.updated_at
+                )
+            )
+    return [
+        PacketSummary(
+            packet_id=p.id,
+            packet_type=p.packet_type,
+            regime=p.regime_code,
+            form=p.form_code,
+            period=p.period_key,
+            reporting_unit=p.reporting_unit,
+            revision=p.revision,
+            value_count=p.value_count,
+            content_type=p.content_type,
+            created_at=p.created_at,
+            deliveries=deliveries.get(p.id, []),
+        )
+        for p in packets
+    ]
+
+
+def build_router(security: Security) -> APIRouter:
+    gw = security.gateway
+    router = APIRouter(prefix="/v1", tags=["pull"], responses=PULL_ERRORS)
+    puller = Annotated[Principal, Depends(security.requires(Permission.PULL))]
+    page_max = gw.settings.api.page_size_max
+
+    def guard_regime(principal: Principal, request: Request, regime: str | None) -> None:
+        if principal.scoped and regime and not principal.grants.regime(regime):
+            raise security.deny(principal, request, f"no grant for regime {regime}")
+
+    def listing(
+        principal: Principal, types: tuple[str, ...] | None, cursor: str | None, limit: int, **filters: Any
+    ) -> Page[PacketSummary]:
+        query = _packet_query(principal, types=types, cursor=decode_cursor(cursor, 2), limit=limit, **filters)
+        with gw.sessions() as session:
+            packets = list(session.scalars(query))
+            more = len(packets) > limit
+            packets = packets[:limit]
+            items = _summaries(session, packets)
+        last = packets[-1] if packets and more else None
+        return Page[PacketSummary](
+            items=items, next_cursor=encode_cursor(last.created_at.isoformat(), last.id) if last else None
+        )
+
+    @router.get("/reports", response_model=Page[PacketSummary], operation_id="list_reports")
+    def list_reports(
+        principal: puller,
+        request: Request,
+        regime: str | None = None,
+        form: str | None = None,
+        period: Annotated[str | None, Query(description="e.g. 2026-THANG-10")] = None,
+        reporting_unit: str | None = None,
+        status: Annotated[str | None, Query(description="a delivery state, e.g. acknowledged")] = None,
+        updated_since: datetime | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
+    ) -> Page[PacketSummary]:
+        """Report packets (numbers, lists, narrative reports) with their delivery status per destination."""
+        guard_regime(principal, request, regime)
+        return listing(
+            principal,
+            REPORT_TYPES,
+            cursor,
+            limit,
+            packet_type=None,
+            regime=regime,
+            form=form,
+            period=period,
+            unit=reporting_unit,
+            status=status,
+            updated_since=updated_since,
+        )
+
+    @router.get("/packets", response_model=Page[PacketSummary], operation_id="list_packets")
+    def list_packets(
+        principal: puller,
+        request: Request,
+        packet_type: Annotated[m.PacketType | None, Query(alias="type")] = None,
+        regime: str | None = None,
+        period: str | None = None,
+        reporting_unit: str | None = None,
+        updated_since: datetime | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
+    ) -> Page[PacketSummary]:
+        """Every packet the gateway stored (reports, status packets, corrections), filtered."""
+        guard_regime(principal, request, regime)
+        return listing(
+            principal,
+            None,
+            cursor,
+            limit,
+            packet_type=packet_type.value if packet_type else None,
+            regime=regime,
+            form=None,
+            period=period,
+            unit=reporting_unit,
+            status=None,
+            updated_since=updated_since,
+        )
+
+    @router.get(
+        "/packets/{packet_id}",
+        operation_id="get_packet",
+        responses={200: {"content": PACKET_MEDIA, "description": "the packet"}, **problem_responses(404, 406)},
+    )
+    def get_packet(packet_id: str, principal: puller, request: Request) -> Response:
+        """The packet as stored (signed), in JSON or XML by ``Accept``; converting to the other
+        format re-serialises it and drops the signature (``X-Signature: not-carried``)."""
+        with gw.sessions() as session:
+            packet = session.get(Packet, packet_id)
+            if packet is None:
+                raise NotFound(f"packet {packet_id} does not exist")
+            if principal.scoped and not principal.grants.regime(packet.regime_code):
+                raise security.deny(principal, request, f"no grant for the regime of packet {packet_id}")
+            payload, stored = packet.payload, packet.content_type
+        wanted = _negotiate(request.headers.get("accept", "*/*"), stored)
+        if wanted == stored:
+            return Response(payload, media_type=stored)
+        envelope = read_packet(payload, source=f"packet {packet_id}", profile=gw.profile)
+        return Response(
+            write_packet(envelope, _format(wanted), profile=gw.profile),
+            media_type=wanted,
+            headers={"X-Signature": "not-carried"},
+        )
+
+    @router.get("/indicators/{indicator}/series", response_model=Series, operation_id="indicator_series")
+    def indicator_series(
+        indicator: str,
+        principal: puller,
+        request: Request,
+        reporting_unit: Annotated[list[str] | None, Query()] = None,
+        period_from: Annotated[str | None, Query(alias="from", description="period key, e.g. 2026-THANG-01")] = None,
+        period_to: Annotated[str | None, Query(alias="to")] = None,
+        disaggregation: Annotated[
+            list[str] | None, Query(description="DIMENSION:VALUE, e.g. GIOI_TINH:NU; repeat for several")
+        ] = None,
+    ) -> Series:
+        """Values sent for one national indicator (the latest revision of each period and unit)."""
+        if principal.scoped and not principal.grants.indicator(indicator):
+            raise security.deny(principal, request, f"no grant for indicator {indicator}")
+        wanted = sorted(_pair(d) for d in disaggregation or [])
+        query = (
+            select(Observation, Packet.revision, Packet.period_key)
+            .join(Packet, Packet.id == Observation.packet_id)
+            .where(Observation.indicator_code == indicator)
+        )
+        if reporting_unit:
+            query = query.where(Observation.reporting_unit.in_(reporting_unit))
+        if principal.scoped and "*" not in principal.grants.regimes:
+            query = query.where(Observation.regime_code.in_(sorted(principal.grants.regimes)))
+        latest: dict[tuple[str, str, str], SeriesPoint] = {}
+        with gw.sessions() as session:
+            for obs, revision, packet_period in session.execute(query.order_by(Packet.revision)):
+                period_key = str(packet_period or obs.period_key)
+                dis = sorted((str(a), str(b)) for a, b in obs.disaggregation)
+                if wanted and dis != wanted:
+                    continue
+                if not _in_range(period_key, period_from, period_to):
+                    continue
+                latest[(period_key, obs.reporting_unit, repr(dis))] = SeriesPoint(
+                    period=period_key,
+                    reporting_unit=obs.reporting_unit,
+                    value=obs.value,
+                    unit=obs.unit,
+                    disaggregation=[Disaggregation(dimension=a, value=b) for a, b in dis],
+                    packet_id=str(obs.packet_id),
+                    revision=revision,
+                )
+        points = sorted(latest.values(), key=lambda p: (_period_order(p.period), p.reporting_unit))
+        return Series(indicator=indicator, points=points)
+
+    @router.get(
+        "/catalogues/{kind}",
+        operation_id="get_catalogue",
+        responses={200: {"content": PACKET_MEDIA, "description": "a catalogue packet"}, **problem_responses(404)},
+    )
+    def get_catalogue(
+        kind: m.PacketType,
+        principal: puller,
+        request: Request,
+        year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    ) -> Response:
+        """A ``DANH_MUC_*`` or ``BO_CHI_SO`` packet describing the codes our reports use."""
+        del principal
+        if kind not in CATALOGUE_TYPES:
+            raise NotFound(f"{kind.value} is not a catalogue ({', '.join(t.value for t in CATALOGUE_TYPES)})")
+        settings = gw.settings
+        national = settings.destinations.get("national")
+        receiver = (
+            m.Unit(code=national.receiver.code, name=national.receiver.name)
+            if national
+            else m.Unit(code="G01", name="Hệ thống thông tin báo cáo Chính phủ")
+        )
+        envelope = build_catalogue(
+            kind,
+            profile=gw.profile,
+            sender=m.Unit(code=settings.sender.code, name=settings.sender.name),
+            receiver=receiver,
+            now=gw.clock.now(),
+            year=year,
+        )
+        wanted = _negotiate(request.headers.get("accept", "*/*"), "application/json")
+        return Response(write_packet(envelope, _format(wanted), profile=gw.profile), media_type=wanted)
+
+    return router
+
+
+def _format(media_type: str) -> Literal["json", "xml"]:
+    return "xml" if media_type == "application/xml" else "json"
+
+
+def _negotiate(accept: str, stored: str) -> str:
+    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    if stored in kinds or "*/*" in kinds or "application/*" in kinds or not accept.strip():
+        return stored
+    for kind in kinds:
+        if kind in ("application/json", "application/xml"):
+            return kind
+    raise NotAcceptable(f"this resource is available as application/json or application/xml, not {accept}")
+
+
+def _pair(text: str) -> tuple[str, str]:
+    dimension, sep, value = text.partition(":")
+    if not sep or not dimension or not value:
+        raise InputError(f"disaggregation {text!r} must be DIMENSION:VALUE")
+    return dimension, value
+
+
+def _period_order(key: str) -> tuple[int, str, int]:
+    year, _, rest = key.partition("-")
+    kind, _, number = rest.rpartition("-")
+    try:
+        return int(year), kind, int(number)
+    except ValueError:
+        return 0, key, 0
+
+
+def _in_range(key: str, start: str | None, end: str | None) -> bool:
+    order = _period_order(key)
+    return (start is None or order >= _period_order(start)) and (end is None or order <= _period_order(end))

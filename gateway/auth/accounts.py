@@ -1,0 +1,172 @@
+"""Clients and users in the database: add, list, rotate, revoke, disable, and check credentials.
+
+Secrets and passwords are hashed with argon2 (argon2-cffi's defaults, RFC 9106 low-memory profile);
+a client secret is shown once, when it is made. Checking a credential always runs one argon2
+verification, even for an unknown name, so response time does not reveal which names exist.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway import audit
+from gateway.auth.principals import Grants, Principal
+from gateway.clock import as_utc
+from gateway.db.models import CLIENT_ROLES, USER_ROLES, ApiClient, ApiUser
+from gateway.errors import InputError, NotFound
+
+_hasher = PasswordHasher()
+_DUMMY = _hasher.hash("not a real secret")
+MIN_PASSWORD = 12
+
+
+def _verify(stored: str | None, offered: str) -> bool:
+    try:
+        return _hasher.verify(stored or _DUMMY, offered) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class IssuedSecret:
+    client_id: str
+    secret: str
+
+
+def add_client(session: Session, name: str, role: str, grants: Grants, *, now: datetime, actor: str) -> IssuedSecret:
+    if role not in CLIENT_ROLES:
+        raise InputError(f"role must be one of {', '.join(CLIENT_ROLES)}")
+    if role == "ministry" and grants.empty:
+        raise InputError("a ministry client needs at least one grant (--regime or --indicator; '*' for all)")
+    client_id = f"c-{secrets.token_hex(8)}"
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        ApiClient(
+            client_id=client_id,
+            name=name,
+            role=role,
+            grants=grants.to_json(),
+            secret_hash=_hasher.hash(secret),
+            created_at=now,
+        )
+    )
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="client.added",
+        subject=f"client:{client_id}",
+        detail={"name": name, "role": role, "grants": grants.to_json()},
+    )
+    return IssuedSecret(client_id, secret)
+
+
+def rotate_client(session: Session, client_id: str, *, grace: timedelta, now: datetime, actor: str) -> IssuedSecret:
+    """A new secret; the old one keeps working for ``grace`` so the client can switch without downtime."""
+    client = _client(session, client_id)
+    secret = secrets.token_urlsafe(32)
+    client.previous_secret_hash = client.secret_hash
+    client.previous_valid_until = now + grace
+    client.secret_hash = _hasher.hash(secret)
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="client.rotated",
+        subject=f"client:{client_id}",
+        detail={"previous_valid_until": client.previous_valid_until.isoformat()},
+    )
+    return IssuedSecret(client_id, secret)
+
+
+def revoke_client(session: Session, client_id: str, *, now: datetime, actor: str) -> None:
+    client = _client(session, client_id)
+    client.revoked_at = now
+    audit.record(session, at=now, actor=actor, action="client.revoked", subject=f"client:{client_id}")
+
+
+def _client(session: Session, client_id: str) -> ApiClient:
+    client = session.get(ApiClient, client_id)
+    if client is None:
+        raise NotFound(f"client {client_id} does not exist")
+    return client
+
+
+def client_principal(session: Session, client_id: str, secret: str, *, now: datetime) -> Principal | None:
+    client = session.get(ApiClient, client_id)
+    if client is None:
+        _verify(None, secret)
+        return None
+    ok = _verify(client.secret_hash, secret)
+    if not ok and client.previous_secret_hash and client.previous_valid_until:
+        ok = as_utc(now) <= as_utc(client.previous_valid_until) and _verify(client.previous_secret_hash, secret)
+    if not ok or client.revoked_at is not None:
+        return None
+    return Principal("client", client.client_id, client.role, Grants.from_json(client.grants))
+
+
+def active_client(session: Session, client_id: str) -> Principal | None:
+    """The client as it is now (revocation and grant changes apply to tokens already issued)."""
+    client = session.get(ApiClient, client_id)
+    if client is None or client.revoked_at is not None:
+        return None
+    return Principal("client", client.client_id, client.role, Grants.from_json(client.grants))
+
+
+def list_clients(session: Session) -> list[ApiClient]:
+    return list(session.scalars(select(ApiClient).order_by(ApiClient.created_at)))
+
+
+def add_user(
+    session: Session, username: str, full_name: str, role: str, password: str, *, now: datetime, actor: str
+) -> None:
+    if role not in USER_ROLES:
+        raise InputError(f"role must be one of {', '.join(USER_ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"a password needs at least {MIN_PASSWORD} characters")
+    if session.get(ApiUser, username) is not None:
+        raise InputError(f"user {username} already exists")
+    session.add(
+        ApiUser(
+            username=username,
+            full_name=full_name,
+            role=role,
+            password_hash=_hasher.hash(password),
+            created_at=now,
+        )
+    )
+    audit.record(session, at=now, actor=actor, action="user.added", subject=f"user:{username}", detail={"role": role})
+
+
+def disable_user(session: Session, username: str, *, now: datetime, actor: str) -> None:
+    user = session.get(ApiUser, username)
+    if user is None:
+        raise NotFound(f"user {username} does not exist")
+    user.disabled_at = now
+    audit.record(session, at=now, actor=actor, action="user.disabled", subject=f"user:{username}")
+
+
+def user_principal(session: Session, username: str, password: str) -> Principal | None:
+    user = session.get(ApiUser, username)
+    ok = _verify(user.password_hash if user else None, password)
+    if user is None or not ok or user.disabled_at is not None:
+        return None
+    return Principal("user", user.username, user.role)
+
+
+def active_user(session: Session, username: str) -> Principal | None:
+    user = session.get(ApiUser, username)
+    if user is None or user.disabled_at is not None:
+        return None
+    return Principal("user", user.username, user.role)
+
+
+def list_users(session: Session) -> list[ApiUser]:
+    return list(session.scalars(select(ApiUser).order_by(ApiUser.username)))
