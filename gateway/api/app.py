@@ -69,15 +69,11 @@ def create_app(gateway: Gateway) -> FastAPI:
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )
 
-    @app.get("/metrics", tags=["health"], include_in_schema=False)
-    def prometheus_metrics(request: Request) -> Response:
+    scraper = Depends(security.requires(Permission.METRICS, public=settings.public_metrics))
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False, dependencies=[scraper])
+    def prometheus_metrics() -> Response:
         """Prometheus exposition: delivery state from SQL and this process's event metrics."""
-        if not settings.public_metrics:
-            header = request.headers.get("authorization", "")
-            token = header[7:] if header.lower().startswith("bearer ") else None
-            principal = security.authenticate(token)
-            if not principal.may(Permission.METRICS):
-                raise security.deny(principal, request, f"role {principal.role} may not {Permission.METRICS.value}")
         return Response(metrics.render(gateway), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(

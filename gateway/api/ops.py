@@ -1,10 +1,10 @@
 """The operator API (``/v1/ops``): queues, deliveries with attempt history, replay and cancel,
 quarantine and its replay, scheduler status and upcoming deadlines, audit search."""
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from sqlalchemy import func, select
 
 from gateway.api.schemas import (
@@ -14,18 +14,20 @@ from gateway.api.schemas import (
     DeliveryDetail,
     DeliveryItem,
     DestinationQueue,
+    IdCursor,
     Page,
     QuarantineItem,
     QuarantineReplay,
     QuarantineReplayed,
+    QueryDate,
+    QueryTimestamp,
     Queues,
     Replayed,
     RunItem,
     SchedulerView,
     Upcoming,
-    decode_cursor,
-    encode_cursor,
     problem_responses,
+    read_id_cursor,
 )
 from gateway.api.security import Security
 from gateway.auth.principals import Permission, Principal
@@ -40,9 +42,10 @@ from gateway.db.models import (
     QuarantineRecord,
     ScheduledRun,
 )
-from gateway.errors import InputError, NotFound
+from gateway.errors import NotFound
 from mappings.indicators import MAPPINGS_DIR, load_mapping
 
+DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a delivery's id")]
 WAITING = (DeliveryState.PENDING.value, DeliveryState.SENDING.value, DeliveryState.DELIVERED.value)
 
 
@@ -116,7 +119,7 @@ def build_router(security: Security) -> APIRouter:
         state: DeliveryState | None = None,
         destination: str | None = None,
         packet_id: str | None = None,
-        cursor: str | None = None,
+        cursor: IdCursor = None,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
     ) -> Page[DeliveryItem]:
         """Deliveries, newest first."""
@@ -127,15 +130,15 @@ def build_router(security: Security) -> APIRouter:
             query = query.where(Delivery.destination == destination)
         if packet_id:
             query = query.where(Delivery.packet_id == packet_id)
-        after = decode_cursor(cursor, 1)
-        if after:
-            query = query.where(Delivery.id < int(after[0]))
+        after = read_id_cursor(cursor)
+        if after is not None:
+            query = query.where(Delivery.id < after)
         with gw.sessions() as session:
             rows = list(session.scalars(query.order_by(Delivery.id.desc()).limit(limit + 1)))
         more = len(rows) > limit
         rows = rows[:limit]
         return Page[DeliveryItem](
-            items=[_delivery_item(d) for d in rows], next_cursor=encode_cursor(rows[-1].id) if more else None
+            items=[_delivery_item(d) for d in rows], next_cursor=str(rows[-1].id) if more else None
         )
 
     @router.get(
@@ -144,7 +147,7 @@ def build_router(security: Security) -> APIRouter:
         operation_id="get_delivery",
         responses=problem_responses(404),
     )
-    def delivery(delivery_id: int, principal: reader) -> DeliveryDetail:
+    def delivery(delivery_id: DeliveryId, principal: reader) -> DeliveryDetail:
         """One delivery with every attempt (time, duration, HTTP status, outcome, error)."""
         with gw.sessions() as session:
             found = session.get(Delivery, delivery_id)
@@ -176,7 +179,7 @@ def build_router(security: Security) -> APIRouter:
         operation_id="replay_delivery",
         responses=problem_responses(404),
     )
-    def replay(delivery_id: int, principal: writer) -> Replayed:
+    def replay(delivery_id: DeliveryId, principal: writer) -> Replayed:
         """Send a dead, returned or rejected delivery again (same idempotency key); audited."""
         service = gw.delivery_service("api")
         replayed = service.replay([delivery_id], actor=principal.actor)
@@ -190,7 +193,7 @@ def build_router(security: Security) -> APIRouter:
         responses=problem_responses(404, 409),
     )
     def cancel(
-        delivery_id: int,
+        delivery_id: DeliveryId,
         principal: writer,
         reason: Annotated[str, Body(embed=True, min_length=3, max_length=1000)],
     ) -> Cancelled:
@@ -202,16 +205,16 @@ def build_router(security: Security) -> APIRouter:
     def quarantine(
         principal: reader,
         state: Annotated[str | None, Query(pattern="^(open|replayed|discarded)$")] = "open",
-        cursor: str | None = None,
+        cursor: IdCursor = None,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
     ) -> Page[QuarantineItem]:
         """Quarantined input with its location and reason."""
         query = select(QuarantineRecord)
         if state:
             query = query.where(QuarantineRecord.state == state)
-        after = decode_cursor(cursor, 1)
-        if after:
-            query = query.where(QuarantineRecord.id > int(after[0]))
+        after = read_id_cursor(cursor)
+        if after is not None:
+            query = query.where(QuarantineRecord.id > after)
         with gw.sessions() as session:
             rows = list(session.scalars(query.order_by(QuarantineRecord.id).limit(limit + 1)))
         more = len(rows) > limit
@@ -229,17 +232,22 @@ def build_router(security: Security) -> APIRouter:
                 )
                 for q in rows
             ],
-            next_cursor=encode_cursor(rows[-1].id) if more else None,
+            next_cursor=str(rows[-1].id) if more else None,
         )
 
-    @router.post("/quarantine/replay", response_model=QuarantineReplayed, operation_id="replay_quarantine")
+    @router.post(
+        "/quarantine/replay",
+        response_model=QuarantineReplayed,
+        operation_id="replay_quarantine",
+        responses=problem_responses(404),
+    )
     def replay_quarantine(request: QuarantineReplay, principal: writer) -> QuarantineReplayed:
         """Map every open quarantine record again with a (fixed) mapping file; audited."""
         from gateway.ingest import replay_quarantine as replay_records
 
         path = (MAPPINGS_DIR / request.mapping).resolve()
         if path.parent != MAPPINGS_DIR.resolve() or not path.is_file():
-            raise InputError(f"mapping {request.mapping!r} is not a file in mappings/indicators")
+            raise NotFound(f"mapping {request.mapping!r} is not a file in mappings/indicators")
         replayed, still_open = replay_records(
             gw.sessions,
             load_mapping(path),
@@ -255,7 +263,7 @@ def build_router(security: Security) -> APIRouter:
         today = gw.clock.now().astimezone(VN_TZ).date()
         with gw.sessions() as session:
             recent = session.scalars(select(ScheduledRun).order_by(ScheduledRun.executed_at.desc()).limit(50)).all()
-            done = set(session.execute(select(ScheduledRun.regime_code, ScheduledRun.period_key)).tuples())
+            done = {(r, k) for r, k in session.execute(select(ScheduledRun.regime_code, ScheduledRun.period_key))}
         horizon = today + timedelta(days=days)
         upcoming = [
             Upcoming(
@@ -293,9 +301,9 @@ def build_router(security: Security) -> APIRouter:
         action: str | None = None,
         actor: str | None = None,
         subject: str | None = None,
-        since: datetime | None = None,
-        until: date | None = None,
-        cursor: str | None = None,
+        since: QueryTimestamp | None = None,
+        until: QueryDate | None = None,
+        cursor: IdCursor = None,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
     ) -> Page[AuditItem]:
         """Audit events, newest first (``gateway audit verify`` checks the chain)."""
@@ -310,9 +318,9 @@ def build_router(security: Security) -> APIRouter:
             query = query.where(AuditEvent.at >= as_utc(since))
         if until:
             query = query.where(AuditEvent.at < datetime.combine(until + timedelta(days=1), datetime.min.time(), VN_TZ))
-        after = decode_cursor(cursor, 1)
-        if after:
-            query = query.where(AuditEvent.id < int(after[0]))
+        after = read_id_cursor(cursor)
+        if after is not None:
+            query = query.where(AuditEvent.id < after)
         with gw.sessions() as session:
             rows = list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))
         more = len(rows) > limit
@@ -322,7 +330,7 @@ def build_router(security: Security) -> APIRouter:
                 AuditItem(id=e.id, at=e.at, actor=e.actor, action=e.action, subject=e.subject, detail=e.detail)
                 for e in rows
             ],
-            next_cursor=encode_cursor(rows[-1].id) if more else None,
+            next_cursor=str(rows[-1].id) if more else None,
         )
 
     return router

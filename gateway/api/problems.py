@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from http import HTTPStatus
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.errors import (
     Conflict,
@@ -20,6 +25,7 @@ from gateway.errors import (
 )
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 def problem(
@@ -63,6 +69,21 @@ def install(app: FastAPI) -> None:
             return problem(406, "Not Acceptable", str(exc))
         return problem(500, "Gateway error", type(exc).__name__)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"location": "/".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        head = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:5])
+        return problem(422, "Invalid request", head or "the request does not match the API", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers) if exc.headers else None
+        return problem(exc.status_code, HTTPStatus(exc.status_code).phrase, str(exc.detail), headers=headers)
+
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "Internal error", "an unexpected error was logged; no details are exposed")

@@ -7,7 +7,7 @@ grant by name (a regime, an indicator, a packet) is a 403 that is audited.
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
@@ -15,13 +15,15 @@ from sqlalchemy.orm import Session
 from gateway.api.schemas import (
     DeliveryBrief,
     Disaggregation,
+    PacketCursor,
     PacketSummary,
     Page,
+    QueryTimestamp,
     Series,
     SeriesPoint,
-    decode_cursor,
-    encode_cursor,
+    packet_cursor,
     problem_responses,
+    read_packet_cursor,
 )
 from gateway.api.security import Security
 from gateway.auth.principals import Permission, Principal
@@ -37,6 +39,7 @@ REPORT_TYPES = (
     m.PacketType.SO_LIEU_DANH_SACH.value,
     m.PacketType.GUI_DE_CUONG.value,
 )
+PERIOD_KEY = r"^[0-9]{4}-[0-9A-Z_]{2,12}-[0-9]{1,3}$"
 PULL_ERRORS = problem_responses(400, 401, 403, 422, 429)
 PACKET_MEDIA = {
     "application/json": {"schema": {"type": "object"}},
@@ -55,7 +58,7 @@ def _packet_query(
     unit: str | None,
     status: str | None,
     updated_since: datetime | None,
-    cursor: list[object] | None,
+    cursor: tuple[datetime, str] | None,
     limit: int,
 ) -> Select[Packet]:
     query = select(Packet)
@@ -81,7 +84,7 @@ def _packet_query(
     if principal.scoped and "*" not in principal.grants.regimes:
         query = query.where(Packet.regime_code.in_(sorted(principal.grants.regimes)))
     if cursor:
-        at, last = datetime.fromisoformat(str(cursor[0])), str(cursor[1])
+        at, last = cursor
         query = query.where(or_(Packet.created_at > at, and_(Packet.created_at == at, Packet.id > last)))
     return query.order_by(Packet.created_at, Packet.id).limit(limit + 1)
 
@@ -127,16 +130,14 @@ def build_router(security: Security) -> APIRouter:
     def listing(
         principal: Principal, types: tuple[str, ...] | None, cursor: str | None, limit: int, **filters: Any
     ) -> Page[PacketSummary]:
-        query = _packet_query(principal, types=types, cursor=decode_cursor(cursor, 2), limit=limit, **filters)
+        query = _packet_query(principal, types=types, cursor=read_packet_cursor(cursor), limit=limit, **filters)
         with gw.sessions() as session:
             packets = list(session.scalars(query))
             more = len(packets) > limit
             packets = packets[:limit]
             items = _summaries(session, packets)
         last = packets[-1] if packets and more else None
-        return Page[PacketSummary](
-            items=items, next_cursor=encode_cursor(last.created_at.isoformat(), last.id) if last else None
-        )
+        return Page[PacketSummary](items=items, next_cursor=packet_cursor(last.created_at, last.id) if last else None)
 
     @router.get("/reports", response_model=Page[PacketSummary], operation_id="list_reports")
     def list_reports(
@@ -147,8 +148,8 @@ def build_router(security: Security) -> APIRouter:
         period: Annotated[str | None, Query(description="e.g. 2026-THANG-10")] = None,
         reporting_unit: str | None = None,
         status: Annotated[str | None, Query(description="a delivery state, e.g. acknowledged")] = None,
-        updated_since: datetime | None = None,
-        cursor: str | None = None,
+        updated_since: QueryTimestamp | None = None,
+        cursor: PacketCursor = None,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
     ) -> Page[PacketSummary]:
         """Report packets (numbers, lists, narrative reports) with their delivery status per destination."""
@@ -175,8 +176,8 @@ def build_router(security: Security) -> APIRouter:
         regime: str | None = None,
         period: str | None = None,
         reporting_unit: str | None = None,
-        updated_since: datetime | None = None,
-        cursor: str | None = None,
+        updated_since: QueryTimestamp | None = None,
+        cursor: PacketCursor = None,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
     ) -> Page[PacketSummary]:
         """Every packet the gateway stored (reports, status packets, corrections), filtered."""
@@ -207,9 +208,10 @@ def build_router(security: Security) -> APIRouter:
             packet = session.get(Packet, packet_id)
             if packet is None:
                 raise NotFound(f"packet {packet_id} does not exist")
-            if principal.scoped and not principal.grants.regime(packet.regime_code):
-                raise security.deny(principal, request, f"no grant for the regime of packet {packet_id}")
-            payload, stored = packet.payload, packet.content_type
+            payload, stored, regime = packet.payload, packet.content_type, packet.regime_code
+        # Outside the read transaction: on SQLite a transaction holds the write lock the audit needs.
+        if principal.scoped and not principal.grants.regime(regime):
+            raise security.deny(principal, request, f"no grant for the regime of packet {packet_id}")
         wanted = _negotiate(request.headers.get("accept", "*/*"), stored)
         if wanted == stored:
             return Response(payload, media_type=stored)
@@ -222,14 +224,17 @@ def build_router(security: Security) -> APIRouter:
 
     @router.get("/indicators/{indicator}/series", response_model=Series, operation_id="indicator_series")
     def indicator_series(
-        indicator: str,
+        indicator: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,100}$")],
         principal: puller,
         request: Request,
         reporting_unit: Annotated[list[str] | None, Query()] = None,
-        period_from: Annotated[str | None, Query(alias="from", description="period key, e.g. 2026-THANG-01")] = None,
-        period_to: Annotated[str | None, Query(alias="to")] = None,
+        period_from: Annotated[
+            str | None, Query(alias="from", pattern=PERIOD_KEY, description="period key, e.g. 2026-THANG-01")
+        ] = None,
+        period_to: Annotated[str | None, Query(alias="to", pattern=PERIOD_KEY)] = None,
         disaggregation: Annotated[
-            list[str] | None, Query(description="DIMENSION:VALUE, e.g. GIOI_TINH:NU; repeat for several")
+            list[Annotated[str, Query(pattern=r"^[^:]+:.+$")]] | None,
+            Query(description="DIMENSION:VALUE, e.g. GIOI_TINH:NU; repeat for several"),
         ] = None,
     ) -> Series:
         """Values sent for one national indicator (the latest revision of each period and unit)."""

@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from gateway.errors import InputError
+from fastapi import Query
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 T = TypeVar("T")
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored in UTC); the API always states the offset."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_aware)]
+
+
+def _iso_date_only(value: Any) -> Any:
+    if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}$", value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+QueryDate = Annotated[date, BeforeValidator(_iso_date_only)]
+
+
+def _iso_only(value: Any) -> Any:
+    """Query timestamps are ISO 8601 (``2026-11-01T00:00:00+07:00``), not pydantic's Unix-number leniency."""
+    if isinstance(value, str) and not ISO_DATETIME.match(value):
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-01T00:00:00+07:00")
+    return value
+
+
+ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+QueryTimestamp = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_aware)]
 
 
 class Problem(BaseModel):
@@ -49,20 +74,33 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")
 
 
-def encode_cursor(*values: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
+# Cursors are keyset positions with an exact format, so any well-formed cursor is a valid request
+# ("the items after this point") and a malformed one is a 422 like any other bad parameter.
+IdCursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="next_cursor of the previous page")]
+PacketCursor = Annotated[
+    str | None, Query(pattern=r"^[0-9]{1,16}~[0-9A-Za-z-]{1,36}$", description="next_cursor of the previous page")
+]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
+def packet_cursor(created_at: datetime, packet_id: str) -> str:
+    micros = (_aware(created_at) - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}~{packet_id}"
+
+
+def read_packet_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
+    micros, _, packet_id = cursor.partition("~")
     try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise InputError("cursor is not one this API issued") from exc
-    if not isinstance(values, list) or len(values) != arity:
-        raise InputError("cursor is not one this API issued")
-    return values
+        at = _EPOCH + timedelta(microseconds=int(micros))
+    except OverflowError:
+        at = datetime.max.replace(tzinfo=UTC)
+    return at, packet_id
+
+
+def read_id_cursor(cursor: str | None) -> int | None:
+    return int(cursor) if cursor else None
 
 
 class Token(BaseModel):
@@ -75,7 +113,7 @@ class DeliveryBrief(BaseModel):
     destination: str
     state: str
     ack_status: str | None
-    updated_at: datetime
+    updated_at: Timestamp
 
 
 class PacketSummary(BaseModel):
@@ -88,7 +126,7 @@ class PacketSummary(BaseModel):
     revision: int
     value_count: int
     content_type: str
-    created_at: datetime
+    created_at: Timestamp
     deliveries: list[DeliveryBrief]
 
 
@@ -128,7 +166,7 @@ class Queues(BaseModel):
 
 class Attempt(BaseModel):
     number: int
-    started_at: datetime
+    started_at: Timestamp
     duration_ms: int
     http_status: int | None
     outcome: str
@@ -143,14 +181,14 @@ class DeliveryItem(BaseModel):
     destination: str
     state: str
     attempts: int
-    next_attempt_at: datetime
-    deadline: datetime | None
+    next_attempt_at: Timestamp
+    deadline: Timestamp | None
     last_status: int | None
     last_error: str | None
     ack_status: str | None
     ack_reason: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class DeliveryDetail(DeliveryItem):
@@ -172,7 +210,7 @@ class QuarantineItem(BaseModel):
     location: str
     reason: str
     state: str
-    created_at: datetime
+    created_at: Timestamp
     raw: dict[str, Any]
 
 
@@ -191,7 +229,7 @@ class RunItem(BaseModel):
     period: str
     deadline: date
     push_on: date
-    executed_at: datetime
+    executed_at: Timestamp
     executed_by: str
     late: bool
     packets: int
@@ -212,7 +250,7 @@ class SchedulerView(BaseModel):
 
 class AuditItem(BaseModel):
     id: int
-    at: datetime
+    at: Timestamp
     actor: str
     action: str
     subject: str

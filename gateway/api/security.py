@@ -27,6 +27,7 @@ from gateway.errors import Forbidden, RateLimited, Unauthenticated
 log = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False, description="an access token from POST /v1/token")
 CACHE_SECONDS = 5.0
+ANONYMOUS = Principal("anonymous", "-", "none")
 
 
 class Security:
@@ -96,11 +97,16 @@ class Security:
         log.warning("access denied: %s %s %s: %s", principal.actor, request.method, request.url.path, why)
         return Forbidden(why)
 
-    def requires(self, permission: Permission) -> Callable[..., Principal]:
+    def requires(self, permission: Permission, *, public: bool = False) -> Callable[..., Principal]:
+        """The dependency for one permission; ``public`` lets callers without a token through (only
+        for ``/metrics`` when ``api.public_metrics`` is set)."""
+
         def dependency(
             request: Request,
             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         ) -> Principal:
+            if public and credentials is None:
+                return ANONYMOUS
             principal = self.authenticate(credentials.credentials if credentials else None)
             if not principal.may(permission):
                 raise self.deny(principal, request, f"role {principal.role} may not {permission.value}")
