@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from gateway.errors import ConfigurationError, GatewayError, PacketInvalid
 from gateway.settings import Settings, load_settings
@@ -542,7 +542,8 @@ def clients_list(config: ConfigOpt = None) -> None:
     from gateway.auth import accounts
 
     gw = _gateway(config)
-    table = Table("client_id", "name", "role", "grants", "state", "created")
+    table = Table("name", "role", "grants", "state", "created")
+    table.columns.insert(0, Column("client_id", no_wrap=True))
     with gw.sessions() as session:
         for c in accounts.list_clients(session):
             grants = "; ".join(f"{k}: {','.join(v)}" for k, v in (c.grants or {}).items() if v)
