@@ -27,6 +27,7 @@ from gateway.delivery.service import DeliveryService
 from gateway.logs import register_secret
 from gateway.messaging import Broker
 from gateway.packets.profile import Profile, load_profile
+from gateway.reconciliation.report import ReceiverCopies, Reconciliation, reconcile
 from gateway.settings import Settings
 from gateway.signing import Inbound
 from gateway.signing.keys import KeyRing, load_key, read_passphrase
@@ -67,6 +68,18 @@ class Gateway:
         )
         self._services.append(service)
         return service
+
+    def reconcile(self, *, period: str | None = None, regime: str | None = None) -> Reconciliation:
+        """The reconciliation of a regime and period, asking receivers that expose their copies."""
+        copies = {
+            name: connector
+            for name, connector in self.connectors.items()
+            if isinstance(connector, ReceiverCopies)
+            and self.settings.destinations.get(name, None) is not None
+            and self.settings.destinations[name].data_url
+        }
+        with self.sessions() as session:
+            return reconcile(session, profile=self.profile, period=period, regime=regime, copies=copies)
 
     def publish(self, delivery_ids: list[int]) -> None:
         """Publish wake-ups after a commit. A broker failure only delays: the sweeper will find them."""

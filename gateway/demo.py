@@ -41,7 +41,7 @@ from gateway.settings import (
 )
 from gateway.signing.testpki import make_test_pki, party
 from gateway.sim import faults
-from gateway.sim.national import RECEIVE_PATH, create_app
+from gateway.sim.national import DATA_PATH, RECEIVE_PATH, create_app
 from gateway.sim.server import BackgroundServer
 from gateway.worker import Worker
 from mappings.indicators import MAPPINGS_DIR, load_mapping
@@ -75,6 +75,7 @@ def demo_settings(
     data_dir = base.data_dir / "demo"
     national = DestinationSettings(
         url=f"{sim_url}{RECEIVE_PATH}",
+        data_url=f"{sim_url}{DATA_PATH}",
         receiver=UnitSettings(code="G01", name="Hệ thống thông tin báo cáo Chính phủ"),
         format=fmt,
         timeout=1.5,

@@ -73,6 +73,9 @@ class DestinationSettings(_Section):
         default=None, description="for receivers that can only be polled: URL template with {packet_id}"
     )
     status_poll_after: float = Field(default=30.0, gt=0, description="poll a delivered packet after this many s")
+    data_url: str | None = Field(
+        default=None, description="where the receiver exposes its copy of a packet: URL template with {packet_id}"
+    )
     alert_after: float = Field(
         default=3600.0, gt=0, description="alert when the oldest unacknowledged delivery is older than this (s)"
     )

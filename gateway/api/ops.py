@@ -2,9 +2,10 @@
 quarantine and its replay, scheduler status and upcoming deadlines, audit search."""
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from gateway.api.schemas import (
@@ -22,6 +23,7 @@ from gateway.api.schemas import (
     QueryDate,
     QueryTimestamp,
     Queues,
+    ReconciliationView,
     Replayed,
     RunItem,
     SchedulerView,
@@ -43,8 +45,11 @@ from gateway.db.models import (
     ScheduledRun,
 )
 from gateway.errors import NotFound
+from gateway.reconciliation.export import to_csv, to_xlsx
 from mappings.indicators import MAPPINGS_DIR, load_mapping
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PERIOD_KEY = r"^[0-9]{4}-[0-9A-Z_]{2,12}-[0-9]{1,3}$"
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a delivery's id")]
 WAITING = (DeliveryState.PENDING.value, DeliveryState.SENDING.value, DeliveryState.DELIVERED.value)
 
@@ -294,6 +299,44 @@ def build_router(security: Security) -> APIRouter:
             ],
             upcoming=sorted(upcoming, key=lambda u: (u.deadline, u.regime)),
         )
+
+    @router.get(
+        "/reconciliation",
+        operation_id="reconciliation",
+        response_model=ReconciliationView,
+        responses={
+            200: {
+                "description": "summary and lines (JSON), or the same as CSV or an XLSX workbook",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    XLSX: {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
+            **problem_responses(404),
+        },
+    )
+    def reconciliation(
+        principal: reader,
+        period: Annotated[str | None, Query(pattern=PERIOD_KEY, description="default: the latest with data")] = None,
+        regime: Annotated[str | None, Query(max_length=100)] = None,
+        format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
+    ) -> Any:
+        """What the source says vs what was sent vs what the receiver holds, per value and destination."""
+        report = gw.reconcile(period=period, regime=regime)
+        if report.period is None:
+            raise NotFound("no observations yet: nothing to reconcile")
+        name = f"doi-soat-{report.regime or 'tat-ca'}-{report.period}"
+        if format == "csv":
+            return Response(
+                to_csv(report).encode("utf-8"),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            )
+        if format == "xlsx":
+            return Response(
+                to_xlsx(report), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'}
+            )
+        return ReconciliationView.model_validate(report.as_json())
 
     @router.get("/audit", response_model=Page[AuditItem], operation_id="search_audit")
     def audit_search(

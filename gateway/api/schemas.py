@@ -255,3 +255,33 @@ class AuditItem(BaseModel):
     action: str
     subject: str
     detail: dict[str, Any]
+
+
+class ReconciliationLine(BaseModel):
+    regime: str
+    period: str
+    reporting_unit: str
+    indicator: str
+    disaggregation: str
+    destination: str
+    source_value: str | None
+    source_unit: str | None
+    sent_value: str | None
+    sent_unit: str | None
+    packet_id: str | None
+    revision: int | None
+    delivery_id: int | None
+    delivery_state: str | None
+    ack_status: str | None
+    receiver_value: str | None
+    receiver_unit: str | None
+    classification: str
+    note: str
+    observation_id: int | None
+
+
+class ReconciliationView(BaseModel):
+    regime: str | None
+    period: str | None
+    summary: dict[str, int]
+    lines: list[ReconciliationLine]

@@ -227,5 +227,21 @@ class HttpConnector:
             raise TransientDeliveryError(f"{self.name}: status poll answered HTTP {response.status_code}")
         return self._read(response.content, f"{self.name} status of {packet_id}")
 
+    def fetch_copy(self, packet_id: str) -> bytes | None:
+        """The receiver's copy of a packet it took in (``data_url``), for reconciliation; None when the
+        receiver says it has none (404). Raises ``TransientDeliveryError`` when it cannot be asked."""
+        if not self.settings.data_url:
+            raise TransientDeliveryError(f"{self.name}: no data_url configured; the receiver's copy is not exposed")
+        url = self.settings.data_url.format(packet_id=packet_id)
+        try:
+            response = self._client.get(url, headers={"Accept": "application/json", **self.auth.headers(self._client)})
+        except httpx.HTTPError as exc:
+            raise TransientDeliveryError(f"{self.name}: copy request failed ({type(exc).__name__})") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise TransientDeliveryError(f"{self.name}: copy request answered HTTP {response.status_code}")
+        return response.content
+
     def close(self) -> None:
         self._client.close()

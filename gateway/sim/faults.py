@@ -34,6 +34,10 @@ class FaultPlan:
     ack_delay: float = 0.2  # seconds before an async status is sent ("late" acknowledgements: raise it)
     duplicate_ack: bool = False  # send every async status twice
     return_reason: str = "Số liệu chưa khớp với báo cáo kỳ trước, đề nghị kiểm tra lại"
+    # What the receiver keeps of what it acknowledged (exposed at DATA_PATH, for reconciliation):
+    # "keep" the packet as received, "lose" it, keep it with the first value or unit altered, or with
+    # its first figure recorded twice.
+    keep: Literal["keep", "lose", "alter_value", "alter_unit", "duplicate"] = "keep"
     down: bool = False
     down_windows: tuple[tuple[float, float], ...] = ()  # planned downtime: (start, end) as Unix times
     seed: int = 125

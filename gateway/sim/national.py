@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request, Response
@@ -39,6 +40,7 @@ from gateway.sim.faults import FaultPlan, FaultState
 
 RECEIVE_PATH = "/api/qcvn125/goi-tin"
 STATUS_PATH = "/api/qcvn125/trang-thai/{packet_id}"
+DATA_PATH = "/api/qcvn125/goi-tin/{packet_id}"  # the receiver's copy of a packet it took in
 TOKEN_PATH = "/token"  # noqa: S105 - a URL path, not a secret
 
 
@@ -152,6 +154,23 @@ async def _cut_off(payload: bytes) -> AsyncIterator[bytes]:
     raise SimulatedReset("simulated connection reset (fault injection)")
 
 
+def _altered(data: bytes, keep: str) -> bytes:
+    """The receiver's copy: as received, or with its first figure's value or unit changed, or recorded
+    twice (a receiver that transcribes badly, for reconciliation drills). Only JSON packets are altered."""
+    if keep not in ("alter_value", "alter_unit", "duplicate") or data.lstrip()[:1] != b"{":
+        return data
+    doc = json.loads(data)
+    figures = doc.get("NoiDung", {}).get("SoLieu") or []
+    if figures:
+        if keep == "duplicate":
+            figures.append(dict(figures[0]))
+        elif keep == "alter_value":
+            figures[0]["GiaTri"] = str(Decimal(figures[0]["GiaTri"]) + 1)
+        else:
+            figures[0]["DonViTinh"] = "đồng"
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
 def _signature_refusal(verifier: PacketVerifier, data: bytes, packet: m.Envelope) -> str | None:
     """Why the packet's signature (or a signed attachment) does not hold, or None when it does."""
     try:
@@ -210,6 +229,15 @@ def create_app(
                 except httpx.HTTPError:
                     with stats.lock:
                         stats.faults["callback-failed"] += 1
+
+    kept: dict[str, bytes] = {}  # MaGoiTin -> what the receiver holds (as received, or altered)
+
+    @app.get(DATA_PATH)
+    def get_data(packet_id: str) -> Response:
+        found = kept.get(packet_id)
+        if found is None:
+            return JSONResponse({"title": "Not found", "detail": "no packet with that MaGoiTin here"}, status_code=404)
+        return Response(found, media_type="application/xml" if found.lstrip()[:1] == b"<" else "application/json")
 
     @app.get(STATUS_PATH)
     def get_status(packet_id: str) -> Response:
@@ -341,6 +369,8 @@ def create_app(
             stats.received[pid] += 1
             stats.arrivals.append(pid)
             last_packets[pid] = data
+            if p.keep != "lose":
+                kept[pid] = _altered(data, p.keep)
             stats.idempotency_keys.setdefault(pid, set()).add(request.headers.get("idempotency-key", ""))
         if fault == "return" and pid not in returned_once:
             returned_once.add(pid)

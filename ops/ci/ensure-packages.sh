@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs when they are missing (PostgreSQL, RabbitMQ,
-# Prometheus for promtool).
+# Prometheus for promtool, Chromium for the dashboard's browser test).
 # Needs root (or sudo) and the Debian package registry; says clearly what is missing otherwise.
 set -euo pipefail
 
@@ -8,6 +8,7 @@ need=()
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool checks the alert rules
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the dashboard is tested in a real browser
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

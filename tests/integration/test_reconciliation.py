@@ -1,0 +1,173 @@
+"""Reconciliation finds each class when it is made to happen on purpose: the simulator returns,
+refuses, loses or alters what it receives, the source changes after sending, a report goes out late
+or twice. Real loopback HTTP, real packets, the receiver's copy fetched over its data URL."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from gateway.calendar.regimes import load_regime
+from gateway.clock import VN_TZ, FrozenClock
+from gateway.db.models import IngestRun, Observation
+from gateway.reconciliation.export import to_csv, to_xlsx
+from gateway.reports import build_reports
+from gateway.sim.faults import FaultPlan
+from gateway.sim.national import DATA_PATH
+from tests.conftest import national_destination
+
+ON_TIME = datetime(2026, 10, 20, 9, 0, tzinfo=VN_TZ)  # KTXH-THANG 2026-THANG-10 is due on 26 October
+LATE = datetime(2026, 11, 3, 9, 0, tzinfo=VN_TZ)
+PERIOD = "2026-THANG-10"
+VALUES = {"0501": ("1250.5", "tỷ đồng"), "0601": ("310", "tỷ đồng"), "0201": ("7105", "người")}
+
+
+def observe(gw: Any, values: dict[str, tuple[str, str]], now: datetime) -> None:
+    with gw.sessions.begin() as s:
+        run = IngestRun(source="test", adapter="test", mapping_version="test/1", started_at=now)
+        s.add(run)
+        s.flush()
+        for indicator, (value, unit) in values.items():
+            s.add(
+                Observation(
+                    ingest_run_id=run.id,
+                    regime_code="KTXH-THANG",
+                    form_code="BM01-KT",
+                    indicator_code=indicator,
+                    source_indicator_code=f"T{indicator}",
+                    unit=unit,
+                    period_key=PERIOD,
+                    reporting_unit="H15",
+                    disaggregation=[],
+                    admin_code_list=None,
+                    value=value,
+                    source_ref=f"test.xlsx!B{indicator}",
+                    content_hash=hashlib.sha256(f"{indicator}{value}".encode()).hexdigest(),
+                    mapping_version="test/1",
+                    created_at=now,
+                )
+            )
+
+
+def send(gw: Any) -> list[int]:
+    built = build_reports(
+        gw.sessions,
+        load_regime("KTXH-THANG"),
+        sender=gw.settings.sender,
+        destinations=gw.settings.destinations,
+        sealer=gw.sealer,
+        clock=gw.clock,
+        period_key=PERIOD,
+    )
+    ids = [d for b in built for d in b.delivery_ids]
+    service = gw.delivery_service("reconcile")
+    for delivery_id in ids:
+        service.attempt(delivery_id)
+    return ids
+
+
+Tweak = Callable[[Any], None]
+SCENARIOS: dict[str, tuple[FaultPlan, datetime, Tweak | None]] = {
+    "match": (FaultPlan(), ON_TIME, None),
+    "late": (FaultPlan(), LATE, None),
+    "returned": (FaultPlan(script=("return",)), ON_TIME, None),
+    "rejected": (FaultPlan(script=("400",)), ON_TIME, None),
+    "pending": (FaultPlan(p_503=1.0), ON_TIME, None),
+    "missing_at_receiver": (FaultPlan(keep="lose"), ON_TIME, None),
+    "duplicate": (FaultPlan(keep="duplicate"), ON_TIME, None),
+}
+
+
+@pytest.mark.parametrize("expected", list(SCENARIOS))
+def test_each_class_is_found(expected: str, gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+    plan, when, tweak = SCENARIOS[expected]
+    sim = sim_factory(plan)
+    destination = national_destination(sim.receive_url, max_attempts=5).model_copy(
+        update={"data_url": f"{sim.url}{DATA_PATH}"}
+    )
+    gw = gateway_factory(database_url=database_url, destinations={"national": destination}, clock=FrozenClock(when))
+    observe(gw, VALUES, when)
+    send(gw)
+    if tweak:
+        tweak(gw)
+    report = gw.reconcile(period=PERIOD)
+    found = {line.classification for line in report.lines}
+    if expected == "duplicate":  # the receiver recorded one figure twice; the rest match
+        assert report.summary["duplicate"] == 1 and found == {"duplicate", "match"}, [
+            (line.indicator, line.classification, line.note, line.receiver_value) for line in report.lines
+        ]
+        return
+    assert found == {expected}, [(line.indicator, line.classification, line.note) for line in report.lines]
+    assert report.summary[expected] == len(report.lines) >= 3
+
+
+def test_value_unit_and_unsent_against_source_and_receiver(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+    altered = sim_factory(FaultPlan(keep="alter_value"))
+    destinations = {
+        "national": national_destination(altered.receive_url).model_copy(
+            update={"data_url": f"{altered.url}{DATA_PATH}"}
+        ),
+    }
+    gw = gateway_factory(database_url=database_url, destinations=destinations, clock=FrozenClock(ON_TIME))
+    observe(gw, VALUES, ON_TIME)
+    send(gw)
+    lines = {line.indicator: line for line in gw.reconcile(period=PERIOD).lines}
+    changed = [line for line in lines.values() if line.classification == "value_mismatch"]
+    assert len(changed) == 1 and changed[0].receiver_value != changed[0].sent_value  # the receiver's copy differs
+    assert {line.classification for line in lines.values()} == {"value_mismatch", "match"}
+
+    # The source changes after sending, and a new indicator arrives that no packet carried.
+    gw.clock.advance(timedelta(hours=1))
+    observe(gw, {"0501": ("1300", "tỷ đồng"), "0701": ("42", "%")}, gw.clock.now())
+    lines = {line.indicator: line for line in gw.reconcile(period=PERIOD).lines}
+    assert lines["0501"].classification == "value_mismatch" and lines["0501"].source_value == "1300"
+    assert lines["0701"].classification == "unsent" and lines["0701"].packet_id is None
+
+
+def test_unit_mismatch(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+    sim = sim_factory(FaultPlan(keep="alter_unit"))
+    destination = national_destination(sim.receive_url).model_copy(update={"data_url": f"{sim.url}{DATA_PATH}"})
+    gw = gateway_factory(database_url=database_url, destinations={"national": destination}, clock=FrozenClock(ON_TIME))
+    observe(gw, VALUES, ON_TIME)
+    send(gw)
+    report = gw.reconcile(period=PERIOD)
+    mismatched = [line for line in report.lines if line.classification == "unit_mismatch"]
+    assert len(mismatched) == 1 and mismatched[0].receiver_unit == "đồng"
+    assert report.summary["unit_mismatch"] == 1 and report.summary["match"] == len(report.lines) - 1
+
+
+def test_exports_match_the_json_figures(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+    sim = sim_factory(FaultPlan(script=("ok", "return")))
+    destination = national_destination(sim.receive_url).model_copy(update={"data_url": f"{sim.url}{DATA_PATH}"})
+    gw = gateway_factory(database_url=database_url, destinations={"national": destination}, clock=FrozenClock(ON_TIME))
+    observe(gw, VALUES, ON_TIME)
+    send(gw)
+    observe(gw, {"0701": ("42", "%")}, ON_TIME)
+    report = gw.reconcile()  # no period: the latest with data
+    as_json = json.loads(json.dumps(report.as_json()))
+    assert as_json["period"] == PERIOD
+    assert sum(as_json["summary"].values()) == len(as_json["lines"])
+
+    book = load_workbook(io.BytesIO(to_xlsx(report)))
+    summary = {row[1]: row[2] for row in book["Tong hop"].iter_rows(min_row=2, max_row=11, values_only=True)}
+    assert summary == as_json["summary"]
+    details = book["Chi tiet"]
+    assert details.freeze_panes == "A2"
+    assert details["A1"].font.bold
+    rows = list(details.iter_rows(min_row=2, values_only=True))
+    assert len(rows) == len(as_json["lines"])
+    headers = [c.value for c in details[1]]
+    col = headers.index("Kết quả đối soát")
+    assert sorted(r[col] for r in rows) == sorted(line["classification"] for line in as_json["lines"])
+    value_col = headers.index("Giá trị đã gửi")
+    assert {r[value_col] for r in rows} >= {"1250.5", "310"}  # decimal text, never floats
+
+    csv_lines = to_csv(report).splitlines()
+    assert len(csv_lines) == len(as_json["lines"]) + 1 and csv_lines[0].startswith("regime,period")
