@@ -6,7 +6,7 @@ a bearer token; see ``gateway.api.security``."""
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +18,7 @@ from gateway.api.schemas import problem_responses
 from gateway.api.security import Security
 from gateway.auth.principals import Permission, Principal
 from gateway.bootstrap import Gateway
+from gateway.dashboard import views as dashboard
 from gateway.db.engine import is_at_head
 from gateway.errors import SignatureInvalid
 from gateway.packets.safe import Limits, check_size
@@ -114,6 +115,13 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(auth_routes.build_router(security))
     app.include_router(pull.build_router(security))
     app.include_router(ops.build_router(security))
+    app.include_router(dashboard.build_router(security))
+    dashboard.mount_static(app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/", status_code=307)
+
     return app
 
 

@@ -1,0 +1,237 @@
+"""What the dashboard pages show, read from SQL with bounded queries (every page stays fast with
+100,000 deliveries: aggregates are grouped in the database, lists are keyset-paginated)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import Session
+
+from gateway.calendar.regimes import all_regimes, runs
+from gateway.clock import VN_TZ, as_utc
+from gateway.dashboard.charts import Bar
+from gateway.db.models import (
+    AuditEvent,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryState,
+    DestinationState,
+    Observation,
+    Packet,
+    QuarantineRecord,
+    ScheduledRun,
+    StatusReceipt,
+)
+
+S = DeliveryState
+WAITING = (S.PENDING.value, S.SENDING.value, S.DELIVERED.value)
+PAGE = 50
+
+
+@dataclass
+class DestinationRow:
+    name: str
+    states: dict[str, int]
+    circuit: str
+    paused: bool
+    paused_reason: str | None
+    oldest_waiting: timedelta | None
+    failures_24h: int
+
+    @property
+    def failing(self) -> bool:
+        return self.circuit != "closed" or self.paused or self.states.get(S.DEAD.value, 0) > 0 or self.failures_24h > 0
+
+
+def destinations(
+    session: Session, configured: list[str], circuits: dict[str, str], now: datetime
+) -> list[DestinationRow]:
+    counts = session.execute(
+        select(Delivery.destination, Delivery.state, func.count()).group_by(Delivery.destination, Delivery.state)
+    ).all()
+    oldest = dict(
+        session.execute(
+            select(Delivery.destination, func.min(Delivery.created_at))
+            .where(Delivery.state.in_(WAITING))
+            .group_by(Delivery.destination)
+        ).all()
+    )
+    since = now - timedelta(hours=24)
+    failures = dict(
+        session.execute(
+            select(Delivery.destination, func.count())
+            .join(DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id)
+            .where(DeliveryAttempt.started_at >= since, DeliveryAttempt.outcome != "ok")
+            .group_by(Delivery.destination)
+        ).all()
+    )
+    paused = {s.name: s for s in session.scalars(select(DestinationState))}
+    per: dict[str, dict[str, int]] = {name: {} for name in configured}
+    for destination, state, count in counts:
+        per.setdefault(destination, {})[state] = count
+    return [
+        DestinationRow(
+            name=name,
+            states=states,
+            circuit=circuits.get(name, "closed"),
+            paused=bool(name in paused and paused[name].paused),
+            paused_reason=paused[name].reason if name in paused else None,
+            oldest_waiting=(now - as_utc(oldest[name])) if name in oldest else None,
+            failures_24h=int(failures.get(name, 0)),
+        )
+        for name, states in sorted(per.items())
+    ]
+
+
+def _bucket(session: Session, column: Any, unit: str) -> ColumnElement[str]:
+    """The time bucket of ``column`` as text, in the database's own dialect (UTC)."""
+    if session.get_bind().dialect.name == "postgresql":
+        fmt = "YYYY-MM-DD HH24" if unit == "hour" else "YYYY-MM-DD"
+        return func.to_char(func.timezone("UTC", column), fmt)
+    return func.strftime("%Y-%m-%d %H" if unit == "hour" else "%Y-%m-%d", column)
+
+
+def activity(session: Session, now: datetime, *, hours: int = 0, days: int = 0) -> list[Bar]:
+    """Attempts per hour (or day) over the window, split into succeeded and failed."""
+    unit = "hour" if hours else "day"
+    span = timedelta(hours=hours) if hours else timedelta(days=days)
+    start = as_utc(now) - span
+    bucket = _bucket(session, DeliveryAttempt.started_at, unit)
+    rows = session.execute(
+        select(
+            bucket,
+            func.sum(case((DeliveryAttempt.outcome == "ok", 1), else_=0)),
+            func.sum(case((DeliveryAttempt.outcome != "ok", 1), else_=0)),
+        )
+        .where(DeliveryAttempt.started_at >= start)
+        .group_by(bucket)
+    ).all()
+    found = {str(b): (int(ok or 0), int(bad or 0)) for b, ok, bad in rows}
+    bars = []
+    step = timedelta(hours=1) if hours else timedelta(days=1)
+    count = hours or days
+    for i in range(count, -1, -1):
+        at = as_utc(now) - i * step
+        key = at.strftime("%Y-%m-%d %H" if hours else "%Y-%m-%d")
+        local = at.astimezone(VN_TZ)
+        label = local.strftime("%H:00") if hours else local.strftime("%d/%m")
+        ok, bad = found.get(key, (0, 0))
+        bars.append(Bar(label, ok, bad))
+    return bars
+
+
+@dataclass
+class Due:
+    regime: str
+    period: str
+    deadline: Any
+    push_on: Any
+    done: bool
+
+
+def upcoming(session: Session, now: datetime, days: int = 45) -> list[Due]:
+    today = now.astimezone(VN_TZ).date()
+    horizon = today + timedelta(days=days)
+    done = {(r, k) for r, k in session.execute(select(ScheduledRun.regime_code, ScheduledRun.period_key))}
+    found = [
+        Due(regime.code, run.key, run.deadline, run.push_on, (regime.code, run.key) in done)
+        for regime in all_regimes()
+        for year in sorted({today.year, horizon.year})
+        for run in runs(regime, year)
+        if today <= run.deadline <= horizon
+    ]
+    return sorted(found, key=lambda d: (d.deadline, d.regime))[:10]
+
+
+def late_reports(session: Session, now: datetime, limit: int = 20) -> list[Packet]:
+    """Report packets past their deadline that some destination has not acknowledged."""
+    open_states = (S.PENDING.value, S.SENDING.value, S.DELIVERED.value, S.DEAD.value, S.RETURNED.value)
+    waiting = select(Delivery.packet_id).where(Delivery.state.in_(open_states))
+    return list(
+        session.scalars(
+            select(Packet)
+            .where(Packet.deadline.is_not(None), Packet.deadline < as_utc(now), Packet.id.in_(waiting))
+            .order_by(Packet.deadline)
+            .limit(limit)
+        )
+    )
+
+
+def deliveries(
+    session: Session, *, state: str | None, destination: str | None, before: int | None, limit: int = PAGE
+) -> tuple[list[Delivery], int | None]:
+    query = select(Delivery)
+    if state:
+        query = query.where(Delivery.state == state)
+    if destination:
+        query = query.where(Delivery.destination == destination)
+    if before:
+        query = query.where(Delivery.id < before)
+    rows = list(session.scalars(query.order_by(Delivery.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+def attempts(session: Session, delivery_id: int) -> list[DeliveryAttempt]:
+    return list(
+        session.scalars(
+            select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id).order_by(DeliveryAttempt.id)
+        )
+    )
+
+
+def quarantine(session: Session, *, after: int | None, limit: int = PAGE) -> tuple[list[QuarantineRecord], int | None]:
+    query = select(QuarantineRecord).where(QuarantineRecord.state == "open")
+    if after:
+        query = query.where(QuarantineRecord.id > after)
+    rows = list(session.scalars(query.order_by(QuarantineRecord.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+@dataclass
+class Lifecycle:
+    packets: list[Packet]
+    deliveries: dict[str, list[Delivery]]
+    events: list[AuditEvent]
+    statuses: list[StatusReceipt]
+
+
+def lifecycle(session: Session, packet: Packet) -> Lifecycle:
+    """Every revision of the report ``packet`` belongs to, and what happened to each."""
+    packets = list(
+        session.scalars(
+            select(Packet)
+            .where(
+                Packet.regime_code == packet.regime_code,
+                Packet.form_code == packet.form_code,
+                Packet.period_key == packet.period_key,
+                Packet.reporting_unit == packet.reporting_unit,
+            )
+            .order_by(Packet.revision, Packet.created_at)
+        )
+    )
+    ids = [p.id for p in packets]
+    found = list(session.scalars(select(Delivery).where(Delivery.packet_id.in_(ids)).order_by(Delivery.id)))
+    per: dict[str, list[Delivery]] = {}
+    for d in found:
+        per.setdefault(d.packet_id, []).append(d)
+    subjects = [f"delivery:{d.id}" for d in found]
+    events = list(
+        session.scalars(select(AuditEvent).where(AuditEvent.subject.in_(subjects)).order_by(AuditEvent.id).limit(500))
+    )
+    statuses = list(
+        session.scalars(
+            select(StatusReceipt).where(StatusReceipt.original_packet_id.in_(ids)).order_by(StatusReceipt.received_at)
+        )
+    )
+    return Lifecycle(packets, per, events, statuses)
+
+
+def observation(session: Session, observation_id: int) -> Observation | None:
+    return session.get(Observation, observation_id)
