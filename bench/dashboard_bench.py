@@ -1,0 +1,249 @@
+"""Benchmark: server time of every dashboard page with 100,000 deliveries (issue 8; goal < 1 s each).
+
+The database is filled the way years of a province look: 100,000 report packets (500 reporting units
+x 200 monthly periods, 5 values each), one delivery each with its attempt history spread over the
+last 30 days, a few thousand dead, returned and pending, the latest period's observations for
+reconciliation, and quarantine records. Each page is requested in-process (no network), best of 3.
+
+    .venv/bin/python bench/dashboard_bench.py [--deliveries 100000] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import insert
+
+from gateway import calendar
+from gateway.auth import accounts
+from gateway.bootstrap import bootstrap
+from gateway.clock import VN_TZ
+from gateway.db.models import Delivery, DeliveryAttempt, IngestRun, Observation, Packet, QuarantineRecord
+from gateway.packets import model as m
+from gateway.packets.validate import write_packet
+from gateway.settings import Settings
+
+UNITS = 500
+CHUNK = 5000
+
+
+def packet_bytes(unit: str, period: m.Period, values: list[str]) -> bytes:
+    now = datetime(2026, 11, 1, tzinfo=VN_TZ)
+    envelope = m.Envelope(
+        packet_id=uuid.uuid4(),
+        packet_type=m.PacketType.SO_LIEU_BAO_CAO,
+        profile="qcvn125-gw/0",
+        created_at=now,
+        sender=m.Unit(code="H15", name="UBND tỉnh Lào Cai"),
+        receiver=m.Unit(code="G01", name="Hệ thống thông tin báo cáo Chính phủ"),
+        body=m.ReportFigures(
+            regime_code="KTXH-THANG",
+            form_code="BM01-KT",
+            period=period,
+            reporting_unit=m.Unit(code=unit, name=f"Xã {unit}"),
+            revision=1,
+            sent_at=now,
+            figures=[
+                m.Figure(indicator_code=f"050{i}", value=v, unit="tỷ đồng") for i, v in enumerate(values, start=1)
+            ],
+        ),
+    )
+    return write_packet(envelope, "json", validate=False)
+
+
+def fill(gw, deliveries: int) -> str:  # type: ignore[no-untyped-def]
+    rng = random.Random(125)
+    now = datetime.now(UTC)
+    months = max(1, deliveries // UNITS)
+    periods = []
+    year, month = 2026, 10
+    for _ in range(months):
+        periods.append(calendar.period("THANG", month, year))
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+    latest = periods[0]
+    states = ["acknowledged"] * 90 + ["dead", "returned", "pending", "rejected", "delivered"] * 2
+    with gw.engine.begin() as conn:
+        run = conn.execute(
+            insert(IngestRun).values(source="bench", adapter="bench", mapping_version="bench/1", started_at=now)
+        ).inserted_primary_key[0]
+        packets, rows, attempts, observations = [], [], [], []
+        delivery_id = 0
+        for p_index, period in enumerate(periods):
+            for u in range(UNITS):
+                if delivery_id >= deliveries:
+                    break
+                unit = f"U{u:04d}"
+                values = [f"{rng.randint(1, 99999)}.{rng.randint(0, 9)}" for _ in range(5)]
+                pid = str(uuid.uuid4())
+                payload = packet_bytes(unit, period, values) if p_index == 0 else b"{}"
+                created = now - timedelta(seconds=rng.randint(0, 30 * 86400))
+                packets.append(
+                    {
+                        "id": pid,
+                        "packet_type": "SO_LIEU_BAO_CAO",
+                        "profile": "qcvn125-gw/0",
+                        "regime_code": "KTXH-THANG",
+                        "form_code": "BM01-KT",
+                        "period_key": period.key,
+                        "reporting_unit": unit,
+                        "revision": 1,
+                        "content_type": "application/json",
+                        "payload": payload,
+                        "payload_hash": hashlib.sha256(payload).hexdigest(),
+                        "value_count": 5,
+                        "deadline": created + timedelta(days=5),
+                        "created_at": created,
+                    }
+                )
+                delivery_id += 1
+                state = rng.choice(states)
+                rows.append(
+                    {
+                        "id": delivery_id,
+                        "packet_id": pid,
+                        "destination": "national",
+                        "state": state,
+                        "idempotency_key": f"{pid}:national",
+                        "attempts": 1,
+                        "next_attempt_at": created,
+                        "deadline": created + timedelta(days=5),
+                        "drain_order": created + timedelta(days=5),
+                        "ack_status": "DA_TIEP_NHAN" if state == "acknowledged" else None,
+                        "last_error": None if state == "acknowledged" else "national: HTTP 503: simulated outage",
+                        "created_at": created,
+                        "updated_at": created,
+                    }
+                )
+                attempts.append(
+                    {
+                        "delivery_id": delivery_id,
+                        "number": 1,
+                        "started_at": created,
+                        "duration_ms": rng.randint(20, 900),
+                        "http_status": 200 if state == "acknowledged" else 503,
+                        "outcome": "ok" if state == "acknowledged" else "TransientDeliveryError",
+                        "worker": "bench",
+                    }
+                )
+                if p_index == 0:
+                    for i, value in enumerate(values, start=1):
+                        observations.append(
+                            {
+                                "ingest_run_id": run,
+                                "regime_code": "KTXH-THANG",
+                                "form_code": "BM01-KT",
+                                "indicator_code": f"050{i}",
+                                "source_indicator_code": f"T050{i}",
+                                "unit": "tỷ đồng",
+                                "period_key": latest.key,
+                                "reporting_unit": unit,
+                                "disaggregation": [],
+                                "value": value,
+                                "source_ref": f"bench.xlsx!{unit}",
+                                "content_hash": "0" * 64,
+                                "mapping_version": "bench/1",
+                                "packet_id": pid,
+                                "created_at": created,
+                            }
+                        )
+                if len(packets) >= CHUNK:
+                    _flush(conn, packets, rows, attempts, observations)
+        _flush(conn, packets, rows, attempts, observations)
+        conn.execute(
+            insert(QuarantineRecord),
+            [
+                {
+                    "ingest_run_id": run,
+                    "source": "bench.xlsx",
+                    "location": f"Sheet1!C{i}",
+                    "raw": {"indicator": "T9901", "value": "1"},
+                    "reason": "unknown indicator code 'T9901'",
+                    "state": "open",
+                    "created_at": now,
+                }
+                for i in range(2000)
+            ],
+        )
+    return latest.key
+
+
+def _flush(conn, packets: list, rows: list, attempts: list, observations: list) -> None:  # type: ignore[no-untyped-def,type-arg]
+    for table, batch in ((Packet, packets), (Delivery, rows), (DeliveryAttempt, attempts), (Observation, observations)):
+        if batch:
+            conn.execute(insert(table), batch)
+            batch.clear()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--deliveries", type=int, default=100_000)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+    from gateway.api.app import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), database={"url": args.database_url} if args.database_url else {})
+        gw = bootstrap(settings, migrate=True)
+        started = time.perf_counter()
+        latest = fill(gw, args.deliveries)
+        backend = gw.engine.url.get_backend_name()
+        print(f"filled {args.deliveries:,} deliveries in {time.perf_counter() - started:.0f} s ({backend})")
+        with gw.sessions.begin() as s:
+            accounts.add_user(
+                s, "bench", "Bench", "operator", "a-long-bench-password", now=gw.clock.now(), actor="bench"
+            )
+        client = TestClient(create_app(gw))
+        client.post("/ui/login", data={"username": "bench", "password": "a-long-bench-password", "next": "/ui/"})
+        pages = [
+            "/ui/",
+            "/ui/deliveries",
+            "/ui/deliveries?state=dead",
+            "/ui/deliveries?before=50000",
+            "/ui/deliveries/50000",
+            "/ui/dead",
+            "/ui/dead?after=1000",
+            f"/ui/reconciliation?period={latest}",
+            f"/ui/reconciliation?period={latest}&cls=match&page=5",
+            "/ui/journey?observation=100&delivery=100",
+            "/ui/reports/" + _some_packet(gw),
+        ]
+        print(f"{'page':48} {'best ms':>8} {'bytes':>9}  (goal: < 1000 ms)")
+        worst = 0.0
+        for page in pages:
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                answer = client.get(page)
+                times.append((time.perf_counter() - t0) * 1000)
+                assert answer.status_code == 200, (page, answer.status_code, answer.text[:300])
+            worst = max(worst, min(times))
+            print(f"{page[:48]:48} {min(times):>8.0f} {len(answer.content):>9,}")
+        print(f"slowest page: {worst:.0f} ms")
+        gw.close()
+
+
+def _some_packet(gw) -> str:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    with gw.sessions() as s:
+        return str(s.scalar(select(Delivery.packet_id).where(Delivery.id == 100)))
+
+
+if __name__ == "__main__":
+    main()

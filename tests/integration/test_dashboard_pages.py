@@ -1,0 +1,88 @@
+"""Dashboard pages over real HTTP: every page answers on an empty database, roles decide what can be
+pressed, forms need their CSRF token, and the two message catalogues say the same things."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import yaml
+
+from gateway.api.app import create_app
+from gateway.dashboard.i18n import MESSAGES
+from gateway.sim.server import BackgroundServer
+from tests.conftest import national_destination
+from tests.support.api import PASSWORD, user
+from tests.support.packets import store_packets
+
+PAGES = ["/ui/", "/ui/deliveries", "/ui/dead", "/ui/reconciliation", "/ui/journey"]
+
+
+@contextmanager
+def login(base: str, username: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base, timeout=20) as client:
+        answer = client.post("/ui/login", data={"username": username, "password": PASSWORD, "next": "/ui/"})
+        assert answer.status_code == 303 and answer.headers["location"] == "/ui/"
+        yield client
+
+
+def test_catalogues_have_the_same_keys_and_placeholders() -> None:
+    vi = yaml.safe_load((MESSAGES / "vi.yaml").read_text(encoding="utf-8"))
+    en = yaml.safe_load((MESSAGES / "en.yaml").read_text(encoding="utf-8"))
+    assert vi.keys() == en.keys()
+    for key in vi:
+        assert set(re.findall(r"{(\w+)}", vi[key])) == set(re.findall(r"{(\w+)}", en[key])), key
+
+
+def test_every_page_works_on_an_empty_database(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+    gw = gateway_factory(destinations={"national": national_destination("http://127.0.0.1:9/none")})
+    user(gw, "kiemtoan", "auditor")
+    with BackgroundServer(create_app(gw)) as api:
+        anonymous = httpx.get(f"{api.url}/ui/deliveries", timeout=20)
+        assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/ui/login")
+        with login(api.url, "kiemtoan") as client:
+            for page in PAGES:
+                answer = client.get(page)
+                assert answer.status_code == 200, (page, answer.text[:500])
+                assert 'lang="vi"' in answer.text and "[" + "nav_" not in answer.text
+            assert "Chưa có dữ liệu" in client.get("/ui/reconciliation").text
+
+
+def test_auditor_reads_but_cannot_replay_and_forms_need_csrf(gateway_factory, sim_factory) -> None:  # type: ignore[no-untyped-def]
+    from gateway.sim.faults import FaultPlan
+
+    sim = sim_factory(FaultPlan(script=("400",)))
+    gw = gateway_factory(destinations={"national": national_destination(sim.receive_url)})
+    _, (delivery_id,) = store_packets(gw, 1)
+    assert gw.delivery_service("t").attempt(delivery_id).outcome == "rejected"
+    user(gw, "kiemtoan", "auditor")
+    user(gw, "vanhanh", "operator")
+    with BackgroundServer(create_app(gw)) as api:
+        with login(api.url, "kiemtoan") as auditor:
+            page = auditor.get(f"/ui/deliveries/{delivery_id}").text
+            assert 'id="replay"' not in page  # no button for a read-only role
+            refused = auditor.post(f"/ui/deliveries/{delivery_id}/replay", data={"csrf": "x"})
+            assert refused.status_code == 403
+        with login(api.url, "vanhanh") as operator:
+            page = operator.get(f"/ui/deliveries/{delivery_id}").text
+            assert 'id="replay"' in page
+            token = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+            assert token is not None
+            forged = operator.post(f"/ui/deliveries/{delivery_id}/replay", data={"csrf": "0" * 32})
+            assert forged.status_code == 403 and forged.headers["content-type"] == "application/problem+json"
+            done = operator.post(f"/ui/deliveries/{delivery_id}/replay", data={"csrf": token.group(1)})
+            assert done.status_code == 303 and done.headers["location"].endswith("msg=replayed")
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/ui/", "/v1/ops/queues"])
+def test_login_never_redirects_outside_the_dashboard(gateway_factory, next_url: str) -> None:  # type: ignore[no-untyped-def]
+    gw = gateway_factory()
+    user(gw, "vanhanh", "operator")
+    with BackgroundServer(create_app(gw)) as api:
+        answer = httpx.post(
+            f"{api.url}/ui/login", data={"username": "vanhanh", "password": PASSWORD, "next": next_url}, timeout=20
+        )
+    assert answer.headers["location"] == "/ui/"
