@@ -45,7 +45,8 @@ def free_port() -> int:
 def start_sim() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gateway"), "sim", "national", "--port", str(port)],
+        # Signatures off: this measures the delivery path (bench/signing_bench.py measures signing).
+        [str(Path(sys.executable).parent / "gateway"), "sim", "national", "--port", str(port), "--no-signatures"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
