@@ -115,6 +115,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(auth_routes.build_router(security))
     app.include_router(pull.build_router(security))
     app.include_router(ops.build_router(security))
+    app.include_router(ops.build_reconciliation_router(security))
     app.include_router(dashboard.build_router(security))
     dashboard.mount_static(app)
 

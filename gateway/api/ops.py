@@ -300,44 +300,6 @@ def build_router(security: Security) -> APIRouter:
             upcoming=sorted(upcoming, key=lambda u: (u.deadline, u.regime)),
         )
 
-    @router.get(
-        "/reconciliation",
-        operation_id="reconciliation",
-        response_model=ReconciliationView,
-        responses={
-            200: {
-                "description": "summary and lines (JSON), or the same as CSV or an XLSX workbook",
-                "content": {
-                    "text/csv": {"schema": {"type": "string"}},
-                    XLSX: {"schema": {"type": "string", "format": "binary"}},
-                },
-            },
-            **problem_responses(404),
-        },
-    )
-    def reconciliation(
-        principal: reader,
-        period: Annotated[str | None, Query(pattern=PERIOD_KEY, description="default: the latest with data")] = None,
-        regime: Annotated[str | None, Query(max_length=100)] = None,
-        format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
-    ) -> Any:
-        """What the source says vs what was sent vs what the receiver holds, per value and destination."""
-        report = gw.reconcile(period=period, regime=regime)
-        if report.period is None:
-            raise NotFound("no observations yet: nothing to reconcile")
-        name = f"doi-soat-{report.regime or 'tat-ca'}-{report.period}"
-        if format == "csv":
-            return Response(
-                to_csv(report).encode("utf-8"),
-                media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-            )
-        if format == "xlsx":
-            return Response(
-                to_xlsx(report), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'}
-            )
-        return ReconciliationView.model_validate(report.as_json())
-
     @router.get("/audit", response_model=Page[AuditItem], operation_id="search_audit")
     def audit_search(
         principal: reader,
@@ -375,5 +337,52 @@ def build_router(security: Security) -> APIRouter:
             ],
             next_cursor=str(rows[-1].id) if more else None,
         )
+
+    return router
+
+
+def build_reconciliation_router(security: Security) -> APIRouter:
+    """``/v1/reconciliation``: the same report as ``gateway reconcile`` and the dashboard."""
+    gw = security.gateway
+    router = APIRouter(prefix="/v1", tags=["reconciliation"], responses=problem_responses(400, 401, 403, 422, 429))
+    reader = Annotated[Principal, Depends(security.requires(Permission.OPS_READ))]
+
+    @router.get(
+        "/reconciliation",
+        operation_id="reconciliation",
+        response_model=ReconciliationView,
+        responses={
+            200: {
+                "description": "summary and lines (JSON), or the same as CSV or an XLSX workbook",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    XLSX: {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
+            **problem_responses(404),
+        },
+    )
+    def reconciliation(
+        principal: reader,
+        period: Annotated[str | None, Query(pattern=PERIOD_KEY, description="default: the latest with data")] = None,
+        regime: Annotated[str | None, Query(max_length=100)] = None,
+        format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
+    ) -> Any:
+        """What the source says vs what was sent vs what the receiver holds, per value and destination."""
+        report = gw.reconcile(period=period, regime=regime)
+        if report.period is None:
+            raise NotFound("no observations yet: nothing to reconcile")
+        name = f"doi-soat-{report.regime or 'tat-ca'}-{report.period}"
+        if format == "csv":
+            return Response(
+                to_csv(report).encode("utf-8"),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            )
+        if format == "xlsx":
+            return Response(
+                to_xlsx(report), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'}
+            )
+        return ReconciliationView.model_validate(report.as_json())
 
     return router

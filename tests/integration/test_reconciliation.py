@@ -171,3 +171,29 @@ def test_exports_match_the_json_figures(gateway_factory, sim_factory, database_u
 
     csv_lines = to_csv(report).splitlines()
     assert len(csv_lines) == len(as_json["lines"]) + 1 and csv_lines[0].startswith("regime,period")
+
+
+def test_reconciliation_api_serves_json_csv_and_xlsx(gateway_factory, sim_factory) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from gateway.api.app import create_app
+    from gateway.sim.server import BackgroundServer
+    from tests.support.api import bearer, token, user
+
+    sim = sim_factory(FaultPlan(script=("return",)))
+    destination = national_destination(sim.receive_url).model_copy(update={"data_url": f"{sim.url}{DATA_PATH}"})
+    gw = gateway_factory(destinations={"national": destination}, clock=FrozenClock(ON_TIME))
+    observe(gw, VALUES, ON_TIME)
+    send(gw)
+    app = create_app(gw)
+    auth = bearer(token(app, "user", user(gw, "kiemtoan", "auditor"), "auditor"))
+    with BackgroundServer(app) as api:
+        as_json = httpx.get(f"{api.url}/v1/reconciliation", headers=auth, timeout=20).json()
+        assert as_json["period"] == PERIOD and as_json["summary"]["returned"] == 3
+        xlsx = httpx.get(f"{api.url}/v1/reconciliation", params={"format": "xlsx"}, headers=auth, timeout=20)
+        assert xlsx.headers["content-disposition"].endswith('.xlsx"')
+        book = load_workbook(io.BytesIO(xlsx.content))
+        summary = {row[1]: row[2] for row in book["Tong hop"].iter_rows(min_row=2, max_row=11, values_only=True)}
+        assert summary == as_json["summary"]
+        csv_text = httpx.get(f"{api.url}/v1/reconciliation", params={"format": "csv"}, headers=auth, timeout=20).text
+        assert csv_text.count("\n") == len(as_json["lines"]) + 1
