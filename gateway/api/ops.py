@@ -1,6 +1,7 @@
 """The operator API (``/v1/ops``): queues, deliveries with attempt history, replay and cancel,
 quarantine and its replay, scheduler status and upcoming deadlines, audit search."""
 
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -372,17 +373,26 @@ def build_reconciliation_router(security: Security) -> APIRouter:
         report = gw.reconcile(period=period, regime=regime)
         if report.period is None:
             raise NotFound("no observations yet: nothing to reconcile")
-        name = f"doi-soat-{report.regime or 'tat-ca'}-{report.period}"
+        name = _filename(f"doi-soat-{report.regime or 'tat-ca'}-{report.period}")
         if format == "csv":
             return Response(
                 to_csv(report).encode("utf-8"),
                 media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+                headers={"Content-Disposition": _attachment(name, "csv")},
             )
         if format == "xlsx":
             return Response(
-                to_xlsx(report), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'}
+                to_xlsx(report), media_type=XLSX, headers={"Content-Disposition": _attachment(name, "xlsx")}
             )
         return ReconciliationView.model_validate(report.as_json())
 
     return router
+
+
+def _filename(text: str) -> str:
+    """A download name any client accepts: ASCII letters, digits, dots and dashes."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text)[:120]
+
+
+def _attachment(name: str, extension: str) -> str:
+    return f'attachment; filename="{name}.{extension}"'

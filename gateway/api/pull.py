@@ -29,7 +29,7 @@ from gateway.api.security import Security
 from gateway.auth.principals import Permission, Principal
 from gateway.catalogues import CATALOGUE_TYPES, build_catalogue
 from gateway.clock import as_utc
-from gateway.db.models import Delivery, Observation, Packet
+from gateway.db.models import Delivery, DeliveryState, Observation, Packet
 from gateway.errors import InputError, NotAcceptable, NotFound
 from gateway.packets import model as m
 from gateway.packets.validate import read_packet, write_packet
@@ -147,7 +147,7 @@ def build_router(security: Security) -> APIRouter:
         form: str | None = None,
         period: Annotated[str | None, Query(description="e.g. 2026-THANG-10")] = None,
         reporting_unit: str | None = None,
-        status: Annotated[str | None, Query(description="a delivery state, e.g. acknowledged")] = None,
+        status: Annotated[DeliveryState | None, Query(description="a delivery state, e.g. acknowledged")] = None,
         updated_since: QueryTimestamp | None = None,
         cursor: PacketCursor = None,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
@@ -164,7 +164,7 @@ def build_router(security: Security) -> APIRouter:
             form=form,
             period=period,
             unit=reporting_unit,
-            status=status,
+            status=status.value if status else None,
             updated_since=updated_since,
         )
 

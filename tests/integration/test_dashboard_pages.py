@@ -86,3 +86,25 @@ def test_login_never_redirects_outside_the_dashboard(gateway_factory, next_url: 
             f"{api.url}/ui/login", data={"username": "vanhanh", "password": PASSWORD, "next": next_url}, timeout=20
         )
     assert answer.headers["location"] == "/ui/"
+
+
+UI_PUBLIC = {("GET", "/ui/login"), ("POST", "/ui/login"), ("POST", "/ui/logout"), ("GET", "/ui/lang/{lang}")}
+
+
+def test_no_dashboard_route_answers_without_a_session(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.test_api_security import api_routes
+
+    gw = gateway_factory()
+    app = create_app(gw)
+    routes = [r for r in api_routes(app.routes) if r.path.startswith("/ui")]
+    assert len(routes) >= 12
+    with BackgroundServer(app) as api:
+        for route in routes:
+            for method in route.methods:
+                if (method, route.path) in UI_PUBLIC:
+                    continue
+                path = route.path.format(delivery_id=1, packet_id="x", lang="en")
+                answer = httpx.request(method, f"{api.url}{path}", data={"csrf": "x", "reason": "abc", "mapping": "m"})
+                # Pages send anonymous callers to the login page; nothing is done or shown.
+                assert answer.status_code == 303, (method, path, answer.status_code)
+                assert answer.headers["location"].startswith("/ui/login"), (method, path)
