@@ -82,7 +82,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         tags=["intake"],
         status_code=202,
         operation_id="intake_status",
-        responses=problem_responses(400, 401, 403, 404, 413, 422, 429),
+        responses=problem_responses(400, 401, 403, 404, 413, 414, 422, 429),
         openapi_extra={
             "requestBody": {
                 "required": True,

@@ -38,7 +38,7 @@ def build_router(security: Security) -> APIRouter:
         "/token",
         response_model=Token,
         operation_id="issue_token",
-        responses=problem_responses(400, 401, 422, 429),
+        responses=problem_responses(400, 401, 413, 414, 422, 429),
         openapi_extra={"security": []},
     )
     def issue_token(

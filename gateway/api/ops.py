@@ -3,7 +3,7 @@ quarantine and its replay, scheduler status and upcoming deadlines, audit search
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import Response
@@ -49,33 +49,28 @@ from gateway.errors import NotFound
 from gateway.reconciliation.export import to_csv, to_xlsx
 from mappings.indicators import MAPPINGS_DIR, load_mapping
 
+COMMON_ERRORS = problem_responses(400, 401, 403, 413, 414, 422, 429)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PERIOD_KEY = r"^[0-9]{4}-[0-9A-Z_]{2,12}-[0-9]{1,3}$"
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a delivery's id")]
 WAITING = (DeliveryState.PENDING.value, DeliveryState.SENDING.value, DeliveryState.DELIVERED.value)
 
 
-def _delivery_item(d: Delivery) -> DeliveryItem:
-    return DeliveryItem(
-        id=d.id,
-        packet_id=d.packet_id,
-        destination=d.destination,
-        state=d.state,
-        attempts=d.attempts,
-        next_attempt_at=d.next_attempt_at,
-        deadline=d.deadline,
-        last_status=d.last_status,
-        last_error=d.last_error,
-        ack_status=d.ack_status,
-        ack_reason=d.ack_reason,
-        created_at=d.created_at,
-        updated_at=d.updated_at,
-    )
+T = TypeVar("T", bound=Delivery | QuarantineRecord | AuditEvent)
+
+
+def _keyset(rows: list[T], limit: int) -> tuple[list[T], str | None]:
+    """One page of a list fetched with ``limit + 1`` rows, and the cursor to the next (the last id)."""
+    if len(rows) > limit:
+        return rows[:limit], str(rows[limit - 1].id)
+    return rows, None
 
 
 def build_router(security: Security) -> APIRouter:
     gw = security.gateway
-    router = APIRouter(prefix="/v1/ops", tags=["operations"], responses=problem_responses(400, 401, 403, 422, 429))
+    router = APIRouter(
+        prefix="/v1/ops", tags=["operations"], responses=problem_responses(400, 401, 403, 413, 414, 422, 429)
+    )
     reader = Annotated[Principal, Depends(security.requires(Permission.OPS_READ))]
     writer = Annotated[Principal, Depends(security.requires(Permission.OPS_WRITE))]
     page_max = gw.settings.api.page_size_max
@@ -140,12 +135,10 @@ def build_router(security: Security) -> APIRouter:
         if after is not None:
             query = query.where(Delivery.id < after)
         with gw.sessions() as session:
-            rows = list(session.scalars(query.order_by(Delivery.id.desc()).limit(limit + 1)))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page[DeliveryItem](
-            items=[_delivery_item(d) for d in rows], next_cursor=str(rows[-1].id) if more else None
-        )
+            rows, cursor_out = _keyset(
+                list(session.scalars(query.order_by(Delivery.id.desc()).limit(limit + 1))), limit
+            )
+            return Page[DeliveryItem](items=[DeliveryItem.model_validate(d) for d in rows], next_cursor=cursor_out)
 
     @router.get(
         "/deliveries/{delivery_id}",
@@ -163,20 +156,8 @@ def build_router(security: Security) -> APIRouter:
                 select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id).order_by(DeliveryAttempt.id)
             ).all()
             return DeliveryDetail(
-                **_delivery_item(found).model_dump(),
-                attempt_history=[
-                    Attempt(
-                        number=a.number,
-                        started_at=a.started_at,
-                        duration_ms=a.duration_ms,
-                        http_status=a.http_status,
-                        outcome=a.outcome,
-                        error=a.error,
-                        retry_after=a.retry_after,
-                        worker=a.worker,
-                    )
-                    for a in attempts
-                ],
+                **DeliveryItem.model_validate(found).model_dump(),
+                attempt_history=[Attempt.model_validate(a) for a in attempts],
             )
 
     @router.post(
@@ -222,24 +203,10 @@ def build_router(security: Security) -> APIRouter:
         if after is not None:
             query = query.where(QuarantineRecord.id > after)
         with gw.sessions() as session:
-            rows = list(session.scalars(query.order_by(QuarantineRecord.id).limit(limit + 1)))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page[QuarantineItem](
-            items=[
-                QuarantineItem(
-                    id=q.id,
-                    source=q.source,
-                    location=q.location,
-                    reason=q.reason,
-                    state=q.state,
-                    created_at=q.created_at,
-                    raw=q.raw,
-                )
-                for q in rows
-            ],
-            next_cursor=str(rows[-1].id) if more else None,
-        )
+            rows, cursor_out = _keyset(
+                list(session.scalars(query.order_by(QuarantineRecord.id).limit(limit + 1))), limit
+            )
+            return Page[QuarantineItem](items=[QuarantineItem.model_validate(q) for q in rows], next_cursor=cursor_out)
 
     @router.post(
         "/quarantine/replay",
@@ -328,16 +295,10 @@ def build_router(security: Security) -> APIRouter:
         if after is not None:
             query = query.where(AuditEvent.id < after)
         with gw.sessions() as session:
-            rows = list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page[AuditItem](
-            items=[
-                AuditItem(id=e.id, at=e.at, actor=e.actor, action=e.action, subject=e.subject, detail=e.detail)
-                for e in rows
-            ],
-            next_cursor=str(rows[-1].id) if more else None,
-        )
+            rows, cursor_out = _keyset(
+                list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1))), limit
+            )
+            return Page[AuditItem](items=[AuditItem.model_validate(e) for e in rows], next_cursor=cursor_out)
 
     return router
 
@@ -345,7 +306,9 @@ def build_router(security: Security) -> APIRouter:
 def build_reconciliation_router(security: Security) -> APIRouter:
     """``/v1/reconciliation``: the same report as ``gateway reconcile`` and the dashboard."""
     gw = security.gateway
-    router = APIRouter(prefix="/v1", tags=["reconciliation"], responses=problem_responses(400, 401, 403, 422, 429))
+    router = APIRouter(
+        prefix="/v1", tags=["reconciliation"], responses=problem_responses(400, 401, 403, 413, 414, 422, 429)
+    )
     reader = Annotated[Principal, Depends(security.requires(Permission.OPS_READ))]
 
     @router.get(

@@ -33,6 +33,7 @@ from gateway.db.models import Delivery, DeliveryState, Observation, Packet
 from gateway.errors import InputError, NotAcceptable, NotFound
 from gateway.packets import model as m
 from gateway.packets.validate import read_packet, write_packet
+from gateway.reconciliation.report import period_order
 
 REPORT_TYPES = (
     m.PacketType.SO_LIEU_BAO_CAO.value,
@@ -40,7 +41,7 @@ REPORT_TYPES = (
     m.PacketType.GUI_DE_CUONG.value,
 )
 PERIOD_KEY = r"^[0-9]{4}-[0-9A-Z_]{2,12}-[0-9]{1,3}$"
-PULL_ERRORS = problem_responses(400, 401, 403, 422, 429)
+PULL_ERRORS = problem_responses(400, 401, 403, 413, 414, 422, 429)
 PACKET_MEDIA = {
     "application/json": {"schema": {"type": "object"}},
     "application/xml": {"schema": {"type": "string"}},
@@ -268,7 +269,7 @@ def build_router(security: Security) -> APIRouter:
                     packet_id=str(obs.packet_id),
                     revision=revision,
                 )
-        points = sorted(latest.values(), key=lambda p: (_period_order(p.period), p.reporting_unit))
+        points = sorted(latest.values(), key=lambda p: (period_order(p.period), p.reporting_unit))
         return Series(indicator=indicator, points=points)
 
     @router.get(
@@ -328,15 +329,6 @@ def _pair(text: str) -> tuple[str, str]:
     return dimension, value
 
 
-def _period_order(key: str) -> tuple[int, str, int]:
-    year, _, rest = key.partition("-")
-    kind, _, number = rest.rpartition("-")
-    try:
-        return int(year), kind, int(number)
-    except ValueError:
-        return 0, key, 0
-
-
 def _in_range(key: str, start: str | None, end: str | None) -> bool:
-    order = _period_order(key)
-    return (start is None or order >= _period_order(start)) and (end is None or order <= _period_order(end))
+    order = period_order(key)
+    return (start is None or order >= period_order(start)) and (end is None or order <= period_order(end))

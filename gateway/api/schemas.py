@@ -9,6 +9,8 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from gateway.reconciliation.report import Line
+
 T = TypeVar("T")
 
 
@@ -165,6 +167,8 @@ class Queues(BaseModel):
 
 
 class Attempt(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     number: int
     started_at: Timestamp
     duration_ms: int
@@ -176,6 +180,8 @@ class Attempt(BaseModel):
 
 
 class DeliveryItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     packet_id: str
     destination: str
@@ -205,6 +211,8 @@ class Cancelled(BaseModel):
 
 
 class QuarantineItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     source: str
     location: str
@@ -215,7 +223,10 @@ class QuarantineItem(BaseModel):
 
 
 class QuarantineReplay(BaseModel):
-    mapping: str = Field(description="mapping file name under mappings/indicators, e.g. lao-cai-ktxh.yaml")
+    mapping: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.yaml$",
+        description="mapping file name under mappings/indicators, e.g. lao-cai-ktxh.yaml",
+    )
     reporting_unit: str | None = Field(default=None, description="default: our sender code")
 
 
@@ -225,6 +236,8 @@ class QuarantineReplayed(BaseModel):
 
 
 class RunItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     regime: str
     period: str
     deadline: date
@@ -249,6 +262,8 @@ class SchedulerView(BaseModel):
 
 
 class AuditItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     at: Timestamp
     actor: str
@@ -257,31 +272,8 @@ class AuditItem(BaseModel):
     detail: dict[str, Any]
 
 
-class ReconciliationLine(BaseModel):
-    regime: str
-    period: str
-    reporting_unit: str
-    indicator: str
-    disaggregation: str
-    destination: str
-    source_value: str | None
-    source_unit: str | None
-    sent_value: str | None
-    sent_unit: str | None
-    packet_id: str | None
-    revision: int | None
-    delivery_id: int | None
-    delivery_state: str | None
-    ack_status: str | None
-    receiver_value: str | None
-    receiver_unit: str | None
-    classification: str
-    note: str
-    observation_id: int | None
-
-
 class ReconciliationView(BaseModel):
     regime: str | None
     period: str | None
     summary: dict[str, int]
-    lines: list[ReconciliationLine]
+    lines: list[Line]  # the reconciliation's own dataclass: one definition of a line

@@ -308,7 +308,7 @@ def build_router(security: Security) -> APIRouter:
     @router.post("/quarantine/replay")
     def quarantine_replay(
         request: Request,
-        mapping: Annotated[str, Form(max_length=200)],
+        mapping: Annotated[str, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.yaml$")],
         csrf: Annotated[str, Form(max_length=100)] = "",
     ) -> Response:
         from gateway.ingest import replay_quarantine
