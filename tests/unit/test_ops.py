@@ -56,6 +56,9 @@ def test_systemd_units_run_real_commands(unit: str) -> None:
 def test_example_configurations_load(name: str) -> None:
     settings = load_settings(OPS / "config" / name)
     assert "national" in settings.destinations and settings.forward_returns_to in settings.destinations
+    if name == "single-node.toml":
+        assert settings.signing.keys and settings.signing.keys[0].passphrase_file is not None
+        assert settings.trust.dir is not None
     if name == "scale-out.toml":
         assert settings.database_url.startswith("postgresql") and settings.broker_url.startswith("amqp")
         assert settings.broker.queue_type == "quorum"
