@@ -32,7 +32,7 @@ LEEWAY_SECONDS = 30
 def load_keys(path: Path) -> list[tuple[str, bytes]]:
     """The signing keys, first one signs; created with one random key when the file is missing."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.write_text(f"k1 {secrets.token_hex(32)}\n", encoding="utf-8")
         path.chmod(0o600)
     keys = []

@@ -116,7 +116,9 @@ def test_no_dashboard_route_answers_without_a_session(gateway_factory) -> None: 
                 if (method, route.path) in UI_PUBLIC:
                     continue
                 path = route.path.format(delivery_id=1, packet_id="x", lang="en")
-                answer = httpx.request(method, f"{api.url}{path}", data={"csrf": "x", "reason": "abc", "mapping": "m"})
+                answer = httpx.request(
+                    method, f"{api.url}{path}", data={"csrf": "x", "reason": "abc", "mapping": "lao-cai-ktxh.yaml"}
+                )
                 # Pages send anonymous callers to the login page; nothing is done or shown.
                 assert answer.status_code == 303, (method, path, answer.status_code)
                 assert answer.headers["location"].startswith("/ui/login"), (method, path)
