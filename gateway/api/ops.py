@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gateway.api.schemas import (
     Attempt,
@@ -41,10 +41,10 @@ from gateway.db.models import (
     Delivery,
     DeliveryAttempt,
     DeliveryState,
-    DestinationState,
     QuarantineRecord,
     ScheduledRun,
 )
+from gateway.delivery.queues import destinations
 from gateway.errors import NotFound
 from gateway.reconciliation.export import to_csv, to_xlsx
 from mappings.indicators import MAPPINGS_DIR, load_mapping
@@ -53,7 +53,6 @@ COMMON_ERRORS = problem_responses(400, 401, 403, 413, 414, 422, 429)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PERIOD_KEY = r"^[0-9]{4}-[0-9A-Z_]{2,12}-[0-9]{1,3}$"
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a delivery's id")]
-WAITING = (DeliveryState.PENDING.value, DeliveryState.SENDING.value, DeliveryState.DELIVERED.value)
 
 
 T = TypeVar("T", bound=Delivery | QuarantineRecord | AuditEvent)
@@ -78,38 +77,23 @@ def build_router(security: Security) -> APIRouter:
     @router.get("/queues", response_model=Queues, operation_id="queues")
     def queues(principal: reader) -> Queues:
         """Deliveries per state and destination, the oldest waiting one, circuit and pause state."""
-        now = gw.clock.now()
         with gw.sessions() as session:
-            counts = session.execute(
-                select(Delivery.destination, Delivery.state, func.count()).group_by(
-                    Delivery.destination, Delivery.state
-                )
-            ).all()
-            oldest = dict(
-                session.execute(
-                    select(Delivery.destination, func.min(Delivery.created_at))
-                    .where(Delivery.state.in_(WAITING))
-                    .group_by(Delivery.destination)
-                ).all()
-            )
-            paused = {s.name: s for s in session.scalars(select(DestinationState))}
-        per: dict[str, dict[str, int]] = {name: {} for name in gw.settings.destinations}
+            rows = destinations(session, list(gw.settings.destinations), gw.circuits.snapshot(), gw.clock.now())
         total: dict[str, int] = {}
-        for destination, state, count in counts:
-            per.setdefault(destination, {})[state] = count
-            total[state] = total.get(state, 0) + count
-        circuits = gw.circuits.snapshot()
+        for row in rows:
+            for state, count in row.states.items():
+                total[state] = total.get(state, 0) + count
         return Queues(
             destinations=[
                 DestinationQueue(
-                    destination=name,
-                    states=states,
-                    oldest_waiting_seconds=(now - as_utc(oldest[name])).total_seconds() if name in oldest else None,
-                    circuit=circuits.get(name, "closed"),
-                    paused=bool(paused.get(name) and paused[name].paused),
-                    paused_reason=paused[name].reason if name in paused and paused[name].paused else None,
+                    destination=row.name,
+                    states=row.states,
+                    oldest_waiting_seconds=row.oldest_waiting.total_seconds() if row.oldest_waiting else None,
+                    circuit=row.circuit,
+                    paused=row.paused,
+                    paused_reason=row.paused_reason,
                 )
-                for name, states in sorted(per.items())
+                for row in rows
             ],
             total=total,
         )

@@ -27,6 +27,7 @@ from gateway.clock import VN_TZ, as_utc
 from gateway.dashboard import charts, data
 from gateway.dashboard.i18n import DEFAULT, LANGUAGES, Translator
 from gateway.db.models import Delivery, DeliveryState, Observation, Packet, StatusReceipt
+from gateway.delivery.queues import destinations
 from gateway.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from gateway.reconciliation.report import CLASSES
 from mappings.indicators import MAPPINGS_DIR, load_mapping
@@ -177,7 +178,7 @@ def build_router(security: Security) -> APIRouter:
         t = Translator(lang_of(request))
         now = gw.clock.now()
         with gw.sessions() as session:
-            rows = data.destinations(session, list(gw.settings.destinations), gw.circuits.snapshot(), now)
+            rows = destinations(session, list(gw.settings.destinations), gw.circuits.snapshot(), now)
             hourly = data.activity(session, now, hours=24)
             daily = data.activity(session, now, days=30)
             due = data.upcoming(session, now)
