@@ -23,11 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert
+from typing import Any
+
+from sqlalchemy import Connection, insert
 
 from gateway import calendar
 from gateway.auth import accounts
-from gateway.bootstrap import bootstrap
+from gateway.bootstrap import Gateway, bootstrap
 from gateway.clock import VN_TZ
 from gateway.db.models import Delivery, DeliveryAttempt, IngestRun, Observation, Packet, QuarantineRecord
 from gateway.packets import model as m
@@ -35,6 +37,7 @@ from gateway.packets.validate import write_packet
 from gateway.settings import Settings
 
 UNITS = 500
+Rows = list[dict[str, Any]]
 CHUNK = 5000
 
 
@@ -62,7 +65,7 @@ def packet_bytes(unit: str, period: m.Period, values: list[str]) -> bytes:
     return write_packet(envelope, "json", validate=False)
 
 
-def fill(gw, deliveries: int) -> str:  # type: ignore[no-untyped-def]
+def fill(gw: Gateway, deliveries: int) -> str:
     rng = random.Random(125)
     now = datetime.now(UTC)
     months = max(1, deliveries // UNITS)
@@ -77,9 +80,14 @@ def fill(gw, deliveries: int) -> str:  # type: ignore[no-untyped-def]
     states = ["acknowledged"] * 90 + ["dead", "returned", "pending", "rejected", "delivered"] * 2
     with gw.engine.begin() as conn:
         run = conn.execute(
-            insert(IngestRun).values(source="bench", adapter="bench", mapping_version="bench/1", started_at=now)
-        ).inserted_primary_key[0]
-        packets, rows, attempts, observations = [], [], [], []
+            insert(IngestRun)
+            .values(source="bench", adapter="bench", mapping_version="bench/1", started_at=now)
+            .returning(IngestRun.id)
+        ).scalar_one()
+        packets: Rows = []
+        rows: Rows = []
+        attempts: Rows = []
+        observations: Rows = []
         delivery_id = 0
         for p_index, period in enumerate(periods):
             for u in range(UNITS):
@@ -180,7 +188,7 @@ def fill(gw, deliveries: int) -> str:  # type: ignore[no-untyped-def]
     return latest.key
 
 
-def _flush(conn, packets: list, rows: list, attempts: list, observations: list) -> None:  # type: ignore[no-untyped-def,type-arg]
+def _flush(conn: Connection, packets: Rows, rows: Rows, attempts: Rows, observations: Rows) -> None:
     for table, batch in ((Packet, packets), (Delivery, rows), (DeliveryAttempt, attempts), (Observation, observations)):
         if batch:
             conn.execute(insert(table), batch)
@@ -210,12 +218,13 @@ def main() -> None:
             )
         client = TestClient(create_app(gw))
         client.post("/ui/login", data={"username": "bench", "password": "a-long-bench-password", "next": "/ui/"})
+        middle = max(1, args.deliveries // 2)
         pages = [
             "/ui/",
             "/ui/deliveries",
             "/ui/deliveries?state=dead",
-            "/ui/deliveries?before=50000",
-            "/ui/deliveries/50000",
+            f"/ui/deliveries?before={middle}",
+            f"/ui/deliveries/{middle}",
             "/ui/dead",
             "/ui/dead?after=1000",
             f"/ui/reconciliation?period={latest}",
@@ -238,7 +247,7 @@ def main() -> None:
         gw.close()
 
 
-def _some_packet(gw) -> str:  # type: ignore[no-untyped-def]
+def _some_packet(gw: Gateway) -> str:
     from sqlalchemy import select
 
     with gw.sessions() as s:

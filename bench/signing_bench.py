@@ -15,12 +15,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from bench.packets_bench import build
 from gateway.packets.profile import load_profile
@@ -29,6 +31,8 @@ from gateway.signing.keys import KeyRing, SigningKey, load_key, read_passphrase
 from gateway.signing.packets import PacketSigner, PacketVerifier
 from gateway.signing.testpki import make_test_pki
 from gateway.signing.trust import TrustStore
+
+FORMATS: tuple[Literal["json", "xml"], ...] = ("json", "xml")
 
 
 def rate(fn: Callable[[], object], seconds: float) -> float:
@@ -41,23 +45,27 @@ def rate(fn: Callable[[], object], seconds: float) -> float:
 
 
 def floors(key: SigningKey, seconds: float) -> tuple[float, float]:
+    """Raw ``cryptography`` sign and verify of one SHA-256 digest with the same key pair."""
     digest = hashes.Hash(hashes.SHA256())
     digest.update(b"x" * 64)
     value = digest.finalize()
-    private = key.private_key
-    public = key.certificate.public_key()
     prehashed = utils.Prehashed(hashes.SHA256())
-    if isinstance(private, ec.EllipticCurvePrivateKey):
-        sig = private.sign(value, ec.ECDSA(prehashed))
+    private, public = key.private_key, key.certificate.public_key()
+    if isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(public, ec.EllipticCurvePublicKey):
+        ec_private, ec_public = private, public
+        signature = ec_private.sign(value, ec.ECDSA(prehashed))
         return (
-            rate(lambda: private.sign(value, ec.ECDSA(prehashed)), seconds),
-            rate(lambda: public.verify(sig, value, ec.ECDSA(prehashed)), seconds),  # type: ignore[call-arg, arg-type]
+            rate(partial(ec_private.sign, value, ec.ECDSA(prehashed)), seconds),
+            rate(partial(ec_public.verify, signature, value, ec.ECDSA(prehashed)), seconds),
         )
-    sig = private.sign(value, padding.PKCS1v15(), prehashed)
-    return (
-        rate(lambda: private.sign(value, padding.PKCS1v15(), prehashed), seconds),
-        rate(lambda: public.verify(sig, value, padding.PKCS1v15(), prehashed), seconds),  # type: ignore[call-arg]
-    )
+    if isinstance(private, rsa.RSAPrivateKey) and isinstance(public, rsa.RSAPublicKey):
+        rsa_private, rsa_public = private, public
+        signature = rsa_private.sign(value, padding.PKCS1v15(), prehashed)
+        return (
+            rate(partial(rsa_private.sign, value, padding.PKCS1v15(), prehashed), seconds),
+            rate(partial(rsa_public.verify, signature, value, padding.PKCS1v15(), prehashed), seconds),
+        )
+    raise SystemExit(f"{key.source}: neither an RSA nor an EC key pair")
 
 
 def main() -> None:
@@ -80,12 +88,12 @@ def main() -> None:
             key = load_key(pki / f"{name}.p12", passphrase)
             signer = PacketSigner(profile, KeyRing([key]))
             floor_sign, floor_verify = floors(key, args.seconds)
-            for fmt in ("json", "xml"):
-                data = write_packet(envelope, fmt)  # type: ignore[arg-type]
+            for fmt in FORMATS:
+                data = write_packet(envelope, fmt)
                 signed = signer.sign(data)
                 verifier.verify(signed, "bench")
-                sign_rate = rate(lambda d=data, who=signer: who.sign(d), args.seconds)  # type: ignore[misc]
-                verify_rate = rate(lambda s=signed: verifier.verify(s, "bench"), args.seconds)  # type: ignore[misc]
+                sign_rate = rate(partial(signer.sign, data), args.seconds)
+                verify_rate = rate(partial(verifier.verify, signed, "bench"), args.seconds)
                 label = "ECDSA" if key.is_ec else "RSA-2048"
                 print(
                     f"{label:10} {fmt:6} {len(signed):>8} {sign_rate:>9.0f} {floor_sign:>9.0f}"

@@ -13,10 +13,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from gateway import audit
 from gateway.bootstrap import Gateway
@@ -130,3 +131,29 @@ class Scheduler:
             except Exception:
                 log.exception("scheduler tick failed; trying again in %.0f s", interval)
             stop.wait(interval)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A deadline ahead, and whether the scheduler has already run that period."""
+
+    regime: str
+    period: str
+    deadline: date
+    push_on: date
+    done: bool
+
+
+def upcoming(session: Session, now: datetime, days: int = 45) -> list[Due]:
+    """Every regime's deadlines from today to ``days`` ahead, earliest first."""
+    today = now.astimezone(VN_TZ).date()
+    horizon = today + timedelta(days=days)
+    done = {(r, k) for r, k in session.execute(select(ScheduledRun.regime_code, ScheduledRun.period_key))}
+    found = [
+        Due(regime.code, run.key, run.deadline, run.push_on, (regime.code, run.key) in done)
+        for regime in all_regimes()
+        for year in sorted({today.year, horizon.year})
+        for run in runs(regime, year)
+        if today <= run.deadline <= horizon
+    ]
+    return sorted(found, key=lambda d: (d.deadline, d.regime))

@@ -117,7 +117,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(ops.build_router(security))
     app.include_router(ops.build_reconciliation_router(security))
     app.include_router(dashboard.build_router(security))
-    dashboard.mount_static(app)
+    dashboard.install(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -34,7 +34,6 @@ from gateway.api.schemas import (
 )
 from gateway.api.security import Security
 from gateway.auth.principals import Permission, Principal
-from gateway.calendar.regimes import all_regimes, runs
 from gateway.clock import VN_TZ, as_utc
 from gateway.db.models import (
     AuditEvent,
@@ -47,6 +46,7 @@ from gateway.db.models import (
 from gateway.delivery.queues import destinations
 from gateway.errors import NotFound
 from gateway.reconciliation.export import to_csv, to_xlsx
+from gateway.scheduler import upcoming
 from mappings.indicators import MAPPINGS_DIR, load_mapping
 
 COMMON_ERRORS = problem_responses(400, 401, 403, 413, 414, 422, 429)
@@ -217,24 +217,9 @@ def build_router(security: Security) -> APIRouter:
     @router.get("/scheduler", response_model=SchedulerView, operation_id="scheduler_status")
     def scheduler(principal: reader, days: Annotated[int, Query(ge=1, le=366)] = 45) -> SchedulerView:
         """Recent scheduled runs (late ones flagged) and the deadlines of the next ``days`` days."""
-        today = gw.clock.now().astimezone(VN_TZ).date()
         with gw.sessions() as session:
             recent = session.scalars(select(ScheduledRun).order_by(ScheduledRun.executed_at.desc()).limit(50)).all()
-            done = {(r, k) for r, k in session.execute(select(ScheduledRun.regime_code, ScheduledRun.period_key))}
-        horizon = today + timedelta(days=days)
-        upcoming = [
-            Upcoming(
-                regime=regime.code,
-                period=run.key,
-                deadline=run.deadline,
-                push_on=run.push_on,
-                done=(regime.code, run.key) in done,
-            )
-            for regime in all_regimes()
-            for year in {today.year, horizon.year}
-            for run in runs(regime, year)
-            if today <= run.deadline <= horizon
-        ]
+            due = upcoming(session, gw.clock.now(), days)
         return SchedulerView(
             recent_runs=[
                 RunItem(
@@ -249,7 +234,7 @@ def build_router(security: Security) -> APIRouter:
                 )
                 for r in recent
             ],
-            upcoming=sorted(upcoming, key=lambda u: (u.deadline, u.regime)),
+            upcoming=[Upcoming.model_validate(d) for d in due],
         )
 
     @router.get("/audit", response_model=Page[AuditItem], operation_id="search_audit")

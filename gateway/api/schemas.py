@@ -249,6 +249,8 @@ class RunItem(BaseModel):
 
 
 class Upcoming(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     regime: str
     period: str
     deadline: date

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -97,27 +96,37 @@ class Security:
         log.warning("access denied: %s %s %s: %s", principal.actor, request.method, request.url.path, why)
         return Forbidden(why)
 
-    def requires(self, permission: Permission, *, public: bool = False) -> Callable[..., Principal]:
+    def requires(self, permission: Permission, *, public: bool = False) -> Requirement:
         """The dependency for one permission; ``public`` lets callers without a token through (only
         for ``/metrics`` when ``api.public_metrics`` is set)."""
+        return Requirement(self, permission, public)
 
-        def dependency(
-            request: Request,
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        ) -> Principal:
-            if public and credentials is None:
-                return ANONYMOUS
-            principal = self.authenticate(credentials.credentials if credentials else None)
-            if not principal.may(permission):
-                raise self.deny(principal, request, f"role {principal.role} may not {permission.value}")
-            wait = self.limiter.take(principal.actor)
-            if wait > 0:
-                raise RateLimited(
-                    f"rate limit of {self.limiter.rate:g}/s reached for {principal.actor}",
-                    retry_after=self.limiter.retry_after(wait),
-                )
-            request.state.principal = principal
-            return principal
 
-        dependency.permission = permission  # type: ignore[attr-defined]  # read by the authorisation matrix test
-        return dependency
+class Requirement:
+    """A route's one permission, as a FastAPI dependency (the authorisation matrix test reads
+    ``permission`` from it)."""
+
+    def __init__(self, security: Security, permission: Permission, public: bool) -> None:
+        self.security = security
+        self.permission = permission
+        self.public = public
+
+    def __call__(
+        self,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        security = self.security
+        if self.public and credentials is None:
+            return ANONYMOUS
+        principal = security.authenticate(credentials.credentials if credentials else None)
+        if not principal.may(self.permission):
+            raise security.deny(principal, request, f"role {principal.role} may not {self.permission.value}")
+        wait = security.limiter.take(principal.actor)
+        if wait > 0:
+            raise RateLimited(
+                f"rate limit of {security.limiter.rate:g}/s reached for {principal.actor}",
+                retry_after=security.limiter.retry_after(wait),
+            )
+        request.state.principal = principal
+        return principal

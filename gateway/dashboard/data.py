@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
-from gateway.calendar.regimes import all_regimes, runs
 from gateway.clock import VN_TZ, as_utc
 from gateway.dashboard.charts import Bar
 from gateway.db.models import (
@@ -21,7 +20,6 @@ from gateway.db.models import (
     Observation,
     Packet,
     QuarantineRecord,
-    ScheduledRun,
     StatusReceipt,
 )
 
@@ -64,29 +62,6 @@ def activity(session: Session, now: datetime, *, hours: int = 0, days: int = 0) 
         ok, bad = found.get(key, (0, 0))
         bars.append(Bar(label, ok, bad))
     return bars
-
-
-@dataclass
-class Due:
-    regime: str
-    period: str
-    deadline: Any
-    push_on: Any
-    done: bool
-
-
-def upcoming(session: Session, now: datetime, days: int = 45) -> list[Due]:
-    today = now.astimezone(VN_TZ).date()
-    horizon = today + timedelta(days=days)
-    done = {(r, k) for r, k in session.execute(select(ScheduledRun.regime_code, ScheduledRun.period_key))}
-    found = [
-        Due(regime.code, run.key, run.deadline, run.push_on, (regime.code, run.key) in done)
-        for regime in all_regimes()
-        for year in sorted({today.year, horizon.year})
-        for run in runs(regime, year)
-        if today <= run.deadline <= horizon
-    ]
-    return sorted(found, key=lambda d: (d.deadline, d.regime))[:10]
 
 
 def late_reports(session: Session, now: datetime, limit: int = 20) -> list[Packet]:

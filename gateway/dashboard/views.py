@@ -8,12 +8,13 @@ and are audited with the operator's account, like the same actions through the A
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -30,6 +31,7 @@ from gateway.db.models import Delivery, DeliveryState, Observation, Packet, Stat
 from gateway.delivery.queues import destinations
 from gateway.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from gateway.reconciliation.report import CLASSES
+from gateway.scheduler import upcoming
 from mappings.indicators import MAPPINGS_DIR, load_mapping
 
 HERE = Path(__file__).parent
@@ -106,18 +108,21 @@ def build_router(security: Security) -> APIRouter:
             },
         )
 
-    def to_login(request: Request) -> RedirectResponse:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
+    def signed_in(permission: Permission) -> Callable[[Request], tuple[Principal, str]]:
+        """The page's operator and session token; anonymous callers go to the login page, and a role
+        without the permission gets an audited 403."""
 
-    def guarded(request: Request, permission: Permission = Permission.OPS_READ) -> tuple[Principal, str] | Response:
-        try:
-            return session_of(request, permission)
-        except Unauthenticated:
-            return to_login(request)
-        except Forbidden:
-            t = Translator(lang_of(request))
-            return HTMLResponse(f"<p>{t('not_allowed')}</p>", status_code=403)
+        def dependency(request: Request) -> tuple[Principal, str]:
+            try:
+                return session_of(request, permission)
+            except Unauthenticated as exc:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                raise LoginRequired(target) from exc
+
+        return dependency
+
+    Reader = Annotated[tuple[Principal, str], Depends(signed_in(Permission.OPS_READ))]
+    Writer = Annotated[tuple[Principal, str], Depends(signed_in(Permission.OPS_WRITE))]
 
     def check_csrf(token: str, offered: str) -> None:
         if not hmac.compare_digest(csrf_of(token), offered or ""):
@@ -170,10 +175,7 @@ def build_router(security: Security) -> APIRouter:
 
     # ------------------------------------------------------------------ pages
     @router.get("/", response_class=HTMLResponse)
-    def overview(request: Request) -> Response:
-        found = guarded(request)
-        if isinstance(found, Response):
-            return found
+    def overview(request: Request, found: Reader) -> Response:
         principal, token = found
         t = Translator(lang_of(request))
         now = gw.clock.now()
@@ -181,7 +183,7 @@ def build_router(security: Security) -> APIRouter:
             rows = destinations(session, list(gw.settings.destinations), gw.circuits.snapshot(), now)
             hourly = data.activity(session, now, hours=24)
             daily = data.activity(session, now, days=30)
-            due = data.upcoming(session, now)
+            due = upcoming(session, now)[:10]
             late = data.late_reports(session, now)
         return render(
             request,
@@ -203,13 +205,11 @@ def build_router(security: Security) -> APIRouter:
     @router.get("/deliveries", response_class=HTMLResponse)
     def deliveries_page(
         request: Request,
+        found: Reader,
         state: Annotated[str | None, Query(max_length=20)] = None,
         destination: Annotated[str | None, Query(max_length=100)] = None,
         before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     ) -> Response:
-        found = guarded(request)
-        if isinstance(found, Response):
-            return found
         principal, token = found
         with gw.sessions() as session:
             rows, more = data.deliveries(session, state=state or None, destination=destination or None, before=before)
@@ -227,10 +227,7 @@ def build_router(security: Security) -> APIRouter:
         )
 
     @router.get("/deliveries/{delivery_id}", response_class=HTMLResponse)
-    def delivery_page(request: Request, delivery_id: int) -> Response:
-        found = guarded(request)
-        if isinstance(found, Response):
-            return found
+    def delivery_page(request: Request, found: Reader, delivery_id: int) -> Response:
         principal, token = found
         with gw.sessions() as session:
             delivery = session.get(Delivery, delivery_id)
@@ -253,10 +250,7 @@ def build_router(security: Security) -> APIRouter:
         )
 
     @router.post("/deliveries/{delivery_id}/replay")
-    def replay(request: Request, delivery_id: int, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
-        found = guarded(request, Permission.OPS_WRITE)
-        if isinstance(found, Response):
-            return found
+    def replay(found: Writer, delivery_id: int, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
         principal, token = found
         check_csrf(token, csrf)
         replayed = gw.delivery_service("dashboard").replay([delivery_id], actor=principal.actor)
@@ -265,14 +259,11 @@ def build_router(security: Security) -> APIRouter:
 
     @router.post("/deliveries/{delivery_id}/cancel")
     def cancel(
-        request: Request,
+        found: Writer,
         delivery_id: int,
         reason: Annotated[str, Form(min_length=3, max_length=1000)],
         csrf: Annotated[str, Form(max_length=100)] = "",
     ) -> Response:
-        found = guarded(request, Permission.OPS_WRITE)
-        if isinstance(found, Response):
-            return found
         principal, token = found
         check_csrf(token, csrf)
         try:
@@ -284,12 +275,10 @@ def build_router(security: Security) -> APIRouter:
     @router.get("/dead", response_class=HTMLResponse)
     def dead_page(
         request: Request,
+        found: Reader,
         before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
         after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     ) -> Response:
-        found = guarded(request)
-        if isinstance(found, Response):
-            return found
         principal, token = found
         with gw.sessions() as session:
             dead, more_dead = data.deliveries(session, state=DeliveryState.DEAD.value, destination=None, before=before)
@@ -308,15 +297,12 @@ def build_router(security: Security) -> APIRouter:
 
     @router.post("/quarantine/replay")
     def quarantine_replay(
-        request: Request,
+        found: Writer,
         mapping: Annotated[str, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.yaml$")],
         csrf: Annotated[str, Form(max_length=100)] = "",
     ) -> Response:
         from gateway.ingest import replay_quarantine
 
-        found = guarded(request, Permission.OPS_WRITE)
-        if isinstance(found, Response):
-            return found
         principal, token = found
         check_csrf(token, csrf)
         path = (MAPPINGS_DIR / mapping).resolve()
@@ -330,14 +316,12 @@ def build_router(security: Security) -> APIRouter:
     @router.get("/reconciliation", response_class=HTMLResponse)
     def reconciliation_page(
         request: Request,
+        found: Reader,
         period: Annotated[str | None, Query(max_length=40)] = None,
         regime: Annotated[str | None, Query(max_length=100)] = None,
         cls: Annotated[str | None, Query(max_length=40)] = None,
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     ) -> Response:
-        found = guarded(request)
-        if isinstance(found, Response):
-            return found
         principal, token = found
         t = Translator(lang_of(request))
         report = gw.reconcile(period=period or None, regime=regime or None)
@@ -368,12 +352,10 @@ def build_router(security: Security) -> APIRouter:
     @router.get("/journey", response_class=HTMLResponse)
     def journey(
         request: Request,
+        found: Reader,
         observation: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
         delivery: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     ) -> Response:
-        found = guarded(request)
-        if isinstance(found, Response):
-            return found
         principal, token = found
         with gw.sessions() as session:
             obs = session.get(Observation, observation) if observation else None
@@ -401,10 +383,7 @@ def build_router(security: Security) -> APIRouter:
         )
 
     @router.get("/reports/{packet_id}", response_class=HTMLResponse)
-    def report_page(request: Request, packet_id: str) -> Response:
-        found = guarded(request)
-        if isinstance(found, Response):
-            return found
+    def report_page(request: Request, found: Reader, packet_id: str) -> Response:
         principal, token = found
         with gw.sessions() as session:
             packet = session.get(Packet, packet_id)
@@ -416,10 +395,23 @@ def build_router(security: Security) -> APIRouter:
     return router
 
 
+class LoginRequired(Exception):
+    """No valid session: the dashboard answers with the login page, then comes back to ``target``."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
+
+
 def _safe_next(target: str) -> str:
     """Only paths inside the dashboard: a login link must not redirect to another site."""
     return target if target.startswith("/ui/") and not target.startswith("//") else "/ui/"
 
 
-def mount_static(app: Any) -> None:
+def install(app: FastAPI) -> None:
+    """The static files, and the redirect of anonymous callers to the login page."""
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="ui-static")
+
+    @app.exception_handler(LoginRequired)
+    async def _to_login(_request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/ui/login?next={quote(exc.target)}", status_code=303)

@@ -212,7 +212,7 @@ def reconcile(
                 sent[key] = (packet, held[0][0], held[0][1])
 
     delivered_at = _acknowledged_at(session, [d.id for ds in deliveries.values() for d in ds])
-    receiver_cache: dict[tuple[str, str], dict[tuple[str, str], tuple[str, str | None]] | str | None] = {}
+    receiver_cache: dict[tuple[str, str], Figures | str | None] = {}
     for key in sorted(set(source) | set(sent), key=lambda k: (k[0], k[2], k[3], k[4])):
         obs = source.get(key)
         packet_value = sent.get(key)
@@ -282,7 +282,7 @@ def _acknowledged_at(session: Session, delivery_ids: list[int]) -> dict[int, dat
 
 
 def _receiver_value(
-    cache: dict[tuple[str, str], Any],
+    cache: dict[tuple[str, str], Figures | str | None],
     copies: Mapping[str, ReceiverCopies] | None,
     delivery: Delivery,
     packet: Packet,
@@ -303,8 +303,8 @@ def _receiver_value(
         except (DeliveryError, InputError):
             cache[slot] = "unknown"
     copy = cache[slot]
-    if copy is None or copy == "unknown":
-        return copy  # type: ignore[no-any-return]
+    if copy is None or isinstance(copy, str):
+        return copy
     found = copy.get((key[3], key[4]))
     return found if found is not None else None
 

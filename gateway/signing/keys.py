@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from gateway.clock import as_utc
@@ -80,9 +81,14 @@ def load_key(path: Path, passphrase: bytes | None, *, active_from: datetime | No
         raise ConfigurationError(f"signing key {path}: cannot open it (wrong passphrase or format): {exc}") from exc
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise ConfigurationError(f"signing key {path}: only RSA and ECDSA keys are supported")
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
+    if _spki(key.public_key()) != _spki(cert.public_key()):
         raise ConfigurationError(f"signing key {path}: the certificate does not belong to the key")
     return SigningKey(key, cert, chain, str(path), active_from)
+
+
+def _spki(public: PublicKeyTypes) -> bytes:
+    """A public key as SubjectPublicKeyInfo bytes: one comparison for RSA and EC alike."""
+    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _from_pem(data: bytes, passphrase: bytes | None) -> tuple[object, x509.Certificate, tuple[x509.Certificate, ...]]:

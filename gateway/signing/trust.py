@@ -122,7 +122,7 @@ class TrustStore:
                     for der in _blocks(path.read_bytes()):
                         try:
                             cert = asn1_x509.Certificate.load(der)
-                            cert.native  # noqa: B018 - force a full parse so a broken file fails here
+                            _ = cert.native  # a full parse, so a broken file fails here, not at first use
                         except ValueError as exc:
                             raise ConfigurationError(f"trust directory: {path.name} is not a certificate") from exc
                         (roots if cert.self_issued else intermediates).append(cert)

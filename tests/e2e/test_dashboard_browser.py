@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,11 @@ from playwright.sync_api import Page, expect, sync_playwright
 from sqlalchemy import select
 
 from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
 from gateway.db.models import AuditEvent, Delivery
 from gateway.sim.faults import FaultPlan
 from gateway.sim.server import BackgroundServer
-from tests.conftest import national_destination
+from tests.conftest import Sim, national_destination
 from tests.support.api import PASSWORD, user
 from tests.support.packets import store_packets
 
@@ -31,12 +33,14 @@ def chromium() -> str:
     return found
 
 
-def wait_state(gw, delivery_id: int, state: str, timeout: float = 15.0) -> str:  # type: ignore[no-untyped-def]
+def wait_state(gw: Gateway, delivery_id: int, state: str, timeout: float = 15.0) -> str:
     deadline = time.monotonic() + timeout
     service = gw.delivery_service("browser-test")
     while True:
         with gw.sessions() as s:
-            current = s.get(Delivery, delivery_id).state
+            found = s.get(Delivery, delivery_id)
+            assert found is not None
+            current = found.state
         if current == state or time.monotonic() > deadline:
             return str(current)
         service.attempt(delivery_id)
@@ -44,7 +48,9 @@ def wait_state(gw, delivery_id: int, state: str, timeout: float = 15.0) -> str: 
 
 
 @pytest.mark.slow
-def test_operator_replays_a_dead_delivery_in_the_browser(gateway_factory, sim_factory) -> None:  # type: ignore[no-untyped-def]
+def test_operator_replays_a_dead_delivery_in_the_browser(
+    gateway_factory: Callable[..., Gateway], sim_factory: Callable[..., Sim]
+) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     sim = sim_factory(FaultPlan(p_503=1.0))
     destination = national_destination(sim.receive_url, max_attempts=2, circuit_threshold=50)
