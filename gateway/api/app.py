@@ -3,9 +3,11 @@ at run time, and they name per-app dependencies). Health, the token endpoint, th
 status-packet intake and metrics. Every route but ``/healthz``, ``/readyz`` and ``/v1/token`` needs
 a bearer token; see ``gateway.api.security``."""
 
-from typing import Annotated, Any
+from collections import Counter
+from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
@@ -30,7 +32,12 @@ DESCRIPTION = """The gateway between a provincial reporting system and the natio
 
 
 def create_app(gateway: Gateway) -> FastAPI:
-    app = FastAPI(title="National-interchange gateway", version=__version__, description=DESCRIPTION)
+    app = FastAPI(
+        title="National-interchange gateway",
+        version=__version__,
+        description=DESCRIPTION,
+        dependencies=[Depends(single_valued_query)],
+    )
     app.state.gateway = gateway
     problems.install(app)
     service = gateway.delivery_service("api")
@@ -124,6 +131,37 @@ def create_app(gateway: Gateway) -> FastAPI:
         return RedirectResponse("/ui/", status_code=307)
 
     return app
+
+
+def single_valued_query(request: Request) -> None:
+    """A parameter the route declares as one value must come once: ``?period=a&period=b`` is refused
+    (FastAPI would silently keep the last one)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    scalars = {
+        field.alias
+        for field in _query_fields(dependant)
+        if get_origin(field.field_info.annotation) is not list
+        and list not in {get_origin(arg) for arg in get_args(field.field_info.annotation)}
+    }
+    counts = Counter(key for key, _ in request.query_params.multi_items())
+    repeated = sorted(name for name, count in counts.items() if count > 1 and name in scalars)
+    if repeated:
+        raise RequestValidationError(
+            [
+                {"loc": ("query", name), "msg": "given more than once; one value expected", "type": "value_error"}
+                for name in repeated
+            ]
+        )
+
+
+def _query_fields(dependant: Any) -> list[Any]:
+    fields = list(dependant.query_params)
+    for sub in dependant.dependencies:
+        fields.extend(_query_fields(sub))
+    return fields
 
 
 def _audit_refusal(gateway: Gateway, exc: SignatureInvalid, actor: str) -> None:

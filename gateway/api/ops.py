@@ -298,7 +298,7 @@ def build_reconciliation_router(security: Security) -> APIRouter:
     def reconciliation(
         principal: reader,
         period: Annotated[str | None, Query(pattern=PERIOD_KEY, description="default: the latest with data")] = None,
-        regime: Annotated[str | None, Query(max_length=100)] = None,
+        regime: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,100}$")] = None,
         format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
     ) -> Any:
         """What the source says vs what was sent vs what the receiver holds, per value and destination."""

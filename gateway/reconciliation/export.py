@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -64,9 +65,9 @@ def to_xlsx(report: Reconciliation) -> bytes:
     summary.title = "Tong hop"
     _header(summary, ["Kết quả đối soát", "Mã", "Số dòng"])
     summary["E1"] = "Chế độ"
-    summary["F1"] = report.regime or "tất cả"
+    summary["F1"] = _cell(report.regime or "tất cả")
     summary["E2"] = "Kỳ"
-    summary["F2"] = report.period or ""
+    summary["F2"] = _cell(report.period)
     for row, name in enumerate(CLASSES, start=2):
         summary.cell(row=row, column=1, value=CLASS_TITLES[name])
         summary.cell(row=row, column=2, value=name)
@@ -90,8 +91,11 @@ def to_xlsx(report: Reconciliation) -> bytes:
 
 
 def _cell(value: Any) -> Any:
-    """Values stay text: decimal strings must not become floats in the workbook either."""
-    return "" if value is None else value
+    """Values stay text (decimal strings must not become floats in the workbook either), minus the
+    control characters a worksheet cannot hold (source text may carry them)."""
+    if value is None:
+        return ""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 def _header(sheet: Any, titles: list[str]) -> None:

@@ -356,3 +356,12 @@ def test_intake_is_for_receivers(api: Api) -> None:
     body = status_packet(api.packet_id, m.ReportStatus.DA_TIEP_NHAN)
     assert api.call("POST", "/v1/intake/status", "receiver", content=body).status_code == 202
     assert api.call("POST", "/v1/intake/status", "ministry", content=body).status_code == 403
+
+
+def test_a_single_valued_parameter_given_twice_is_refused(api: Api) -> None:
+    twice = api.call("GET", "/v1/reports", "auditor", params=[("period", "2026-THANG-1"), ("period", "2026-THANG-2")])
+    assert twice.status_code == 422 and twice.json()["errors"][0]["location"] == "query/period"
+    many = api.call(
+        "GET", "/v1/indicators/0501/series", "auditor", params=[("reporting_unit", "H15"), ("reporting_unit", "H16")]
+    )
+    assert many.status_code == 200  # a list parameter may repeat

@@ -197,3 +197,33 @@ def test_reconciliation_api_serves_json_csv_and_xlsx(gateway_factory, sim_factor
         assert summary == as_json["summary"]
         csv_text = httpx.get(f"{api.url}/v1/reconciliation", params={"format": "csv"}, headers=auth, timeout=20).text
         assert csv_text.count("\n") == len(as_json["lines"]) + 1
+
+
+def test_workbook_takes_text_a_worksheet_cannot_hold() -> None:
+    """A control character in source text (a note, a unit) is replaced, not a crash of the export."""
+    from gateway.reconciliation.report import Line, Reconciliation
+
+    line = Line(
+        regime="KTXH-THANG",
+        period=PERIOD,
+        reporting_unit="H15",
+        indicator="0501",
+        disaggregation="",
+        destination="national",
+        source_value="1",
+        source_unit="t\x08ỷ đồng",
+        sent_value="1",
+        sent_unit="tỷ đồng",
+        packet_id=None,
+        revision=None,
+        delivery_id=None,
+        delivery_state=None,
+        ack_status=None,
+        receiver_value=None,
+        receiver_unit=None,
+        classification="unsent",
+        note="bell \x07 in a note",
+    )
+    book = load_workbook(io.BytesIO(to_xlsx(Reconciliation("KTXH\x08THANG", PERIOD, [line]))))
+    row = [c.value for c in book["Chi tiet"][2]]
+    assert "t\ufffdỷ đồng" in row and "bell \ufffd in a note" in row
