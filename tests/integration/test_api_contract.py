@@ -9,9 +9,13 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
+from schemathesis import Case
+from schemathesis.auths import AuthContext
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gateway.api.app import create_app
@@ -29,7 +33,7 @@ def test_committed_openapi_matches_the_code() -> None:
     assert json.loads(committed) == json.loads(render()), "run `gateway contracts openapi` and commit the result"
 
 
-def _app():  # type: ignore[no-untyped-def]
+def _app() -> FastAPI:
     """One gateway on a throw-away embedded default, built when the module is collected (schemathesis
     reads the schema then); the directory goes when the process ends."""
     from gateway.bootstrap import bootstrap
@@ -59,16 +63,16 @@ class AdminToken:
     """An admin's bearer token, given the way schemathesis knows about, so its negative cases that
     spoil or drop the header are really sent without it."""
 
-    def get(self, case, ctx) -> str:  # type: ignore[no-untyped-def]
+    def get(self, case: Case[Any], ctx: AuthContext) -> str:
         return AUTH["Authorization"]
 
-    def set(self, case, data: str, ctx) -> None:  # type: ignore[no-untyped-def]
+    def set(self, case: Case, data: str, ctx: AuthContext) -> None:
         case.headers = {**(case.headers or {}), "Authorization": data}
 
 
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_schema(case) -> None:  # type: ignore[no-untyped-def]
+def test_api_conforms_to_its_schema(case: Case[Any]) -> None:
     # Every built-in check runs, except "schema-valid data must be accepted" on two operations whose
     # rules no OpenAPI schema can express: the intake (a status packet must also pass the profile's
     # cross-field rules and its signature: 422) and the token endpoint (credentials come in a Basic
