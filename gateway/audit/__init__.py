@@ -36,13 +36,14 @@ def _digest(prev: str, at: datetime, actor: str, action: str, subject: str, deta
 def record(
     session: Session, *, at: datetime, actor: str, action: str, subject: str, detail: dict[str, Any] | None = None
 ) -> AuditEvent:
-    """Append one event. Callers hold a write transaction, which serialises the chain."""
+    """Append one event. Callers hold a write transaction, which serialises the chain.
+
+    The chain's tail is read once per transaction (with the PostgreSQL advisory lock taken once) and
+    then carried in the session, so a transaction that records many events (a batch of delivery
+    outcomes) costs one query, not one per event. Events are inserted in the order recorded, the order
+    of their ids."""
     detail = detail or {}
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise writers of the chain; SQLite already does (BEGIN IMMEDIATE).
-        session.execute(text("SELECT pg_advisory_xact_lock(125021)"))
-    last = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
-    prev = last or GENESIS
+    prev = _tail(session)
     event = AuditEvent(
         at=at,
         actor=actor,
@@ -53,8 +54,23 @@ def record(
         hash=_digest(prev, at, actor, action, subject, detail),
     )
     session.add(event)
-    session.flush()
+    session.info[_TAIL] = (session.get_transaction(), event.hash)
     return event
+
+
+_TAIL = "gateway.audit.tail"
+
+
+def _tail(session: Session) -> str:
+    cached = session.info.get(_TAIL)
+    if cached is not None and cached[0] is session.get_transaction() and cached[0] is not None:
+        return str(cached[1])
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise writers of the chain until this transaction ends; SQLite already does (BEGIN IMMEDIATE).
+        session.execute(text("SELECT pg_advisory_xact_lock(125021)"))
+    session.flush()  # events added earlier in this session (before a savepoint, say) come first
+    last = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    return last or GENESIS
 
 
 @dataclass(frozen=True)

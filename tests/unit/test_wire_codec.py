@@ -1,0 +1,140 @@
+"""The Rust-speed wire codec and the fast paths around it: they must change nothing but the speed.
+
+``gateway.packets.wire`` compiles the canonical models' pydantic-core schemas with a profile's wire
+names as aliases; ``codec`` writes XML as text; ``safe`` and ``validate`` skip work a closed schema
+makes redundant. Each test here pins a property the old, slower path had by construction.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.errors import PacketInvalid, UnsafeInputError
+from gateway.packets import model as m
+from gateway.packets.profile import PROFILES_DIR, Profile, load_profile
+from gateway.packets.validate import gc_paused, read_packet, write_packet
+from gateway.packets.wire import wire_model
+from tests.unit.test_packets import report
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "profiles"
+PROFILES = [load_profile("qcvn125-gw/0", PROFILES_DIR), load_profile("test/en-camel-1", FIXTURES)]
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.id)
+def test_compiling_a_profile_leaves_the_canonical_models_alone(profile: Profile) -> None:
+    for ptype in m.PacketType:
+        wire_model(profile, ptype)
+    for cls in (m.Unit, m.Figure, m.Disaggregation, m.Envelope, m.ReportFigures):
+        assert cls.__pydantic_complete__ is True
+    unit = m.Unit.model_validate({"code": "H15", "name": "Lào Cai"})
+    assert unit.model_dump() == {"code": "H15", "name": "Lào Cai"}
+    assert report().model_dump(mode="json")["sender"] == {"code": "H15", "name": "Ủy ban nhân dân tỉnh Lào Cai"}
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.id)
+def test_nested_models_use_the_profiles_names_both_ways(profile: Profile) -> None:
+    codec = wire_model(profile, m.PacketType.SO_LIEU_BAO_CAO)
+    wire = codec.dump(report())
+    body = wire[profile.wire(m.Envelope, "body")]
+    figure = body[profile.wire(m.ReportFigures, "figures")][0]
+    cut = figure[profile.wire(m.Figure, "disaggregation")][0]
+    assert set(cut) == {profile.wire(m.Disaggregation, "dimension"), profile.wire(m.Disaggregation, "value_code")}
+    assert codec.load(wire) == report()
+    assert json.loads(codec.dump_json(report())) == wire
+
+
+def test_model_errors_are_located_by_wire_names() -> None:
+    profile = PROFILES[0]
+    codec = wire_model(profile, m.PacketType.SO_LIEU_BAO_CAO)
+    wire: Any = codec.dump(report())
+    del wire["NoiDung"]["SoLieu"][1]["GiaTri"]
+    with pytest.raises(ValidationError) as caught:
+        codec.load(wire)
+    assert [e["loc"] for e in caught.value.errors()] == [("NoiDung", "SoLieu", 1, "GiaTri")]
+
+
+def test_a_codec_refuses_an_envelope_of_another_type() -> None:
+    codec = wire_model(PROFILES[0], m.PacketType.TRANG_THAI_BAO_CAO)
+    with pytest.raises(ValueError, match="SO_LIEU_BAO_CAO envelope"):
+        codec.dump_json(report())
+
+
+def test_xml_text_keeps_carriage_returns_and_markup_characters() -> None:
+    packet = report(signer=m.Signer(full_name="A & B <C>", title="line one\r\nline two"))
+    data = write_packet(packet, "xml")
+    assert b"A &amp; B &lt;C&gt;" in data and b"&#13;" in data
+    assert read_packet(data) == packet
+
+
+def test_text_xml_cannot_carry_is_refused_naming_the_element() -> None:
+    packet = report(signer=m.Signer(full_name="bell\x07", title="x"))
+    assert read_packet(write_packet(packet, "json")) == packet  # JSON escapes it
+    with pytest.raises(PacketInvalid) as caught:
+        write_packet(packet, "xml")
+    (violation,) = caught.value.violations
+    assert violation.location == "//HoTen"
+    assert "U+0007" in violation.message and "XML 1.0" in violation.message
+
+
+@pytest.mark.parametrize("depth", [65, 500])
+def test_json_nested_past_the_limit_is_named_even_when_the_parser_copes(depth: int) -> None:
+    doc = json.loads(write_packet(report(), "json"))
+    doc["NoiDung"]["SoLieu"][0]["GhiChu"] = json.loads('{"a":' * depth + "1" + "}" * depth)
+    with pytest.raises(UnsafeInputError, match="nested deeper than 64"):
+        read_packet(json.dumps(doc).encode(), source="deep.json")
+
+
+def test_duplicate_keys_are_still_refused_by_name() -> None:
+    data = write_packet(report(), "json").replace(b'"LanGui":1', b'"LanGui":1,"LanGui":2')
+    with pytest.raises(Exception, match="duplicate key 'LanGui'"):
+        read_packet(data)
+
+
+def _depth(schema: dict[str, Any], root: dict[str, Any], seen: tuple[str, ...] = ()) -> int:
+    """Deepest container nesting a document valid under ``schema`` can have (recursion = failure)."""
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        assert ref not in seen, f"recursive schema through {ref}: depth is unbounded"
+        target: Any = root
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+        return _depth(target, root, (*seen, ref))
+    subs = [schema[k] for k in ("items",) if isinstance(schema.get(k), dict)]
+    subs += list(schema.get("properties", {}).values())
+    for key in ("anyOf", "oneOf", "allOf"):
+        subs += schema.get(key, [])
+    own = 1 if schema.get("type") in ("object", "array") or "properties" in schema else 0
+    if "properties" in schema:
+        assert schema.get("additionalProperties") is False, "an open object would let any depth through"
+    return own + max((_depth(s, root, seen) for s in subs), default=0)
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.id)
+def test_schema_valid_packets_are_shallower_than_the_depth_limit(profile: Profile) -> None:
+    """``read_packet`` measures depth only when the schema refuses a document: this is why that is enough."""
+    for ptype in m.PacketType:
+        schema = json.loads(profile.schema_path("json", ptype).read_text(encoding="utf-8"))
+        assert 2 < _depth(schema, schema) <= 64
+
+
+def test_gc_pause_nests_and_restores_the_collector() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
