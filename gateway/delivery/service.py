@@ -293,7 +293,9 @@ class DeliveryService:
             # One locking read for the batch instead of one per delivery in ``_settle``.
             locked = session.scalars(select(Delivery).where(Delivery.id.in_(list(rows))).with_for_update()).all()
             assert len(locked) == len(rows)
-            results = [self._record(session, item, locked=True) for item in sent]
+            receipts = [str(x.receipt.status.packet_id) for x in sent if x.receipt and x.receipt.status]
+            known = set(session.scalars(select(StatusReceipt.packet_id).where(StatusReceipt.packet_id.in_(receipts))))
+            results = [self._record(session, item, locked=True, receipts=known) for item in sent]
         for item, result in zip(sent, results, strict=True):
             _log_result(item.delivery_id, rows[item.delivery_id], result)
         return results
@@ -349,7 +351,9 @@ class DeliveryService:
             self.circuits.failure(destination)
         return _Sent(delivery_id, attempt_no, created_at, receipt, failure, elapsed)
 
-    def _record(self, session: Session, sent: _Sent, *, locked: bool = False) -> AttemptResult:
+    def _record(
+        self, session: Session, sent: _Sent, *, locked: bool = False, receipts: set[str] | None = None
+    ) -> AttemptResult:
         if sent.defer:
             return self._defer_in(session, sent.delivery_id, sent.defer, sent.why)
         return self._settle(
@@ -361,6 +365,7 @@ class DeliveryService:
             sent.error,
             sent.elapsed,
             locked=locked,
+            receipts=receipts,
         )
 
     def _defer_in(self, session: Session, delivery_id: int, wait: float, why: str) -> AttemptResult:
@@ -404,9 +409,11 @@ class DeliveryService:
         elapsed: float,
         *,
         locked: bool = False,
+        receipts: set[str] | None = None,
     ) -> AttemptResult:
         """Record one attempt and apply its outcome, inside the caller's transaction (``locked``: the
-        caller already holds the row, loaded with a locking read, in this session)."""
+        caller already holds the row, loaded with a locking read, in this session; ``receipts``: the
+        status packets already recorded, as ``_apply_status`` takes them)."""
         now = self.clock.now()
         delivery = session.get(Delivery, delivery_id, with_for_update=None if locked else True)
         assert delivery is not None
@@ -440,7 +447,7 @@ class DeliveryService:
             if receipt.status is None:
                 transition(session, delivery, S.DELIVERED, now=now, actor=actor, why="receiver accepted")
                 return AttemptResult(delivery_id, "delivered")
-            target = self._apply_status(session, delivery, receipt.status, now=now, actor=actor)
+            target = self._apply_status(session, delivery, receipt.status, now=now, actor=actor, receipts=receipts)
             return AttemptResult(delivery_id, target.value)
         delivery.last_error = str(error)
         if isinstance(error, RejectedDeliveryError):
@@ -470,12 +477,27 @@ class DeliveryService:
 
     # ------------------------------------------------------------------ status packets
     def _apply_status(
-        self, session: Session, delivery: Delivery, status: m.Envelope, *, now: datetime, actor: str
+        self,
+        session: Session,
+        delivery: Delivery,
+        status: m.Envelope,
+        *,
+        now: datetime,
+        actor: str,
+        receipts: set[str] | None = None,
     ) -> S:
+        """Apply a status packet to its delivery. ``receipts``, when given, is the set of status packet
+        ids already recorded (read once for a batch, kept up to date here), saving a query and the
+        flush before it per delivery."""
         body = status.body
         assert isinstance(body, m.StatusReport)
         receipt_id = str(status.packet_id)
-        if session.get(StatusReceipt, receipt_id) is None:
+        if receipts is None:
+            new = session.get(StatusReceipt, receipt_id) is None
+        else:
+            new = receipt_id not in receipts
+            receipts.add(receipt_id)
+        if new:
             session.add(
                 StatusReceipt(
                     packet_id=receipt_id,
