@@ -5,7 +5,7 @@ of the same payloads to the same simulator with the same concurrency; the gatewa
 packet with its delivery (durable outbox), publishes wake-ups, and a worker delivers and records every
 attempt and acknowledgement. Goal (issue 5): at least half the floor with durability on.
 
-    .venv/bin/python bench/delivery_bench.py [--packets 2000] [--concurrency 2] [--batch 16]
+    .venv/bin/python bench/delivery_bench.py [--packets 2000] [--concurrency 2] [--batch 32]
         [--database-url postgresql+psycopg://...] [--broker-url amqp://...]
 """
 
@@ -66,7 +66,7 @@ def main() -> None:
     # Two delivery threads suit a 2-core machine whose other core runs the simulator; more threads
     # only help against receivers with real network latency (docs/performance.md).
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=16, help="deliveries claimed and recorded per transaction")
+    parser.add_argument("--batch", type=int, default=32, help="deliveries claimed and recorded per transaction")
     parser.add_argument("--database-url")
     parser.add_argument("--broker-url")
     args = parser.parse_args()

@@ -146,6 +146,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
         queue: str | None = None,
         clock: Any = None,
         lease_seconds: float = 30,
+        worker: dict[str, Any] | None = None,
         **extra: Any,
     ) -> Gateway:
         settings = Settings(
@@ -156,7 +157,7 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
                 "queue": queue or f"gateway.test.{uuid.uuid4().hex[:8]}",
                 "polling_interval": 0.05,
             },
-            worker={"concurrency": 4, "sweep_interval": 0.2, "lease_seconds": lease_seconds},
+            worker={"concurrency": 4, "sweep_interval": 0.2, "lease_seconds": lease_seconds, **(worker or {})},
             destinations=destinations or {},
             **extra,
         )

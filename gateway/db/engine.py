@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -78,9 +79,10 @@ def make_engine(url: str) -> Engine:
             # BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock on upgrade.
             dbapi_conn = conn.connection.dbapi_connection
             if not write_lock.acquire(timeout=BUSY_TIMEOUT):
-                raise sqlite3.OperationalError(
-                    f"database is locked: no write transaction of this process ended within {BUSY_TIMEOUT:.0f} s"
-                )
+                # What SQLite's own busy timeout would have raised (a second transaction opened by a
+                # thread that already holds one waits for itself), wrapped as SQLAlchemy wraps it.
+                why = f"database is locked: no write transaction of this process ended within {BUSY_TIMEOUT:g} s"
+                raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(why))
             dbapi_conn.write_lock, dbapi_conn.holding = write_lock, True
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -13,12 +13,13 @@ Decimal values are kept as strings in plain decimal notation end to end: they ne
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 
 DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
 """Plain decimal notation: no exponent, no thousands separators, no leading '+' or zeros."""
@@ -244,6 +245,18 @@ class Figure(Part):
     value: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
     unit: Text | None = None
     note: Text | None = None
+
+
+_FIGURE_LIST: TypeAdapter[list[Figure]] = TypeAdapter(list[Figure])
+
+
+def figures(rows: Iterable[dict[str, Any]]) -> list[Figure]:
+    """Validate many figures (canonical names, disaggregation as dicts) in one pydantic-core call.
+
+    Why: a packet holds up to 100,000+ figures, and one ``Figure(...)`` per figure pays a Python
+    ``__init__`` per figure and per disaggregation; the list validator loops in Rust, about three
+    times faster (bench/packets_bench.py). Errors locate the figure by its position."""
+    return _FIGURE_LIST.validate_python(rows if isinstance(rows, list) else list(rows))
 
 
 class SubmittedForm(Body):

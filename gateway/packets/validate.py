@@ -221,7 +221,9 @@ def write_packet(
                     raise PacketInvalid(problems, source=source)
             return data
         text = data.decode("utf-8")
-        data = codec.wire_to_xml(json.loads(text), profile, envelope.packet_type, plain=codec.plain_text(text))
+        # The wire object straight from the serialiser (cheaper than parsing ``text`` back); the JSON
+        # text still serves the escaping check and the text rules.
+        data = codec.wire_to_xml(codec_.dump(envelope), profile, envelope.packet_type, plain=codec.plain_text(text))
         if validate:
             root = safe.parse_xml(data, source)
             # The text rules read the JSON rendering of the same strings: shorter than the XML, and

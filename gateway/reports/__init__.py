@@ -159,15 +159,15 @@ def build_report(
             reporting_unit=m.Unit(code=unit_code, name=sender.name if unit_code == sender.code else unit_code),
             revision=revision,
             sent_at=local_now,
-            figures=[
-                m.Figure(
-                    indicator_code=o.indicator_code,
-                    disaggregation=[m.Disaggregation(dimension=d, value_code=v) for d, v in o.disaggregation],
-                    value=o.value,
-                    unit=o.unit,
-                )
+            figures=m.figures(
+                {
+                    "indicator_code": o.indicator_code,
+                    "disaggregation": [{"dimension": d, "value_code": v} for d, v in o.disaggregation],
+                    "value": o.value,
+                    "unit": o.unit,
+                }
                 for o in chosen
-            ],
+            ),
         ),
     )
     payload = sealer.seal(envelope, fmt, list(names))
