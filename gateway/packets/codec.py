@@ -106,7 +106,7 @@ class _Slot:
     tag: str
     kind: int
     integer: bool
-    plan: _Plan | None
+    plan: _Plan  # the nested model's plan; ``_LEAF`` for scalars
     open: str = ""
     close: str = ""
 
@@ -121,6 +121,9 @@ class _Plan:
     by_tag: dict[str, _Slot]
 
 
+_LEAF = _Plan(BaseModel, {}, {})
+
+
 @cache
 def _xml_plan(profile: Profile, ptype: m.PacketType) -> _Plan:
     def plan(model: type[BaseModel]) -> _Plan:
@@ -128,7 +131,7 @@ def _xml_plan(profile: Profile, ptype: m.PacketType) -> _Plan:
         for spec, wire in profile.wire_fields(model):
             sub = _submodel(spec, ptype)
             integer = spec.scalar is not None and spec.scalar.type == "integer"
-            child = plan(sub) if sub is not None else None
+            child = plan(sub) if sub is not None else _LEAF
             tag = f"{{{profile.namespace}}}{wire}"
             slots.append(_Slot(wire, tag, _KINDS[spec.kind], integer, child, f"<{wire}>", f"</{wire}>"))
         return _Plan(model, {s.wire: s for s in slots}, {s.tag: s for s in slots})
@@ -188,13 +191,13 @@ def _emit(parts: list[str], wire: dict[str, Any], plan: _Plan, problems: list[Vi
             append(f"{slot.open}{value if problems is None else _text(value, slot.wire, problems)}{slot.close}")
         elif kind == OBJECT:
             append(slot.open)
-            _emit(parts, value, slot.plan, problems)  # type: ignore[arg-type]
+            _emit(parts, value, slot.plan, problems)
             append(slot.close)
         elif kind == LIST_OBJECT:
             sub = slot.plan
             for item in value:
                 append(slot.open)
-                _emit(parts, item, sub, problems)  # type: ignore[arg-type]
+                _emit(parts, item, sub, problems)
                 append(slot.close)
         elif problems is None:
             for item in value:
@@ -265,9 +268,9 @@ def _xml_dict(el: etree._Element, plan: _Plan, profile: Profile, problems: list[
             text = child.text or ""
             out[slot.wire] = _integer(text) if slot.integer else text
         elif kind == OBJECT:
-            out[slot.wire] = _xml_dict(child, slot.plan, profile, problems)  # type: ignore[arg-type]
+            out[slot.wire] = _xml_dict(child, slot.plan, profile, problems)
         elif kind == LIST_OBJECT:
-            value = _xml_dict(child, slot.plan, profile, problems)  # type: ignore[arg-type]
+            value = _xml_dict(child, slot.plan, profile, problems)
             if slot.wire in out:
                 out[slot.wire].append(value)
             else:
