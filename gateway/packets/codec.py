@@ -178,10 +178,33 @@ def wire_to_xml(wire: dict[str, Any], profile: Profile, ptype: m.PacketType, *, 
     return "".join(parts).encode("utf-8", errors="strict")
 
 
-def _emit(parts: list[str], wire: dict[str, Any], plan: _Plan, problems: list[Violation] | None) -> None:
-    """``problems`` None: the caller knows no value needs escaping (``plain_text``)."""
+def unchecked_xml(wire: dict[str, Any], profile: Profile, ptype: m.PacketType) -> str | None:
+    """``wire_to_xml`` without looking at any value, or None when a value needed escaping.
+
+    For callers that parse the result back (which refuses control characters): every value is
+    written as is, and the document is then proved right by counting. Each element contributes one
+    ``<`` and one ``>`` to its start tag and one each to its end tag, and no tag contains ``&`` or a
+    carriage return, so the counts match and neither character appears exactly when no value holds
+    ``<``, ``>``, ``&`` or ``\r``. Four C-speed scans replace a check per value."""
+    parts = [
+        "<?xml version='1.0' encoding='UTF-8'?>\n",
+        f'<{profile.root_element} xmlns="{_attribute(profile.namespace)}">',
+    ]
+    elements = _emit(parts, wire, _xml_plan(profile, ptype), None) + 1
+    parts.append(f"</{profile.root_element}>")
+    text = "".join(parts)
+    tags = 2 * elements + 1  # and the declaration's one pair
+    if text.count("<") != tags or text.count(">") != tags or "&" in text or "\r" in text:
+        return None
+    return text
+
+
+def _emit(parts: list[str], wire: dict[str, Any], plan: _Plan, problems: list[Violation] | None) -> int:
+    """Append the elements of ``wire``; returns how many. ``problems`` None: write values unexamined
+    (``plain_text`` or ``unchecked_xml`` vouch for them)."""
     append = parts.append
     by_wire = plan.by_wire
+    count = 0
     for key, value in wire.items():
         slot = by_wire.get(key)
         if slot is None:
@@ -189,22 +212,26 @@ def _emit(parts: list[str], wire: dict[str, Any], plan: _Plan, problems: list[Vi
         kind = slot.kind
         if kind == SCALAR:
             append(f"{slot.open}{value if problems is None else _text(value, slot.wire, problems)}{slot.close}")
+            count += 1
         elif kind == OBJECT:
             append(slot.open)
-            _emit(parts, value, slot.plan, problems)
+            count += _emit(parts, value, slot.plan, problems) + 1
             append(slot.close)
         elif kind == LIST_OBJECT:
             sub = slot.plan
             for item in value:
                 append(slot.open)
-                _emit(parts, item, sub, problems)
+                count += _emit(parts, item, sub, problems) + 1
                 append(slot.close)
         elif problems is None:
             for item in value:
                 append(f"{slot.open}{item}{slot.close}")
+            count += len(value)
         else:
             for item in value:
                 append(f"{slot.open}{_text(item, slot.wire, problems)}{slot.close}")
+            count += len(value)
+    return count
 
 
 _SPECIAL = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -21,7 +21,7 @@ import jsonschema_rs
 from lxml import etree
 from pydantic import BaseModel, ValidationError
 
-from gateway.errors import PacketInvalid, UnsafeInputError, Violation
+from gateway.errors import InputError, PacketInvalid, UnsafeInputError, Violation
 from gateway.packets import codec, rules, safe, schemas
 from gateway.packets import model as m
 from gateway.packets.profile import Profile, load_profile
@@ -210,8 +210,8 @@ def write_packet(
     source = f"packet {envelope.packet_id}"
     codec_ = wire_model(profile, envelope.packet_type)
     with gc_paused():
-        data = codec_.dump_json(envelope)
         if fmt == "json":
+            data = codec_.dump_json(envelope)
             if validate:
                 # What is checked is what was written: the bytes, parsed back.
                 text = data.decode("utf-8")
@@ -220,18 +220,26 @@ def write_packet(
                 if problems:
                     raise PacketInvalid(problems, source=source)
             return data
-        text = data.decode("utf-8")
-        # The wire object straight from the serialiser (cheaper than parsing ``text`` back); the JSON
-        # text still serves the escaping check and the text rules.
-        data = codec.wire_to_xml(codec_.dump(envelope), profile, envelope.packet_type, plain=codec.plain_text(text))
-        if validate:
-            root = safe.parse_xml(data, source)
-            # The text rules read the JSON rendering of the same strings: shorter than the XML, and
-            # free of the entity references that would force the per-field walk.
-            _raise_broken(envelope, profile, "xml", text, source)
-            problems = _xml_violations(root, profile, envelope.packet_type)
-            if problems:
-                raise PacketInvalid(problems, source=source)
+        wire = codec_.dump(envelope)
+        if not validate:
+            return codec.wire_to_xml(wire, profile, envelope.packet_type)
+        written = codec.unchecked_xml(wire, profile, envelope.packet_type)
+        try:
+            data = written.encode("utf-8") if written is not None else b""
+        except UnicodeEncodeError:  # a lone surrogate: the checked writer names the element
+            written = None
+        if written is None:
+            data = codec.wire_to_xml(wire, profile, envelope.packet_type)
+        try:
+            root = safe.parse_xml(data, source)  # what is checked is what was written
+        except InputError:
+            # A control character XML 1.0 cannot carry: the checked writer names its element.
+            codec.wire_to_xml(wire, profile, envelope.packet_type)
+            raise
+        _raise_broken(envelope, profile, "xml", written if written is not None else _text(data), source)
+        problems = _xml_violations(root, profile, envelope.packet_type)
+        if problems:
+            raise PacketInvalid(problems, source=source)
         return data
 
 

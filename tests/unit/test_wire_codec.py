@@ -16,6 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.errors import PacketInvalid, UnsafeInputError
+from gateway.packets import codec
 from gateway.packets import model as m
 from gateway.packets.profile import PROFILES_DIR, Profile, load_profile
 from gateway.packets.validate import gc_paused, read_packet, write_packet
@@ -138,3 +139,16 @@ def test_gc_pause_nests_and_restores_the_collector() -> None:
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("value", ["</HoTen><HoTen>x", "a > b", "R&D", "one\rtwo", "plain text, đủ dấu"])
+def test_the_unexamined_xml_writer_is_used_only_when_the_counts_prove_it_right(value: str) -> None:
+    profile = PROFILES[0]
+    packet = report(signer=m.Signer(full_name=value, title="x"))
+    wire = wire_model(profile, packet.packet_type).dump(packet)
+    fast = codec.unchecked_xml(wire, profile, packet.packet_type)
+    if value == "plain text, đủ dấu":
+        assert fast is not None and fast.encode() == codec.wire_to_xml(wire, profile, packet.packet_type)
+    else:
+        assert fast is None  # the writer that escapes must be used
+    assert read_packet(write_packet(packet, "xml")) == packet
