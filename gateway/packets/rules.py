@@ -84,14 +84,37 @@ def legacy_font_suspect(text: str) -> str | None:
     return found.group(0) if found else None
 
 
-def text_is_clean(document: str) -> bool:
+def _utf8_class(chars: frozenset[str], lead: int) -> re.Pattern[bytes]:
+    tails = bytes(sorted(c.encode("utf-8")[1] for c in chars if c.encode("utf-8")[0] == lead))
+    return re.compile(re.escape(bytes([lead])) + b"[" + re.escape(tails) + b"]")
+
+
+# The markers are U+00A1-U+00FF: in UTF-8 a C2 or C3 lead byte and one continuation byte. A pattern
+# with a literal first byte lets ``re`` skip ahead at memchr speed: ~10x faster than the character
+# class over the decoded text for a 17 MB packet.
+_MARKER_BYTES = (_utf8_class(LEGACY_MARKERS, 0xC2), _utf8_class(LEGACY_MARKERS, 0xC3))
+
+
+def text_is_clean(document: str | bytes) -> bool:
     """Fast path over a whole serialised document: NFC and free of legacy markers. Escapes (JSON
-    ``\\u``, XML ``&#``) could hide decomposed characters, so their presence means "walk the fields"."""
-    if "\\u" in document or "&#" in document:
+    ``\\u``, XML ``&#``) could hide decomposed characters, so their presence means "walk the fields".
+    ``document`` is best given as the UTF-8 bytes (the marker scan runs on them)."""
+    if isinstance(document, bytes):
+        if b"\\u" in document or b"&#" in document:
+            return False
+        marked = any(p.search(document) is not None for p in _MARKER_BYTES)
+        try:
+            text = document.decode("utf-8")
+        except UnicodeDecodeError:
+            return False  # not UTF-8 after all: walk the fields
+    else:
+        if "\\u" in document or "&#" in document:
+            return False
+        marked = _ANY_MARKER.search(document) is not None
+        text = document
+    if not unicodedata.is_normalized("NFC", text):
         return False
-    if not unicodedata.is_normalized("NFC", document):
-        return False
-    return _ANY_MARKER.search(document) is None or _LEGACY_IN_WORD.search(document) is None
+    return not marked or _LEGACY_IN_WORD.search(text) is None
 
 
 def check_nfc(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
@@ -114,7 +137,7 @@ def check_nfc(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
             yield from check_nfc(v, path + (i,))
 
 
-def check(envelope: m.Envelope, *, document: str | None = None) -> list[tuple[Path, str]]:
+def check(envelope: m.Envelope, *, document: str | bytes | None = None) -> list[tuple[Path, str]]:
     """Every cross-field violation in ``envelope`` (canonical paths). ``document``, the packet's own
     serialised text when the caller has it, lets the text checks skip the per-field walk when clean."""
     out: list[tuple[Path, str]] = []

@@ -145,13 +145,6 @@ def _pydantic_violations(exc: ValidationError, profile: Profile, fmt: safe.Forma
     return out
 
 
-def _text(data: bytes) -> str | None:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
 def read_packet(
     data: bytes, *, source: str = "", profile: Profile | None = None, limits: safe.Limits = safe.DEFAULT_LIMITS
 ) -> m.Envelope:
@@ -173,8 +166,13 @@ def read_packet(
                 safe.check_json_depth(doc, source, limits.max_depth)
                 raise PacketInvalid(problems, source=source)
             wire = doc
+            document: bytes | None = data  # strict UTF-8, checked by the parser
         else:
             root = safe.parse_xml(data, source, limits)
+            # The text rules scan the bytes only when they are the UTF-8 the parser read them as;
+            # a document declared in another encoding gets the per-field walk.
+            encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper().replace("_", "-")
+            document = data if encoding in ("UTF-8", "UTF8", "ASCII", "US-ASCII") else None
             wire, problems = codec.xml_to_wire(root, profile)
             ptype = codec.xml_packet_type(root, profile)
             problems = (_xml_violations(root, profile, ptype) or problems) if ptype is not None else problems
@@ -185,11 +183,13 @@ def read_packet(
             envelope = wire_model(profile, ptype).load(wire)
         except ValidationError as exc:
             raise PacketInvalid(_pydantic_violations(exc, profile, fmt), source=source) from exc
-        _raise_broken(envelope, profile, fmt, _text(data), source)
+        _raise_broken(envelope, profile, fmt, document, source)
         return envelope
 
 
-def _raise_broken(envelope: m.Envelope, profile: Profile, fmt: safe.Format, document: str | None, source: str) -> None:
+def _raise_broken(
+    envelope: m.Envelope, profile: Profile, fmt: safe.Format, document: str | bytes | None, source: str
+) -> None:
     broken = rules.check(envelope, document=document)
     if broken:
         loc = Located(profile, envelope.packet_type, fmt)
@@ -214,9 +214,8 @@ def write_packet(
             data = codec_.dump_json(envelope)
             if validate:
                 # What is checked is what was written: the bytes, parsed back.
-                text = data.decode("utf-8")
-                _raise_broken(envelope, profile, "json", text, source)
-                problems = _json_violations(json.loads(text), profile, envelope.packet_type)
+                _raise_broken(envelope, profile, "json", data, source)
+                problems = _json_violations(json.loads(data), profile, envelope.packet_type)
                 if problems:
                     raise PacketInvalid(problems, source=source)
             return data
@@ -236,7 +235,7 @@ def write_packet(
             # A control character XML 1.0 cannot carry: the checked writer names its element.
             codec.wire_to_xml(wire, profile, envelope.packet_type)
             raise
-        _raise_broken(envelope, profile, "xml", written if written is not None else _text(data), source)
+        _raise_broken(envelope, profile, "xml", data, source)
         problems = _xml_violations(root, profile, envelope.packet_type)
         if problems:
             raise PacketInvalid(problems, source=source)

@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.errors import PacketInvalid, UnsafeInputError
-from gateway.packets import codec
+from gateway.packets import codec, rules
 from gateway.packets import model as m
 from gateway.packets.profile import PROFILES_DIR, Profile, load_profile
 from gateway.packets.validate import gc_paused, read_packet, write_packet
@@ -152,3 +152,24 @@ def test_the_unexamined_xml_writer_is_used_only_when_the_counts_prove_it_right(v
     else:
         assert fast is None  # the writer that escapes must be used
     assert read_packet(write_packet(packet, "xml")) == packet
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "ISO-8859-1"])
+@pytest.mark.parametrize("legacy", ["ViÖt Nam", "Vieät Nam"])
+def test_legacy_font_text_is_found_in_xml_whatever_its_declared_encoding(encoding: str, legacy: str) -> None:
+    """The text rules scan a document's UTF-8 bytes; one declared in another encoding is walked."""
+    xml = write_packet(report(signer=m.Signer(full_name="A", title="x")), "xml").decode("utf-8")
+    xml = xml.replace("<ChucVu>x</ChucVu>", f"<ChucVu>{legacy}</ChucVu>")
+    xml = xml.replace("encoding='UTF-8'", f"encoding='{encoding}'")
+    data = xml.encode("utf-8") if encoding == "UTF-8" else xml.encode("latin-1", errors="xmlcharrefreplace")
+    with pytest.raises(PacketInvalid, match="legacy TCVN3/VNI") as caught:
+        read_packet(data)
+    assert caught.value.violations[0].location == "/GoiTin/NoiDung/NguoiKy/ChucVu"
+
+
+def test_the_byte_scan_and_the_text_scan_agree_on_every_marker() -> None:
+    for marker in sorted(rules.LEGACY_MARKERS):
+        word = f"Vi{marker}t"
+        assert rules.text_is_clean(word.encode("utf-8")) is rules.text_is_clean(word) is False, marker
+    clean = "Ủy ban nhân dân tỉnh Lào Cai © 2026 ± 5°"
+    assert rules.text_is_clean(clean.encode("utf-8")) is rules.text_is_clean(clean) is True
