@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import pydantic.main
 from pydantic_core import CoreSchema, SchemaSerializer, SchemaValidator
 
 from gateway.packets import model as m
@@ -72,7 +73,9 @@ def wire_model(profile: Profile, packet_type: m.PacketType) -> WireModel:
         return WireModel(profile, packet_type, SchemaValidator(schema), SchemaSerializer(schema))
 
 
-_BUILD_LOCK = threading.Lock()
+# pydantic's own lock around ``model_rebuild`` when it has one (it flips the same flag there), so a
+# rebuild elsewhere never interleaves with a compilation here; otherwise a lock of our own.
+_BUILD_LOCK = getattr(pydantic.main, "_rebuild_lock", None) or threading.RLock()
 
 
 @contextmanager
@@ -80,8 +83,9 @@ def _compiled_from_schema(classes: set[type[m.Part]]) -> Iterator[None]:
     """pydantic-core reuses a complete model class's own validator and serialiser for every nested
     ``model`` node that names the class (a memory optimisation), which would bring the canonical
     names back for nested models. It decides by the class's own ``__pydantic_complete__``, so the
-    classes are marked incomplete while the profile's codec compiles. Only that flag changes; the
-    classes' validators keep working, and the lock keeps two compilations from interleaving."""
+    classes are marked incomplete while the profile's codec compiles, exactly as pydantic's own
+    ``model_rebuild(force=True)`` does for the same reason. Only that flag changes, for the
+    milliseconds of a compilation; the classes' validators and serialisers keep working."""
     with _BUILD_LOCK:
         marked = [cls for cls in classes if cls.__dict__.get("__pydantic_complete__")]
         for cls in marked:
