@@ -12,7 +12,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -107,8 +107,19 @@ class Sim:
         self.server.stop()
 
 
+class SimFactory(Protocol):
+    """What the ``sim_factory`` fixture gives: a fault plan (and simulator options) in, a running
+    simulator out."""
+
+    def __call__(self, plan: FaultPlan | None = None, **app_options: Any) -> Sim: ...
+
+
+GatewayFactory = Callable[..., Gateway]
+"""What the ``gateway_factory`` fixture gives: settings as keywords in, a bootstrapped gateway out."""
+
+
 @pytest.fixture
-def sim_factory() -> Iterator[Callable[[FaultPlan], Sim]]:
+def sim_factory() -> Iterator[SimFactory]:
     started: list[Sim] = []
 
     def make(plan: FaultPlan | None = None, **app_options: Any) -> Sim:
@@ -134,7 +145,7 @@ def national_destination(url: str, **retry: Any) -> DestinationSettings:
 
 
 @pytest.fixture
-def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
+def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
     built: list[Gateway] = []
 
     def make(

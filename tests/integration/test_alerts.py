@@ -16,7 +16,7 @@ from gateway.api.app import create_app
 from gateway.sim.faults import FaultPlan
 from gateway.sim.server import BackgroundServer
 from gateway.worker import Worker
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, SimFactory, national_destination
 from tests.support.api import bearer, client_token
 from tests.support.packets import store_packets
 
@@ -47,9 +47,9 @@ def scrape(url: str, token: str) -> dict[tuple[str, tuple[tuple[str, str], ...]]
 
 
 def test_failing_receiver_shows_in_metrics_and_fires_the_alerts(
-    gateway_factory,
-    sim_factory,
-    database_url,  # type: ignore[no-untyped-def]
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
     tmp_path: Path,
 ) -> None:
     sim = sim_factory(FaultPlan(down=True))

@@ -11,6 +11,7 @@ from gateway.api.app import create_app
 from gateway.db.models import Delivery
 from gateway.packets import model as m
 from gateway.sim.server import BackgroundServer
+from tests.conftest import GatewayFactory
 from tests.support.api import bearer, client_token
 from tests.support.packets import status_packet, store_packets
 
@@ -19,7 +20,7 @@ def status_for(packet_id: str, status: m.ReportStatus, reason: str | None = None
     return status_packet(packet_id, status, reason=reason)
 
 
-def test_health_readiness_and_status_intake(gateway_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_health_readiness_and_status_intake(gateway_factory: GatewayFactory, database_url: str) -> None:
     from tests.conftest import national_destination
 
     gw = gateway_factory(

@@ -14,12 +14,13 @@ from fastapi import FastAPI
 
 from gateway.api.app import create_app
 from gateway.sim.server import BackgroundServer
+from tests.conftest import GatewayFactory
 from tests.support.api import bearer
 
 ISSUER = "https://sso.laocai.gov.vn/realms/tinh"
 
 
-def test_identity_provider_tokens(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+def test_identity_provider_tokens(gateway_factory: GatewayFactory) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
     idp = FastAPI()

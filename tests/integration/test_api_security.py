@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from gateway.auth.principals import PERMISSIONS, Permission
 from gateway.db.models import AuditEvent, Delivery
 from gateway.packets import model as m
 from gateway.sim.server import BackgroundServer
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, national_destination
 from tests.support.api import PASSWORD, bearer, client, token, user
 from tests.support.packets import status_packet, store_packets
 
@@ -52,14 +53,14 @@ def permission_of(route: APIRoute) -> Permission | None:
     while stack:
         dep = stack.pop()
         found = getattr(dep.call, "permission", None)
-        if found is not None:
-            return found  # type: ignore[no-any-return]
+        if isinstance(found, Permission):
+            return found
         stack.extend(dep.dependencies)
     return None
 
 
 @pytest.fixture
-def api(gateway_factory, tmp_path) -> Iterator[Api]:  # type: ignore[no-untyped-def]
+def api(gateway_factory: GatewayFactory, tmp_path: Path) -> Iterator[Api]:
     gw = gateway_factory(
         destinations={"national": national_destination("http://127.0.0.1:9/none")},
         api={"rate_limit_per_second": 1000, "rate_limit_burst": 1000},
@@ -253,7 +254,7 @@ def test_secret_rotation_keeps_the_old_secret_during_the_grace_period(api: Api) 
         assert accounts.client_principal(s, client_id, new, now=later) is not None
 
 
-def test_rate_limit_answers_429_with_retry_after(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_answers_429_with_retry_after(gateway_factory: GatewayFactory) -> None:
     gw = gateway_factory(api={"rate_limit_per_second": 0.5, "rate_limit_burst": 3})
     app = create_app(gw)
     access = token(app, "user", user(gw, "busy", "auditor"), "auditor")
@@ -265,7 +266,7 @@ def test_rate_limit_answers_429_with_retry_after(gateway_factory) -> None:  # ty
     assert codes[3].headers["content-type"] == "application/problem+json"
 
 
-def test_body_and_query_size_limits(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+def test_body_and_query_size_limits(gateway_factory: GatewayFactory) -> None:
     gw = gateway_factory(api={"max_body_bytes": 2048, "max_query_bytes": 512})
     app = create_app(gw)
     access = token(app, "user", user(gw, "big", "admin"), "admin")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from gateway.bootstrap import Gateway
 from gateway.connectors.auth import (
     BearerSettings,
     LgspOAuth2Settings,
@@ -18,20 +19,20 @@ from gateway.connectors.auth import (
 from gateway.db.models import Delivery, DeliveryAttempt, DestinationState
 from gateway.sim.faults import FaultPlan
 from gateway.sim.national import SimAuth
-from tests.conftest import Sim, national_destination
+from tests.conftest import GatewayFactory, Sim, SimFactory, national_destination
 from tests.support.packets import store_packets
 
 SECRET = "s3cr3t-consumer-secret"
 LGSP_SECRET = "lgsp-s3cr3t-key"
 
 
-def sim_with(sim_factory, auth: SimAuth) -> Sim:  # type: ignore[no-untyped-def]
+def sim_with(sim_factory: SimFactory, auth: SimAuth) -> Sim:
     sim: Sim = sim_factory(FaultPlan())
     sim.app.state.auth.__dict__.update({k: v for k, v in auth.__dict__.items() if k not in ("issued", "lock")})
     return sim
 
 
-def deliver_all(gw, n: int = 3) -> list[str]:  # type: ignore[no-untyped-def]
+def deliver_all(gw: Gateway, n: int = 3) -> list[str]:
     _, ids = store_packets(gw, n)
     service = gw.delivery_service("auth-test")
     return [service.attempt(i).outcome for i in ids]
@@ -48,9 +49,9 @@ def lgsp(secret: str = LGSP_SECRET) -> dict[str, str]:
 
 
 def test_oauth2_client_credentials_token_is_cached_and_renewed_once_on_401(
-    gateway_factory,
-    sim_factory,  # type: ignore[no-untyped-def]
-    database_url,
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
 ) -> None:
     sim = sim_with(sim_factory, SimAuth(mode="oauth2", consumer_key="tinh-lao-cai", consumer_secret=SECRET))
     dest = national_destination(sim.receive_url).model_copy(
@@ -69,7 +70,9 @@ def test_oauth2_client_credentials_token_is_cached_and_renewed_once_on_401(
     assert sim.stats["faults"]["401"] == 1
 
 
-def test_lgsp_header_and_the_chained_convention(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_lgsp_header_and_the_chained_convention(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     sim = sim_with(sim_factory, SimAuth(mode="lgsp", lgsp_secret_key=LGSP_SECRET))
     gw = gateway_factory(
         database_url=database_url,
@@ -95,9 +98,9 @@ def test_lgsp_header_and_the_chained_convention(gateway_factory, sim_factory, da
 
 
 def test_refused_credentials_pause_the_destination_and_never_leak(
-    gateway_factory,
-    sim_factory,
-    database_url,  # type: ignore[no-untyped-def]
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -123,14 +126,16 @@ def test_refused_credentials_pause_the_destination_and_never_leak(
     assert outcomes == ["acknowledged", "acknowledged"]
 
 
-def test_403_pauses_at_once(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_403_pauses_at_once(gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str) -> None:
     sim = sim_factory(FaultPlan(script=("403",)))
     gw = gateway_factory(database_url=database_url, destinations={"national": national_destination(sim.receive_url)})
     assert deliver_all(gw, 1) == ["paused"]
     assert sim.stats["requests"] == 1  # no re-authentication for a 403
 
 
-def test_rotated_bearer_token_file_is_picked_up(gateway_factory, sim_factory, database_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rotated_bearer_token_file_is_picked_up(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str, tmp_path: Path
+) -> None:
     sim = sim_with(sim_factory, SimAuth(mode="bearer", static_tokens=("token-2026-11",)))
     token_file = tmp_path / "national.token"
     token_file.write_text("token-2026-10\n")

@@ -11,25 +11,26 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway import backup
+from gateway.bootstrap import Gateway
 from gateway.db.engine import make_engine
 from gateway.db.models import Delivery
 from gateway.sim.faults import FaultPlan
 from gateway.worker import Worker
-from tests.conftest import fresh_pg_database, national_destination
+from tests.conftest import GatewayFactory, SimFactory, fresh_pg_database, national_destination
 from tests.support.packets import store_packets
 
 
-def acknowledged(gw) -> int:  # type: ignore[no-untyped-def]
+def acknowledged(gw: Gateway) -> int:
     with gw.sessions() as s:
         return int(s.scalar(select(func.count()).where(Delivery.state == "acknowledged")) or 0)
 
 
 @pytest.mark.slow
 def test_busy_backup_restores_and_delivery_resumes(
-    gateway_factory,
-    sim_factory,
-    database_url,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
+    tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
     sim = sim_factory(FaultPlan(slow_seconds=0.05, p_503=0.1))
@@ -74,7 +75,7 @@ def test_busy_backup_restores_and_delivery_resumes(
     assert acknowledged(again) == 300  # everything the backup held is delivered after the restore
 
 
-def test_damaged_backup_is_refused(gateway_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_backup_is_refused(gateway_factory: GatewayFactory, tmp_path: Path) -> None:
     gw = gateway_factory()
     store_packets(gw, 3, destinations=["national"])
     backup.create(gw.engine, tmp_path / "b")
@@ -87,9 +88,9 @@ def test_damaged_backup_is_refused(gateway_factory, tmp_path: Path) -> None:  # 
 
 @pytest.mark.postgres
 def test_moving_from_sqlite_to_postgresql_keeps_everything(
-    gateway_factory,
-    sim_factory,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    tmp_path: Path,
     pg_server_url: str,
 ) -> None:
     from gateway.backup import copy_database, row_counts

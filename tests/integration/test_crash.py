@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from gateway.bootstrap import Gateway
 from gateway.db.models import Delivery
 from gateway.sim.faults import FaultPlan
-from tests.conftest import fresh_pg_database, national_destination
+from tests.conftest import GatewayFactory, SimFactory, fresh_pg_database, national_destination
 from tests.support.packets import store_packets
 
 PACKETS = 1000
@@ -62,7 +63,7 @@ def start_worker(config: Path, log: Path, n: int) -> subprocess.Popen[bytes]:
         )
 
 
-def counts(gw) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def counts(gw: Gateway) -> dict[str, int]:
     with gw.sessions() as s:
         return {state: n for state, n in s.execute(select(Delivery.state, func.count()).group_by(Delivery.state))}
 
@@ -75,8 +76,8 @@ def counts(gw) -> dict[str, int]:  # type: ignore[no-untyped-def]
 def test_sigkilled_workers_lose_nothing(
     backend: str,
     tmp_path: Path,
-    gateway_factory,
-    sim_factory,  # type: ignore[no-untyped-def]
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
     request: pytest.FixtureRequest,
 ) -> None:
     if backend == "sqlite+sqlalchemy":

@@ -14,7 +14,7 @@ import yaml
 from gateway.api.app import create_app
 from gateway.dashboard.i18n import MESSAGES
 from gateway.sim.server import BackgroundServer
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, SimFactory, national_destination
 from tests.support.api import PASSWORD, user
 from tests.support.packets import store_packets
 
@@ -37,7 +37,7 @@ def test_catalogues_have_the_same_keys_and_placeholders() -> None:
         assert set(re.findall(r"{(\w+)}", vi[key])) == set(re.findall(r"{(\w+)}", en[key])), key
 
 
-def test_every_page_works_on_an_empty_database(gateway_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_every_page_works_on_an_empty_database(gateway_factory: GatewayFactory, database_url: str) -> None:
     gw = gateway_factory(
         database_url=database_url, destinations={"national": national_destination("http://127.0.0.1:9/none")}
     )
@@ -63,7 +63,9 @@ def test_every_page_works_on_an_empty_database(gateway_factory, database_url) ->
                 assert client.get(page).status_code == 200
 
 
-def test_auditor_reads_but_cannot_replay_and_forms_need_csrf(gateway_factory, sim_factory) -> None:  # type: ignore[no-untyped-def]
+def test_auditor_reads_but_cannot_replay_and_forms_need_csrf(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory
+) -> None:
     from gateway.sim.faults import FaultPlan
 
     sim = sim_factory(FaultPlan(script=("400",)))
@@ -90,7 +92,7 @@ def test_auditor_reads_but_cannot_replay_and_forms_need_csrf(gateway_factory, si
 
 
 @pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/ui/", "/v1/ops/queues"])
-def test_login_never_redirects_outside_the_dashboard(gateway_factory, next_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_login_never_redirects_outside_the_dashboard(gateway_factory: GatewayFactory, next_url: str) -> None:
     gw = gateway_factory()
     user(gw, "vanhanh", "operator")
     with BackgroundServer(create_app(gw)) as api:
@@ -103,7 +105,7 @@ def test_login_never_redirects_outside_the_dashboard(gateway_factory, next_url: 
 UI_PUBLIC = {("GET", "/ui/login"), ("POST", "/ui/login"), ("POST", "/ui/logout"), ("GET", "/ui/lang/{lang}")}
 
 
-def test_no_dashboard_route_answers_without_a_session(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+def test_no_dashboard_route_answers_without_a_session(gateway_factory: GatewayFactory) -> None:
     from tests.integration.test_api_security import api_routes
 
     gw = gateway_factory()

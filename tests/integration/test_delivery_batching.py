@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import audit
 from gateway.connectors.base import OutgoingPacket, Receipt
@@ -25,16 +25,16 @@ from gateway.packets import model as m
 from gateway.packets.validate import read_packet
 from gateway.sim.faults import FaultPlan
 from gateway.worker import Worker
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, SimFactory, national_destination
 from tests.integration.test_worker import wait_until_final
 from tests.support.packets import status_packet, store_packets
 
 
 def test_one_publish_sends_a_bounded_number_of_wake_ups_and_everything_drains(
-    gateway_factory,
-    sim_factory,
-    database_url,  # type: ignore[no-untyped-def]
-    broker_url,
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
+    broker_url: str,
 ) -> None:
     sim = sim_factory(FaultPlan())
     gw = gateway_factory(
@@ -81,7 +81,9 @@ class SameStatusTwice:
         pass
 
 
-def test_a_status_packet_seen_twice_in_one_batch_is_recorded_once(gateway_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_a_status_packet_seen_twice_in_one_batch_is_recorded_once(
+    gateway_factory: GatewayFactory, database_url: str
+) -> None:
     gw = gateway_factory(database_url=database_url, destinations={"national": national_destination("http://unused")})
     gw.connectors["national"] = SameStatusTwice()
     store_packets(gw, 3)
@@ -93,7 +95,7 @@ def test_a_status_packet_seen_twice_in_one_batch_is_recorded_once(gateway_factor
         assert audit.verify(s) == []
 
 
-def test_the_audit_chain_carried_through_a_transaction_survives_a_rollback(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+def test_the_audit_chain_carried_through_a_transaction_survives_a_rollback(gateway_factory: GatewayFactory) -> None:
     gw = gateway_factory()
     now = gw.clock.now()
     with gw.sessions.begin() as s:
@@ -118,7 +120,7 @@ def test_the_audit_chain_carried_through_a_transaction_survives_a_rollback(gatew
 
 
 # ------------------------------------------------------------------ the SQLite write lock
-def _counter_db(tmp_path: Path) -> sessionmaker:  # type: ignore[type-arg]
+def _counter_db(tmp_path: Path) -> sessionmaker[Session]:
     engine = engine_module.make_engine(f"sqlite:///{tmp_path / 'lock.sqlite'}")
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE counter (n INTEGER)"))

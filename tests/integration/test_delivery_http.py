@@ -10,7 +10,7 @@ from gateway.db.models import Delivery
 from gateway.delivery.circuit import CircuitPolicy
 from gateway.delivery.service import AttemptResult, DeliveryService
 from gateway.sim.faults import FaultPlan
-from tests.conftest import Sim, national_destination
+from tests.conftest import GatewayFactory, Sim, SimFactory, national_destination
 from tests.support.packets import store_packets
 
 
@@ -53,7 +53,9 @@ def attempts(gw: Gateway, delivery_id: int) -> tuple[Delivery, list[tuple[int | 
         return d, [(a.http_status, a.outcome) for a in d.attempt_log]
 
 
-def test_503_is_retried_then_acknowledged(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_503_is_retried_then_acknowledged(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     gw, sim, service, did, _pid = setup(
         gateway_factory, sim_factory, database_url, FaultPlan(script=("503", "503", "ok"))
     )
@@ -65,7 +67,7 @@ def test_503_is_retried_then_acknowledged(gateway_factory, sim_factory, database
     assert sim.stats["received_total"] == 1
 
 
-def test_retry_after_is_waited_out(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_retry_after_is_waited_out(gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str) -> None:
     gw, _sim, service, did, _ = setup(
         gateway_factory, sim_factory, database_url, FaultPlan(script=("429", "ok"), retry_after=1)
     )
@@ -83,7 +85,9 @@ def test_retry_after_is_waited_out(gateway_factory, sim_factory, database_url) -
     assert (started[1] - started[0]).total_seconds() >= 1.0
 
 
-def test_timeout_is_retried_and_the_receiver_deduplicates(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_timeout_is_retried_and_the_receiver_deduplicates(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     _gw, sim, service, did, pid = setup(
         gateway_factory, sim_factory, database_url, FaultPlan(script=("timeout", "ok"), hang_seconds=1.0), timeout=0.3
     )
@@ -94,21 +98,25 @@ def test_timeout_is_retried_and_the_receiver_deduplicates(gateway_factory, sim_f
     assert sim.app.state.stats.idempotency_keys[pid] == {f"{pid}:national"}  # same key on every attempt
 
 
-def test_other_4xx_rejects_at_once(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_other_4xx_rejects_at_once(gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str) -> None:
     gw, _, service, did, _ = setup(gateway_factory, sim_factory, database_url, FaultPlan(script=("400",)))
     assert [r.outcome for r in drive(service, did)] == ["rejected"]
     d, _log = attempts(gw, did)
     assert d.state == "rejected" and "simulated refusal" in (d.last_error or "")
 
 
-def test_return_with_reason_is_recorded(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_return_with_reason_is_recorded(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     gw, _, service, did, _ = setup(gateway_factory, sim_factory, database_url, FaultPlan(script=("return",)))
     assert [r.outcome for r in drive(service, did)] == ["returned"]
     d, _ = attempts(gw, did)
     assert d.state == "returned" and d.ack_status == "TRA_LAI" and "kiểm tra lại" in (d.ack_reason or "")
 
 
-def test_exhausted_retries_go_dead_and_replay_delivers(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_exhausted_retries_go_dead_and_replay_delivers(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     _gw, sim, service, did, _ = setup(gateway_factory, sim_factory, database_url, FaultPlan(down=True), max_attempts=3)
     service.circuits.policies["national"] = CircuitPolicy(threshold=100)  # about attempts, not the circuit
     assert [r.outcome for r in drive(service, did)] == ["retry", "retry", "dead"]

@@ -8,9 +8,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from adapters.xlsx_templates import XlsxTemplateReader
+from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import load_regime
 from gateway.db.models import AuditEvent, Delivery, Packet
 from gateway.demo import MAPPING, SAMPLE
@@ -19,16 +21,18 @@ from gateway.ingest import ingest
 from gateway.lifecycle import LifecycleError, ReportKey, correct, recall, request_correction, revisions
 from gateway.packets import model as m
 from gateway.packets.validate import read_packet
-from gateway.reports import build_reports
+from gateway.reports import BuiltPacket, build_reports
 from gateway.sim.faults import FaultPlan
 from mappings.indicators import load_mapping
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, SimFactory, national_destination
 from tests.support.packets import status_packet
 
 PERIOD = "2026-THANG-10"
 
 
-def setup(gateway_factory, database_url, national_url: str, provincial_url: str | None = None):  # type: ignore[no-untyped-def]
+def setup(
+    gateway_factory: GatewayFactory, database_url: str, national_url: str, provincial_url: str | None = None
+) -> tuple[Gateway, list[BuiltPacket]]:
     destinations = {"national": national_destination(national_url)}
     if provincial_url:
         destinations["provincial"] = national_destination(provincial_url)
@@ -50,7 +54,7 @@ def setup(gateway_factory, database_url, national_url: str, provincial_url: str 
     return gw, built
 
 
-def deliver_all(gw) -> list[str]:  # type: ignore[no-untyped-def]
+def deliver_all(gw: Gateway) -> list[str]:
     service = gw.delivery_service("lifecycle")
     outcomes = []
     while (result := service.attempt_next()) is not None:
@@ -59,9 +63,9 @@ def deliver_all(gw) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_returned_report_is_forwarded_corrected_and_resent_as_revision_2(
-    gateway_factory,
-    sim_factory,  # type: ignore[no-untyped-def]
-    database_url,
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
 ) -> None:
     national = sim_factory(FaultPlan(script=("return",)))
     provincial = sim_factory(FaultPlan())
@@ -94,7 +98,9 @@ def test_returned_report_is_forwarded_corrected_and_resent_as_revision_2(
     assert actions.index("delivery.returned") < actions.index("report.corrected")
 
 
-def test_recall_before_approval_and_correction_request_after(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_recall_before_approval_and_correction_request_after(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     national = sim_factory(FaultPlan())
     gw, built = setup(gateway_factory, database_url, national.receive_url)
     deliver_all(gw)
@@ -116,22 +122,22 @@ def test_recall_before_approval_and_correction_request_after(gateway_factory, si
     assert received.body.status is m.ReportStatus.YEU_CAU_DINH_CHINH  # type: ignore[attr-defined]
 
 
-def write_status(gw, packet_id: str, status: m.ReportStatus) -> bytes:  # type: ignore[no-untyped-def]
+def write_status(gw: Gateway, packet_id: str, status: m.ReportStatus) -> bytes:
     with gw.sessions() as s:
         original = read_packet(s.get(Packet, packet_id).payload)
     body = original.body
     return status_packet(packet_id, status, period=body.period, unit=body.reporting_unit)  # type: ignore[attr-defined]
 
 
-def read_packet_from(app, packet_id: str) -> m.Envelope:  # type: ignore[no-untyped-def]
+def read_packet_from(app: FastAPI, packet_id: str) -> m.Envelope:
     assert packet_id in app.state.stats.received
     return read_packet(app.state.last_packets[packet_id])
 
 
 def test_fallback_bundle_holds_every_due_packet_with_verified_hashes(
-    gateway_factory,
-    sim_factory,  # type: ignore[no-untyped-def]
-    database_url,
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
     tmp_path: Path,
 ) -> None:
     national = sim_factory(FaultPlan(down=True))  # the national system is unreachable past the deadline

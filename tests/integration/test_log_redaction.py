@@ -18,7 +18,7 @@ from gateway.settings import KeySettings, SigningSettings
 from gateway.signing.keys import load_key, read_passphrase
 from gateway.sim.faults import FaultPlan
 from gateway.sim.national import SimAuth
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, SimFactory, national_destination
 from tests.integration.test_auth import sim_with
 from tests.support.packets import store_packets
 
@@ -29,9 +29,9 @@ PASSPHRASE = "planted-key-passphrase-5e0d"
 
 
 def test_planted_secrets_never_reach_the_logs(
-    gateway_factory,
-    sim_factory,
-    database_url,  # type: ignore[no-untyped-def]
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
     test_pki: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

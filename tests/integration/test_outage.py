@@ -13,14 +13,16 @@ from gateway.db.models import Delivery
 from gateway.delivery.circuit import CircuitState
 from gateway.sim.faults import FaultPlan
 from gateway.worker import Worker
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, SimFactory, national_destination
 from tests.support.packets import store_packets
 
 PACKETS = 500
 
 
 @pytest.mark.slow
-def test_outage_opens_the_circuit_and_drains_in_deadline_order(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_outage_opens_the_circuit_and_drains_in_deadline_order(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     sim = sim_factory(FaultPlan(down=True))
     gw = gateway_factory(
         database_url=database_url,

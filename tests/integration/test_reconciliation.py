@@ -21,7 +21,7 @@ from gateway.reconciliation.export import to_csv, to_xlsx
 from gateway.reports import build_reports
 from gateway.sim.faults import FaultPlan
 from gateway.sim.national import DATA_PATH
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, SimFactory, national_destination
 
 ON_TIME = datetime(2026, 10, 20, 9, 0, tzinfo=VN_TZ)  # KTXH-THANG 2026-THANG-10 is due on 26 October
 LATE = datetime(2026, 11, 3, 9, 0, tzinfo=VN_TZ)
@@ -86,7 +86,9 @@ SCENARIOS: dict[str, tuple[FaultPlan, datetime, Tweak | None]] = {
 
 
 @pytest.mark.parametrize("expected", list(SCENARIOS))
-def test_each_class_is_found(expected: str, gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_each_class_is_found(
+    expected: str, gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     plan, when, tweak = SCENARIOS[expected]
     sim = sim_factory(plan)
     destination = national_destination(sim.receive_url, max_attempts=5).model_copy(
@@ -108,7 +110,9 @@ def test_each_class_is_found(expected: str, gateway_factory, sim_factory, databa
     assert report.summary[expected] == len(report.lines) >= 3
 
 
-def test_value_unit_and_unsent_against_source_and_receiver(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_value_unit_and_unsent_against_source_and_receiver(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     altered = sim_factory(FaultPlan(keep="alter_value"))
     destinations = {
         "national": national_destination(altered.receive_url).model_copy(
@@ -131,7 +135,7 @@ def test_value_unit_and_unsent_against_source_and_receiver(gateway_factory, sim_
     assert lines["0701"].classification == "unsent" and lines["0701"].packet_id is None
 
 
-def test_unit_mismatch(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_unit_mismatch(gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str) -> None:
     sim = sim_factory(FaultPlan(keep="alter_unit"))
     destination = national_destination(sim.receive_url).model_copy(update={"data_url": f"{sim.url}{DATA_PATH}"})
     gw = gateway_factory(database_url=database_url, destinations={"national": destination}, clock=FrozenClock(ON_TIME))
@@ -143,7 +147,9 @@ def test_unit_mismatch(gateway_factory, sim_factory, database_url) -> None:  # t
     assert report.summary["unit_mismatch"] == 1 and report.summary["match"] == len(report.lines) - 1
 
 
-def test_exports_match_the_json_figures(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_exports_match_the_json_figures(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     sim = sim_factory(FaultPlan(script=("ok", "return")))
     destination = national_destination(sim.receive_url).model_copy(update={"data_url": f"{sim.url}{DATA_PATH}"})
     gw = gateway_factory(database_url=database_url, destinations={"national": destination}, clock=FrozenClock(ON_TIME))
@@ -173,7 +179,7 @@ def test_exports_match_the_json_figures(gateway_factory, sim_factory, database_u
     assert len(csv_lines) == len(as_json["lines"]) + 1 and csv_lines[0].startswith("regime,period")
 
 
-def test_reconciliation_api_serves_json_csv_and_xlsx(gateway_factory, sim_factory) -> None:  # type: ignore[no-untyped-def]
+def test_reconciliation_api_serves_json_csv_and_xlsx(gateway_factory: GatewayFactory, sim_factory: SimFactory) -> None:
     import httpx
 
     from gateway.api.app import create_app

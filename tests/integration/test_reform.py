@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from adapters.csv_exports import CsvReader
@@ -16,7 +17,7 @@ from mappings.admin_units import transition
 from tests.integration.test_adapters import FIELDS, run
 
 
-def test_pre_reform_codes_are_converted_and_summed(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_pre_reform_codes_are_converted_and_summed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     divided = next(code for code, s in sorted(transition().successors_of.items()) if any(x.split for x in s))
     old_mapping = tmp_path / "old.yaml"
     old_mapping.write_text(

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import itertools
 import time
+from typing import Any
 
 from sqlalchemy import select
 
+from gateway.bootstrap import Gateway
 from gateway.db.models import Delivery, DeliveryAttempt
 from gateway.delivery.circuit import CircuitState
+from gateway.delivery.service import DeliveryService
 from gateway.sim.faults import FaultPlan
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, Sim, SimFactory, national_destination
 from tests.integration.test_delivery_http import drive
 from tests.support.packets import store_packets
 
 
-def one(gateway_factory, sim, database_url, **dest):  # type: ignore[no-untyped-def]
+def one(
+    gateway_factory: GatewayFactory, sim: Sim, database_url: str, **dest: Any
+) -> tuple[Gateway, DeliveryService, int]:
     gw = gateway_factory(
         database_url=database_url, destinations={"national": national_destination(sim.receive_url, **dest)}
     )
@@ -24,7 +29,7 @@ def one(gateway_factory, sim, database_url, **dest):  # type: ignore[no-untyped-
     return gw, gw.delivery_service("rules"), delivery_id
 
 
-def attempt_rows(gw, delivery_id: int) -> list[DeliveryAttempt]:  # type: ignore[no-untyped-def]
+def attempt_rows(gw: Gateway, delivery_id: int) -> list[DeliveryAttempt]:
     with gw.sessions() as s:
         return list(
             s.scalars(
@@ -35,7 +40,9 @@ def attempt_rows(gw, delivery_id: int) -> list[DeliveryAttempt]:  # type: ignore
         )
 
 
-def test_connection_reset_mid_answer_is_retried(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_connection_reset_mid_answer_is_retried(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     sim = sim_factory(FaultPlan(script=("reset", "ok")))
     gw, service, did = one(gateway_factory, sim, database_url)
     assert [r.outcome for r in drive(service, did)] == ["retry", "acknowledged"]
@@ -45,9 +52,9 @@ def test_connection_reset_mid_answer_is_retried(gateway_factory, sim_factory, da
 
 
 def test_slow_body_within_the_timeout_is_fine_beyond_it_is_retried(
-    gateway_factory,
-    sim_factory,  # type: ignore[no-untyped-def]
-    database_url,
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
 ) -> None:
     sim = sim_factory(FaultPlan(script=("slow", "slow", "ok"), slow_seconds=0.4))
     gw, service, did = one(gateway_factory, sim, database_url, timeout=1.0)
@@ -59,9 +66,9 @@ def test_slow_body_within_the_timeout_is_fine_beyond_it_is_retried(
 
 
 def test_planned_downtime_answers_retry_after_until_the_window_ends(
-    gateway_factory,
-    sim_factory,  # type: ignore[no-untyped-def]
-    database_url,
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
 ) -> None:
     now = time.time()
     sim = sim_factory(FaultPlan(down_windows=((now - 1, now + 1.5),)))
@@ -72,7 +79,9 @@ def test_planned_downtime_answers_retry_after_until_the_window_ends(
     assert service.attempt(did).outcome == "acknowledged"
 
 
-def test_backoff_waits_stay_within_full_jitter_bounds(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_backoff_waits_stay_within_full_jitter_bounds(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     sim = sim_factory(FaultPlan(script=("503",) * 5 + ("ok",)))
     gw, service, did = one(
         gateway_factory, sim, database_url, initial_wait=0.1, max_wait=0.4, max_attempts=10, circuit_threshold=100
@@ -86,7 +95,9 @@ def test_backoff_waits_stay_within_full_jitter_bounds(gateway_factory, sim_facto
     assert all(gap >= r.wait - 0.02 for gap, r in zip(gaps, results, strict=False))  # never earlier than planned
 
 
-def test_circuit_opens_probes_half_open_and_closes(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_circuit_opens_probes_half_open_and_closes(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     sim = sim_factory(FaultPlan(down=True))
     gw, service, did = one(
         gateway_factory,

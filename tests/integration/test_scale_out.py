@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.sim.faults import FaultPlan
-from tests.conftest import fresh_pg_database
+from tests.conftest import SimFactory, fresh_pg_database
 from tests.support.scaleout import run_scale_out
 
 PACKETS = 5000
@@ -19,9 +19,9 @@ PACKETS = 5000
 @pytest.mark.rabbitmq
 def test_api_three_workers_two_schedulers_deliver_5000(
     tmp_path: Path,
-    sim_factory,
-    pg_server_url,  # type: ignore[no-untyped-def]
-    amqp_server_url,
+    sim_factory: SimFactory,
+    pg_server_url: str,
+    amqp_server_url: str,
 ) -> None:
     sim = sim_factory(FaultPlan(p_503=0.02, seed=11))
     result = run_scale_out(

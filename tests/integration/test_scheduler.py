@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from adapters.xlsx_templates import XlsxTemplateReader
+from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import load_regime, run_for
 from gateway.clock import VN_TZ, FrozenClock
 from gateway.db.models import Packet, ScheduledRun
@@ -16,12 +17,12 @@ from gateway.demo import MAPPING, SAMPLE
 from gateway.ingest import ingest
 from gateway.scheduler import Scheduler
 from mappings.indicators import load_mapping
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, national_destination
 
 REGIME = load_regime("KTXH-THANG")
 
 
-def seeded(gateway_factory, database_url, clock):  # type: ignore[no-untyped-def]
+def seeded(gateway_factory: GatewayFactory, database_url: str, clock: FrozenClock) -> Gateway:
     gw = gateway_factory(
         database_url=database_url,
         clock=clock,
@@ -31,7 +32,7 @@ def seeded(gateway_factory, database_url, clock):  # type: ignore[no-untyped-def
     return gw
 
 
-def test_two_schedulers_at_once_make_one_report_per_run(gateway_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_two_schedulers_at_once_make_one_report_per_run(gateway_factory: GatewayFactory, database_url: str) -> None:
     clock = FrozenClock(datetime(2026, 3, 1, 9, tzinfo=VN_TZ))
     first = seeded(gateway_factory, database_url, clock)
     second = gateway_factory(
@@ -43,7 +44,7 @@ def test_two_schedulers_at_once_make_one_report_per_run(gateway_factory, databas
     barrier = threading.Barrier(2)
     results: dict[str, list[object]] = {}
 
-    def run(name: str, gw) -> None:  # type: ignore[no-untyped-def]
+    def run(name: str, gw: Gateway) -> None:
         barrier.wait()
         results[name] = list(Scheduler(gw, [REGIME], name=name).tick())
 
@@ -67,7 +68,9 @@ def test_two_schedulers_at_once_make_one_report_per_run(gateway_factory, databas
     assert len(results["a"]) + len(results["b"]) == 2  # each run executed by exactly one of them
 
 
-def test_scheduler_catches_up_after_three_months_and_flags_late_runs(gateway_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_scheduler_catches_up_after_three_months_and_flags_late_runs(
+    gateway_factory: GatewayFactory, database_url: str
+) -> None:
     clock = FrozenClock(datetime(2026, 1, 20, 8, tzinfo=VN_TZ))
     gw = seeded(gateway_factory, database_url, clock)
     scheduler = Scheduler(gw, [REGIME], name="s1")

@@ -20,7 +20,7 @@ from gateway.settings import KeySettings, SigningSettings, TrustSettings
 from gateway.signing.testpki import party
 from gateway.sim.faults import FaultPlan
 from gateway.sim.server import BackgroundServer
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, SimFactory, national_destination
 from tests.support.api import bearer, client_token
 from tests.support.packets import status_packet, store_packets
 from tests.support.signing import signer, verifier
@@ -36,10 +36,10 @@ def signing_options(pki: Path, key: str = "signer") -> dict[str, object]:
 
 
 def test_signed_packets_are_verified_by_the_receiver_and_its_signed_answers_by_us(
-    gateway_factory,
-    sim_factory,
-    database_url,
-    test_pki: Path,  # type: ignore[no-untyped-def]
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
+    test_pki: Path,
 ) -> None:
     sim_signer, sim_verifier = party(test_pki, "national", PROFILE)
     sim = sim_factory(FaultPlan(), signer=sim_signer, verifier=sim_verifier)
@@ -57,10 +57,10 @@ def test_signed_packets_are_verified_by_the_receiver_and_its_signed_answers_by_u
 
 
 def test_receiver_refuses_a_packet_signed_by_an_untrusted_ca_with_tu_choi(
-    gateway_factory,
-    sim_factory,
-    database_url,
-    test_pki: Path,  # type: ignore[no-untyped-def]
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
+    test_pki: Path,
 ) -> None:
     _, sim_verifier = party(test_pki, "national", PROFILE)
     sim = sim_factory(FaultPlan(), verifier=sim_verifier)
@@ -80,10 +80,10 @@ def test_receiver_refuses_a_packet_signed_by_an_untrusted_ca_with_tu_choi(
 
 
 def test_an_answer_signed_by_an_untrusted_key_is_ignored_and_audited(
-    gateway_factory,
-    sim_factory,
-    database_url,
-    test_pki: Path,  # type: ignore[no-untyped-def]
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
+    test_pki: Path,
 ) -> None:
     forger, _ = party(test_pki, "untrusted", PROFILE)
     sim = sim_factory(FaultPlan(), signer=forger)
@@ -102,10 +102,10 @@ def test_an_answer_signed_by_an_untrusted_key_is_ignored_and_audited(
 
 
 def test_intake_accepts_signed_status_packets_and_refuses_unsigned_ones(
-    gateway_factory,
-    sim_factory,
-    database_url,
-    test_pki: Path,  # type: ignore[no-untyped-def]
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
+    test_pki: Path,
 ) -> None:
     sim = sim_factory(FaultPlan(ack="async"))
     gw = gateway_factory(

@@ -8,17 +8,18 @@ import time
 from sqlalchemy import func, select
 
 from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
 from gateway.db.models import AuditEvent, Delivery, StatusReceipt
 from gateway.sim.faults import FaultPlan
 from gateway.sim.national import STATUS_PATH
 from gateway.sim.server import BackgroundServer
 from gateway.worker import Worker
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, SimFactory, national_destination
 from tests.support.api import client_token
 from tests.support.packets import store_packets
 
 
-def wait_for_state(gw, delivery_id: int, state: str, timeout: float = 10.0) -> str:  # type: ignore[no-untyped-def]
+def wait_for_state(gw: Gateway, delivery_id: int, state: str, timeout: float = 10.0) -> str:
     deadline = time.monotonic() + timeout
     while True:
         with gw.sessions() as s:
@@ -28,7 +29,9 @@ def wait_for_state(gw, delivery_id: int, state: str, timeout: float = 10.0) -> s
         time.sleep(0.05)
 
 
-def test_late_duplicate_callbacks_acknowledge_once(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_late_duplicate_callbacks_acknowledge_once(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     sim = sim_factory(FaultPlan())
     gw = gateway_factory(database_url=database_url, destinations={"national": national_destination(sim.receive_url)})
     app = create_app(gw)
@@ -55,7 +58,9 @@ def test_late_duplicate_callbacks_acknowledge_once(gateway_factory, sim_factory,
         assert acks == 1
 
 
-def test_status_is_polled_from_receivers_that_cannot_call_back(gateway_factory, sim_factory, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_status_is_polled_from_receivers_that_cannot_call_back(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
+) -> None:
     sim = sim_factory(FaultPlan(ack="async"))
     dest = national_destination(sim.receive_url).model_copy(
         update={"status_url": sim.url + STATUS_PATH, "status_poll_after": 0.2}

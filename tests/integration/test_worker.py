@@ -9,14 +9,15 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from gateway.bootstrap import Gateway
 from gateway.db.models import Delivery
 from gateway.sim.faults import FaultPlan
 from gateway.worker import Worker
-from tests.conftest import national_destination
+from tests.conftest import GatewayFactory, SimFactory, national_destination
 from tests.support.packets import store_packets
 
 
-def wait_until_final(gw, total: int, timeout: float = 60.0) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def wait_until_final(gw: Gateway, total: int, timeout: float = 60.0) -> dict[str, int]:
     deadline = time.monotonic() + timeout
     while True:
         with gw.sessions() as s:
@@ -28,10 +29,10 @@ def wait_until_final(gw, total: int, timeout: float = 60.0) -> dict[str, int]:  
 
 @pytest.mark.parametrize("publish", [True, False], ids=["with-wake-ups", "wake-ups-lost"])
 def test_worker_delivers_everything_exactly_once_after_dedup(
-    gateway_factory,
-    sim_factory,
-    database_url,  # type: ignore[no-untyped-def]
-    broker_url,
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    database_url: str,
+    broker_url: str,
     publish: bool,
 ) -> None:
     sim = sim_factory(FaultPlan(script=("503", "429", "ok", "timeout"), p_503=0.1, retry_after=1, hang_seconds=1.0))

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import audit
 from gateway.db.engine import make_engine, upgrade
 
 
-def chain(tmp_path: Path) -> sessionmaker:  # type: ignore[type-arg]
+def chain(tmp_path: Path) -> sessionmaker[Session]:
     engine = make_engine(f"sqlite:///{tmp_path / 'a.sqlite'}")
     upgrade(engine)
     sessions = sessionmaker(engine)

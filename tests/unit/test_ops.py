@@ -13,6 +13,7 @@ import yaml
 
 from gateway.cli import app
 from gateway.settings import load_settings
+from tests.conftest import GatewayFactory
 
 OPS = Path(__file__).resolve().parents[2] / "ops"
 
@@ -73,7 +74,7 @@ def test_rabbitmq_definitions_match_what_the_gateway_declares() -> None:
     assert queue["arguments"] == declared
 
 
-def exported_names(gateway_factory) -> set[str]:  # type: ignore[no-untyped-def]
+def exported_names(gateway_factory: GatewayFactory) -> set[str]:
     """Metric names a real gateway exposes, after one attempt and one scheduler tick were recorded."""
     from gateway import metrics
     from tests.conftest import national_destination
@@ -86,7 +87,7 @@ def exported_names(gateway_factory) -> set[str]:  # type: ignore[no-untyped-def]
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("gateway_")}
 
 
-def test_grafana_dashboard_uses_only_exported_metrics(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+def test_grafana_dashboard_uses_only_exported_metrics(gateway_factory: GatewayFactory) -> None:
     exported = exported_names(gateway_factory)
     dashboard = json.loads((OPS / "grafana" / "gateway-dashboard.json").read_text())
     used = set()
