@@ -2,7 +2,7 @@
 
 Each use case is one transaction. A claim is an atomic conditional UPDATE (``pending`` and due, or
 ``sending`` with an expired lease), so concurrent workers on SQLite or PostgreSQL never attempt the
-same delivery at once; ``claim_next`` takes the earliest-deadline due row (``FOR UPDATE SKIP LOCKED`` on
+same delivery at once; ``claim_due`` takes the earliest-deadline due rows (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL), so after an outage the backlog drains in deadline order whatever order wake-ups arrive in.
 """
 
@@ -206,23 +206,15 @@ class DeliveryService:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def claim_next(self, exclude: frozenset[str] = frozenset()) -> int | None:
-        """Claim the due delivery with the earliest deadline, or None when nothing is due."""
-        claimed = self.claim_many(exclude, 1)
-        return claimed[0] if claimed else None
-
-    def claim_many(self, exclude: frozenset[str] = frozenset(), limit: int = 1) -> list[int]:
-        """Claim up to ``limit`` due deliveries, earliest deadline first, in one transaction.
+    def claim_due(self, exclude: frozenset[str] = frozenset(), limit: int = 1) -> dict[int, tuple[Any, ...]]:
+        """Claim up to ``limit`` due deliveries, earliest deadline first, in one transaction, and read
+        what their attempts need (``_rows``) in the same transaction; ``{}`` when nothing is due.
 
         Expired leases (a worker died mid-attempt) come first, then pending deliveries in
         ``drain_order`` (the deadline), walked along an index so a large backlog costs no sort.
         PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so concurrent workers take different rows. SQLite: the
         transaction holds the write lock from its start (``BEGIN IMMEDIATE``), so select-then-update is
         atomic. Destinations in ``exclude`` (open circuits) and paused destinations are left alone."""
-        return list(self._claim_rows(exclude, limit))
-
-    def _claim_rows(self, exclude: frozenset[str], limit: int) -> dict[int, tuple[Any, ...]]:
-        """``claim_many``, returning what the attempts need (``_rows``) read in the same transaction."""
         now = self.clock.now()
         paused = select(DestinationState.name).where(DestinationState.paused.is_(True))
         with self.sessions.begin() as session:
@@ -259,18 +251,19 @@ class DeliveryService:
         """Claim this delivery and make one attempt. Safe to call for any id, any number of times."""
         if not self.claim(delivery_id):
             return AttemptResult(delivery_id, "claimed-elsewhere")
-        return self._attempt_claimed(delivery_id)
+        with self.sessions() as session:
+            row = self._rows(session, [delivery_id])[delivery_id]
+        return self._attempt_claimed(delivery_id, row)
 
     def attempt_next(self, exclude: frozenset[str] = frozenset()) -> AttemptResult | None:
         """Claim the earliest-deadline due delivery and make one attempt; None when nothing is due."""
-        delivery_id = self.claim_next(exclude)
-        if delivery_id is None:
+        claimed = self.claim_due(exclude, 1)
+        if not claimed:
             return None
-        return self._attempt_claimed(delivery_id)
+        ((delivery_id, row),) = claimed.items()
+        return self._attempt_claimed(delivery_id, row)
 
-    def _attempt_claimed(self, delivery_id: int) -> AttemptResult:
-        with self.sessions() as session:
-            row = self._rows(session, [delivery_id])[delivery_id]
+    def _attempt_claimed(self, delivery_id: int, row: tuple[Any, ...]) -> AttemptResult:
         with _context(delivery_id, row):
             sent = self._send(delivery_id, row)
         with self.sessions.begin() as session:
@@ -282,7 +275,7 @@ class DeliveryService:
         """Claim up to ``limit`` due deliveries in one transaction, send them one after another, and
         record every outcome in one transaction: two short write transactions per batch, however
         large, which is what lets one SQLite file keep up with the network."""
-        rows = self._claim_rows(exclude, limit)
+        rows = self.claim_due(exclude, limit)
         if not rows:
             return []
         sent = []
@@ -385,18 +378,6 @@ class DeliveryService:
             .execution_options(synchronize_session=False)
         )
         return AttemptResult(delivery_id, "deferred", wait)
-
-    def _finish(
-        self,
-        delivery_id: int,
-        attempt_no: int,
-        created_at: datetime,
-        receipt: Receipt | None,
-        error: DeliveryError | None,
-        elapsed: float,
-    ) -> AttemptResult:
-        with self.sessions.begin() as session:
-            return self._settle(session, delivery_id, attempt_no, created_at, receipt, error, elapsed)
 
     def _settle(
         self,

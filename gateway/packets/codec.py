@@ -11,7 +11,6 @@ packets that need not be valid, such as a receiver's copy under reconciliation).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -22,7 +21,6 @@ from pydantic import BaseModel
 
 from gateway.errors import PacketInvalid, Violation
 from gateway.packets import model as m
-from gateway.packets import safe
 from gateway.packets.profile import FieldSpec, Profile
 from gateway.packets.wire import wire_model
 
@@ -139,30 +137,14 @@ def _xml_plan(profile: Profile, ptype: m.PacketType) -> _Plan:
     return plan(m.Envelope)
 
 
-def to_xml_element(envelope: m.Envelope, profile: Profile) -> etree._Element:
-    return safe.parse_xml(to_xml(envelope, profile), f"packet {envelope.packet_id}")
-
-
-def to_xml(envelope: m.Envelope, profile: Profile) -> bytes:
-    """Canonical envelope -> XML document bytes (UTF-8, with declaration)."""
-    text = wire_model(profile, envelope.packet_type).dump_json(envelope).decode("utf-8")
-    return wire_to_xml(json.loads(text), profile, envelope.packet_type, plain=plain_text(text))
-
-
-def plain_text(json_text: str) -> bool:
-    """True when no string in this JSON rendering needs escaping as XML text: no ``&``, ``<``, ``>``,
-    and no JSON escape (``\\r``, ``\\u0007`` ...) that could stand for a carriage return or a control
-    character. A false "no" only costs the per-value check."""
-    return not any(c in json_text for c in "&<>\\")
-
-
-def wire_to_xml(wire: dict[str, Any], profile: Profile, ptype: m.PacketType, *, plain: bool = False) -> bytes:
+def wire_to_xml(wire: dict[str, Any], profile: Profile, ptype: m.PacketType) -> bytes:
     """Wire-named JSON object (as ``to_wire`` makes it, profile field order) -> ``GoiTin`` document.
 
     Written as text, not through lxml's element API: one string per element instead of a
     ``SubElement`` call that re-parses a Clark name, several times faster for 500,000 elements. The
-    profile's namespace is the default namespace, so no element needs a prefix. ``plain`` (see
-    ``plain_text``) skips the per-value escaping check. Callers that validate parse the bytes back
+    profile's namespace is the default namespace, so no element needs a prefix. Every value is
+    checked and escaped here (``unchecked_xml`` is the faster path for callers that parse the result
+    back). Callers that validate parse the bytes back
     (what is checked is what was written), which also proves them well-formed. Raises
     ``PacketInvalid`` for text XML 1.0 cannot carry (control characters), naming the element.
     """
@@ -171,7 +153,7 @@ def wire_to_xml(wire: dict[str, Any], profile: Profile, ptype: m.PacketType, *, 
         f'<{profile.root_element} xmlns="{_attribute(profile.namespace)}">',
     ]
     problems: list[Violation] = []
-    _emit(parts, wire, _xml_plan(profile, ptype), None if plain else problems)
+    _emit(parts, wire, _xml_plan(profile, ptype), problems)
     if problems:
         raise PacketInvalid(problems)
     parts.append(f"</{profile.root_element}>")
@@ -201,7 +183,7 @@ def unchecked_xml(wire: dict[str, Any], profile: Profile, ptype: m.PacketType) -
 
 def _emit(parts: list[str], wire: dict[str, Any], plan: _Plan, problems: list[Violation] | None) -> int:
     """Append the elements of ``wire``; returns how many. ``problems`` None: write values unexamined
-    (``plain_text`` or ``unchecked_xml`` vouch for them)."""
+    (``unchecked_xml`` proves the result afterwards)."""
     append = parts.append
     by_wire = plan.by_wire
     count = 0
