@@ -100,7 +100,12 @@ def text_is_clean(document: str | bytes) -> bool:
     ``\\u``, XML ``&#``) could hide decomposed characters, so their presence means "walk the fields".
     ``document`` is best given as the UTF-8 bytes (the marker scan runs on them)."""
     if isinstance(document, bytes):
-        if b"\\u" in document or b"&#" in document:
+        # Only the escapes of the document's own format matter: ``&#`` in XML, ``\\u`` in JSON.
+        # The one-byte test runs at memchr speed and is nearly always decisive.
+        first = document[:64].lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+        if first not in (b"{", b"[") and b"&" in document and b"&#" in document:
+            return False
+        if first != b"<" and b"\\" in document and b"\\u" in document:
             return False
         marked = any(p.search(document) is not None for p in _MARKER_BYTES)
         try:
@@ -183,21 +188,23 @@ def check(envelope: m.Envelope, *, document: str | bytes | None = None) -> list[
     return out
 
 
-def _figure_key(fig: m.Figure) -> tuple[Any, ...]:
-    cut = fig.disaggregation
-    dims = (
-        ((cut[0].dimension, cut[0].value_code),)
-        if len(cut) == 1
-        else tuple(sorted((d.dimension, d.value_code) for d in cut))
-    )
-    return (fig.row_code, fig.indicator_code, fig.column_code, dims)
-
-
 def _duplicate_figures(figures: list[m.Figure], path: Path) -> Iterator[tuple[Path, str]]:
-    """Two figures for the same row, indicator, column and disaggregation. Keys are built in one
-    comprehension and compared as a set (this runs once per value of a 100,000-value packet); the
-    positions are only looked for when there is a duplicate."""
-    keys = [_figure_key(fig) for fig in figures]
+    """Two figures for the same row, indicator, column and disaggregation (in any order). Keys are
+    built in one comprehension, from each figure's ``__dict__``, with no call per figure for the
+    usual single cut, and compared as a set (this runs once per value of a 100,000-value packet);
+    the positions are only looked for when there is a duplicate. A single cut's key is a pair of
+    strings, any other a tuple of pairs, so the two shapes never collide."""
+    keys = [
+        (
+            f["row_code"],
+            f["indicator_code"],
+            f["column_code"],
+            (cut[0].dimension, cut[0].value_code)
+            if len(cut := f["disaggregation"]) == 1
+            else tuple(sorted((d.dimension, d.value_code) for d in cut)),
+        )
+        for f in [fig.__dict__ for fig in figures]
+    ]
     if len(set(keys)) == len(keys):
         return
     seen: dict[tuple[Any, ...], int] = {}

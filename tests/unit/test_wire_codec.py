@@ -145,10 +145,9 @@ def test_gc_pause_nests_and_restores_the_collector() -> None:
 def test_the_unexamined_xml_writer_is_used_only_when_the_counts_prove_it_right(value: str) -> None:
     profile = PROFILES[0]
     packet = report(signer=m.Signer(full_name=value, title="x"))
-    wire = wire_model(profile, packet.packet_type).dump(packet)
-    fast = codec.unchecked_xml(wire, profile, packet.packet_type)
+    fast = codec.unchecked_xml(packet, profile)
     if value == "plain text, đủ dấu":
-        assert fast is not None and fast.encode() == codec.wire_to_xml(wire, profile, packet.packet_type)
+        assert fast is not None and fast.encode() == codec.envelope_to_xml(packet, profile)
     else:
         assert fast is None  # the writer that escapes must be used
     assert read_packet(write_packet(packet, "xml")) == packet
@@ -173,3 +172,65 @@ def test_the_byte_scan_and_the_text_scan_agree_on_every_marker() -> None:
         assert rules.text_is_clean(word.encode("utf-8")) is rules.text_is_clean(word) is False, marker
     clean = "Ủy ban nhân dân tỉnh Lào Cai © 2026 ± 5°"
     assert rules.text_is_clean(clean.encode("utf-8")) is rules.text_is_clean(clean) is True
+
+
+DECOMPOSED = "Vie\u0323\u0302t Nam"  # "Việt Nam" with the marks as combining characters (NFD)
+
+
+def test_decomposed_text_behind_an_xml_character_reference_is_found() -> None:
+    """The byte scan cannot see through ``&#...;``, so a document holding one is walked field by field."""
+    xml = write_packet(report(signer=m.Signer(full_name="A", title="x")), "xml").decode("utf-8")
+    escaped = "".join(c if ord(c) < 0x300 else f"&#{ord(c)};" for c in DECOMPOSED)
+    data = xml.replace("<ChucVu>x</ChucVu>", f"<ChucVu>{escaped}</ChucVu>").encode("utf-8")
+    with pytest.raises(PacketInvalid, match="not Unicode NFC") as caught:
+        read_packet(data)
+    assert caught.value.violations[0].location == "/GoiTin/NoiDung/NguoiKy/ChucVu"
+
+
+def test_decomposed_text_behind_a_json_escape_is_found() -> None:
+    doc = json.loads(write_packet(report(signer=m.Signer(full_name="A", title="x")), "json"))
+    doc["NoiDung"]["NguoiKy"]["ChucVu"] = DECOMPOSED
+    data = json.dumps(doc, ensure_ascii=True).encode()  # every mark as \\uXXXX
+    assert b"\\u0323" in data
+    with pytest.raises(PacketInvalid, match="not Unicode NFC") as caught:
+        read_packet(data)
+    assert caught.value.violations[0].location == "/NoiDung/NguoiKy/ChucVu"
+
+
+def test_an_xml_escape_in_json_text_and_a_json_escape_in_xml_text_are_plain_text() -> None:
+    packet = report(signer=m.Signer(full_name="R&#D \\u0301", title="x"))
+    for fmt in ("json", "xml"):
+        assert read_packet(write_packet(packet, fmt)) == packet  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_duplicate_figures_are_found_whatever_the_order_of_their_cuts(fmt: str) -> None:
+    cuts = [m.Disaggregation(dimension="DVHC", value_code="02647"), m.Disaggregation(dimension="GT", value_code="NAM")]
+    figures = [
+        m.Figure(indicator_code="0201", value="1", disaggregation=cuts),
+        m.Figure(indicator_code="0201", value="2", disaggregation=cuts[:1]),  # a different cut: allowed
+        m.Figure(indicator_code="0201", value="3", disaggregation=cuts[::-1]),  # the first one again
+        m.Figure(indicator_code="0201", value="4"),
+        m.Figure(indicator_code="0201", value="5"),  # the fourth one again
+    ]
+    with pytest.raises(PacketInvalid) as caught:
+        write_packet(report(figures=figures), fmt)  # type: ignore[arg-type]
+    assert [(v.location, v.message.split(" (")[0]) for v in caught.value.violations] == [
+        ("/NoiDung/SoLieu/2" if fmt == "json" else "/GoiTin/NoiDung/SoLieu[3]", "duplicates figure 0"),
+        ("/NoiDung/SoLieu/4" if fmt == "json" else "/GoiTin/NoiDung/SoLieu[5]", "duplicates figure 3"),
+    ]
+
+
+def test_an_invalid_packet_is_refused_on_write_with_the_xpath_of_each_error() -> None:
+    """The XSD runs while the written bytes are parsed back (no tree); on a refusal the tree is built
+    so every error is named by its place."""
+    good = report()
+    fields = dict(good.body.__dict__, form_code="F" * 101)
+    bad_figure = m.Figure.model_construct(**dict(good.body.figures[1].__dict__, indicator_code=""))
+    fields["figures"] = [good.body.figures[0], bad_figure]
+    packet = good.model_copy(update={"body": m.ReportFigures.model_construct(**fields)})
+    with pytest.raises(PacketInvalid) as caught:
+        write_packet(packet, "xml")
+    locations = [v.location for v in caught.value.violations]
+    assert locations == ["/GoiTin/NoiDung[1]/MaBieuMau[1]", "/GoiTin/NoiDung[1]/SoLieu[2]/MaChiTieu[1]"]
+    assert "maxLength" in caught.value.violations[0].message
