@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -281,6 +282,12 @@ def _xml_violations_streamed(data: bytes, profile: Profile, ptype: m.PacketType,
 _gc_lock = threading.Lock()
 _gc_holders = 0
 _gc_was_enabled = False
+_gc_paused_at = 0.0  # when the current unbroken pause began (monotonic)
+
+MAX_GC_PAUSE = 5.0
+"""Seconds the collector may stay paused without a break. Busy threads can overlap their pauses
+indefinitely (a worker pool under sustained load); past this, the next packet to finish runs one
+collection, so cyclic garbage made elsewhere in the process cannot pile up through a soak."""
 
 
 @contextmanager
@@ -290,18 +297,27 @@ def gc_paused() -> Iterator[None]:
     A 100,000-value packet allocates some 10^6 acyclic objects; with the collector on, CPython runs
     hundreds of young-generation passes and several full ones over them, which measured 3-5x the cost
     of the work itself. Nothing built here can form a cycle, and reference counting still frees
-    everything, so the collector only resumes (when it was on) once the last concurrent holder leaves.
+    everything, so the collector only resumes (when it was on) once the last concurrent holder leaves,
+    or is run once by a leaving holder when the pause has lasted ``MAX_GC_PAUSE`` seconds.
     """
-    global _gc_holders, _gc_was_enabled
+    global _gc_holders, _gc_was_enabled, _gc_paused_at
     with _gc_lock:
         if _gc_holders == 0:
             _gc_was_enabled = gc.isenabled()
+            _gc_paused_at = time.monotonic()
             gc.disable()
         _gc_holders += 1
     try:
         yield
     finally:
+        overdue = False
         with _gc_lock:
             _gc_holders -= 1
-            if _gc_holders == 0 and _gc_was_enabled:
-                gc.enable()
+            if _gc_holders == 0:
+                if _gc_was_enabled:
+                    gc.enable()
+            elif _gc_was_enabled and time.monotonic() - _gc_paused_at >= MAX_GC_PAUSE:
+                _gc_paused_at = time.monotonic()
+                overdue = True
+        if overdue:
+            gc.collect()

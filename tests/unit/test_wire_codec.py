@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.errors import PacketInvalid, UnsafeInputError
-from gateway.packets import codec, rules
+from gateway.packets import codec, rules, validate
 from gateway.packets import model as m
 from gateway.packets.profile import PROFILES_DIR, Profile, load_profile
 from gateway.packets.validate import gc_paused, read_packet, write_packet
@@ -139,6 +141,43 @@ def test_gc_pause_nests_and_restores_the_collector() -> None:
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+class _Cycle:
+    """An object in a reference cycle: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_overlapping_pauses_still_let_the_collector_run_now_and_then(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Busy threads can keep the collector paused without a break; past MAX_GC_PAUSE a leaving holder
+    runs one collection, so cyclic garbage does not pile up through a soak."""
+    monkeypatch.setattr(validate, "MAX_GC_PAUSE", 0.0)
+    freed = threading.Event()
+    with gc_paused():  # a long-running holder: the pause never breaks while it is inside
+        garbage = _Cycle()
+        weakref.finalize(garbage, freed.set)
+        del garbage
+        assert not freed.is_set()  # unreachable, but in a cycle and the collector is off
+        with gc_paused():  # another packet, begun and finished inside the long one
+            pass
+        assert freed.is_set()  # the second holder, leaving after the limit, collected
+        assert not gc.isenabled()  # and the pause goes on for the first
+    assert gc.isenabled()
+
+
+def test_within_the_limit_overlapping_pauses_do_not_collect() -> None:
+    freed = threading.Event()
+    with gc_paused():
+        garbage = _Cycle()
+        weakref.finalize(garbage, freed.set)
+        del garbage
+        with gc_paused():
+            pass
+        assert not freed.is_set()
+    gc.collect()
+    assert freed.is_set()
 
 
 @pytest.mark.parametrize("value", ["</HoTen><HoTen>x", "a > b", "R&D", "one\rtwo", "plain text, đủ dấu"])
