@@ -323,6 +323,9 @@ PkiOpt = Annotated[
     ),
 ]
 NoSignaturesOpt = Annotated[bool, typer.Option("--no-signatures", help="neither verify nor sign")]
+RetainOpt = Annotated[
+    int, typer.Option(min=1, help="packet bodies kept for inspection and reconciliation (all are counted)")
+]
 
 
 def _sim_signing(pki: Path | None, party: str, off: bool) -> tuple[Any, Any]:
@@ -349,6 +352,7 @@ def sim_ministry(
     name: Annotated[str, typer.Option(help="the ministry's name")] = "Bộ Tài chính",
     pki: PkiOpt = None,
     no_signatures: NoSignaturesOpt = False,
+    retain: RetainOpt = 10_000,
 ) -> None:
     """Run a ministry reporting-system simulator on 127.0.0.1 (same protocol as the national one)."""
     import uvicorn
@@ -360,7 +364,12 @@ def sim_ministry(
     console.print(f"ministry simulator ({name}): POST http://127.0.0.1:{port}{RECEIVE_PATH}  stats: /sim/stats")
     signer, verifier = _sim_signing(pki, "ministry", no_signatures)
     app_ = create_app(
-        f.plan(faults), unit=m.Unit(code=code, name=name), name="ministry", signer=signer, verifier=verifier
+        f.plan(faults),
+        unit=m.Unit(code=code, name=name),
+        name="ministry",
+        signer=signer,
+        verifier=verifier,
+        retain=retain,
     )
     uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")
 
@@ -371,6 +380,7 @@ def sim_national(
     faults: Annotated[str, typer.Option(help="none, mild, heavy")] = "none",
     pki: PkiOpt = None,
     no_signatures: NoSignaturesOpt = False,
+    retain: RetainOpt = 10_000,
 ) -> None:
     """Run the national-system simulator on 127.0.0.1."""
     import uvicorn
@@ -380,7 +390,7 @@ def sim_national(
 
     console.print(f"national simulator: POST http://127.0.0.1:{port}{RECEIVE_PATH}  stats: /sim/stats")
     signer, verifier = _sim_signing(pki, "national", no_signatures)
-    app_ = create_app(f.plan(faults), signer=signer, verifier=verifier)
+    app_ = create_app(f.plan(faults), signer=signer, verifier=verifier, retain=retain)
     uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -41,6 +41,8 @@ from gateway.sim.faults import FaultPlan, FaultState
 RECEIVE_PATH = "/api/qcvn125/goi-tin"
 STATUS_PATH = "/api/qcvn125/trang-thai/{packet_id}"
 DATA_PATH = "/api/qcvn125/goi-tin/{packet_id}"  # the receiver's copy of a packet it took in
+DEFAULT_RETAIN = 10_000
+"""Packet bodies (and arrivals) a simulator keeps by default: tens of MB of typical report packets."""
 TOKEN_PATH = "/token"  # noqa: S105 - a URL path, not a secret
 
 
@@ -120,7 +122,9 @@ class SimStats:
     signature_refused: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     idempotency_keys: dict[str, set[str]] = field(default_factory=dict)  # MaGoiTin -> keys seen
-    arrivals: list[str] = field(default_factory=list)  # MaGoiTin of each valid packet, in arrival order
+    arrivals: deque[str] = field(
+        default_factory=deque
+    )  # MaGoiTin of valid packets, arrival order (the last ``retain``)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> dict[str, Any]:
@@ -135,6 +139,29 @@ class SimStats:
                 "signature_refused": self.signature_refused,
                 "statuses": dict(self.statuses),
             }
+
+
+class Recent(OrderedDict[str, bytes]):
+    """The last ``limit`` entries, oldest dropped first: what the simulator keeps of each packet.
+
+    Why bounded: a soak test sends millions of packets, and a receiver that kept every body would
+    measure its own memory instead of the gateway. Counting (``SimStats.received``) is never
+    bounded, so exactly-once checks hold at any volume; only the bodies kept for inspection and
+    reconciliation are. ``evicted`` says how many were dropped."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        if limit < 1:
+            raise ValueError("a simulator must keep at least one packet")
+        self.limit = limit
+        self.evicted = 0
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+            self.evicted += 1
 
 
 class SimulatedReset(ConnectionResetError):
@@ -194,21 +221,23 @@ def create_app(
     auth: SimAuth | None = None,
     signer: PacketSigner | None = None,
     verifier: PacketVerifier | None = None,
+    retain: int = DEFAULT_RETAIN,
 ) -> FastAPI:
     """A simulator app. ``unit`` is who it answers as (``DonViGui`` of its status packets); with a
     ``verifier`` it refuses (``TU_CHOI``) packets whose signature or signed attachments do not verify,
-    and with a ``signer`` it signs its status packets, as the real national system does."""
+    and with a ``signer`` it signs its status packets, as the real national system does. It keeps
+    the bodies (and the arrival order) of the last ``retain`` packets; it counts all of them."""
     me = unit or m.Unit(code="G01", name="Hệ thống thông tin báo cáo Chính phủ")
     state = FaultState(plan or FaultPlan())
-    stats = SimStats()
+    stats = SimStats(arrivals=deque(maxlen=retain))
     returned_once: set[str] = set()
     app = FastAPI(title=f"{name} simulator", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.stats = stats
-    last_packets: dict[str, bytes] = {}  # MaGoiTin -> the bytes last received (for inspection)
+    last_packets = Recent(retain)  # MaGoiTin -> the bytes last received (for inspection)
     app.state.last_packets = last_packets
     app.state.faults = state
     app.state.auth = access = auth or SimAuth()
-    latest_status: dict[str, bytes] = {}  # MaGoiTin -> latest status packet (JSON), for polling
+    latest_status = Recent(retain)  # MaGoiTin -> latest status packet (JSON), for polling
     callbacks: set[asyncio.Task[None]] = set()
 
     async def call_back(url: str, payload: bytes, delay: float, times: int, token: str | None) -> None:
@@ -230,7 +259,7 @@ def create_app(
                     with stats.lock:
                         stats.faults["callback-failed"] += 1
 
-    kept: dict[str, bytes] = {}  # MaGoiTin -> what the receiver holds (as received, or altered)
+    kept = Recent(retain)  # MaGoiTin -> what the receiver holds (as received, or altered)
 
     @app.get(DATA_PATH)
     def get_data(packet_id: str) -> Response:
@@ -410,7 +439,9 @@ def create_app(
 
     @app.get("/sim/stats")
     def get_stats() -> dict[str, Any]:
-        return stats.snapshot()
+        with stats.lock:
+            retained = {"retain": retain, "kept": len(kept), "evicted": kept.evicted}
+        return {**stats.snapshot(), "bodies": retained}
 
     @app.get("/sim/received")
     def get_received() -> dict[str, int]:
