@@ -13,6 +13,7 @@ The profile also walks the canonical pydantic models once and caches, per model,
 from __future__ import annotations
 
 import json
+import re
 import types
 import uuid
 from dataclasses import dataclass
@@ -223,6 +224,10 @@ def load_profile(profile_id: str = DEFAULT_PROFILE, profiles_dir: Path | None = 
     return profile
 
 
+_XML_NAME = re.compile(r"[^\W\d][\w.\-]*")
+"""An XML NCName, near enough: no colon or space, and not starting with a digit, '.' or '-'."""
+
+
 def _check_complete(profile: Profile) -> None:
     """Every canonical field of every model must have a wire name; fail at load, naming them all."""
     missing: list[str] = []
@@ -243,5 +248,14 @@ def _check_complete(profile: Profile) -> None:
         walk(body)
     if missing:
         raise ConfigurationError(f"profile {profile.id}: no wire name for {', '.join(missing)}")
+    # The same names are XML element names, written into documents as they are.
+    named = [*profile.names.items(), ("root_element", profile.root_element)]
+    named.append(("signature_element", profile.signature_element))
+    bad = [f"{key} -> {name!r}" for key, name in named if not _XML_NAME.fullmatch(str(name))]
+    if bad:
+        raise ConfigurationError(
+            f"profile {profile.id}: not usable as an XML element name (a letter or '_', then letters, "
+            f"digits, '.', '-' or '_'): {', '.join(bad)}"
+        )
     for model in seen:
         _reverse(profile, model)

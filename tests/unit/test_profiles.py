@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import PacketInvalid
+from gateway.errors import ConfigurationError, PacketInvalid
 from gateway.packets import codec, safe, schemas
 from gateway.packets import model as m
 from gateway.packets.profile import PROFILES_DIR, Profile, load_profile
@@ -73,3 +73,40 @@ def test_committed_schemas_match_the_models(profile: Profile) -> None:
         committed = json.loads(profile.schema_path("json", ptype).read_text(encoding="utf-8"))
         assert committed == schemas.json_schema(profile, ptype), ptype
         assert profile.schema_path("xsd", ptype).read_bytes() == schemas.xsd(profile, ptype), ptype
+
+
+def _copy_profile(tmp_path: Path, edit: dict[str, str]) -> Path:
+    source = PROFILES_DIR / "qcvn125-gw-0" / "profile.json"
+    raw = json.loads(source.read_text(encoding="utf-8"))
+    raw["id"] = "test/edited-1"
+    for key, value in edit.items():
+        if key in ("root_element", "signature_element"):
+            raw[key] = value
+        else:
+            raw["names"][key] = value
+    folder = tmp_path / "test-edited-1"
+    folder.mkdir()
+    (folder / "profile.json").write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        ({"indicator_code": "Mã Chỉ Tiêu"}, "indicator_code -> 'Mã Chỉ Tiêu'"),
+        ({"value": "1GiaTri"}, "value -> '1GiaTri'"),
+        ({"root_element": "q:GoiTin"}, "root_element -> 'q:GoiTin'"),
+    ],
+)
+def test_a_profile_name_that_cannot_be_an_xml_element_is_refused_at_load(
+    tmp_path: Path, edit: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="not usable as an XML element name") as caught:
+        load_profile("test/edited-1", _copy_profile(tmp_path, edit))
+    assert named in str(caught.value)
+
+
+def test_a_profile_with_vietnamese_element_names_loads(tmp_path: Path) -> None:
+    """NCNames may hold any letters: a profile in Vietnamese with diacritics is valid XML."""
+    profile = load_profile("test/edited-1", _copy_profile(tmp_path, {"indicator_code": "MãChỉTiêu"}))
+    assert profile.wire(m.Figure, "indicator_code") == "MãChỉTiêu"
