@@ -1,7 +1,11 @@
-"""The simulator keeps a bounded number of packet bodies and counts every packet, so a soak test
-measures the gateway, not the receiver's memory."""
+"""The simulator as a soak or load test needs it: it keeps a bounded number of packet bodies and
+counts every packet, and it validates packets off its event loop, so what is measured is the
+gateway, not the receiver's memory or a stalled peer."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import httpx
 import pytest
@@ -39,3 +43,30 @@ def test_a_body_received_again_becomes_the_newest() -> None:
     assert dict(recent) == {"a": b"1 again", "c": b"3"} and recent.evicted == 1
     with pytest.raises(ValueError, match="at least one"):
         Recent(0)
+
+
+def test_a_simulator_keeps_answering_while_it_validates_a_large_packet(sim_factory: SimFactory) -> None:
+    """A 50,000-value packet takes the simulator a good fraction of a second to validate; that work
+    runs off its event loop, so a stats request sent meanwhile is answered first."""
+    sim = sim_factory()
+    big = write_packet(report_packet(form="BIG", values=50_000), "json")
+    done: dict[str, float] = {}
+
+    def post() -> None:
+        with httpx.Client(timeout=60, trust_env=False) as client:
+            answer = client.post(sim.receive_url, content=big, headers={"content-type": "application/json"})
+            assert answer.status_code == 200
+        done["post"] = time.monotonic()
+
+    sender = threading.Thread(target=post)
+    sender.start()
+    deadline = time.monotonic() + 30
+    while sim.app.state.stats.requests == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.1)  # the body is on its way (12 MB over loopback takes milliseconds)
+    with httpx.Client(timeout=60, trust_env=False) as client:
+        assert client.get(f"{sim.url}/sim/stats").status_code == 200
+    done["stats"] = time.monotonic()
+    sender.join(timeout=60)
+    assert "post" in done, "the large packet was not accepted"
+    assert done["stats"] < done["post"]
