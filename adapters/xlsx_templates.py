@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,21 @@ def _text(cells: tuple[Any, ...], column: int, rich: dict[str, str] | None = Non
     return value
 
 
+DAMAGED: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,  # not a zip, or a damaged directory
+    zlib.error,  # a damaged member
+    EOFError,  # a member cut short
+    SyntaxError,  # a member that is not well-formed XML (lxml's XMLSyntaxError, xml.etree's ParseError)
+    KeyError,  # a member the workbook names but does not hold
+    TypeError,  # XML well-formed but not what openpyxl's descriptors expect (a missing attribute)
+    ValueError,
+    OSError,
+)
+"""What a damaged workbook raises from openpyxl, zipfile and lxml (found by mutating a valid one:
+tests/integration/test_adapters.py). Each becomes one ``ReadProblem`` naming the file and the cause,
+never a traceback; values read before the damage stay read, each with its cell."""
+
+
 class XlsxTemplateReader:
     name = "xlsx"
 
@@ -137,7 +153,7 @@ class XlsxTemplateReader:
         lay = self.layout
         try:
             wb = load_workbook(self.path, read_only=True, data_only=True)
-        except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        except (InvalidFileException, *DAMAGED) as exc:
             yield ReadProblem(SourceRef(self.source), f"not a readable XLSX workbook ({type(exc).__name__}: {exc})")
             return
         try:
@@ -156,7 +172,7 @@ class XlsxTemplateReader:
                     continue
                 period = PeriodRef(lay.period_type, int(match["number"]), int(match["year"]))
                 yield from self._sheet(ws, period)
-        except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        except DAMAGED as exc:
             yield ReadProblem(SourceRef(self.source), f"workbook is damaged ({type(exc).__name__}: {exc})")
         finally:
             wb.close()

@@ -207,6 +207,55 @@ def test_truncated_xlsx_is_one_quarantine_record_naming_the_file(tmp_path: Path)
         assert zf.testzip() is None  # the original is fine: only the cut copy is refused
 
 
+def _rewrite_member(workbook: bytes, member: str, edit: Callable[[bytes], bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(workbook)) as zin, zipfile.ZipFile(out, "w") as zout:
+        for name in zin.namelist():
+            data = zin.read(name)
+            if name == member:
+                edited = edit(data)
+                assert edited != data, f"the edit does not apply to {member}"
+                data = edited
+            zout.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("member", "edit"),
+    [
+        ("xl/worksheets/sheet1.xml", lambda d: d.replace(b"<c ", b"<c <", 1)),  # not well-formed
+        ("xl/worksheets/sheet1.xml", lambda d: d.replace(b"</sheetData>", b"", 1)),  # cut short
+        ("docProps/core.xml", lambda d: d.replace(b"<dc:creator ", b"<dc:creator x= ", 1)),
+        ("[Content_Types].xml", lambda d: d.replace(b' ContentType="', b' Type="', 1)),  # a missing attribute
+        ("xl/workbook.xml", lambda d: d.replace(b"<sheets>", b"<sheets>\xff", 1)),  # bytes that do not decode
+    ],
+    ids=["sheet-malformed", "sheet-unclosed", "properties-malformed", "content-types-attribute", "bad-bytes"],
+)
+def test_a_damaged_xlsx_member_is_a_quarantine_record_not_a_traceback(
+    tmp_path: Path, member: str, edit: Callable[[bytes], bytes]
+) -> None:
+    """Found by mutating the sample workbook: damage inside a member (not only a cut zip) used to
+    escape the reader as lxml, zlib or openpyxl exceptions."""
+    damaged = tmp_path / "damaged.xlsx"
+    damaged.write_bytes(_rewrite_member(SAMPLE.read_bytes(), member, edit))
+    report, reasons, _, _ = run(XlsxTemplateReader(damaged), tmp_path)
+    assert report.quarantined >= 1
+    assert any("damaged" in r or "not a readable XLSX workbook" in r for r in reasons), reasons
+
+
+def test_a_corrupt_compressed_member_is_named(tmp_path: Path) -> None:
+    data = bytearray(SAMPLE.read_bytes())
+    with zipfile.ZipFile(SAMPLE) as zf:
+        info = zf.getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 40
+    data[start : start + 16] = bytes(16)  # zeroes in the middle of the deflated sheet
+    damaged = tmp_path / "corrupt.xlsx"
+    damaged.write_bytes(bytes(data))
+    report, reasons, _, _ = run(XlsxTemplateReader(damaged), tmp_path)
+    assert report.quarantined >= 1
+    assert any(str(damaged) in r or "damaged" in r or "not a readable" in r for r in reasons), reasons
+
+
 def test_quarantine_replay_after_fixing_the_mapping(tmp_path: Path) -> None:
     report, _, _, sessions = run(CsvReader(write_csv(tmp_path / "d.csv")), tmp_path)
     fixed = tmp_path / "fixed.yaml"
