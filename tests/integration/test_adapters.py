@@ -8,9 +8,11 @@ from __future__ import annotations
 import csv
 import io
 import sys
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
@@ -183,6 +185,62 @@ def test_json_api_with_pagination_auth_and_a_transient_failure(tmp_path: Path) -
         check_contract(reader, tmp_path)
         denied = list(JsonApiReader(JsonApiLayout(url=f"{server.url}/api/chi-tieu", bearer_token="wrong")).read())
     assert len(denied) == 1 and isinstance(denied[0], ReadProblem) and "HTTP 401" in denied[0].reason
+
+
+def scripted_api(answers: list[tuple[int, dict[str, str], object]]) -> FastAPI:
+    """A provincial API that gives ``answers`` in turn (status, headers, JSON body), then repeats the last."""
+    app = FastAPI()
+    served = {"n": 0}
+
+    @app.get("/api/chi-tieu")
+    def page() -> JSONResponse:
+        status, headers, body = answers[min(served["n"], len(answers) - 1)]
+        served["n"] += 1
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    return app
+
+
+ONE_RECORD = {"items": [dict(zip(FIELDS, RECORDS[0], strict=True)) | {"id": "rec-0"}], "next": None}
+
+
+def read_api(answers: list[tuple[int, dict[str, str], object]], **layout: Any) -> list[Any]:
+    with BackgroundServer(scripted_api(answers)) as server:
+        return list(JsonApiReader(JsonApiLayout(url=f"{server.url}/api/chi-tieu", **layout)).read())
+
+
+def test_json_api_waits_as_long_as_retry_after_asks() -> None:
+    start = time.monotonic()
+    items = read_api([(429, {"Retry-After": "1"}, {"detail": "slow down"}), (200, {}, ONE_RECORD)])
+    assert time.monotonic() - start >= 0.9  # the jittered backoff alone waits at most 0.2 s here
+    assert [type(i).__name__ for i in items] == ["RawObservation"]
+
+
+def test_json_api_asking_for_a_long_pause_ends_the_read_to_replay_later() -> None:
+    (problem,) = read_api([(503, {"Retry-After": "3600"}, {"detail": "maintenance"})], max_retry_after=5)
+    assert isinstance(problem, ReadProblem)
+    assert "asked to retry after 3600 s" in problem.reason and "replay later" in problem.reason
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ({"items": 5, "next": None}, 'answer is not {"items": [...], "next": ...}'),
+        ([1, 2], 'answer is not {"items": [...], "next": ...}'),
+        ({**ONE_RECORD, "next": "http://[::1"}, "next page link 'http://[::1' is not a URL"),
+    ],
+    ids=["items-not-a-list", "not-an-object", "bad-next-link"],
+)
+def test_json_api_answers_of_the_wrong_shape_are_named(body: object, why: str) -> None:
+    items = read_api([(200, {}, body)])
+    assert isinstance(items[-1], ReadProblem) and why in items[-1].reason
+
+
+def test_json_api_stopping_at_max_pages_says_what_is_left() -> None:
+    more = {**ONE_RECORD, "next": "?page=again"}
+    items = read_api([(200, {}, more)], max_pages=2)
+    assert [type(i).__name__ for i in items] == ["RawObservation", "RawObservation", "ReadProblem"]
+    assert "stopped after 2 pages (max_pages) with more to read" in items[-1].reason
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
