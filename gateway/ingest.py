@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import insert
@@ -23,7 +23,7 @@ from gateway import audit
 from gateway.calendar import data_window
 from gateway.clock import Clock
 from gateway.db.models import IngestRun, Observation, QuarantineRecord
-from mappings.indicators import IndicatorMapping, MappingRejected, plain
+from mappings.indicators import EXACT, IndicatorMapping, MappingRejected, plain
 
 BATCH = 2000
 
@@ -156,7 +156,8 @@ def _merge(merged: dict[tuple[str, ...], dict[str, Any]], obs: Observation, old_
         *("=".join(pair) for pair in obs.disaggregation),
     )
     entry = merged.setdefault(key, {"row": _row(obs), "sum": Decimal(0), "from": []})
-    entry["sum"] += Decimal(obs.value)
+    with localcontext(EXACT):  # exact or an error, never rounded to 28 digits
+        entry["sum"] += Decimal(obs.value)
     entry["from"].append(f"{old_code} @ {obs.source_ref}")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow, localcontext
 from functools import cache
 from pathlib import Path
 
@@ -78,26 +78,55 @@ class MappedObservation:
     disaggregation: tuple[tuple[str, str], ...] = ()  # beyond DVHC, in national codes
 
 
+MAX_PLAIN_LENGTH = 64
+"""Characters a value may have in plain decimal notation: the profile's limit for a decimal."""
+
+EXACT = Context(prec=4 * MAX_PLAIN_LENGTH, traps=[InvalidOperation, Inexact, Overflow, DivisionByZero])
+"""Arithmetic on source values (unit conversion, re-aggregation) that is exact or fails: Python's
+default context keeps 28 significant digits and would round a longer value without a word."""
+
+
 def parse_decimal(value: object) -> Decimal:
+    """A source value as an exact, finite Decimal; ``MappingRejected`` says why not."""
     if isinstance(value, bool):
         raise MappingRejected(f"value {value!r} is not a number")
-    if isinstance(value, int | Decimal):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))  # the shortest text that round-trips the stored binary value
-    text = str(value).strip().replace("\u00a0", "").replace(" ", "")
     try:
-        d = Decimal(text)
+        if isinstance(value, int | Decimal):
+            d = Decimal(value)
+        elif isinstance(value, float):
+            d = Decimal(repr(value))  # the shortest text that round-trips the stored binary value
+        else:
+            d = Decimal(str(value).strip().replace("\u00a0", "").replace(" ", ""))
     except InvalidOperation:
         raise MappingRejected(f"value {str(value)[:60]!r} is not a number") from None
     if not d.is_finite():
-        raise MappingRejected(f"value {text!r} is not a finite number")
+        raise MappingRejected(f"value {str(value)[:60]!r} is not a finite number")
     return d
 
 
+def scaled(value: Decimal, factor: Decimal) -> Decimal:
+    """``value * factor`` exactly (unit conversion), or ``MappingRejected``."""
+    try:
+        with localcontext(EXACT):
+            return value * factor
+    except (Inexact, Overflow, InvalidOperation):
+        raise MappingRejected(f"value {str(value)[:60]!r} cannot be converted exactly (too many digits)") from None
+
+
 def plain(d: Decimal) -> str:
-    text = format(d.normalize() if d != d.to_integral_value() else d.quantize(Decimal(1)), "f")
-    return "0" if text in ("-0", "") else text
+    """Plain decimal notation, no exponent and no trailing zeros (``1E+2`` -> ``100``, ``1.50`` ->
+    ``1.5``), exact for any finite Decimal (no rounding context is involved); ``MappingRejected``
+    when longer than the profile allows."""
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        return "0"
+    if len(text) > MAX_PLAIN_LENGTH:
+        raise MappingRejected(
+            f"value {text[:20]}... has {len(text)} characters in plain notation; the limit is {MAX_PLAIN_LENGTH}"
+        )
+    return text
 
 
 class IndicatorMapping:
@@ -127,7 +156,7 @@ class IndicatorMapping:
                     f"mapping expects {rule.unit!r} ({exc})"
                 ) from None
         source_unit = raw.unit or rule.unit
-        value = parse_decimal(raw.value) * units.factor(source_unit, rule.national_unit)
+        value = scaled(parse_decimal(raw.value), units.factor(source_unit, rule.national_unit))
         admin, converted_from = self.admin.resolve(
             (raw.admin_unit or self.spec.province_code).strip(), self.spec.province_code, on=period_end
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,29 @@ def test_incompatible_unit_is_refused() -> None:
 def test_non_numeric_value_is_rejected() -> None:
     with pytest.raises(MappingRejected, match="not a number"):
         MAPPING.apply(raw(value="chưa có số liệu"), END)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), Decimal("NaN"), Decimal("-Infinity"), Decimal("sNaN"), "nan", "Infinity"],
+    ids=str,
+)
+def test_values_that_are_not_finite_are_rejected_whatever_their_type(value: object) -> None:
+    """A SQL source hands over floats and Decimals, NaN and infinities included; they used to pass
+    (NaN) or crash the ingest (infinity) instead of being quarantined."""
+    with pytest.raises(MappingRejected, match="not a finite number"):
+        MAPPING.apply(raw(value=value), END)
+
+
+def test_long_values_are_converted_exactly_or_rejected() -> None:
+    """The default decimal context keeps 28 significant digits: a 31-digit value was rounded."""
+    long = "12345678901234567890123456789.5"
+    assert MAPPING.apply(raw(value=long), END).value == "12345678901234567890123456.7895"  # triệu -> tỷ
+    assert MAPPING.apply(raw(value=10**30), END).value == "1" + "0" * 27
+    with pytest.raises(MappingRejected, match="characters in plain notation; the limit is 64"):
+        MAPPING.apply(raw(value=1e300), END)
+    with pytest.raises(MappingRejected, match="characters in plain notation"):
+        MAPPING.apply(raw(value="1e80"), END)
 
 
 def test_old_district_code_is_not_a_commune_after_the_reform() -> None:
