@@ -43,6 +43,25 @@ class PeriodRef:
         return f"{self.year}-{self.period_type}-{self.number}"
 
 
+PERIOD_NUMBERS = {"NGAY": 366, "TUAN": 53, "THANG": 12, "QUY": 4, "6THANG": 2, "9THANG": 1, "NAM": 1, "DOT_XUAT": 366}
+"""How many periods of each type a year has (the profile's ``SoKy`` ranges)."""
+
+
+def period_ref(period_type: str, number: int, year: int) -> PeriodRef | str:
+    """A period as the source names it, or why it is not one (``2026-THANG-13``, ``2026-NAM-2``).
+
+    Checked where it is read, so a bad key is a problem naming its cell or record rather than an
+    error deep in the calendar."""
+    top = PERIOD_NUMBERS.get(period_type)
+    if top is None:
+        return f"unknown period type {period_type!r} (one of {', '.join(PERIOD_NUMBERS)})"
+    if not 1 <= number <= top:
+        return f"period {year:04d}-{period_type}-{number}: {period_type} numbers run from 1 to {top}"
+    if not 1900 <= year <= 2999:
+        return f"period {year:04d}-{period_type}-{number}: year {year} is outside 1900-2999"
+    return PeriodRef(period_type, number, year)
+
+
 @dataclass(frozen=True)
 class RawObservation:
     """One value as read, before mapping: source indicator code and unit, raw value."""

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef
+from adapters.base import Blank, RawObservation, ReadItem, ReadProblem, SourceRef, period_ref
 
 PERIOD_KEY = re.compile(r"^(?P<year>\d{4})-(?P<type>THANG|QUY|6THANG|9THANG|NAM)-(?P<number>\d{1,2})$")
 
@@ -44,6 +44,9 @@ class LongFormat:
                 f"period {record[self.period]!r} is not of the form 2026-THANG-10",
                 {k: _plain(v) for k, v in record.items()},
             )
+        period = period_ref(match["type"], int(match["number"]), int(match["year"]))
+        if isinstance(period, str):
+            return ReadProblem(ref, period, {k: _plain(v) for k, v in record.items()})
         name = record.get(self.name) if self.name else None
         unit = record.get(self.unit) if self.unit else None
         admin = record.get(self.admin_unit) if self.admin_unit else None
@@ -55,7 +58,7 @@ class LongFormat:
             indicator_code=code,
             indicator_name=text(str(name)) if name else None,
             unit=text(str(unit)).strip() if unit else None,
-            period=PeriodRef(match["type"], int(match["number"]), int(match["year"])),
+            period=period,
             admin_unit=str(admin).strip() if admin not in (None, "") else None,
             value=value,
             ref=ref,

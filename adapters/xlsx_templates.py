@@ -26,7 +26,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
 
-from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef
+from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef, period_ref
 from adapters.legacy_text import LowConfidence, decode_surface, from_font, has_legacy_surface, to_unicode
 from adapters.long_format import PERIOD_KEY
 
@@ -140,6 +140,14 @@ tests/integration/test_adapters.py). Each becomes one ``ReadProblem`` naming the
 never a traceback; values read before the damage stay read, each with its cell."""
 
 
+def _period_header_problem(header: str) -> str | None:
+    key = PERIOD_KEY.match(header)
+    if key is None:
+        return "is not a period key like 2026-THANG-10"
+    checked = period_ref(key["type"], int(key["number"]), int(key["year"]))
+    return f"is not a period ({checked})" if isinstance(checked, str) else None
+
+
 class XlsxTemplateReader:
     name = "xlsx"
 
@@ -170,7 +178,10 @@ class XlsxTemplateReader:
                         f"sheet name does not match the period pattern {lay.sheet_pattern!r}",
                     )
                     continue
-                period = PeriodRef(lay.period_type, int(match["number"]), int(match["year"]))
+                period = period_ref(lay.period_type, int(match["number"]), int(match["year"]))
+                if isinstance(period, str):
+                    yield ReadProblem(SourceRef(self.source, ws.title), f"sheet name: {period}; the sheet is not read")
+                    continue
                 yield from self._sheet(ws, period)
         except DAMAGED as exc:
             yield ReadProblem(SourceRef(self.source), f"workbook is damaged ({type(exc).__name__}: {exc})")
@@ -203,12 +214,14 @@ class XlsxTemplateReader:
                     cell = row[col - 1]
                     if cell is None or not str(cell).strip():
                         continue
-                    if lay.columns == "period" and PERIOD_KEY.match(str(cell).strip()) is None:
-                        yield ReadProblem(
-                            SourceRef(self.source, ws.title, row_no, get_column_letter(col)),
-                            f"column header {cell!r} is not a period key like 2026-THANG-10: the column is not read",
-                        )
-                        continue
+                    if lay.columns == "period":
+                        why = _period_header_problem(str(cell).strip())
+                        if why is not None:
+                            yield ReadProblem(
+                                SourceRef(self.source, ws.title, row_no, get_column_letter(col)),
+                                f"column header {cell!r} {why}: the column is not read",
+                            )
+                            continue
                     headers[col] = str(cell).strip()
                 continue
             if row_no < lay.first_data_row:
@@ -254,7 +267,9 @@ class XlsxTemplateReader:
                 if lay.columns == "period":
                     key = PERIOD_KEY.match(header)
                     assert key is not None  # checked when the header row was read
-                    cell_period = PeriodRef(key["type"], int(key["number"]), int(key["year"]))
+                    checked = period_ref(key["type"], int(key["number"]), int(key["year"]))
+                    assert not isinstance(checked, str)  # likewise
+                    cell_period = checked
                     admin = lay.admin_unit
                 else:
                     assert period is not None

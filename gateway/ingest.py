@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.base import Blank, RawObservation, Reader, ReadProblem
+from adapters.base import Blank, RawObservation, Reader, ReadProblem, period_ref
 from gateway import audit
 from gateway.calendar import data_window
 from gateway.clock import Clock
@@ -76,6 +76,9 @@ def ingest(
                 continue
             report.read += 1
             try:
+                impossible = period_ref(item.period.period_type, item.period.number, item.period.year)
+                if isinstance(impossible, str):  # the readers check this; an adapter of another's may not
+                    raise MappingRejected(impossible)
                 obs, converted_from = _observation(item, mapping, run.id, reporting_unit, now)
             except MappingRejected as exc:
                 raw = {

@@ -10,7 +10,7 @@ import io
 import sys
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.base import RawObservation, Reader, ReadProblem
+from adapters.base import PeriodRef, RawObservation, Reader, ReadItem, ReadProblem, SourceRef
 from adapters.csv_exports import CsvReader, detect_encoding
 from adapters.json_api import JsonApiLayout, JsonApiReader
 from adapters.registry import UnknownAdapter, reader_for
@@ -312,6 +312,22 @@ def test_a_corrupt_compressed_member_is_named(tmp_path: Path) -> None:
     report, reasons, _, _ = run(XlsxTemplateReader(damaged), tmp_path)
     assert report.quarantined >= 1
     assert any(str(damaged) in r or "damaged" in r or "not a readable" in r for r in reasons), reasons
+
+
+class CarelessReader:
+    """A reader written elsewhere (a province's own adapter) that does not check its periods."""
+
+    name, source = "careless", "careless://source"
+
+    def read(self) -> Iterator[ReadItem]:
+        bad = PeriodRef("THANG", 13, 2026)
+        yield RawObservation("T0201", None, "người", bad, "02647", "1", SourceRef(self.source, row=1))
+
+
+def test_an_impossible_period_from_any_reader_is_quarantined_at_ingest(tmp_path: Path) -> None:
+    report, reasons, _, _ = run(CarelessReader(), tmp_path)
+    assert (report.read, report.quarantined) == (1, 1)
+    assert reasons == ["period 2026-THANG-13: THANG numbers run from 1 to 12"]
 
 
 def test_quarantine_replay_after_fixing_the_mapping(tmp_path: Path) -> None:
