@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -166,12 +166,23 @@ def _held(data: bytes, profile: Profile, source: str) -> Figures:
     else:
         wire, _ = codec.xml_to_wire(safe.parse_xml(data, source), profile)
     canonical, _ = codec.from_wire(wire if isinstance(wire, dict) else {}, profile)
+    body = canonical.get("body", {})
+    figures = body.get("figures", []) if isinstance(body, dict) else None
+    if not _list_of_objects(figures):
+        raise InputError("the receiver's copy is not a report packet (no list of figures)", location=source)
     found: Figures = {}
-    for figure in canonical.get("body", {}).get("figures", []):
-        pairs = [(d.get("dimension"), d.get("value_code")) for d in figure.get("disaggregation", [])]
+    for figure in figures:
+        cuts = figure.get("disaggregation", [])
+        if not _list_of_objects(cuts):
+            raise InputError("the receiver's copy has a figure whose disaggregation is not a list", location=source)
+        pairs = [(d.get("dimension"), d.get("value_code")) for d in cuts]
         key = (str(figure.get("indicator_code")), dis_key(pairs))
         found.setdefault(key, []).append((str(figure.get("value")), figure.get("unit")))
     return found
+
+
+def _list_of_objects(value: object) -> TypeGuard[list[dict[str, Any]]]:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
 
 
 def reconcile(
@@ -270,9 +281,9 @@ def reconcile(
 
 
 def _acknowledged_at(session: Session, delivery_ids: list[int]) -> dict[int, datetime]:
+    """When each delivery first reached the receiver: its first successful attempt."""
     if not delivery_ids:
         return {}
-    """When each delivery first reached the receiver: its first successful attempt."""
     rows = session.execute(
         select(DeliveryAttempt.delivery_id, func.min(DeliveryAttempt.started_at))
         .where(DeliveryAttempt.delivery_id.in_(delivery_ids), DeliveryAttempt.outcome == "ok")
@@ -339,4 +350,4 @@ def _classify(
         return "duplicate", f"the receiver holds this value {len(received)} times"
     if deadline is not None and delivered_at is not None and as_utc(delivered_at) > as_utc(deadline):
         return "late", f"reached the receiver {as_utc(delivered_at):%Y-%m-%d %H:%M} UTC, after the deadline"
-    return "match", ""
+    return "match", "the receiver's copy could not be read" if received == "unknown" else ""

@@ -36,8 +36,9 @@ class FaultPlan:
     return_reason: str = "Số liệu chưa khớp với báo cáo kỳ trước, đề nghị kiểm tra lại"
     # What the receiver keeps of what it acknowledged (exposed at DATA_PATH, for reconciliation):
     # "keep" the packet as received, "lose" it, keep it with the first value or unit altered, or with
-    # its first figure recorded twice.
-    keep: Literal["keep", "lose", "alter_value", "alter_unit", "duplicate"] = "keep"
+    # its first figure recorded twice, or "garble" it (a copy that is not a report packet: its figures
+    # a string), as a broken receiver would serve it.
+    keep: Literal["keep", "lose", "alter_value", "alter_unit", "duplicate", "garble"] = "keep"
     down: bool = False
     down_windows: tuple[tuple[float, float], ...] = ()  # planned downtime: (start, end) as Unix times
     seed: int = 125

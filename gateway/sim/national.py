@@ -185,12 +185,15 @@ async def _cut_off(payload: bytes) -> AsyncIterator[bytes]:
 
 def _altered(data: bytes, keep: str) -> bytes:
     """The receiver's copy: as received, or with its first figure's value or unit changed, or recorded
-    twice (a receiver that transcribes badly, for reconciliation drills). Only JSON packets are altered."""
-    if keep not in ("alter_value", "alter_unit", "duplicate") or data.lstrip()[:1] != b"{":
+    twice (a receiver that transcribes badly, for reconciliation drills), or garbled (a broken copy
+    endpoint). Only JSON packets are altered."""
+    if keep not in ("alter_value", "alter_unit", "duplicate", "garble") or data.lstrip()[:1] != b"{":
         return data
     doc = json.loads(data)
     figures = doc.get("NoiDung", {}).get("SoLieu") or []
-    if figures:
+    if keep == "garble":
+        doc.get("NoiDung", {})["SoLieu"] = "garbled"
+    elif figures:
         if keep == "duplicate":
             figures.append(dict(figures[0]))
         elif keep == "alter_value":

@@ -135,6 +135,21 @@ def test_value_unit_and_unsent_against_source_and_receiver(
     assert lines["0701"].classification == "unsent" and lines["0701"].packet_id is None
 
 
+def test_a_receiver_copy_that_is_not_a_report_is_named_not_a_crash(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory
+) -> None:
+    """A broken copy endpoint (figures as a string) used to stop the whole report with an AttributeError."""
+    sim = sim_factory(FaultPlan(keep="garble"))
+    destination = national_destination(sim.receive_url).model_copy(update={"data_url": f"{sim.url}{DATA_PATH}"})
+    gw = gateway_factory(destinations={"national": destination}, clock=FrozenClock(ON_TIME))
+    observe(gw, VALUES, ON_TIME)
+    send(gw)
+    report = gw.reconcile(period=PERIOD)
+    assert report.lines and {line.classification for line in report.lines} == {"match"}
+    assert {line.note for line in report.lines} == {"the receiver's copy could not be read"}
+    assert {line.receiver_value for line in report.lines} == {None}
+
+
 def test_unit_mismatch(gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str) -> None:
     sim = sim_factory(FaultPlan(keep="alter_unit"))
     destination = national_destination(sim.receive_url).model_copy(update={"data_url": f"{sim.url}{DATA_PATH}"})
