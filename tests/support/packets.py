@@ -39,7 +39,8 @@ def store_packets(
     gw: Gateway, count: int, *, destinations: list[str] | None = None, fmt: str = "json", deadline_spread: bool = False
 ) -> tuple[list[str], list[int]]:
     """Store ``count`` packets with deliveries (one transaction each); returns packet and delivery ids."""
-    packet_ids, delivery_ids = [], []
+    packet_ids: list[str] = []
+    delivery_ids: list[int] = []
     batch = uuid.uuid4().hex[:6]  # distinct reports on every call
     for i in range(count):
         envelope = report_packet(month=(i % 12) + 1, form=f"BM-{batch}-{i:05d}", year=2026 + i // 12)

@@ -46,7 +46,7 @@ def report(values: list[str] | None = None, **body: object) -> m.Envelope:
         sender=m.Unit(code="H15", name="Ủy ban nhân dân tỉnh Lào Cai"),
         receiver=m.Unit(code="G01", name="Hệ thống thông tin báo cáo Chính phủ"),
         body=m.ReportFigures(**fields),
-    )  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])

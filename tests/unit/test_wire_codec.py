@@ -21,6 +21,7 @@ from gateway.errors import PacketInvalid, UnsafeInputError
 from gateway.packets import codec, rules, validate
 from gateway.packets import model as m
 from gateway.packets.profile import PROFILES_DIR, Profile, load_profile
+from gateway.packets.safe import Format
 from gateway.packets.validate import gc_paused, read_packet, write_packet
 from gateway.packets.wire import wire_model
 from tests.unit.test_packets import report
@@ -238,12 +239,13 @@ def test_decomposed_text_behind_a_json_escape_is_found() -> None:
 
 def test_an_xml_escape_in_json_text_and_a_json_escape_in_xml_text_are_plain_text() -> None:
     packet = report(signer=m.Signer(full_name="R&#D \\u0301", title="x"))
-    for fmt in ("json", "xml"):
-        assert read_packet(write_packet(packet, fmt)) == packet  # type: ignore[arg-type]
+    formats: tuple[Format, ...] = ("json", "xml")
+    for fmt in formats:
+        assert read_packet(write_packet(packet, fmt)) == packet
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-def test_duplicate_figures_are_found_whatever_the_order_of_their_cuts(fmt: str) -> None:
+def test_duplicate_figures_are_found_whatever_the_order_of_their_cuts(fmt: Format) -> None:
     cuts = [m.Disaggregation(dimension="DVHC", value_code="02647"), m.Disaggregation(dimension="GT", value_code="NAM")]
     figures = [
         m.Figure(indicator_code="0201", value="1", disaggregation=cuts),
@@ -253,7 +255,7 @@ def test_duplicate_figures_are_found_whatever_the_order_of_their_cuts(fmt: str) 
         m.Figure(indicator_code="0201", value="5"),  # the fourth one again
     ]
     with pytest.raises(PacketInvalid) as caught:
-        write_packet(report(figures=figures), fmt)  # type: ignore[arg-type]
+        write_packet(report(figures=figures), fmt)
     assert [(v.location, v.message.split(" (")[0]) for v in caught.value.violations] == [
         ("/NoiDung/SoLieu/2" if fmt == "json" else "/GoiTin/NoiDung/SoLieu[3]", "duplicates figure 0"),
         ("/NoiDung/SoLieu/4" if fmt == "json" else "/GoiTin/NoiDung/SoLieu[5]", "duplicates figure 3"),
@@ -264,9 +266,11 @@ def test_an_invalid_packet_is_refused_on_write_with_the_xpath_of_each_error() ->
     """The XSD runs while the written bytes are parsed back (no tree); on a refusal the tree is built
     so every error is named by its place."""
     good = report()
-    fields = dict(good.body.__dict__, form_code="F" * 101)
-    bad_figure = m.Figure.model_construct(**dict(good.body.figures[1].__dict__, indicator_code=""))
-    fields["figures"] = [good.body.figures[0], bad_figure]
+    body = good.body
+    assert isinstance(body, m.ReportFigures)
+    fields = dict(body.__dict__, form_code="F" * 101)
+    bad_figure = m.Figure.model_construct(**dict(body.figures[1].__dict__, indicator_code=""))
+    fields["figures"] = [body.figures[0], bad_figure]
     packet = good.model_copy(update={"body": m.ReportFigures.model_construct(**fields)})
     with pytest.raises(PacketInvalid) as caught:
         write_packet(packet, "xml")
