@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from lxml import etree
 from openpyxl import load_workbook
@@ -158,9 +158,21 @@ class XlsxTemplateReader:
         self._rich: dict[str, str] = {}
 
     def read(self) -> Iterator[ReadItem]:
+        # The file is opened here, not by openpyxl: when ``load_workbook`` fails on a damaged archive
+        # it leaves its own handle open (found by the mutation tests), and a gateway that reads many
+        # files must not leak one per damaged workbook.
+        try:
+            handle = self.path.open("rb")
+        except OSError as exc:
+            yield ReadProblem(SourceRef(self.source), f"cannot open ({exc.strerror})")
+            return
+        with handle:
+            yield from self._workbook(handle)
+
+    def _workbook(self, handle: BinaryIO) -> Iterator[ReadItem]:
         lay = self.layout
         try:
-            wb = load_workbook(self.path, read_only=True, data_only=True)
+            wb = load_workbook(handle, read_only=True, data_only=True)
         except (InvalidFileException, *DAMAGED) as exc:
             yield ReadProblem(SourceRef(self.source), f"not a readable XLSX workbook ({type(exc).__name__}: {exc})")
             return
