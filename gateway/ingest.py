@@ -81,18 +81,11 @@ def ingest(
                     raise MappingRejected(impossible)
                 obs, converted_from = _observation(item, mapping, run.id, reporting_unit, now)
             except MappingRejected as exc:
-                raw = {
-                    "indicator": item.indicator_code,
-                    "unit": item.unit,
-                    "period": item.period.key,
-                    "admin_unit": item.admin_unit,
-                    "value": _jsonable(item.value),
-                }
-                _quarantine(session, run.id, reader.source, str(item.ref), raw, str(exc), now, report)
+                _quarantine(session, run.id, reader.source, str(item.ref), _raw(item), str(exc), now, report)
                 continue
             report.mapped += 1
             if converted_from is not None:
-                _merge(merged, obs, converted_from)
+                _merge(merged, obs, converted_from, item)
                 continue
             pending.append(_row(obs))
             if len(pending) >= BATCH:
@@ -101,7 +94,11 @@ def ingest(
                 pending.clear()
             if progress and report.read % 500 == 0:
                 progress(report.read)
-        pending.extend(_merged_rows(merged))
+        rows, refused = _merged_rows(merged)
+        pending.extend(rows)
+        for item, reason in refused:  # a sum the profile cannot carry: each part goes back to quarantine
+            report.mapped -= 1
+            _quarantine(session, run.id, reader.source, str(item.ref), _raw(item), reason, now, report)
         if pending:
             session.execute(insert(Observation), pending)
         run.read, run.mapped, run.quarantined, run.blank = report.read, report.mapped, report.quarantined, report.blank
@@ -146,7 +143,20 @@ def _row(obs: Observation) -> dict[str, object]:
     return {key: getattr(obs, key) for key in _COLUMNS}
 
 
-def _merge(merged: dict[tuple[str, ...], dict[str, Any]], obs: Observation, old_code: str) -> None:
+def _raw(item: RawObservation) -> dict[str, object]:
+    """What a quarantine record keeps of an observation, to show and to replay."""
+    return {
+        "indicator": item.indicator_code,
+        "unit": item.unit,
+        "period": item.period.key,
+        "admin_unit": item.admin_unit,
+        "value": _jsonable(item.value),
+    }
+
+
+def _merge(
+    merged: dict[tuple[str, ...], dict[str, Any]], obs: Observation, old_code: str, item: RawObservation
+) -> None:
     """Values of pre-reform communes that merged are summed into their new commune (never renamed:
     two old communes becoming one must add up)."""
     key = (
@@ -158,22 +168,32 @@ def _merge(merged: dict[tuple[str, ...], dict[str, Any]], obs: Observation, old_
         obs.reporting_unit,
         *("=".join(pair) for pair in obs.disaggregation),
     )
-    entry = merged.setdefault(key, {"row": _row(obs), "sum": Decimal(0), "from": []})
+    entry = merged.setdefault(key, {"row": _row(obs), "sum": Decimal(0), "from": [], "items": []})
     with localcontext(EXACT):  # exact or an error, never rounded to 28 digits
         entry["sum"] += Decimal(obs.value)
     entry["from"].append(f"{old_code} @ {obs.source_ref}")
+    entry["items"].append(item)
 
 
-def _merged_rows(merged: dict[tuple[str, ...], dict[str, Any]]) -> list[dict[str, object]]:
+def _merged_rows(
+    merged: dict[tuple[str, ...], dict[str, Any]],
+) -> tuple[list[dict[str, object]], list[tuple[RawObservation, str]]]:
+    """The re-aggregated rows, and the parts of any sum too long to carry (with the reason)."""
     rows = []
+    refused: list[tuple[RawObservation, str]] = []
     for key, entry in merged.items():
         row = dict(entry["row"])
-        row["value"] = plain(entry["sum"])
+        try:
+            row["value"] = plain(entry["sum"])
+        except MappingRejected as exc:
+            commune = next((v for d, v in row["disaggregation"] if d == "DVHC"), "?")
+            refused.extend((item, f"summed into commune {commune}: {exc}") for item in entry["items"])
+            continue
         row["source_ref"] = ("re-aggregated from pre-reform communes: " + "; ".join(entry["from"]))[:1000]
         row["admin_code_list"] = "QD19-2025"
         row["content_hash"] = hashlib.sha256("|".join([*key, str(row["value"])]).encode()).hexdigest()
         rows.append(row)
-    return rows
+    return rows, refused
 
 
 def _observation(

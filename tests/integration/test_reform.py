@@ -50,3 +50,39 @@ def test_pre_reform_codes_are_converted_and_summed(tmp_path: Path, monkeypatch: 
     assert "02635" in merged.source_ref and "02644" in merged.source_ref
     assert found[("2025-THANG-5", "02635")].admin_code_list == "PRE-2025"  # before the reform, as it was
     assert found[("2025-THANG-8", "15")].value == "9000"  # old Lào Cai is part of the new Lào Cai (15)
+
+
+def test_a_merged_sum_too_long_to_carry_sends_its_parts_to_quarantine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each part fits the profile's 64 characters, their sum does not: the parts go back to
+    quarantine, counted, instead of stopping the ingest."""
+    old_mapping = tmp_path / "old.yaml"
+    old_mapping.write_text(
+        MAPPING.read_text(encoding="utf-8")
+        .replace('version: "lao-cai-ktxh/2026.1"', 'version: "lao-cai-ktxh/pre-2025"')
+        .replace('admin_code_list: "QD19-2025"', 'admin_code_list: "PRE-2025"')
+        .replace('province_code: "15"', 'province_code: "10"'),
+        encoding="utf-8",
+    )
+    big = "9" * 64  # the longest plain value there is
+    rows = [
+        ["T0201", "Dân số", "người", "2025-THANG-8", "02635", big],
+        ["T0201", "Dân số", "người", "2025-THANG-8", "02641", big],  # both are Phường Lào Cai (02647) now
+        ["T0201", "Dân số", "người", "2025-THANG-8", "02644", "1"],
+    ]
+    source = tmp_path / "big.csv"
+    source.write_text(",".join(FIELDS) + "\n" + "\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    monkeypatch.setattr(sys.modules[run.__module__], "MAPPING", old_mapping)
+    report, reasons, _, sessions = run(CsvReader(source), tmp_path)
+    assert (report.read, report.mapped, report.quarantined) == (3, 0, 3)
+    assert (
+        reasons
+        == [
+            "summed into commune 02647: value 19999999999999999999... has 65 characters in plain notation; "
+            "the limit is 64"
+        ]
+        * 3
+    )
+    with sessions() as s:
+        assert list(s.scalars(select(Observation))) == []
