@@ -62,6 +62,9 @@ def check_file(path: Path) -> list[Finding]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         return [Finding(0, f"cannot read: {exc.strerror}")]
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        return [Finding(line, f"not UTF-8 (byte {exc.start}); save the file as UTF-8")]
     loader = _LineLoader(text)
     loader.findings = []
     try:

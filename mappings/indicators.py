@@ -198,6 +198,8 @@ def load_mapping(path: Path) -> IndicatorMapping:
         spec = MappingFile.model_validate(raw)
     except OSError as exc:
         raise MappingError(f"cannot read mapping {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from exc
     except yaml.YAMLError as exc:
         raise MappingError(f"{path}: not valid YAML: {exc}") from exc
     except ValidationError as exc:

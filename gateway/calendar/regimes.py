@@ -159,6 +159,8 @@ def load_regime(code: str, directory: Path = REGIMES_DIR) -> RegimeDef:
         raise ConfigurationError(f"unknown regime {code!r}: no {path}; known: {known}")
     try:
         regime = RegimeDef.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from exc
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
     except ValidationError as exc:

@@ -208,18 +208,27 @@ def load_profile(profile_id: str = DEFAULT_PROFILE, profiles_dir: Path | None = 
     if not path.is_file():
         known = sorted(p.name for p in base.iterdir() if (p / "profile.json").is_file()) if base.is_dir() else []
         raise ConfigurationError(f"unknown packet profile {profile_id!r}: no {path}; known profiles: {known}")
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    if raw.get("id") != profile_id:
-        raise ConfigurationError(f"{path}: id is {raw.get('id')!r}, expected {profile_id!r}")
-    profile = Profile(
-        id=raw["id"],
-        directory=directory,
-        namespace=raw["namespace"],
-        root_element=raw["root_element"],
-        names=dict(raw["names"]),
-        title=raw.get("title", ""),
-        signature_element=raw.get("signature_element", "Signature"),
-    )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(f"{path}: not UTF-8 JSON ({exc})") from exc
+    if not isinstance(raw, dict) or raw.get("id") != profile_id:
+        found = raw.get("id") if isinstance(raw, dict) else None
+        raise ConfigurationError(f"{path}: id is {found!r}, expected {profile_id!r}")
+    try:
+        profile = Profile(
+            id=raw["id"],
+            directory=directory,
+            namespace=str(raw["namespace"]),
+            root_element=str(raw["root_element"]),
+            names={str(k): str(v) for k, v in dict(raw["names"]).items()},
+            title=str(raw.get("title", "")),
+            signature_element=str(raw.get("signature_element", "Signature")),
+        )
+    except KeyError as exc:
+        raise ConfigurationError(f"{path}: {exc.args[0]!r} is missing") from exc
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"{path}: 'names' must be an object of canonical -> wire names ({exc})") from exc
     _check_complete(profile)
     return profile
 

@@ -102,3 +102,26 @@ def test_mapping_file_errors_name_the_file(tmp_path: Path) -> None:
     )
     with pytest.raises(MappingError, match=r"bad\.yaml: indicators\.T1\.form"):
         load_mapping(bad)
+
+
+def test_configuration_files_that_are_not_utf8_are_named_not_a_traceback(tmp_path: Path) -> None:
+    """Found by mutating the shipped mapping: a file saved in a legacy code page (or damaged) raised
+    UnicodeDecodeError from every loader."""
+    from gateway.calendar.regimes import REGIMES_DIR, load_regime
+    from gateway.errors import ConfigurationError
+    from mappings.check import check_file
+    from mappings.indicators import MappingError
+
+    mapping = tmp_path / "cp1258.yaml"
+    shipped = (MAPPINGS_DIR / "indicators" / "lao-cai-ktxh.yaml").read_text("utf-8")
+    mapping.write_bytes(("version: x\n" + shipped).encode("cp1258", "replace"))
+    with pytest.raises(MappingError, match=r"cp1258\.yaml: not UTF-8 \(byte \d+\); save the file as UTF-8"):
+        load_mapping(mapping)
+    (finding,) = check_file(mapping)
+    assert finding.line > 1 and "not UTF-8" in finding.message  # the line of the first bad byte
+
+    regimes = tmp_path / "regimes"
+    regimes.mkdir()
+    (regimes / "KTXH-THANG.yaml").write_bytes(b"\xff" + (REGIMES_DIR / "KTXH-THANG.yaml").read_bytes())
+    with pytest.raises(ConfigurationError, match=r"KTXH-THANG\.yaml: not UTF-8 \(byte 0\)"):
+        load_regime("KTXH-THANG", regimes)

@@ -110,3 +110,23 @@ def test_a_profile_with_vietnamese_element_names_loads(tmp_path: Path) -> None:
     """NCNames may hold any letters: a profile in Vietnamese with diacritics is valid XML."""
     profile = load_profile("test/edited-1", _copy_profile(tmp_path, {"indicator_code": "MãChỉTiêu"}))
     assert profile.wire(m.Figure, "indicator_code") == "MãChỉTiêu"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "not UTF-8 JSON"),
+        (b'{"id": "test/edited-1", "\xff": 1}', "not UTF-8 JSON"),
+        (b'{"id": "test/edited-1", "namespace": "urn:x", "names": {}}', "'root_element' is missing"),
+        (b'{"id": "test/edited-1", "namespace": "urn:x", "root_element": "R", "names": [1]}', "'names' must be"),
+        (b"[]", "id is None"),
+    ],
+    ids=["malformed", "not-utf8", "missing-key", "names-not-an-object", "not-an-object"],
+)
+def test_a_broken_profile_file_is_named_not_a_traceback(tmp_path: Path, content: bytes, message: str) -> None:
+    folder = tmp_path / "test-edited-1"
+    folder.mkdir()
+    (folder / "profile.json").write_bytes(content)
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        load_profile("test/edited-1", tmp_path)
+    assert "profile.json" in str(caught.value)
