@@ -9,6 +9,7 @@ kombu's SQLAlchemy transport under ``GATEWAY_DATA_DIR`` (``./data``).
 from __future__ import annotations
 
 import os
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -236,6 +237,10 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     _TOML_PATH["path"] = path
     try:
         return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:  # the message carries the line and column
+        raise ConfigurationError(f"configuration file {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"configuration file {path} is not UTF-8 (byte {exc.start})") from exc
     except ValidationError as exc:
         where = f" (file {path} or GATEWAY_* environment)" if path else " (GATEWAY_* environment)"
         details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())

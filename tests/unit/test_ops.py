@@ -6,12 +6,14 @@ from __future__ import annotations
 import configparser
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
 from gateway.cli import app
+from gateway.errors import ConfigurationError
 from gateway.settings import load_settings
 from tests.conftest import GatewayFactory
 
@@ -63,6 +65,26 @@ def test_example_configurations_load(name: str) -> None:
     if name == "scale-out.toml":
         assert settings.database_url.startswith("postgresql") and settings.broker_url.startswith("amqp")
         assert settings.broker.queue_type == "quorum"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace(b"]", b"", 1), r"is not valid TOML: .*\(at line \d+, column \d+\)"),
+        (lambda t: t.replace(b"=", b"= =", 1), r"is not valid TOML: Invalid value \(at line \d+"),
+        (lambda t: b"# \xff\n" + t, r"is not UTF-8 \(byte 2\)"),
+    ],
+    ids=["unclosed-table", "bad-value", "not-utf8"],
+)
+def test_a_broken_configuration_file_is_named_with_its_place(
+    tmp_path: Path, edit: Callable[[bytes], bytes], message: str
+) -> None:
+    """Found by mutating the example configurations: TOML syntax errors surfaced as "unexpected error"."""
+    broken = tmp_path / "gateway.toml"
+    broken.write_bytes(edit((OPS / "config" / "single-node.toml").read_bytes()))
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        load_settings(broken)
+    assert str(broken) in str(caught.value)
 
 
 def test_rabbitmq_definitions_match_what_the_gateway_declares() -> None:
