@@ -4,6 +4,7 @@ administrative unit and the value. Shared by the CSV, SQL and JSON API readers."
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,4 +67,8 @@ class LongFormat:
 
 
 def _plain(value: object) -> object:
+    """A field as a problem's raw record keeps it: JSON scalars as they are, anything else (and NaN or
+    an infinity, which JSON cannot hold) as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)

@@ -129,9 +129,11 @@ def ingest(
 
 
 def _jsonable(value: object) -> object:
+    """The value as JSON can hold it: as is, or as text (a Decimal, bytes, a date; and NaN or an
+    infinity, which PostgreSQL's JSON type refuses and would fail the whole ingest with)."""
     try:
-        json.dumps(value)
-    except TypeError:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
         return str(value)
     return value
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.base import PeriodRef, RawObservation, Reader, ReadItem, ReadProblem, SourceRef
 from adapters.csv_exports import CsvReader, detect_encoding
 from adapters.json_api import JsonApiLayout, JsonApiReader
+from adapters.long_format import LongFormat
 from adapters.registry import UnknownAdapter, reader_for
 from adapters.sql_source import SqlLayout, SqlReader
 from adapters.xlsx_templates import XlsxTemplateReader
@@ -328,6 +329,32 @@ def test_an_impossible_period_from_any_reader_is_quarantined_at_ingest(tmp_path:
     report, reasons, _, _ = run(CarelessReader(), tmp_path)
     assert (report.read, report.quarantined) == (1, 1)
     assert reasons == ["period 2026-THANG-13: THANG numbers run from 1 to 12"]
+
+
+class NotANumberReader:
+    """What a SQL source with a float column holding NaN and infinities hands over."""
+
+    name, source = "nan", "nan://source"
+
+    def read(self) -> Iterator[ReadItem]:
+        fields = LongFormat()
+        yield fields.item(
+            {"ma_chi_tieu": "T0201", "ky": "2026-THANG-10", "gia_tri": float("nan")}, SourceRef(self.source)
+        )
+        yield fields.item({"ma_chi_tieu": "T0201", "gia_tri": float("inf")}, SourceRef(self.source, row=2))
+
+
+def test_values_json_cannot_hold_are_quarantined_as_text(database_url: str) -> None:
+    """PostgreSQL's JSON type refuses NaN: one such value in a quarantine record failed the whole ingest."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    report = ingest(sessions, NotANumberReader(), load_mapping(MAPPING), SystemClock(), reporting_unit="H15")
+    assert (report.read, report.quarantined) == (2, 2)
+    with sessions() as s:
+        raws = [q.raw for q in s.query(QuarantineRecord).order_by(QuarantineRecord.id)]
+    assert raws[0]["value"] == "nan" and raws[1]["gia_tri"] == "inf"
+    engine.dispose()
 
 
 def test_quarantine_replay_after_fixing_the_mapping(tmp_path: Path) -> None:
