@@ -133,7 +133,11 @@ def read_manifest(directory: Path) -> BackupManifest:
 def restore(engine: Engine, directory: Path) -> BackupManifest:
     """Restore into ``engine``'s database; stop workers and schedulers first."""
     manifest = read_manifest(directory)
+    if Path(manifest.file).name != manifest.file:
+        raise BackupError(f"{directory}: the manifest names {manifest.file!r}, not a file of the backup folder")
     source = directory / manifest.file
+    if not source.is_file():
+        raise BackupError(f"{source}: the database file the manifest names is missing")
     if _sha256(source) != manifest.sha256:
         raise BackupError(f"{source}: SHA-256 does not match the manifest; the backup is damaged")
     backend = engine.url.get_backend_name()

@@ -3,9 +3,12 @@ stopped. SQLite (online backup API) and PostgreSQL (pg_dump from an exported sna
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -83,6 +86,26 @@ def test_damaged_backup_is_refused(gateway_factory: GatewayFactory, tmp_path: Pa
         f.seek(200)
         f.write(b"\x00garbage")
     with pytest.raises(backup.BackupError, match="SHA-256 does not match"):
+        backup.restore(make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}"), tmp_path / "b")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: {**m, "file": "../elsewhere.sqlite"}, "not a file of the backup folder"),
+        (lambda m: {**m, "file": "gone.sqlite"}, "the database file the manifest names is missing"),
+        (lambda m: [m], "no readable manifest.json"),
+    ],
+    ids=["outside-the-folder", "missing-file", "not-an-object"],
+)
+def test_a_backup_whose_manifest_does_not_hold_is_refused(
+    gateway_factory: GatewayFactory, tmp_path: Path, edit: Callable[[Any], Any], message: str
+) -> None:
+    gw = gateway_factory()
+    backup.create(gw.engine, tmp_path / "b")
+    manifest = tmp_path / "b" / "manifest.json"
+    manifest.write_text(json.dumps(edit(json.loads(manifest.read_text()))))
+    with pytest.raises(backup.BackupError, match=message):
         backup.restore(make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}"), tmp_path / "b")
 
 
