@@ -5,7 +5,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ from gateway.api.schemas import (
     AuditItem,
     Cancelled,
     DeliveryDetail,
+    DeliveryId,
     DeliveryItem,
     DestinationQueue,
     IdCursor,
@@ -52,7 +53,6 @@ from mappings.indicators import MAPPINGS_DIR, load_mapping
 COMMON_ERRORS = problem_responses(400, 401, 403, 413, 414, 422, 429)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PERIOD_KEY = r"^[0-9]{4}-[0-9A-Z_]{2,12}-[0-9]{1,3}$"
-DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a delivery's id")]
 
 
 T = TypeVar("T", bound=Delivery | QuarantineRecord | AuditEvent)

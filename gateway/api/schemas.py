@@ -6,12 +6,18 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from gateway.reconciliation.report import Line
 
 T = TypeVar("T")
+
+MAX_ID = 2**31 - 1
+"""The largest row id: ids are INTEGER columns, PostgreSQL's int4, and SQLAlchemy binds them as such, so
+a larger number in a query is a database error there (found by probing the dashboard's paths)."""
+
+DeliveryId = Annotated[int, Path(ge=1, le=MAX_ID, description="a delivery's id")]
 
 
 def _aware(value: datetime) -> datetime:
@@ -102,7 +108,8 @@ def read_packet_cursor(cursor: str | None) -> tuple[datetime, str] | None:
 
 
 def read_id_cursor(cursor: str | None) -> int | None:
-    return int(cursor) if cursor else None
+    """The id a cursor stands for; past ``MAX_ID`` it means "beyond every row" and is held there."""
+    return min(int(cursor), MAX_ID) if cursor else None
 
 
 class Token(BaseModel):

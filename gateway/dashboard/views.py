@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from gateway import audit
+from gateway.api.schemas import MAX_ID, DeliveryId
 from gateway.api.security import Security
 from gateway.auth import accounts
 from gateway.auth.principals import Permission, Principal
@@ -208,7 +209,7 @@ def build_router(security: Security) -> APIRouter:
         found: Reader,
         state: Annotated[str | None, Query(max_length=20)] = None,
         destination: Annotated[str | None, Query(max_length=100)] = None,
-        before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+        before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     ) -> Response:
         principal, token = found
         with gw.sessions() as session:
@@ -227,7 +228,7 @@ def build_router(security: Security) -> APIRouter:
         )
 
     @router.get("/deliveries/{delivery_id}", response_class=HTMLResponse)
-    def delivery_page(request: Request, found: Reader, delivery_id: int) -> Response:
+    def delivery_page(request: Request, found: Reader, delivery_id: DeliveryId) -> Response:
         principal, token = found
         with gw.sessions() as session:
             delivery = session.get(Delivery, delivery_id)
@@ -250,7 +251,7 @@ def build_router(security: Security) -> APIRouter:
         )
 
     @router.post("/deliveries/{delivery_id}/replay")
-    def replay(found: Writer, delivery_id: int, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    def replay(found: Writer, delivery_id: DeliveryId, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
         principal, token = found
         check_csrf(token, csrf)
         replayed = gw.delivery_service("dashboard").replay([delivery_id], actor=principal.actor)
@@ -260,7 +261,7 @@ def build_router(security: Security) -> APIRouter:
     @router.post("/deliveries/{delivery_id}/cancel")
     def cancel(
         found: Writer,
-        delivery_id: int,
+        delivery_id: DeliveryId,
         reason: Annotated[str, Form(min_length=3, max_length=1000)],
         csrf: Annotated[str, Form(max_length=100)] = "",
     ) -> Response:
@@ -276,8 +277,8 @@ def build_router(security: Security) -> APIRouter:
     def dead_page(
         request: Request,
         found: Reader,
-        before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-        after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+        before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+        after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     ) -> Response:
         principal, token = found
         with gw.sessions() as session:
@@ -353,8 +354,8 @@ def build_router(security: Security) -> APIRouter:
     def journey(
         request: Request,
         found: Reader,
-        observation: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-        delivery: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+        observation: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+        delivery: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     ) -> Response:
         principal, token = found
         with gw.sessions() as session:

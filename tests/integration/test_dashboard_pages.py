@@ -15,7 +15,7 @@ from gateway.api.app import create_app
 from gateway.dashboard.i18n import MESSAGES
 from gateway.sim.server import BackgroundServer
 from tests.conftest import GatewayFactory, SimFactory, national_destination
-from tests.support.api import PASSWORD, user
+from tests.support.api import PASSWORD, bearer, token, user
 from tests.support.packets import store_packets
 
 PAGES = ["/ui/", "/ui/deliveries", "/ui/dead", "/ui/reconciliation", "/ui/journey"]
@@ -89,6 +89,27 @@ def test_auditor_reads_but_cannot_replay_and_forms_need_csrf(
             assert forged.status_code == 403 and forged.headers["content-type"] == "application/problem+json"
             done = operator.post(f"/ui/deliveries/{delivery_id}/replay", data={"csrf": token.group(1)})
             assert done.status_code == 303 and done.headers["location"].endswith("msg=replayed")
+
+
+def test_a_delivery_id_out_of_range_is_refused_not_a_database_error(
+    gateway_factory: GatewayFactory, database_url: str
+) -> None:
+    """Found by probing the dashboard's paths: an id past 64 bits reached the database (SQLite's
+    OverflowError, PostgreSQL's out-of-range error) and answered 500."""
+    gw = gateway_factory(database_url=database_url)
+    user(gw, "kiemtoan", "auditor")
+    app = create_app(gw)
+    with BackgroundServer(app) as api, login(api.url, "kiemtoan") as client:
+        for path in ("/ui/deliveries/2147483648", "/ui/deliveries/99999999999999999999", "/ui/deliveries/0"):
+            assert client.get(path).status_code == 422, path
+        assert client.get("/ui/deliveries/2147483647").status_code == 404  # the largest id: not found
+        assert client.get("/ui/deliveries?before=2147483647").status_code == 200
+        assert client.get("/ui/deliveries?before=2147483648").status_code == 422
+        # The operator API: the same bound on its paths, and cursors past it mean "beyond every row".
+        auth = bearer(token(app, "user", "kiemtoan", "auditor"))
+        assert client.get("/v1/ops/deliveries/2147483648", headers=auth).status_code == 422
+        page = client.get("/v1/ops/deliveries?cursor=999999999999999999", headers=auth)
+        assert page.status_code == 200 and page.json()["items"] == []
 
 
 @pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/ui/", "/v1/ops/queues"])
