@@ -23,7 +23,16 @@ from gateway import audit
 from gateway.calendar import data_window
 from gateway.clock import Clock
 from gateway.db.models import IngestRun, Observation, QuarantineRecord
-from mappings.indicators import EXACT, IndicatorMapping, MappingRejected, plain
+from gateway.errors import Conflict, NotFound
+from mappings.indicators import (
+    EXACT,
+    MAPPINGS_DIR,
+    IndicatorMapping,
+    MappingError,
+    MappingRejected,
+    load_mapping,
+    plain,
+)
 
 BATCH = 2000
 
@@ -239,6 +248,19 @@ def _quarantine(
     )
     report.quarantined += 1
     report.reasons[_reason_class(reason)] += 1
+
+
+def replay_mapping(name: str) -> IndicatorMapping:
+    """The mapping an operator chose (by file name, from the API or the dashboard) to replay the
+    quarantine with: ``NotFound`` outside ``mappings/indicators``, ``Conflict`` when the file does not
+    load (a mapping being edited), never a 500."""
+    path = (MAPPINGS_DIR / name).resolve()
+    if path.parent != MAPPINGS_DIR.resolve() or not path.is_file():
+        raise NotFound(f"mapping {name!r} is not a file in mappings/indicators")
+    try:
+        return load_mapping(path)
+    except MappingError as exc:
+        raise Conflict(f"mapping {name!r} cannot be used: {exc}") from exc
 
 
 def replay_quarantine(

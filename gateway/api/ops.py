@@ -48,7 +48,6 @@ from gateway.delivery.queues import destinations
 from gateway.errors import NotFound
 from gateway.reconciliation.export import to_csv, to_xlsx
 from gateway.scheduler import upcoming
-from mappings.indicators import MAPPINGS_DIR, load_mapping
 
 COMMON_ERRORS = problem_responses(400, 401, 403, 413, 414, 422, 429)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -196,18 +195,16 @@ def build_router(security: Security) -> APIRouter:
         "/quarantine/replay",
         response_model=QuarantineReplayed,
         operation_id="replay_quarantine",
-        responses=problem_responses(404),
+        responses=problem_responses(404, 409),
     )
     def replay_quarantine(request: QuarantineReplay, principal: writer) -> QuarantineReplayed:
         """Map every open quarantine record again with a (fixed) mapping file; audited."""
+        from gateway.ingest import replay_mapping
         from gateway.ingest import replay_quarantine as replay_records
 
-        path = (MAPPINGS_DIR / request.mapping).resolve()
-        if path.parent != MAPPINGS_DIR.resolve() or not path.is_file():
-            raise NotFound(f"mapping {request.mapping!r} is not a file in mappings/indicators")
         replayed, still_open = replay_records(
             gw.sessions,
-            load_mapping(path),
+            replay_mapping(request.mapping),
             gw.clock,
             reporting_unit=request.reporting_unit or gw.settings.sender.code,
             actor=principal.actor,

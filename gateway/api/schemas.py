@@ -234,7 +234,9 @@ class QuarantineReplay(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.yaml$",
         description="mapping file name under mappings/indicators, e.g. lao-cai-ktxh.yaml",
     )
-    reporting_unit: str | None = Field(default=None, description="default: our sender code")
+    reporting_unit: str | None = Field(
+        default=None, min_length=1, max_length=100, description="default: our sender code"
+    )
 
 
 class QuarantineReplayed(BaseModel):

@@ -33,7 +33,7 @@ from gateway.delivery.queues import destinations
 from gateway.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from gateway.reconciliation.report import CLASSES
 from gateway.scheduler import upcoming
-from mappings.indicators import MAPPINGS_DIR, load_mapping
+from mappings.indicators import MAPPINGS_DIR
 
 HERE = Path(__file__).parent
 COOKIE = "gw_session"
@@ -302,15 +302,16 @@ def build_router(security: Security) -> APIRouter:
         mapping: Annotated[str, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.yaml$")],
         csrf: Annotated[str, Form(max_length=100)] = "",
     ) -> Response:
-        from gateway.ingest import replay_quarantine
+        from gateway.ingest import replay_mapping, replay_quarantine
 
         principal, token = found
         check_csrf(token, csrf)
-        path = (MAPPINGS_DIR / mapping).resolve()
-        if path.parent != MAPPINGS_DIR.resolve() or not path.is_file():
-            raise NotFound(f"mapping {mapping!r} is not a file in mappings/indicators")
         replayed, still = replay_quarantine(
-            gw.sessions, load_mapping(path), gw.clock, reporting_unit=gw.settings.sender.code, actor=principal.actor
+            gw.sessions,
+            replay_mapping(mapping),
+            gw.clock,
+            reporting_unit=gw.settings.sender.code,
+            actor=principal.actor,
         )
         return RedirectResponse(f"/ui/dead?msg=quarantine_replayed&replayed={replayed}&still={still}", status_code=303)
 

@@ -366,3 +366,22 @@ def test_a_single_valued_parameter_given_twice_is_refused(api: Api) -> None:
         "GET", "/v1/indicators/0501/series", "auditor", params=[("reporting_unit", "H15"), ("reporting_unit", "H16")]
     )
     assert many.status_code == 200  # a list parameter may repeat
+
+
+def test_replaying_the_quarantine_with_a_broken_mapping_is_a_conflict_not_a_500(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mapping file being edited (here: not UTF-8) made the replay answer 500 from deep in the loader."""
+    folder = tmp_path / "indicators"
+    folder.mkdir()
+    (folder / "broken.yaml").write_bytes(b"version: x\n\xff\n")
+    monkeypatch.setattr("gateway.ingest.MAPPINGS_DIR", folder)
+    answer = api.call("POST", "/v1/ops/quarantine/replay", "operator", json={"mapping": "broken.yaml"})
+    assert answer.status_code == 409 and answer.headers["content-type"] == "application/problem+json"
+    assert "mapping 'broken.yaml' cannot be used" in answer.json()["detail"] and "not UTF-8" in answer.json()["detail"]
+    missing = api.call("POST", "/v1/ops/quarantine/replay", "operator", json={"mapping": "gone.yaml"})
+    assert missing.status_code == 404
+    too_long = api.call(
+        "POST", "/v1/ops/quarantine/replay", "operator", json={"mapping": "broken.yaml", "reporting_unit": "X" * 101}
+    )
+    assert too_long.status_code == 422
