@@ -17,16 +17,22 @@ from mappings.admin_units import transition
 from tests.integration.test_adapters import FIELDS, run
 
 
-def test_pre_reform_codes_are_converted_and_summed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    divided = next(code for code, s in sorted(transition().successors_of.items()) if any(x.split for x in s))
-    old_mapping = tmp_path / "old.yaml"
-    old_mapping.write_text(
+def pre_reform_mapping(tmp_path: Path) -> Path:
+    """The shipped mapping as a source still on the pre-reform code list (old Lào Cai, province 10) has it."""
+    path = tmp_path / "old.yaml"
+    path.write_text(
         MAPPING.read_text(encoding="utf-8")
         .replace('version: "lao-cai-ktxh/2026.1"', 'version: "lao-cai-ktxh/pre-2025"')
         .replace('admin_code_list: "QD19-2025"', 'admin_code_list: "PRE-2025"')
         .replace('province_code: "15"', 'province_code: "10"'),
         encoding="utf-8",
     )
+    return path
+
+
+def test_pre_reform_codes_are_converted_and_summed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    divided = next(code for code, s in sorted(transition().successors_of.items()) if any(x.split for x in s))
+    old_mapping = pre_reform_mapping(tmp_path)
     rows = [
         ["T0201", "Dân số", "người", "2025-THANG-8", "02635", "100"],  # three wards of old Lào Cai city ...
         ["T0201", "Dân số", "người", "2025-THANG-8", "02641", "200"],
@@ -57,14 +63,7 @@ def test_a_merged_sum_too_long_to_carry_sends_its_parts_to_quarantine(
 ) -> None:
     """Each part fits the profile's 64 characters, their sum does not: the parts go back to
     quarantine, counted, instead of stopping the ingest."""
-    old_mapping = tmp_path / "old.yaml"
-    old_mapping.write_text(
-        MAPPING.read_text(encoding="utf-8")
-        .replace('version: "lao-cai-ktxh/2026.1"', 'version: "lao-cai-ktxh/pre-2025"')
-        .replace('admin_code_list: "QD19-2025"', 'admin_code_list: "PRE-2025"')
-        .replace('province_code: "15"', 'province_code: "10"'),
-        encoding="utf-8",
-    )
+    old_mapping = pre_reform_mapping(tmp_path)
     big = "9" * 64  # the longest plain value there is
     rows = [
         ["T0201", "Dân số", "người", "2025-THANG-8", "02635", big],
