@@ -10,6 +10,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,9 +24,12 @@ CSV_SEEDS = [path.read_bytes() for path in sorted(EXAMPLES.glob("*.csv"))]
 XLSX = (EXAMPLES / "lao-cai-ktxh-2026.xlsx").read_bytes()
 with zipfile.ZipFile(io.BytesIO(XLSX)) as _zf:
     MEMBERS = sorted(n for n in _zf.namelist() if n.endswith(".xml") or n.endswith(".rels"))
+# Derandomised: the CI gate draws the same examples on every run; a campaign drops this (or passes
+# --hypothesis-seed) to explore new ones.
 SETTINGS = settings(
     max_examples=60,
     deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
@@ -50,6 +54,9 @@ def test_a_mutated_csv_export_is_read_or_refused_by_place(
         read_all(CsvReader(path))
 
 
+# openpyxl warns when it skips a damaged part it can read past (a broken relationship); a warning is
+# not a failure to read, and what it could not read still yields its problems. Exceptions still fail.
+@pytest.mark.filterwarnings("ignore::UserWarning:openpyxl.*")
 @settings(SETTINGS, max_examples=40)  # each example reads a whole workbook
 @given(member=st.sampled_from(MEMBERS), mutations=st.lists(mutation, min_size=1, max_size=3))
 def test_a_workbook_with_a_mutated_member_is_read_or_refused_by_place(
