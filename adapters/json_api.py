@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
@@ -24,6 +22,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from adapters.base import ReadItem, ReadProblem, SourceRef
+from adapters.http import parse_retry_after
 from adapters.long_format import LongFormat
 
 
@@ -38,20 +37,6 @@ _BACKOFF = wait_random_exponential(multiplier=0.2, max=5)
 
 class _WaitTooLong(Exception):
     """The API asked for a pause longer than ``max_retry_after``: end the read, replay later."""
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo else None
 
 
 @dataclass(frozen=True)
@@ -105,7 +90,9 @@ class JsonApiReader:
                 except httpx.TransportError as exc:
                     raise _Transient(f"{type(exc).__name__}") from exc
                 if response.status_code == 429 or response.status_code >= 500:
-                    raise _Transient(f"HTTP {response.status_code}", _retry_after(response))
+                    raise _Transient(
+                        f"HTTP {response.status_code}", parse_retry_after(response.headers.get("retry-after"))
+                    )
                 return response
         raise AssertionError("unreachable")  # pragma: no cover - Retrying re-raises
 

@@ -13,15 +13,14 @@ and 5xx are transient; 401 and 403 are credential problems; every other 4xx reje
 
 from __future__ import annotations
 
-import email.utils
 import ssl
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC
 
 import httpx
 
+from adapters.http import parse_retry_after
 from gateway.connectors.auth import build_auth
 from gateway.connectors.base import OutgoingPacket, Receipt
 from gateway.errors import (
@@ -37,23 +36,6 @@ from gateway.settings import DestinationSettings
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now if now is not None else time.time()
-    return max(0.0, when.timestamp() - current)
 
 
 def _reason(response: httpx.Response) -> str:
