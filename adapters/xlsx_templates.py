@@ -140,12 +140,13 @@ tests/integration/test_adapters.py). Each becomes one ``ReadProblem`` naming the
 never a traceback; values read before the damage stay read, each with its cell."""
 
 
-def _period_header_problem(header: str) -> str | None:
+def _header_period(header: str) -> PeriodRef | str:
+    """The period a column header names, or why it names none."""
     key = PERIOD_KEY.match(header)
     if key is None:
         return "is not a period key like 2026-THANG-10"
     checked = period_ref(key["type"], int(key["number"]), int(key["year"]))
-    return f"is not a period ({checked})" if isinstance(checked, str) else None
+    return f"is not a period ({checked})" if isinstance(checked, str) else checked
 
 
 class XlsxTemplateReader:
@@ -213,6 +214,7 @@ class XlsxTemplateReader:
         }
         anchors: dict[tuple[int, int], Any] = {}
         headers: dict[int, str] = {}
+        column_periods: dict[int, PeriodRef] = {}  # with period columns: each column's period
         for row_no, cells in enumerate(ws.iter_rows(), start=1):
             row = [c.value for c in cells]
             for col, value in enumerate(row, start=1):
@@ -227,13 +229,14 @@ class XlsxTemplateReader:
                     if cell is None or not str(cell).strip():
                         continue
                     if lay.columns == "period":
-                        why = _period_header_problem(str(cell).strip())
-                        if why is not None:
+                        named = _header_period(str(cell).strip())
+                        if isinstance(named, str):
                             yield ReadProblem(
                                 SourceRef(self.source, ws.title, row_no, get_column_letter(col)),
-                                f"column header {cell!r} {why}: the column is not read",
+                                f"column header {cell!r} {named}: the column is not read",
                             )
                             continue
+                        column_periods[col] = named
                     headers[col] = str(cell).strip()
                 continue
             if row_no < lay.first_data_row:
@@ -277,12 +280,7 @@ class XlsxTemplateReader:
                     yield Blank(ref, code)
                     continue
                 if lay.columns == "period":
-                    key = PERIOD_KEY.match(header)
-                    assert key is not None  # checked when the header row was read
-                    checked = period_ref(key["type"], int(key["number"]), int(key["year"]))
-                    assert not isinstance(checked, str)  # likewise
-                    cell_period = checked
-                    admin = lay.admin_unit
+                    cell_period, admin = column_periods[col], lay.admin_unit
                 else:
                     assert period is not None
                     cell_period, admin = period, header
