@@ -1,0 +1,23 @@
+"""Reserved: ingest runs and re-ingest (issue 16)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30
+
+Reserved so that work on several issues can add migrations without racing for the next number.
+It changes nothing until that work fills it in (rename the file when it does).
+"""
+
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
