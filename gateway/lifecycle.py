@@ -91,7 +91,9 @@ def correct(gw: Gateway, key: ReportKey, *, actor: str, reason: str) -> BuiltPac
             .limit(1)
         ).first()
         sent_to = (
-            list(session.scalars(select(Delivery.destination).where(Delivery.packet_id == latest).order_by(Delivery.id)))
+            list(
+                session.scalars(select(Delivery.destination).where(Delivery.packet_id == latest).order_by(Delivery.id))
+            )
             if latest
             else []
         )

@@ -48,7 +48,7 @@ def store(
         packet_type=envelope.packet_type.value,
         profile=envelope.profile,
         regime_code=getattr(body, "regime_code", None),
-        form_code=getattr(body, "form_code", None),
+        form_code=getattr(body, "form_code", None) or getattr(body, "outline_code", None),  # narrative: its outline
         period_key=period.key if isinstance(period, m.Period) else None,
         reporting_unit=unit.code if isinstance(unit, m.Unit) else None,
         revision=getattr(body, "revision", 1),
