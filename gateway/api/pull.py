@@ -218,8 +218,8 @@ def build_router(security: Security) -> APIRouter:
         if wanted == stored:
             return Response(payload, media_type=stored)
         converted = convert(payload, _format(wanted), source=f"packet {packet_id}", profile=gw.profile)
-        headers = {"X-Signature": "not-carried"} if converted.signature == "not-carried" else {}
-        return Response(converted.payload, media_type=wanted, headers=headers)
+        # Whether or not the stored packet was signed, no signature travels with another format.
+        return Response(converted.payload, media_type=wanted, headers={"X-Signature": "not-carried"})
 
     @router.get("/indicators/{indicator}/series", response_model=Series, operation_id="indicator_series")
     def indicator_series(
