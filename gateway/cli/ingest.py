@@ -1,0 +1,129 @@
+"""Reading sources: ingest, quarantine, mapping checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gateway.cli.common import (
+    ConfigOpt,
+    app,
+    console,
+    err,
+    gateway_for,
+)
+from gateway.errors import ConfigurationError
+
+quarantine_app = typer.Typer(help="Inspect quarantined input.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+mapping_app = typer.Typer(help="Indicator mapping files.", no_args_is_help=True)
+app.add_typer(mapping_app, name="mapping")
+
+
+@mapping_app.command("check")
+def mapping_check(files: Annotated[list[Path], typer.Argument(help="mapping files (YAML)")]) -> None:
+    """Report unknown units, incompatible units, undeclared forms, duplicate or conflicting rules, with lines."""
+    from mappings.check import check_file
+
+    total = 0
+    for path in files:
+        findings = check_file(path)
+        total += len(findings)
+        for finding in findings:
+            console.print(finding.render(path), markup=False, soft_wrap=True)
+        if not findings:
+            console.print(f"{path}: ok", markup=False)
+    raise typer.Exit(1 if total else 0)
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="file, URL (json-api) or SQLAlchemy URL (sql)")],
+    adapter: Annotated[str, typer.Option(help="xlsx, csv, json-api or sql")],
+    mapping: Annotated[Path, typer.Option(help="indicator mapping file (mappings/indicators/*.yaml)")],
+    query: Annotated[str | None, typer.Option(help="sql: the query (columns aliased to the long format)")] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="csv: utf-8, utf-16, cp1258, tcvn3, vni (default: detect)")
+    ] = None,
+    reporting_unit: Annotated[str | None, typer.Option(help="default: our sender code")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Read a source: every record becomes an observation or a quarantine record with a reason."""
+    import os
+
+    from adapters.registry import UnknownAdapter, reader_for
+    from gateway.ingest import ingest as run_ingest
+    from mappings.indicators import MappingError, load_mapping
+
+    gw = gateway_for(config)
+    options = {
+        k: v
+        for k, v in {
+            "query": query,
+            "encoding": encoding,
+            "bearer_token": os.environ.get("GATEWAY_SOURCE_BEARER_TOKEN"),
+            "api_key": os.environ.get("GATEWAY_SOURCE_API_KEY"),
+        }.items()
+        if v
+    }
+    try:
+        reader = reader_for(adapter, source, options)
+        mapped = load_mapping(mapping)
+    except (UnknownAdapter, MappingError) as exc:
+        raise ConfigurationError(str(exc)) from exc
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("reading", total=None)
+        report = run_ingest(
+            gw.sessions,
+            reader,
+            mapped,
+            gw.clock,
+            reporting_unit=reporting_unit or gw.settings.sender.code,
+            actor="cli",
+            progress=lambda n: progress.update(task, completed=n),
+        )
+    console.print(f"read {report.read}: mapped {report.mapped}, quarantined {report.quarantined}, blank {report.blank}")
+    for reason, count in report.reasons.most_common():
+        console.print(f"  quarantined {count}: {reason}", markup=False)
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    mapping: Annotated[Path, typer.Option(help="the (fixed) mapping to apply")],
+    reporting_unit: Annotated[str | None, typer.Option()] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Map open quarantine records again (after fixing a mapping); those that map become observations."""
+    from gateway.ingest import replay_quarantine
+    from mappings.indicators import load_mapping
+
+    gw = gateway_for(config)
+    done, still = replay_quarantine(
+        gw.sessions,
+        load_mapping(mapping),
+        gw.clock,
+        reporting_unit=reporting_unit or gw.settings.sender.code,
+        actor="cli",
+    )
+    console.print(f"replayed {done} record(s); {still} still quarantined")
+
+
+@quarantine_app.command("list")
+def quarantine_list(config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50) -> None:
+    """Quarantined input with where and why."""
+    from sqlalchemy import select
+
+    from gateway.db.models import QuarantineRecord
+
+    gw = gateway_for(config)
+    table = Table("id", "location", "reason", "raw")
+    with gw.sessions() as session:
+        for q in session.execute(select(QuarantineRecord).order_by(QuarantineRecord.id).limit(limit)).scalars():
+            table.add_row(str(q.id), q.location, q.reason, json.dumps(q.raw, ensure_ascii=False)[:60])
+    console.print(table)
