@@ -29,16 +29,20 @@ def clients_add(
     role: Annotated[str, typer.Option(help="ministry, receiver, metrics, admin, operator or auditor")] = "ministry",
     regime: Annotated[list[str] | None, typer.Option(help="regime code a ministry may pull ('*' for all)")] = None,
     indicator: Annotated[list[str] | None, typer.Option(help="indicator code it may pull ('*' for all)")] = None,
+    unit: Annotated[
+        str | None, typer.Option(help="receivers: the unit code it speaks for (its status packets' DonViGui)")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Add a client; its secret is printed once and stored only as an argon2 hash."""
+    """Add a client; its secret is printed once and stored only as an argon2 hash. A receiver is bound
+    to one unit: only status packets from that unit, signed by it, are taken from it."""
     from gateway.auth import accounts
     from gateway.auth.principals import Grants
 
     gw = gateway_for(config)
     grants = Grants(frozenset(regime or ()), frozenset(indicator or ()))
     with gw.sessions.begin() as session:
-        issued = accounts.add_client(session, name, role, grants, now=gw.clock.now(), actor="cli")
+        issued = accounts.add_client(session, name, role, grants, now=gw.clock.now(), actor="cli", unit=unit)
     console.print(f"client_id: {issued.client_id}\nclient_secret: {issued.secret}", markup=False)
     err.print("store the secret now: it cannot be shown again", markup=False)
 
@@ -54,6 +58,8 @@ def clients_list(config: ConfigOpt = None) -> None:
     with gw.sessions() as session:
         for c in accounts.list_clients(session):
             grants = "; ".join(f"{k}: {','.join(v)}" for k, v in (c.grants or {}).items() if v)
+            if c.unit_code:
+                grants = f"unit: {c.unit_code}" + (f"; {grants}" if grants else "")
             state = "revoked" if c.revoked_at else ("rotating" if c.previous_secret_hash else "active")
             table.add_row(c.client_id, c.name, c.role, grants, state, c.created_at.isoformat(timespec="seconds"))
     console.print(table)
