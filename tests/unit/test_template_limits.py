@@ -51,7 +51,8 @@ def with_sheet(path: Path, rows_xml: str, dimension: str = "A1:B3", title: str =
     sheet = (
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{MAIN}">'
         f'<dimension ref="{dimension}"/><sheetData>'
-        '<row r="1"><c r="A1" t="inlineStr"><is><t>Mã</t></is></c><c r="B1" t="inlineStr"><is><t>Số liệu</t></is></c></row>'
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>Mã</t></is></c>'
+        '<c r="B1" t="inlineStr"><is><t>Số liệu</t></is></c></row>'
         f"{rows_xml}</sheetData></worksheet>"
     )
     with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
