@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "processes",
     "schedule",
     "ingest",
+    "templates",
     "packets",
     "text",
     "signing",

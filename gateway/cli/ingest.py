@@ -44,7 +44,19 @@ def mapping_check(files: Annotated[list[Path], typer.Argument(help="mapping file
 def ingest(
     source: Annotated[str, typer.Argument(help="file, URL (json-api) or SQLAlchemy URL (sql)")],
     adapter: Annotated[str, typer.Option(help="xlsx, csv, json-api or sql")],
-    mapping: Annotated[Path, typer.Option(help="indicator mapping file (mappings/indicators/*.yaml)")],
+    mapping: Annotated[
+        Path | None, typer.Option(help="indicator mapping file (mappings/indicators/*.yaml); not needed with --dry-run")
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(help="xlsx/csv: template layout (mappings/templates/*.yaml); default: the mapping's template"),
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option(help="with a template: the period of every value, 2026-THANG-10")
+    ] = None,
+    unit: Annotated[str | None, typer.Option(help="with a template: the unit code of every value")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="read and print what is read; store nothing")] = False,
+    output_format: Annotated[str, typer.Option("--format", help="with --dry-run: jsonl or table")] = "table",
     query: Annotated[str | None, typer.Option(help="sql: the query (columns aliased to the long format)")] = None,
     encoding: Annotated[
         str | None, typer.Option(help="csv: utf-8, utf-16, cp1258, tcvn3, vni (default: detect)")
@@ -52,29 +64,50 @@ def ingest(
     reporting_unit: Annotated[str | None, typer.Option(help="default: our sender code")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Read a source: every record becomes an observation or a quarantine record with a reason."""
+    """Read a source: every record becomes an observation or a quarantine record with a reason.
+
+    With --dry-run nothing is stored: one record per value read (indicator, name, unit, column,
+    period, unit_code, value, location) and one per problem, as jsonl or a table."""
     import os
 
     from adapters.registry import UnknownAdapter, reader_for
+    from adapters.template_spec import TemplateError, resolve
     from gateway.ingest import ingest as run_ingest
     from mappings.indicators import MappingError, load_mapping
 
-    gw = gateway_for(config)
-    options = {
-        k: v
-        for k, v in {
-            "query": query,
-            "encoding": encoding,
-            "bearer_token": os.environ.get("GATEWAY_SOURCE_BEARER_TOKEN"),
-            "api_key": os.environ.get("GATEWAY_SOURCE_API_KEY"),
-        }.items()
-        if v
-    }
+    if output_format not in ("jsonl", "table"):
+        raise typer.BadParameter("--format must be jsonl or table")
+    mapped = None
     try:
+        if mapping is not None:
+            mapped = load_mapping(mapping)
+            if template is None and mapped.spec.template and adapter in ("xlsx", "csv"):
+                template = str(resolve(mapped.spec.template, mapping.parent))
+        elif not dry_run:
+            raise MappingError("--mapping is needed to store observations (or use --dry-run to preview)")
+        options = {
+            k: v
+            for k, v in {
+                "query": query,
+                "encoding": encoding,
+                "template": template,
+                "period": period,
+                "unit": unit,
+                "bearer_token": os.environ.get("GATEWAY_SOURCE_BEARER_TOKEN"),
+                "api_key": os.environ.get("GATEWAY_SOURCE_API_KEY"),
+            }.items()
+            if v
+        }
         reader = reader_for(adapter, source, options)
-        mapped = load_mapping(mapping)
-    except (UnknownAdapter, MappingError) as exc:
+    except (UnknownAdapter, MappingError, TemplateError) as exc:
         raise ConfigurationError(str(exc)) from exc
+    if dry_run:
+        from gateway.cli.preview import print_preview
+
+        print_preview(reader, output_format)
+        return
+    assert mapped is not None
+    gw = gateway_for(config)
     from rich.progress import Progress
 
     with Progress(console=err, transient=True) as progress:
