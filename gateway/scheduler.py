@@ -144,7 +144,7 @@ class Scheduler:
                 )
         except IntegrityError:
             return None  # another scheduler executed this run first
-        gw.publish([d for b in [*built, *kpis] for d in b.delivery_ids])
+        gw.publish([d for b in built for d in b.delivery_ids] + [d for k in kpis for d in k.delivery_ids])
         if late:
             log.warning("run %s %s executed after its deadline %s: flagged late", regime.code, run.key, run.deadline)
         return RunResult(regime.code, run.key, len(built), late, record.note)

@@ -81,8 +81,8 @@ def build_kpi_data(
     for obs in rows:  # the latest reading of each value wins
         latest[(obs.reporting_unit, obs.indicator_code, repr(obs.disaggregation))] = obs
     by_unit: dict[str, list[Observation]] = {}
-    for (unit, _, _), obs in sorted(latest.items()):
-        by_unit.setdefault(unit, []).append(obs)
+    for (unit_code, _, _), obs in sorted(latest.items()):
+        by_unit.setdefault(unit_code, []).append(obs)
     run = run_for(regime, period_key)
     out = []
     for unit_code, observations in by_unit.items():
