@@ -31,6 +31,7 @@ from typing import Literal
 from viparse.normalize.encodings import CHARMAPS
 from viparse.normalize.tables import Charmap, build_charmap, convert
 
+from adapters.reasons import REASON_TEXT_LIMIT, excerpt
 from adapters.vietnamese_syllables import is_syllable
 
 Encoding = Literal["tcvn3", "vni", "viscii", "cp1258", "unicode"]
@@ -56,7 +57,8 @@ class LowConfidence(ValueError):
 class Detection:
     """How a text's encoding was decided. ``words`` counts the words the candidate readings disagree
     on, ``valid`` those the chosen reading makes Vietnamese; ``runner_up`` is the best reading with a
-    different result (``None`` when every reading agrees) and ``runner_up_text`` an excerpt of it."""
+    different result (``None`` when every reading agrees); ``text`` and ``runner_up_text`` are their
+    decodings of the whole text."""
 
     encoding: Encoding
     confidence: float
@@ -68,6 +70,8 @@ class Detection:
     runner_up_valid: int = 0
     text: str = ""
     runner_up_text: str = ""
+    differing: tuple[tuple[str, str], ...] = ()
+    """The first words the chosen reading and the runner-up read differently, as each reads them."""
 
     @property
     def sure(self) -> bool:
@@ -273,7 +277,20 @@ def _verdict(
         runner_up_valid=rival_valid,
         text=decode(best.encoding),
         runner_up_text=decode(rival.encoding) if rival is not None else "",
+        differing=_differing(best, rival),
     )
+
+
+def _differing(best: _Scored, rival: _Scored | None, shown: int = 6) -> tuple[tuple[str, str], ...]:
+    if rival is None:
+        return ()
+    seen: dict[tuple[str, str], None] = {}
+    for pair in zip(best.result, rival.result, strict=True):
+        if pair[0] != pair[1]:
+            seen.setdefault(pair)
+            if len(seen) == shown:
+                break
+    return tuple(seen)
 
 
 def detect(text: str) -> Detection:
@@ -334,32 +351,35 @@ def to_unicode(
     return decode_surface(text, detection.encoding, uppercase=detection.uppercase), detection
 
 
-def unsure_message(detection: Detection, *, limit: int = 80) -> str:
-    """Why a detection was refused, in decoded text only: the two best readings side by side."""
-    best = excerpt(detection.text, limit)
+UNSURE_HINT = "name the encoding (tcvn3, vni, viscii, cp1258) or the legacy font (.Vn*, VNI-*)"
+
+
+def unsure_message(detection: Detection, *, limit: int = 80, hint: str = UNSURE_HINT) -> str:
+    """Why a detection was refused, in decoded text only: the words the two best readings read
+    differently, as each reads them, and what the operator can do (``hint``)."""
     if detection.runner_up is None:
         return (
             f"cannot tell the encoding: no reading is Vietnamese ({detection.valid} of {detection.words} "
-            f"words); best reading {detection.encoding} {best!r}; give the encoding or use a .Vn*/VNI-* font"
+            f"words); best reading {detection.encoding} {excerpt(detection.text, limit)!r}; {hint}"
         )
-    other = excerpt(detection.runner_up_text, limit)
+    ours = excerpt(" ".join(a for a, _ in detection.differing), limit)
+    theirs = excerpt(" ".join(b for _, b in detection.differing), limit)
     return (
-        f"cannot tell the encoding: {detection.encoding} reads {best!r} ({detection.valid} of "
-        f"{detection.words} words Vietnamese), {detection.runner_up} reads {other!r} "
-        f"({detection.runner_up_valid}); give the encoding or use a .Vn*/VNI-* font"
+        f"cannot tell the encoding: {detection.encoding} reads {ours!r} ({detection.valid} of "
+        f"{detection.words} words Vietnamese), {detection.runner_up} reads {theirs!r} "
+        f"({detection.runner_up_valid}); {hint}"
     )
 
 
-def excerpt(text: str, limit: int = 80) -> str:
-    """``text`` cut to at most about ``limit`` characters at a word boundary, marked with ``…``."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text.rfind(" ", 0, limit + 1)
-    if cut <= 0:  # one long word: cut it whole after it rather than in the middle
-        end = text.find(" ", limit)
-        return text if end < 0 else text[:end] + " …"
-    return text[:cut] + " …"
+def readable(text: str, limit: int = REASON_TEXT_LIMIT) -> str:
+    """Source text as a reason quotes it: decoded when it holds legacy characters (both readings when
+    unsure, so no legacy surface character is shown), shortened at a word boundary."""
+    if not has_legacy_surface(text):
+        return excerpt(text, limit)
+    detection = detect(text)
+    if detection.sure or detection.runner_up is None:
+        return excerpt(detection.text, limit)
+    return f"{excerpt(detection.text, limit)} or {excerpt(detection.runner_up_text, limit)} (encoding unsure)"
 
 
 @cache

@@ -10,20 +10,26 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 
+from adapters.base import RawObservation, ReadProblem
+from adapters.csv_exports import CsvReader
 from adapters.legacy_text import (
     MIN_CONFIDENCE,
     LowConfidence,
     decode_bytes,
     detect,
     detect_bytes,
-    excerpt,
+    readable,
     to_unicode,
 )
+from adapters.reasons import excerpt
 from adapters.vietnamese_syllables import is_syllable, toneless_syllables
+from mappings.indicators import MappingRejected, parse_decimal
 from tests.support import legacy_corpus
 from tests.unit.test_legacy_text import LOWER, UPPER
 
@@ -72,7 +78,7 @@ def test_one_word_is_not_enough_to_decide(text: str, charset: str) -> None:
     "Hộ" in VISCII; refusing is right."""
     with pytest.raises(LowConfidence) as refused:
         to_unicode(iconv(text, charset).decode("latin-1"))
-    assert "give the encoding" in str(refused.value)
+    assert "name the encoding" in str(refused.value)
 
 
 def test_refusal_shows_decoded_readings_never_legacy_surface() -> None:
@@ -163,3 +169,103 @@ def test_excerpt_cuts_at_word_boundaries() -> None:
     assert short[:-2].split(" ")[-1] in text.split(" ")
     assert excerpt(text, 200) == text
     assert unicodedata.is_normalized("NFC", short)
+
+
+# ------------------------------------------------------------------ gateway unicode
+def _gateway_unicode(data: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
+    gateway = str(Path(sys.executable).parent / "gateway")
+    return subprocess.run([gateway, "unicode", *args, "-"], input=data, capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize("text", VISCII_SAMPLES)
+def test_unicode_command_reads_viscii(text: str) -> None:
+    """Was: Windows-1258 mojibake on stdout, "confidence 0.80", exit 0."""
+    run = _gateway_unicode(iconv(text, "VISCII"))
+    assert run.returncode == 0, run.stderr.decode()
+    assert run.stdout.decode() == text
+    assert "detected viscii" in run.stderr.decode()
+
+
+def test_unicode_command_exits_3_when_the_two_best_readings_are_close() -> None:
+    """ "Hà Nội" in VISCII is "HỔ Nài" in TCVN3: both Vietnamese. Nothing on stdout, exit 3, and
+    stderr shows both readings decoded (no legacy surface characters) and asks for --from."""
+    data = iconv("Hà Nội", "VISCII")
+    run = _gateway_unicode(data)
+    assert run.returncode == 3
+    assert run.stdout == b""
+    stderr = run.stderr.decode()
+    assert "Hà Nội" in stderr and "give --from" in stderr
+    surface = set(data.decode("latin-1")) - set("Hà Nội")
+    assert not surface & set(stderr), stderr
+    explicit = _gateway_unicode(data, "--from", "viscii")
+    assert explicit.returncode == 0 and explicit.stdout.decode() == "Hà Nội"
+
+
+def test_unicode_command_short_tcvn3_with_a_capital() -> None:
+    """Was: "y ban nhân dân tỉnh" (Ủ left as a C1 control character) with exit 0."""
+    run = _gateway_unicode(iconv("Ủy ban nhân dân tỉnh báo cáo tháng 10", "TCVN5712-1"))
+    assert run.returncode == 0 and run.stdout.decode() == "Ủy ban nhân dân tỉnh báo cáo tháng 10"
+    short = _gateway_unicode(iconv("Ủy ban nhân dân tỉnh", "TCVN5712-1"))
+    assert (short.returncode, short.stdout.decode()) in ((0, "Ủy ban nhân dân tỉnh"), (3, ""))
+
+
+def test_unicode_command_unreadable_input_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    gateway = str(Path(sys.executable).parent / "gateway")
+    missing = subprocess.run([gateway, "unicode", str(tmp_path / "nope.txt")], capture_output=True, timeout=60)
+    assert missing.returncode == 2 and b"cannot read" in missing.stderr and b"Traceback" not in missing.stderr
+    bad = _gateway_unicode(b"\x81\x8a", "--from", "cp1258")
+    assert bad.returncode == 2 and b"is not cp1258" in bad.stderr and b"Traceback" not in bad.stderr
+
+
+# ------------------------------------------------------------------ inside readers, and reasons
+LONG_NOTE = "chưa có số liệu do các xã chưa gửi báo cáo tháng này về Ủy ban nhân dân huyện"
+
+
+def test_a_non_number_in_legacy_text_is_quoted_decoded_and_in_whole_words() -> None:
+    """Was: the reason quoted the TCVN3 surface ("ch\\xada cã sè liÖu …"), cut at 60 characters in
+    the middle of a word."""
+    surface = iconv(LONG_NOTE, "TCVN5712-1").decode("latin-1")
+    with pytest.raises(MappingRejected) as rejected:
+        parse_decimal(surface)
+    reason = str(rejected.value)
+    assert "chưa có số liệu do các xã" in reason
+    assert not (set(surface) - set(LONG_NOTE)) & set(reason), reason
+    quoted = reason.split("'")[1]
+    assert quoted.endswith(" …")
+    assert LONG_NOTE.startswith(quoted[:-2]) and LONG_NOTE[len(quoted) - 2] == " "  # cut between words
+
+
+def test_an_unsure_value_is_quoted_with_both_readings() -> None:
+    surface = iconv("Hà Nội", "VISCII").decode("latin-1")
+    shown = readable(surface)
+    assert "Hà Nội" in shown and "encoding unsure" in shown
+    assert not (set(surface) - set("Hà Nội")) & set(shown)
+
+
+def test_reason_summary_keeps_whole_words() -> None:
+    from gateway.ingest import _reason_class
+
+    reason = f"value {LONG_NOTE!r} is not a number"
+    summary = _reason_class(reason)
+    assert summary.endswith(" …") and reason.startswith(summary[:-2]) and reason[len(summary) - 2] == " "
+
+
+def test_csv_reader_asks_for_the_encoding_when_unsure(tmp_path: Path) -> None:
+    """A short legacy export whose readings tie: one problem naming the file and asking for the
+    encoding, instead of rows decoded by a guess."""
+    path = tmp_path / "short.csv"
+    header = b"ma_chi_tieu,ten_chi_tieu,don_vi_tinh,ky,ma_dvhc,gia_tri\n"
+    path.write_bytes(header + b"T01," + iconv("Hà Nội", "VISCII") + b",ha,2026-THANG-10,02683,5\n")
+    items = list(CsvReader(path).read())
+    assert len(items) == 1 and isinstance(items[0], ReadProblem)
+    assert "--encoding" in items[0].reason and "Hà Nội" in items[0].reason
+    assert items[0].ref.source == str(path)
+
+
+def test_csv_reader_decodes_a_viscii_export(tmp_path: Path) -> None:
+    path = tmp_path / "viscii.csv"
+    header = "ma_chi_tieu,ten_chi_tieu,don_vi_tinh,ky,ma_dvhc,gia_tri\n"
+    rows = "".join(f'T0{i},"{text}",người,2026-THANG-10,02683,{i}\n' for i, text in enumerate(VISCII_SAMPLES))
+    path.write_bytes(iconv(header + rows, "VISCII"))
+    observations = [item for item in CsvReader(path).read() if isinstance(item, RawObservation)]
+    assert [o.indicator_name for o in observations] == VISCII_SAMPLES
