@@ -12,6 +12,7 @@ not match the pattern is reported, not silently skipped.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 import zipfile
@@ -279,6 +280,9 @@ class XlsxTemplateReader:
                 if value is None or (isinstance(value, str) and not value.strip()):
                     yield Blank(ref, code)
                     continue
+                if isinstance(value, str):  # text in a value cell ("chưa có số liệu" in .VnTime): decoded too
+                    with contextlib.suppress(LowConfidence):  # not a number either way; the reason quotes both readings
+                        value = _text(cells, col, rich) or value
                 if lay.columns == "period":
                     cell_period, admin = column_periods[col], lay.admin_unit
                 else:
