@@ -14,7 +14,6 @@ not match the pattern is reported, not silently skipped.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -175,9 +174,6 @@ class XlsxTemplateReader:
                 if cell is None or not cell.text.strip():
                     yield Blank(ref, code)
                     continue
-                if isinstance(value, str):  # text in a value cell ("chưa có số liệu" in .VnTime): decoded too
-                    with contextlib.suppress(LowConfidence):  # not a number either way; the reason quotes both readings
-                        value = _text(cells, col, rich) or value
                 if lay.columns == "period":
                     cell_period, admin = column_periods[col], lay.admin_unit
                 else:
