@@ -32,6 +32,7 @@ from gateway.clock import as_utc
 from gateway.db.models import Delivery, DeliveryState, Observation, Packet
 from gateway.errors import InputError, NotAcceptable, NotFound
 from gateway.packets import model as m
+from gateway.packets.convert import convert
 from gateway.packets.validate import read_packet, write_packet
 from gateway.reconciliation.report import period_order
 
@@ -223,16 +224,19 @@ def build_router(security: Security) -> APIRouter:
                 raise security.deny(principal, request, f"no grant for any indicator of packet {packet_id}")
         if wanted == stored and not withheld:
             return Response(payload, media_type=stored)
-        if envelope is None:
-            envelope = read_packet(payload, source=f"packet {packet_id}", profile=gw.profile)
-        headers = {"X-Signature": "not-carried"}
-        if withheld:
+        if withheld and envelope is not None:
             # The view is ours, not the signer's: it says so, and it carries no signature to mislead.
-            headers["X-Grant-Filtered"] = f"{withheld} figure(s) outside your grant withheld; unsigned view"
-        # A filtered view is not re-validated: removing figures cannot make a value invalid, but it can
-        # break a cross-figure rule (a total without its parts) that held for the packet as signed.
-        body = write_packet(envelope, _format(wanted), profile=gw.profile, validate=not withheld)
-        return Response(body, media_type=wanted, headers=headers)
+            # It is not re-validated: removing figures cannot make a value invalid, but it can break a
+            # cross-figure rule (a total without its parts) that held for the packet as signed.
+            headers = {
+                "X-Signature": "not-carried",
+                "X-Grant-Filtered": f"{withheld} figure(s) outside your grant withheld; unsigned view",
+            }
+            body = write_packet(envelope, _format(wanted), profile=gw.profile, validate=False)
+            return Response(body, media_type=wanted, headers=headers)
+        converted = convert(payload, _format(wanted), source=f"packet {packet_id}", profile=gw.profile)
+        # Whether or not the stored packet was signed, no signature travels with another format.
+        return Response(converted.payload, media_type=wanted, headers={"X-Signature": "not-carried"})
 
     @router.get("/indicators/{indicator}/series", response_model=Series, operation_id="indicator_series")
     def indicator_series(
