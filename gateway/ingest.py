@@ -26,7 +26,7 @@ from gateway.db.models import IngestRun, Observation, QuarantineRecord
 from gateway.errors import Conflict, NotFound
 from mappings.indicators import (
     EXACT,
-    MAPPINGS_DIR,
+    INDICATOR_MAPPINGS_DIR,
     IndicatorMapping,
     MappingError,
     MappingRejected,
@@ -257,8 +257,8 @@ def replay_mapping(name: str) -> IndicatorMapping:
     """The mapping an operator chose (by file name, from the API or the dashboard) to replay the
     quarantine with: ``NotFound`` outside ``mappings/indicators``, ``Conflict`` when the file does not
     load (a mapping being edited), never a 500."""
-    path = (MAPPINGS_DIR / name).resolve()
-    if path.parent != MAPPINGS_DIR.resolve() or not path.is_file():
+    path = (INDICATOR_MAPPINGS_DIR / name).resolve()
+    if path.parent != INDICATOR_MAPPINGS_DIR.resolve() or not path.is_file():
         raise NotFound(f"mapping {name!r} is not a file in mappings/indicators")
     try:
         return load_mapping(path)

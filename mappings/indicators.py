@@ -23,6 +23,8 @@ from mappings import units
 from mappings.admin_units import AdminUnits, admin_units
 
 MAPPINGS_DIR = Path(__file__).resolve().parent
+INDICATOR_MAPPINGS_DIR = MAPPINGS_DIR / "indicators"
+"""Where indicator mapping files live (``mappings/`` itself holds code, regimes and schemas)."""
 
 
 class MappingError(ValueError):

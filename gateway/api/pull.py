@@ -32,7 +32,8 @@ from gateway.clock import as_utc
 from gateway.db.models import Delivery, DeliveryState, Observation, Packet
 from gateway.errors import InputError, NotAcceptable, NotFound
 from gateway.packets import model as m
-from gateway.packets.validate import read_packet, write_packet
+from gateway.packets.convert import convert
+from gateway.packets.validate import write_packet
 from gateway.reconciliation.report import period_order
 
 REPORT_TYPES = (
@@ -216,12 +217,9 @@ def build_router(security: Security) -> APIRouter:
         wanted = _negotiate(request.headers.get("accept", "*/*"), stored)
         if wanted == stored:
             return Response(payload, media_type=stored)
-        envelope = read_packet(payload, source=f"packet {packet_id}", profile=gw.profile)
-        return Response(
-            write_packet(envelope, _format(wanted), profile=gw.profile),
-            media_type=wanted,
-            headers={"X-Signature": "not-carried"},
-        )
+        converted = convert(payload, _format(wanted), source=f"packet {packet_id}", profile=gw.profile)
+        # Whether or not the stored packet was signed, no signature travels with another format.
+        return Response(converted.payload, media_type=wanted, headers={"X-Signature": "not-carried"})
 
     @router.get("/indicators/{indicator}/series", response_model=Series, operation_id="indicator_series")
     def indicator_series(

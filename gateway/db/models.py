@@ -162,6 +162,10 @@ class Delivery(Base):
     sent_out_of_band_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="exported in a fallback bundle for the document-management channel"
     )
+    payload: Mapped[bytes | None] = mapped_column(
+        LargeBinary, comment="the bytes for this destination when they differ from the packet's (format, receiver)"
+    )
+    content_type: Mapped[str | None] = mapped_column(String(60))
     attention: Mapped[str | None] = mapped_column(
         Text, comment="why an operator must look although the state is settled"
     )

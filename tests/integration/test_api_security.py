@@ -375,7 +375,7 @@ def test_replaying_the_quarantine_with_a_broken_mapping_is_a_conflict_not_a_500(
     folder = tmp_path / "indicators"
     folder.mkdir()
     (folder / "broken.yaml").write_bytes(b"version: x\n\xff\n")
-    monkeypatch.setattr("gateway.ingest.MAPPINGS_DIR", folder)
+    monkeypatch.setattr("gateway.ingest.INDICATOR_MAPPINGS_DIR", folder)
     answer = api.call("POST", "/v1/ops/quarantine/replay", "operator", json={"mapping": "broken.yaml"})
     assert answer.status_code == 409 and answer.headers["content-type"] == "application/problem+json"
     assert "mapping 'broken.yaml' cannot be used" in answer.json()["detail"] and "not UTF-8" in answer.json()["detail"]
