@@ -161,6 +161,7 @@ def _raw(item: RawObservation) -> dict[str, object]:
         "unit": item.unit,
         "period": item.period.key,
         "admin_unit": item.admin_unit,
+        "column": item.column,
         "value": _jsonable(item.value),
     }
 
@@ -177,6 +178,7 @@ def _merge(
         obs.period_key,
         obs.unit,
         obs.reporting_unit,
+        obs.column_code or "",
         *("=".join(pair) for pair in obs.disaggregation),
     )
     entry = merged.setdefault(key, {"row": _row(obs), "sum": Decimal(0), "from": [], "items": []})
@@ -222,6 +224,7 @@ def _observation(
         period_key=mapped.period_key,
         reporting_unit=reporting_unit,
         disaggregation=[["DVHC", mapped.admin_unit], *[[d, v] for d, v in mapped.disaggregation]],
+        column_code=mapped.column,
         admin_code_list=mapping.spec.admin_code_list,
         value=mapped.value,
         source_ref=str(item.ref),
@@ -297,6 +300,7 @@ def replay_quarantine(
                 admin_unit=raw.get("admin_unit"),
                 value=raw["value"],
                 ref=SourceRef(record.source, record=record.location),
+                column=str(raw["column"]) if raw.get("column") else None,
             )
             try:
                 obs, _ = _observation(item, mapping, record.ingest_run_id, reporting_unit, now)
