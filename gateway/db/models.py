@@ -91,6 +91,9 @@ class Observation(Base):
     period_key: Mapped[str] = mapped_column(String(40))
     reporting_unit: Mapped[str] = mapped_column(String(100))
     disaggregation: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    column_code: Mapped[str | None] = mapped_column(
+        String(40), comment="MaCot: the form's column (TH month, LK cumulative, KH plan ...), when the source has one"
+    )
     admin_code_list: Mapped[str | None] = mapped_column(String(40), comment="code-list version of DVHC codes")
     value: Mapped[str] = mapped_column(String(64), comment="plain decimal text, never float")
     source_ref: Mapped[str] = mapped_column(String(1000))

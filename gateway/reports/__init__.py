@@ -101,9 +101,9 @@ def build_in_session(
 
 def _latest_by_key(observations: list[Observation]) -> list[Observation]:
     """When a source was read twice, the latest observation of each value wins (no duplicate SoLieu)."""
-    latest: dict[tuple[str, str], Observation] = {}
+    latest: dict[tuple[str, str, str], Observation] = {}
     for obs in observations:
-        key = (obs.indicator_code, repr(obs.disaggregation))
+        key = (obs.indicator_code, obs.column_code or "", repr(obs.disaggregation))
         if key not in latest or obs.id > latest[key].id:
             latest[key] = obs
     return sorted(latest.values(), key=lambda o: o.id)
@@ -166,6 +166,7 @@ def build_report(
             figures=m.figures(
                 {
                     "indicator_code": o.indicator_code,
+                    "column_code": o.column_code,
                     "disaggregation": [{"dimension": d, "value_code": v} for d, v in o.disaggregation],
                     "value": o.value,
                     "unit": o.unit,
