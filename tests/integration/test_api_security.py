@@ -76,6 +76,9 @@ def api(gateway_factory: GatewayFactory, tmp_path: Path) -> Iterator[Api]:
     for role, grants in (
         ("ministry", {"regimes": ("KTXH-THANG",), "indicators": ("*",)}),
         ("ministry-other", {"regimes": ("OTHER",), "indicators": ("9999",)}),
+        # One indicator of the packet: every route answers as for a full grant, with the data filtered
+        # (tests/security/test_grants.py checks what each route then carries).
+        ("ministry-one", {"regimes": ("KTXH-THANG",), "indicators": ("0501",)}),
         ("receiver", {}),
         ("metrics", {}),
     ):
