@@ -24,8 +24,9 @@ from pathlib import Path
 
 from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef, period_ref
 from adapters.grid import GridCell, GridSheet, column_index, column_letter, split_ref, xlsx_sheets
-from adapters.legacy_text import LowConfidence, decode_surface, from_font, has_legacy_surface, to_unicode
+from adapters.legacy_text import LowConfidence, decode_surface, from_font, has_legacy_surface, readable, to_unicode
 from adapters.long_format import PERIOD_KEY
+from adapters.reasons import excerpt
 from adapters.template_spec import ColumnRef, TemplateSpec, compile_header, fold
 
 ANY_PERIOD_KEY = re.compile(r"(?<!\d)(?P<year>\d{4})-(?P<type>THANG|QUY|6THANG|9THANG|NAM)-(?P<number>\d{1,2})(?!\d)")
@@ -553,10 +554,12 @@ def _code(text: str | None, cell: GridCell | None) -> str | None:
 
 
 def _display(cell: GridCell) -> str:
+    """A cell as a reason quotes it: decoded (both readings when the encoding is unsure, never the
+    legacy surface) and shortened at a word boundary."""
     try:
-        return cell_text(cell)[:60]
+        return excerpt(cell_text(cell))
     except LowConfidence:
-        return cell.text[:60]
+        return readable(cell.text)
 
 
 def _raw_row(cells: dict[int, GridCell]) -> list[str]:
