@@ -1,0 +1,15 @@
+"""Only what pyproject.toml cannot say: two data folders at the top of the repository
+(``contracts/`` and ``examples/``) are shipped inside the wheel as ``gateway.bundled.contracts`` and
+``gateway.bundled.examples``, so the installed gateway carries its wire profiles and the demo's
+workbook and reads them through importlib.resources (``gateway/resources.py``).
+Everything else (metadata, dependencies, package data) is in pyproject.toml."""
+
+from setuptools import find_packages, setup
+
+BUNDLED = {"gateway.bundled.contracts": "contracts", "gateway.bundled.examples": "examples"}
+
+setup(
+    packages=[*find_packages(include=["gateway", "gateway.*", "adapters", "adapters.*", "mappings", "mappings.*"]),
+              *BUNDLED],
+    package_dir=BUNDLED,
+)
