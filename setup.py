@@ -4,12 +4,16 @@
 workbook and reads them through importlib.resources (``gateway/resources.py``).
 Everything else (metadata, dependencies, package data) is in pyproject.toml."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 BUNDLED = {"gateway.bundled.contracts": "contracts", "gateway.bundled.examples": "examples"}
 
 setup(
-    packages=[*find_packages(include=["gateway", "gateway.*", "adapters", "adapters.*", "mappings", "mappings.*"]),
-              *BUNDLED],
+    # Namespace discovery, as pyproject's packages.find does: some packages (gateway.packets) have no __init__.py.
+    packages=[
+        *find_namespace_packages(include=["gateway", "gateway.*", "adapters", "adapters.*", "mappings", "mappings.*"],
+                                 exclude=["*.__pycache__"]),
+        *BUNDLED,
+    ],
     package_dir=BUNDLED,
 )

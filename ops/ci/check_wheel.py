@@ -1,7 +1,7 @@
 """Check that a built wheel carries every data file the gateway reads at run time.
 
 Every file tracked by git under the data folders (``contracts/``, ``examples/``, ``mappings/``) and
-every non-Python file under ``gateway/`` must be in the wheel, at the place ``gateway/resources.py``
+every module and data file under ``gateway/``, ``adapters/`` must be in the wheel, at the place ``gateway/resources.py``
 looks for it (``contracts/`` and ``examples/`` as ``gateway/bundled/...``). Also checks the PEP 639
 licence metadata. Exit 1 with the missing files listed.
 
@@ -18,18 +18,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RENAMED = {"contracts/": "gateway/bundled/contracts/", "examples/": "gateway/bundled/examples/"}
-# Build scripts beside the data: not read at run time, so not shipped as data.
-NOT_RUNTIME = (
-    "contracts/qcvn125/examples/make_examples.py",
-    "examples/generate_samples.py",
-    "mappings/admin/build_transition.py",
-    "mappings/schema/build.py",
-)
+# Scripts beside the data build it; they are not read at run time, so not shipped as data.
+NOT_RUNTIME = ("mappings/admin/build_transition.py", "mappings/schema/build.py")
 
 
 def expected_members() -> list[str]:
     tracked = subprocess.run(
-        ["git", "ls-files", "contracts", "examples", "mappings", "gateway"],
+        ["git", "ls-files", "contracts", "examples", "mappings", "gateway", "adapters"],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -37,10 +32,8 @@ def expected_members() -> list[str]:
     ).stdout.split()
     members = []
     for path in tracked:
-        if path in NOT_RUNTIME or (path.endswith("__init__.py") and path.startswith(("contracts", "examples"))):
+        if path in NOT_RUNTIME or (path.endswith(".py") and path.startswith(("contracts/", "examples/"))):
             continue
-        if path.startswith("gateway/") and path.endswith(".py") and "/migrations/" not in path:
-            continue  # modules are checked by importing them; this is about data
         for prefix, target in RENAMED.items():
             if path.startswith(prefix):
                 path = target + path[len(prefix) :]
@@ -64,7 +57,7 @@ def main(wheel: str) -> int:
     for line in problems:
         print(f"check_wheel: {line}", file=sys.stderr)
     if not problems:
-        print(f"check_wheel: {wheel}: {len(expected_members())} data files and the licence are in the wheel")
+        print(f"check_wheel: {wheel}: {len(expected_members())} files and the licence are in the wheel")
     return 1 if problems else 0
 
 
