@@ -170,6 +170,10 @@ class ApiSettings(_Section):
     max_query_bytes: int = Field(default=4096, ge=256)
     page_size_max: int = Field(default=500, ge=1, le=10_000)
     public_metrics: bool = Field(default=False, description="serve /metrics without a token (scraper on loopback)")
+    docs: Literal["public", "authenticated", "off"] = Field(
+        default="authenticated",
+        description="/openapi.json, /docs and /redoc: to anyone, to callers with a token, or not at all",
+    )
     oidc: OidcSettings | None = None
 
 

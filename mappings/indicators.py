@@ -24,6 +24,8 @@ from mappings import units
 from mappings.admin_units import AdminUnits, admin_units
 
 MAPPINGS_DIR = Path(str(files("mappings")))  # the package folder, in a checkout or an installed wheel
+INDICATOR_MAPPINGS_DIR = MAPPINGS_DIR / "indicators"
+"""Where indicator mapping files live (``mappings/`` itself holds code, regimes and schemas)."""
 
 
 class MappingError(ValueError):
@@ -82,6 +84,7 @@ class MappedObservation:
     content_hash: str
     converted_from: str | None = None  # the pre-reform unit code, when the value was converted
     disaggregation: tuple[tuple[str, str], ...] = ()  # beyond DVHC, in national codes
+    column: str | None = None  # the form's column code (MaCot), from the template
 
 
 MAX_PLAIN_LENGTH = 64
@@ -90,6 +93,13 @@ MAX_PLAIN_LENGTH = 64
 EXACT = Context(prec=4 * MAX_PLAIN_LENGTH, traps=[InvalidOperation, Inexact, Overflow, DivisionByZero])
 """Arithmetic on source values (unit conversion, re-aggregation) that is exact or fails: Python's
 default context keeps 28 significant digits and would round a longer value without a word."""
+
+
+def _shown(value: object) -> str:
+    """A source value as a reason quotes it: legacy text decoded, whole words (never cut mid-word)."""
+    from adapters.legacy_text import readable
+
+    return readable(str(value))
 
 
 def parse_decimal(value: object) -> Decimal:
@@ -104,9 +114,9 @@ def parse_decimal(value: object) -> Decimal:
         else:
             d = Decimal(str(value).strip().replace("\u00a0", "").replace(" ", ""))
     except InvalidOperation:
-        raise MappingRejected(f"value {str(value)[:60]!r} is not a number") from None
+        raise MappingRejected(f"value {_shown(value)!r} is not a number") from None
     if not d.is_finite():
-        raise MappingRejected(f"value {str(value)[:60]!r} is not a finite number")
+        raise MappingRejected(f"value {_shown(value)!r} is not a finite number")
     return d
 
 
@@ -116,7 +126,7 @@ def scaled(value: Decimal, factor: Decimal) -> Decimal:
         with localcontext(EXACT):
             return value * factor
     except (Inexact, Overflow, InvalidOperation):
-        raise MappingRejected(f"value {str(value)[:60]!r} cannot be converted exactly (too many digits)") from None
+        raise MappingRejected(f"value {_shown(value)!r} cannot be converted exactly (too many digits)") from None
 
 
 def plain(d: Decimal) -> str:
@@ -167,9 +177,10 @@ class IndicatorMapping:
             (raw.admin_unit or self.spec.province_code).strip(), self.spec.province_code, on=period_end
         )
         text = plain(value)
-        digest = hashlib.sha256(
-            "|".join([rule.national_code, raw.period.key, admin, text, rule.national_unit]).encode()
-        ).hexdigest()
+        parts = [rule.national_code, raw.period.key, admin, text, rule.national_unit]
+        if raw.column is not None:  # values without a column keep the digests they always had
+            parts.append(f"MaCot={raw.column}")
+        digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
         return MappedObservation(
             regime_code=self.spec.regime,
             form_code=rule.form,
@@ -183,6 +194,7 @@ class IndicatorMapping:
             content_hash=digest,
             converted_from=converted_from,
             disaggregation=self._breakdown(raw),
+            column=raw.column,
         )
 
     def _breakdown(self, raw: RawObservation) -> tuple[tuple[str, str], ...]:

@@ -152,6 +152,15 @@ def regime_for(frequency: str, deadline_day: int, code: str = "AD-HOC") -> Regim
     )
 
 
+_SOURCES: dict[str, Path] = {}
+"""Where each loaded regime came from, to name the file in configuration errors."""
+
+
+def regime_path(code: str, directory: Path | None = None) -> Path:
+    """The file a regime is declared in (named in configuration errors)."""
+    return _SOURCES.get(code) or _regime_files(directory).get(code) or (directory or REGIMES_DIR) / f"{code}.yaml"
+
+
 def _regime_files(directory: Path | None) -> dict[str, Path]:
     if directory is not None:
         return {p.stem: p for p in sorted(directory.glob("*.yaml"))}
@@ -180,6 +189,7 @@ def _load_regime_file(path: Path) -> RegimeDef:
         details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigurationError(f"{path}: {details}") from exc
     check(regime)
+    _SOURCES[regime.code] = path
     return regime
 
 
