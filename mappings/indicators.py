@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow, localcontext
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
@@ -22,7 +23,7 @@ from adapters.base import RawObservation
 from mappings import units
 from mappings.admin_units import AdminUnits, admin_units
 
-MAPPINGS_DIR = Path(__file__).resolve().parent
+MAPPINGS_DIR = Path(str(files("mappings")))  # the package folder, in a checkout or an installed wheel
 INDICATOR_MAPPINGS_DIR = MAPPINGS_DIR / "indicators"
 """Where indicator mapping files live (``mappings/`` itself holds code, regimes and schemas)."""
 
