@@ -1,8 +1,9 @@
 """The regime inbox: regimes, forms and outlines issued to us become proposals an admin decides on.
 
 An accepted inbound ``CHE_DO_BAO_CAO``, ``BIEU_MAU_BAO_CAO`` or ``BIEU_MAU_DE_CUONG`` is drafted as the
-YAML file it would become (``mappings/regimes/``, ``mappings/forms/``, ``mappings/outlines/``) with a
-unified diff against the file it would replace, and waits. An admin accepts it (the file is written
+YAML file it would become, in the operator's own folders (``{data_dir}/regimes/``, ``forms/``,
+``outlines/``, found before the shipped files of the same name), with a unified diff against the file
+in effect today, and waits. An admin accepts it (the file is written
 atomically, audited) or declines it with a reason (audited): ``gateway regimes inbox | accept ID |
 decline ID --reason``. Nothing changes what the gateway sends until a person says so.
 
@@ -26,10 +27,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import audit
+from gateway import audit, resources
 from gateway.bootstrap import Gateway
 from gateway.calendar import default_calendar
-from gateway.calendar.regimes import REGIMES_DIR, RegimeDef, check, load_regime
+from gateway.calendar.regimes import RegimeDef, _load_regime_file, check, regime_path
 from gateway.clock import VN_TZ
 from gateway.db.models import InboundPacket, RegimeProposal
 from gateway.errors import Conflict, InputError, NotFound
@@ -37,10 +38,8 @@ from gateway.packets import model as m
 from gateway.reports.narrative import OUTLINES_DIR, OutlineDef, load_outline
 
 SETUP_WORKING_DAYS = 3
-MAPPINGS = REGIMES_DIR.parent
-FORMS_DIR = MAPPINGS / "forms"
-DIRECTORIES = {"regime": REGIMES_DIR, "form": FORMS_DIR, "outline": OUTLINES_DIR}
-FREQUENCIES = ("THANG", "QUY", "6THANG", "9THANG", "NAM")
+FOLDERS = {"regime": "regimes", "form": "forms", "outline": "outlines"}
+"""The folder under ``data_dir`` each kind is written to."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +50,20 @@ class Draft:
     text: str
 
 
-def _regime(body: m.Regime, received: date) -> dict[str, Any]:
-    existing = REGIMES_DIR / f"{body.regime_code}.yaml"
+def in_effect(kind: str, code: str, data_dir: Path) -> Path | None:
+    """The file of that kind and code the gateway reads today, if any."""
+    candidates = {
+        "regime": [regime_path(code)],
+        "outline": [data_dir / "outlines" / f"{code}.yaml", OUTLINES_DIR / f"{code}.yaml"],
+        "form": [data_dir / "forms" / f"{code}.yaml"],
+    }[kind]
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _regime(body: m.Regime, received: date, data_dir: Path) -> dict[str, Any]:
+    existing = in_effect("regime", body.regime_code, data_dir)
     destinations = ["national"]
-    if existing.is_file():
+    if existing is not None:
         current = yaml.safe_load(existing.read_text(encoding="utf-8")) or {}
         destinations = list(current.get("destinations") or destinations)
     deadline = (
@@ -75,7 +84,7 @@ def _regime(body: m.Regime, received: date) -> dict[str, Any]:
     }
 
 
-def draft(packet: m.Envelope, received: date) -> Draft:
+def draft(packet: m.Envelope, received: date, data_dir: Path) -> Draft:
     """The YAML file the packet would become, with a header saying where it came from."""
     body = packet.body
     header = (
@@ -89,7 +98,7 @@ def draft(packet: m.Envelope, received: date) -> Draft:
             f"# Legal basis: {body.legal_basis.document_number} of {body.legal_basis.issued_on.isoformat()}, "
             f"{body.legal_basis.issuer}; field {body.field}; valid from {body.valid_for.start.isoformat()}.\n"
         )
-        doc = _regime(body, received)
+        doc = _regime(body, received, data_dir)
     elif isinstance(body, m.Form):
         kind, code = "form", body.form_code
         doc = body.model_dump(mode="json", exclude_none=True)
@@ -116,7 +125,7 @@ def draft(packet: m.Envelope, received: date) -> Draft:
     else:
         raise InputError(f"a {packet.packet_type.value} is not a regime, form or outline")
     text = header + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=100)
-    return Draft(kind, code, DIRECTORIES[kind] / f"{code}.yaml", text)
+    return Draft(kind, code, data_dir / FOLDERS[kind] / f"{code}.yaml", text)
 
 
 def due_date(received: datetime) -> date:
@@ -124,31 +133,31 @@ def due_date(received: datetime) -> date:
     return default_calendar().add_working_days(received.astimezone(VN_TZ).date(), SETUP_WORKING_DAYS)
 
 
-def _diff(target: Path, text: str) -> str:
-    before = target.read_text(encoding="utf-8").splitlines(keepends=True) if target.is_file() else []
-    name = str(target.relative_to(MAPPINGS.parent)) if target.is_relative_to(MAPPINGS.parent) else str(target)
+def _diff(current: Path | None, target: Path, text: str) -> str:
+    """What changes against the file in effect (``current``, perhaps a shipped one) once ``target`` is written."""
+    before = current.read_text(encoding="utf-8").splitlines(keepends=True) if current is not None else []
     return "".join(
         difflib.unified_diff(
             before,
             text.splitlines(keepends=True),
-            fromfile=f"a/{name}" if before else "/dev/null",
-            tofile=f"b/{name}",
+            fromfile=f"a/{current}" if current is not None else "/dev/null",
+            tofile=f"b/{target}",
         )
     )
 
 
 def propose(
-    session: Session, record: InboundPacket, packet: m.Envelope, *, now: datetime, calendar_now: datetime
+    session: Session, record: InboundPacket, packet: m.Envelope, *, now: datetime, data_dir: Path
 ) -> RegimeProposal:
     """Add the proposal for an accepted inbound regime, form or outline (in the caller's transaction)."""
-    drafted = draft(packet, calendar_now.astimezone(VN_TZ).date())
+    drafted = draft(packet, now.astimezone(VN_TZ).date(), data_dir)
     proposal = RegimeProposal(
         inbound_packet_id=record.id,
         kind=drafted.kind,
         code=drafted.code,
         target=str(drafted.target),
         draft=drafted.text,
-        diff=_diff(drafted.target, drafted.text),
+        diff=_diff(in_effect(drafted.kind, drafted.code, data_dir), drafted.target, drafted.text),
         state="open",
         received_at=now,
         due_on=due_date(now),
@@ -254,7 +263,7 @@ def accept(gw: Gateway, proposal_id: int, *, actor: str) -> Path:
         proposal = _open(session, proposal_id)
         target = Path(proposal.target)
         _check_draft(proposal.kind, proposal.draft, target)
-        current = _diff(target, proposal.draft)
+        current = _diff(in_effect(proposal.kind, proposal.code, gw.settings.data_dir), target, proposal.draft)
         if current != proposal.diff:
             raise Conflict(
                 f"{target} changed since proposal {proposal_id} was drafted; decline it and ask for the packet "
@@ -270,7 +279,9 @@ def accept(gw: Gateway, proposal_id: int, *, actor: str) -> Path:
             detail={"kind": proposal.kind, "code": proposal.code, "target": str(target)},
         )
         _write_atomically(target, proposal.draft)  # last: a failure here rolls the decision back
-    load_regime.cache_clear()
+    # The operator's folders may have just been created: the search path and caches follow.
+    resources.configure(gw.settings.data_dir, gw.settings.resources.model_dump())
+    _load_regime_file.cache_clear()
     load_outline.cache_clear()
     return target
 

@@ -191,7 +191,7 @@ class InboundService:
                 if packet.packet_type in PROPOSAL_TYPES:
                     from gateway.regimes_inbox import propose
 
-                    propose(session, record, packet, now=now, calendar_now=now)
+                    propose(session, record, packet, now=now, data_dir=gw.settings.data_dir)
             audit.record(
                 session,
                 at=now,

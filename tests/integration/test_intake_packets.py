@@ -185,14 +185,12 @@ def test_an_accepted_outline_becomes_a_file_and_a_declined_one_does_not(intake: 
     (item,) = regimes_inbox.inbox(intake.gw)
     target = Path(item.target)
     assert not target.exists() and item.diff.startswith("--- /dev/null")
-    try:
-        regimes_inbox.accept(intake.gw, item.id, actor="user:admin")
-        written = target.read_text(encoding="utf-8")
-        assert "TieuDe" not in written and "title: Tình hình kinh tế - xã hội" in written
-        from gateway.reports.narrative import load_outline
+    assert target.parent == intake.gw.settings.data_dir / "outlines"  # the operator's folder, not the shipped one
+    regimes_inbox.accept(intake.gw, item.id, actor="user:admin")
+    written = target.read_text(encoding="utf-8")
+    assert "TieuDe" not in written and "title: Tình hình kinh tế - xã hội" in written
+    from gateway.reports.narrative import load_outline
 
-        assert [s.code for s in load_outline(code).sections] == ["I", "II"]
-    finally:
-        target.unlink(missing_ok=True)
+    assert [s.code for s in load_outline(code, target.parent).sections] == ["I", "II"]
     with pytest.raises(Exception, match="already accepted"):
         regimes_inbox.decline(intake.gw, item.id, actor="user:admin", reason="late")
