@@ -200,6 +200,11 @@ class CsvOptions(_Closed):
 class TemplateSpec(_Closed):
     name: str
     description: str = ""
+    kind: Literal["figures", "list"] = Field(
+        default="figures",
+        description="figures: one value per indicator row and value column (SO_LIEU_BAO_CAO); list: each data row "
+        "with its code column filled is one record, each value column one field (SO_LIEU_DANH_SACH)",
+    )
     sheets: SheetSelect = Field(default_factory=SheetSelect)
     header_rows: list[int] = Field(min_length=1, description="1-based rows holding the column headers")
     first_data_row: int | None = Field(default=None, ge=1, description="default: the row after the last header row")

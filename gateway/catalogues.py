@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import all_regimes, runs
 from gateway.clock import VN_TZ
 from gateway.packets import model as m
@@ -131,3 +132,37 @@ def _unique(spec: MappingFile) -> list[IndicatorRule]:
     for rule in spec.indicators.values():
         seen.setdefault(rule.national_code, rule)
     return list(seen.values())
+
+
+def publish(gw: Gateway, kind: m.PacketType, destinations: list[str], *, actor: str, year: int | None = None) -> str:
+    """Send a catalogue to receivers that want it pushed (a ministry system), through the outbox:
+    built from the same data as the pull API, sealed and addressed per destination; audited."""
+    from gateway import outbox
+    from gateway.reports.routing import check_routes, seal_for
+
+    check_routes([("catalogue", destinations, Path("--destination"))], gw.settings.destinations)
+    now = gw.clock.now()
+    envelope = build_catalogue(
+        kind,
+        profile=gw.profile,
+        sender=m.Unit(code=gw.settings.sender.code, name=gw.settings.sender.name),
+        receiver=m.Unit(code=gw.settings.sender.code, name=gw.settings.sender.name),  # addressed by seal_for
+        now=now,
+        year=year,
+    )
+    envelope = envelope.model_copy(update={"packet_id": uuid.uuid4()})  # pushed copies are new packets
+    sealed = seal_for(envelope, destinations, gw.settings.destinations, gw.sealer)
+    with gw.sessions.begin() as session:
+        _, deliveries = outbox.store(
+            session,
+            sealed.envelope,
+            sealed.payload,
+            sealed.fmt,
+            sealed.destinations,
+            own_payloads=sealed.own,
+            now=now,
+            actor=actor,
+        )
+        ids = [d.id for d in deliveries]
+    gw.publish(ids)
+    return str(envelope.packet_id)

@@ -178,3 +178,34 @@ def reports_send_kpis(
         console.print(
             f"KPI data queued as packet {built.packet_id}: {built.values} values, {built.figure_status.value}"
         )
+
+
+@reports_app.command("send-list")
+def reports_send_list(
+    source: Annotated[Path, typer.Argument(help="the list, XLSX or CSV")],
+    regime: Annotated[str, typer.Option(help="regime code, e.g. KTXH-THANG")],
+    form: Annotated[str, typer.Option(help="the list form's code (MaBieuMau)")],
+    period: Annotated[str, typer.Option(help="e.g. 2026-THANG-10")],
+    template: Annotated[str, typer.Option(help="a layout of kind list (mappings/templates/NAME.yaml or a path)")],
+    unit: Annotated[str | None, typer.Option(help="reporting unit code; default: our sender code")] = None,
+    config: ConfigOpt = None,
+    actor: Annotated[str, typer.Option()] = "cli",
+) -> None:
+    """Send a list-type report (SO_LIEU_DANH_SACH): every row of the list becomes a record."""
+    from adapters.template_spec import load_template, resolve
+    from gateway.reports.lists import send_list
+
+    spec = load_template(resolve(template if template.endswith((".yaml", ".yml")) else f"{template}.yaml"))
+    adapter = "csv" if source.suffix.lower() in (".csv", ".txt") else "xlsx"
+    sent = send_list(
+        gateway_for(config),
+        regime_code=regime,
+        form=form,
+        period_key=period,
+        source=source,
+        spec=spec,
+        adapter=adapter,
+        actor=f"operator:{actor}",
+        unit_code=unit,
+    )
+    console.print(f"list report queued as packet {sent.packet_id}: {sent.records} records (LanGui {sent.revision})")

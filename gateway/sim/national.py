@@ -37,6 +37,7 @@ from gateway.packets.validate import read_packet, write_packet
 from gateway.signing.packets import PacketSigner, PacketVerifier
 from gateway.signing.seal import verify_attachments
 from gateway.sim.faults import FaultPlan, FaultState
+from gateway.sim.issuer import ISSUE_PATH, IssueRequest, issue
 
 RECEIVE_PATH = "/api/qcvn125/goi-tin"
 STATUS_PATH = "/api/qcvn125/trang-thai/{packet_id}"
@@ -447,6 +448,16 @@ def create_app(
                 _cut_off(payload), media_type=f"application/{fmt}", headers={"content-length": str(len(payload))}
             )
         return Response(payload, media_type=f"application/{fmt}")
+
+    @app.post(ISSUE_PATH)
+    def post_issue(request: IssueRequest) -> Response:
+        """Issue a regime, form or outline to a province's intake (see ``gateway.sim.issuer``)."""
+        status, body, ctype = issue(request, me, signer)
+        with stats.lock:
+            stats.faults[f"issued-{status}"] += 1
+        return Response(
+            body, status_code=200 if status < 500 else 502, media_type=ctype, headers={"X-Intake-Status": str(status)}
+        )
 
     @app.get("/sim/stats")
     def get_stats() -> dict[str, Any]:
