@@ -43,6 +43,7 @@ class Worker:
         self._stop = threading.Event()
         self._polling = threading.Lock()
         self._pool_poll = ThreadPoolExecutor(1, thread_name_prefix="status-poll")
+        self._fed: dict[str, float] = {}  # destination -> when its feed (poll_url) was last read
         self.results: list[AttemptResult] = []
 
     # -------------------------------------------------------------- drain jobs
@@ -102,6 +103,7 @@ class Worker:
             if now - last_sweep >= self.sweep_interval:
                 last_sweep = now
                 self._poll_statuses()
+                self._poll_feeds()
                 with self._lock:
                     self._idle_until = 0.0
                 self._fill()
@@ -122,6 +124,22 @@ class Worker:
         self._pool_poll.shutdown(wait=True)
         self._ack_finished()
         self._close(conn)
+
+    def _poll_feeds(self) -> None:
+        """Read the feed of each destination with a ``poll_url`` every ``poll_interval`` seconds."""
+        now = time.monotonic()
+        for name, dest in self.gateway.settings.destinations.items():
+            if dest.poll_url and now - self._fed.get(name, float("-inf")) >= dest.poll_interval:
+                self._fed[name] = now
+                self._pool_poll.submit(self._feed_once, name)
+
+    def _feed_once(self, destination: str) -> None:
+        from gateway.inbound.poll import poll_destination
+
+        try:
+            poll_destination(self.gateway, destination)
+        except Exception:
+            log.exception("reading the feed of %s failed; trying again in its poll_interval", destination)
 
     def _poll_statuses(self) -> None:
         pollable = {name: d.status_poll_after for name, d in self.gateway.settings.destinations.items() if d.status_url}

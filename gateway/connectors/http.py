@@ -13,6 +13,8 @@ and 5xx are transient; 401 and 403 are credential problems; every other 4xx reje
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ssl
 import threading
 import time
@@ -31,6 +33,7 @@ from gateway.errors import (
     TransientDeliveryError,
 )
 from gateway.packets import model as m
+from gateway.packets import safe
 from gateway.packets.validate import read_packet
 from gateway.settings import DestinationSettings
 
@@ -208,6 +211,33 @@ class HttpConnector:
         if response.status_code != 200:
             raise TransientDeliveryError(f"{self.name}: status poll answered HTTP {response.status_code}")
         return self._read(response.content, f"{self.name} status of {packet_id}")
+
+    def fetch_feed(self, cursor: str | None) -> tuple[list[bytes], str | None]:
+        """Packets the receiver publishes for us after ``cursor`` (``poll_url``): ``GET poll_url?cursor=C``
+        answers ``{"items": [{"data": base64, "content_type": ...}], "next": C'}``. Raises
+        ``TransientDeliveryError`` when the feed cannot be read; the cursor then stays where it was."""
+        if not self.settings.poll_url:
+            return [], cursor
+        try:
+            response = self._client.get(
+                self.settings.poll_url,
+                params={"cursor": cursor} if cursor else {},
+                headers={"Accept": "application/json", **self.auth.headers(self._client)},
+            )
+        except httpx.HTTPError as exc:
+            raise TransientDeliveryError(f"{self.name}: feed poll failed ({type(exc).__name__})") from exc
+        if response.status_code != 200:
+            raise TransientDeliveryError(f"{self.name}: feed poll answered HTTP {response.status_code}")
+        try:
+            doc = safe.parse_json(response.content, f"{self.name} feed")
+            items = doc["items"] if isinstance(doc, dict) and isinstance(doc.get("items"), list) else None
+            following = doc.get("next") if isinstance(doc, dict) else None
+            if items is None or not (following is None or isinstance(following, str)):
+                raise ValueError("expected {items: [...], next: cursor}")
+            packets = [base64.b64decode(str(item["data"]), validate=True) for item in items]
+        except (GatewayError, ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise TransientDeliveryError(f"{self.name}: the feed is not in the expected shape ({exc})") from exc
+        return packets, following if following is not None else cursor
 
     def fetch_copy(self, packet_id: str) -> bytes | None:
         """The receiver's copy of a packet it took in (``data_url``), for reconciliation; None when the

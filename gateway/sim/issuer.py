@@ -80,8 +80,21 @@ def issued_body(kind: m.PacketType, code: str | None) -> m.Body:
     )
 
 
-def issue(request: IssueRequest, me: m.Unit, signer: PacketSigner | None) -> tuple[int, bytes, str]:
-    """Build, sign and POST one packet; the province's HTTP status, body and content type."""
+FEED_PATH = "/api/qcvn125/goi-tin-gui"
+"""Where the simulator publishes what it issues for provinces that poll (``poll_url``)."""
+
+
+class PublishRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["CHE_DO_BAO_CAO", "BIEU_MAU_BAO_CAO", "BIEU_MAU_DE_CUONG"]
+    to: dict[str, str]
+    format: Literal["json", "xml"] = "json"
+    code: str | None = None
+
+
+def issued(request: IssueRequest | PublishRequest, me: m.Unit, signer: PacketSigner | None) -> bytes:
+    """One signed packet the simulator issues."""
     kind = m.PacketType(request.type)
     envelope = m.Envelope(
         packet_id=uuid.uuid4(),
@@ -93,8 +106,12 @@ def issue(request: IssueRequest, me: m.Unit, signer: PacketSigner | None) -> tup
         body=issued_body(kind, request.code),
     )
     data = write_packet(envelope, request.format)
-    if signer is not None:
-        data = signer.sign(data)
+    return signer.sign(data) if signer is not None else data
+
+
+def issue(request: IssueRequest, me: m.Unit, signer: PacketSigner | None) -> tuple[int, bytes, str]:
+    """Build, sign and POST one packet; the province's HTTP status, body and content type."""
+    data = issued(request, me, signer)
     with httpx.Client(timeout=30, trust_env=False) as client:
         answer = client.post(
             request.intake_url,

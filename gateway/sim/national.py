@@ -37,7 +37,7 @@ from gateway.packets.validate import read_packet, write_packet
 from gateway.signing.packets import PacketSigner, PacketVerifier
 from gateway.signing.seal import verify_attachments
 from gateway.sim.faults import FaultPlan, FaultState
-from gateway.sim.issuer import ISSUE_PATH, IssueRequest, issue
+from gateway.sim.issuer import FEED_PATH, ISSUE_PATH, IssueRequest, PublishRequest, issue, issued
 
 RECEIVE_PATH = "/api/qcvn125/goi-tin"
 STATUS_PATH = "/api/qcvn125/trang-thai/{packet_id}"
@@ -448,6 +448,33 @@ def create_app(
                 _cut_off(payload), media_type=f"application/{fmt}", headers={"content-length": str(len(payload))}
             )
         return Response(payload, media_type=f"application/{fmt}")
+
+    feed: list[bytes] = []  # what the simulator publishes for provinces that poll, in order
+
+    @app.post("/sim/publish")
+    def post_publish(request: PublishRequest) -> dict[str, str]:
+        """Publish a regime, form or outline on the feed (``FEED_PATH``) instead of posting it."""
+        data = issued(request, me, signer)
+        with stats.lock:
+            feed.append(data)
+        return {"published": str(len(feed))}
+
+    @app.get(FEED_PATH)
+    def get_feed(cursor: str | None = None) -> dict[str, Any]:
+        """Packets published after ``cursor`` (an opaque position), and the cursor to ask with next."""
+        start = int(cursor) if cursor and cursor.isdigit() else 0
+        with stats.lock:
+            items = feed[start : start + 100]
+        return {
+            "items": [
+                {
+                    "data": base64.b64encode(d).decode(),
+                    "content_type": "application/xml" if d[:1] == b"<" else "application/json",
+                }
+                for d in items
+            ],
+            "next": str(start + len(items)),
+        }
 
     @app.post(ISSUE_PATH)
     def post_issue(request: IssueRequest) -> Response:
