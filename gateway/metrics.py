@@ -23,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from gateway.clock import as_utc
+from gateway.clock import VN_TZ, as_utc
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -61,7 +61,7 @@ class StateCollector(Collector):
         self.gateway = gateway
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from gateway.db.models import Delivery, DestinationState, QuarantineRecord
+        from gateway.db.models import Delivery, DestinationState, QuarantineRecord, RegimeProposal
 
         gw = self.gateway
         now = gw.clock.now()
@@ -117,6 +117,9 @@ class StateCollector(Collector):
                 or 0
             )
             paused_rows = dict(session.execute(select(DestinationState.name, DestinationState.paused)).all())
+            today = now.astimezone(VN_TZ).date()
+            due_dates = list(session.scalars(select(RegimeProposal.due_on).where(RegimeProposal.state == "open")))
+            proposals_open, proposals_overdue = len(due_dates), sum(1 for d in due_dates if today > d)
             flagged = dict(
                 session.execute(
                     select(Delivery.destination, func.count())
@@ -140,6 +143,16 @@ class StateCollector(Collector):
         yield oldest
         yield paused
         yield attention
+        yield GaugeMetricFamily(
+            "gateway_regime_proposals_open",
+            "Received regimes, forms and outlines awaiting an admin",
+            value=proposals_open,
+        )
+        yield GaugeMetricFamily(
+            "gateway_regime_proposals_overdue",
+            "Proposals past their set-up deadline (3 working days after receipt)",
+            value=proposals_overdue,
+        )
         yield GaugeMetricFamily("gateway_dead_letters", "Deliveries that gave up (dead)", value=dead)
         yield GaugeMetricFamily("gateway_quarantine_open", "Quarantined input awaiting an operator", value=quarantine)
         yield GaugeMetricFamily(
