@@ -10,6 +10,8 @@ and ``gateway scheduler`` start their own listener on 127.0.0.1 (``metrics.port`
 
 from __future__ import annotations
 
+import errno
+import logging
 import shutil
 import time
 from collections.abc import Iterator
@@ -211,8 +213,27 @@ def render(gateway: Any) -> bytes:
     return bytes(generate_latest(registry_for(gateway)))
 
 
-def serve(gateway: Any, host: str, port: int) -> None:
-    """Expose ``/metrics`` of a process that has no API (worker, scheduler)."""
+def serve(gateway: Any, host: str, port: int) -> bool:
+    """Expose ``/metrics`` of a process that has no API (worker, scheduler).
+
+    A second worker on the same host finds the port taken: it keeps delivering and says so, instead
+    of dying on "Address already in use". Nothing is hidden by that: the state gauges are read from
+    SQL at scrape time, so the first process reports the same truth; only this process's own counters
+    (attempt durations, retries) go unscraped until it gets a port of its own
+    (``GATEWAY_METRICS__WORKER_PORT``, as the systemd template unit does per instance)."""
     if host not in ("127.0.0.1", "localhost", "::1") and not gateway.settings.metrics.allow_public:
         raise ValueError("metrics bind to loopback unless metrics.allow_public is set")
-    start_http_server(port, addr=host, registry=registry_for(gateway))
+    try:
+        start_http_server(port, addr=host, registry=registry_for(gateway))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        logging.getLogger("gateway.metrics").warning(
+            "metrics port %s:%s is already in use (another gateway process on this host?): this process serves "
+            "no /metrics; give it a port of its own with GATEWAY_METRICS__WORKER_PORT or "
+            "GATEWAY_METRICS__SCHEDULER_PORT",
+            host,
+            port,
+        )
+        return False
+    return True
