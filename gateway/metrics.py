@@ -61,7 +61,7 @@ class StateCollector(Collector):
         self.gateway = gateway
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from gateway.db.models import Delivery, DestinationState, QuarantineRecord, RegimeProposal
+        from gateway.db.models import Delivery, DestinationState, QuarantineRecord, RegimeProposal, ReportApproval
 
         gw = self.gateway
         now = gw.clock.now()
@@ -117,6 +117,13 @@ class StateCollector(Collector):
                 or 0
             )
             paused_rows = dict(session.execute(select(DestinationState.name, DestinationState.paused)).all())
+            waiting = session.execute(
+                select(ReportApproval.deadline, ReportApproval.warn_hours).where(
+                    ReportApproval.state == "awaiting_approval"
+                )
+            ).all()
+            awaiting = len(waiting)
+            due_soon = sum(1 for deadline, hours in waiting if as_utc(deadline) - timedelta(hours=hours) <= now)
             today = now.astimezone(VN_TZ).date()
             due_dates = list(session.scalars(select(RegimeProposal.due_on).where(RegimeProposal.state == "open")))
             proposals_open, proposals_overdue = len(due_dates), sum(1 for d in due_dates if today > d)
@@ -143,6 +150,14 @@ class StateCollector(Collector):
         yield oldest
         yield paused
         yield attention
+        yield GaugeMetricFamily(
+            "gateway_reports_awaiting_approval", "Reports held for an approver, not signed nor queued", value=awaiting
+        )
+        yield GaugeMetricFamily(
+            "gateway_reports_approval_due_soon",
+            "Reports still awaiting approval within their regime's approval.warn_hours of the deadline",
+            value=due_soon,
+        )
         yield GaugeMetricFamily(
             "gateway_regime_proposals_open",
             "Received regimes, forms and outlines awaiting an admin",

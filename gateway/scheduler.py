@@ -115,7 +115,8 @@ class Scheduler:
                     actor=f"scheduler:{self.name}",
                     period_key=run.key,
                 )
-                kpis = build_kpi_data(
+                # KPI data of a regime that needs approval waits for a person too: reports send-kpis.
+                kpis = [] if regime.approval.required else build_kpi_data(
                     session,
                     regime,
                     run.key,

@@ -17,6 +17,7 @@ class Permission(StrEnum):
     OPS_WRITE = "ops:write"  # replay, cancel, quarantine replay
     INTAKE = "intake"  # post status packets
     METRICS = "metrics"  # Prometheus scrape
+    APPROVE = "approve"  # approve or reject reports before they are signed and sent
 
 
 PERMISSIONS: dict[Permission, frozenset[str]] = {
@@ -25,6 +26,7 @@ PERMISSIONS: dict[Permission, frozenset[str]] = {
     Permission.OPS_WRITE: frozenset({"admin", "operator"}),
     Permission.INTAKE: frozenset({"admin", "receiver"}),
     Permission.METRICS: frozenset({"admin", "operator", "auditor", "metrics"}),
+    Permission.APPROVE: frozenset({"approver"}),
 }
 
 

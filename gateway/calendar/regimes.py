@@ -51,6 +51,13 @@ class DeadlineRule(_Closed):
         return self
 
 
+class ApprovalRule(_Closed):
+    """Approval before sending (Đồng Tháp art. 16; Đồng Nai: separate entry and approval accounts)."""
+
+    required: bool = False
+    warn_hours: float = Field(default=24.0, gt=0, description="flag a report still waiting this close to its deadline")
+
+
 class RegimeDef(_Closed):
     code: str
     name: str
@@ -62,6 +69,7 @@ class RegimeDef(_Closed):
     forms: list[str]
     indicators: list[str] = []
     lead_days: int = Field(default=0, ge=0, le=60, description="push this many days before the deadline")
+    approval: ApprovalRule = ApprovalRule()
     start: date = Field(default=date(2026, 1, 1), description="first period the scheduler produces")
 
 

@@ -209,3 +209,58 @@ def reports_send_list(
         unit_code=unit,
     )
     console.print(f"list report queued as packet {sent.packet_id}: {sent.records} records (LanGui {sent.revision})")
+
+
+@reports_app.command("approvals")
+def reports_approvals(
+    config: ConfigOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="include approved and rejected reports")] = False,
+) -> None:
+    """Reports of regimes that need approval, waiting for an approver (flagged near their deadline)."""
+    from gateway.reports.approval import listing
+
+    table = Table("id", "MaGoiTin", "regime", "form", "period", "unit", "values", "state", "prepared by", "deadline")
+    for a in listing(gateway_for(config), include_decided=all_):
+        table.add_row(
+            str(a.id),
+            a.packet_id,
+            a.regime,
+            a.form,
+            a.period,
+            a.unit,
+            str(a.values),
+            a.state + (f" by {a.decided_by}" if a.decided_by else ""),
+            a.prepared_by,
+            a.deadline.strftime("%Y-%m-%d %H:%M") + (" DUE SOON" if a.due_soon else ""),
+        )
+    console.print(table)
+
+
+@reports_app.command("approve")
+def reports_approve(
+    approval: int,
+    as_: Annotated[str, typer.Option("--as", help="the approver's account (role approver, not the preparer)")],
+    config: ConfigOpt = None,
+) -> None:
+    """Approve a report: it is signed and queued now."""
+    from gateway.reports.approval import approve
+
+    console.print(f"report approved and queued as packet {approve(gateway_for(config), approval, approver=as_)}")
+
+
+@reports_app.command("reject")
+def reports_reject(
+    approval: int,
+    as_: Annotated[str, typer.Option("--as", help="the approver's account (role approver, not the preparer)")],
+    reason: Annotated[str, typer.Option(help="why; sent back to the source system with the report")],
+    config: ConfigOpt = None,
+) -> None:
+    """Reject a report with a reason: it goes back to the source system as a returned report."""
+    from gateway.reports.approval import reject
+
+    returned = reject(gateway_for(config), approval, approver=as_, reason=reason)
+    console.print(
+        f"report rejected; returned to the source as packet {returned}"
+        if returned
+        else "report rejected (no forward_returns_to destination: nothing sent back)"
+    )

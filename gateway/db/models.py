@@ -39,9 +39,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-USER_ROLES = ("admin", "operator", "auditor")
-"""Roles of people: admin (everything, manages accounts), operator (watch and steer), auditor (read-only)."""
-CLIENT_ROLES = (*USER_ROLES, "ministry", "receiver", "metrics")
+USER_ROLES = ("admin", "operator", "auditor", "approver")
+"""Roles of people: admin (everything, manages accounts), operator (watch and steer), auditor (read-only),
+approver (a leader who approves or rejects reports before they are signed and sent)."""
+CLIENT_ROLES = ("admin", "operator", "auditor", "ministry", "receiver", "metrics")
 """Machine clients may also be a ministry (pulls what its grants name), a receiver (posts status
 packets to our intake) or a metrics scraper."""
 
@@ -370,4 +371,38 @@ class RegimeProposal(Base):
     __table_args__ = (
         CheckConstraint(f"state IN ({', '.join(repr(s) for s in PROPOSAL_STATES)})", name="state"),
         CheckConstraint(f"kind IN ({', '.join(repr(s) for s in PROPOSAL_KINDS)})", name="kind"),
+    )
+
+
+APPROVAL_STATES = ("awaiting_approval", "approved", "rejected")
+
+
+class ReportApproval(Base):
+    """A report of a regime that needs approval: built, not signed nor queued until an approver says so.
+
+    ``draft`` is the canonical packet (JSON, unsigned) as prepared; approval seals and queues it,
+    rejection returns it to the source with the reason. Report state, not delivery state."""
+
+    __tablename__ = "report_approvals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    packet_id: Mapped[str] = mapped_column(String(36), unique=True, comment="MaGoiTin of the draft")
+    regime_code: Mapped[str] = mapped_column(String(100))
+    form_code: Mapped[str] = mapped_column(String(100))
+    period_key: Mapped[str] = mapped_column(String(40))
+    reporting_unit: Mapped[str] = mapped_column(String(100))
+    value_count: Mapped[int] = mapped_column(Integer, default=0)
+    draft: Mapped[str] = mapped_column(Text)
+    observation_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    mapping_version: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), default="awaiting_approval")
+    prepared_by: Mapped[str] = mapped_column(String(200))
+    prepared_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    warn_hours: Mapped[float] = mapped_column(default=24.0)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint(f"state IN ({', '.join(repr(s) for s in APPROVAL_STATES)})", name="state"),
+        Index("ix_report_approvals_state", "state", "deadline"),
     )

@@ -175,8 +175,16 @@ def build_report(
             ),
         ),
     )
-    sealed = seal_for(envelope, targets, destinations, sealer, fmt)
     due = datetime.combine(run.deadline, time(23, 59, 59), VN_TZ).astimezone(UTC)
+    if regime.approval.required:
+        # Only approved reports are sealed and queued (gateway.reports.approval).
+        from gateway.reports.approval import hold
+
+        held = hold(
+            session, envelope, regime, observations, value_count=len(chosen), deadline=due, actor=actor, now=now
+        )
+        return BuiltPacket(held.packet_id, [], len(chosen))
+    sealed = seal_for(envelope, targets, destinations, sealer, fmt)
     packet, deliveries = outbox.store(
         session,
         sealed.envelope,

@@ -9,6 +9,7 @@ Create Date: 2026-11-30
 - ``inbound_packets``: packets sent to us, with their raw bytes and our answer (dedup on MaGoiTin).
 - ``poll_cursors``: how far each destination's poll connector has read.
 - ``regime_proposals``: inbound regimes, forms and outlines drafted as YAML, awaiting an admin.
+- ``report_approvals`` and the ``approver`` role of operator accounts: approval before sending.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -18,6 +19,9 @@ revision = '0006'
 down_revision = '0005'
 branch_labels = None
 depends_on = None
+
+ROLES_BEFORE = "role IN ('admin', 'operator', 'auditor')"
+ROLES_AFTER = "role IN ('admin', 'operator', 'auditor', 'approver')"
 
 
 def upgrade() -> None:
@@ -74,7 +78,42 @@ def upgrade() -> None:
     op.create_index(op.f('ix_regime_proposals_inbound_packet_id'), 'regime_proposals', ['inbound_packet_id'], unique=False)
 
 
+    op.create_table(
+        'report_approvals',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('packet_id', sa.String(length=36), nullable=False, comment='MaGoiTin of the draft'),
+        sa.Column('regime_code', sa.String(length=100), nullable=False),
+        sa.Column('form_code', sa.String(length=100), nullable=False),
+        sa.Column('period_key', sa.String(length=40), nullable=False),
+        sa.Column('reporting_unit', sa.String(length=100), nullable=False),
+        sa.Column('value_count', sa.Integer(), nullable=False),
+        sa.Column('draft', sa.Text(), nullable=False),
+        sa.Column('observation_ids', sa.JSON(), nullable=False),
+        sa.Column('mapping_version', sa.String(length=200), nullable=True),
+        sa.Column('state', sa.String(length=20), nullable=False),
+        sa.Column('prepared_by', sa.String(length=200), nullable=False),
+        sa.Column('prepared_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('deadline', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('warn_hours', sa.Float(), nullable=False),
+        sa.Column('decided_by', sa.String(length=200), nullable=True),
+        sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('reason', sa.Text(), nullable=True),
+        sa.CheckConstraint("state IN ('awaiting_approval', 'approved', 'rejected')", name=op.f('ck_report_approvals_state')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_report_approvals')),
+        sa.UniqueConstraint('packet_id', name=op.f('uq_report_approvals_packet_id')),
+    )
+    op.create_index('ix_report_approvals_state', 'report_approvals', ['state', 'deadline'], unique=False)
+    with op.batch_alter_table('api_users', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_api_users_role'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_api_users_role'), sa.text(ROLES_AFTER))
+
+
 def downgrade() -> None:
+    with op.batch_alter_table('api_users', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_api_users_role'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_api_users_role'), sa.text(ROLES_BEFORE))
+    op.drop_index('ix_report_approvals_state', table_name='report_approvals')
+    op.drop_table('report_approvals')
     op.drop_index(op.f('ix_regime_proposals_inbound_packet_id'), table_name='regime_proposals')
     op.drop_table('regime_proposals')
     op.drop_table('poll_cursors')
