@@ -296,6 +296,28 @@ def build_router(security: Security) -> APIRouter:
             mappings=sorted(p.name for p in INDICATOR_MAPPINGS_DIR.glob("*.yaml")),
         )
 
+    @router.get("/exchange", response_class=HTMLResponse)
+    def exchange_page(request: Request, found: Reader) -> Response:
+        """Packets sent to us, the regime inbox and reports awaiting approval (gateway.inbound,
+        gateway.regimes_inbox, gateway.reports.approval); deciding is done with the CLI."""
+        from gateway import regimes_inbox
+        from gateway.db.models import InboundPacket
+        from gateway.reports import approval
+
+        principal, token = found
+        with gw.sessions() as session:
+            inbound = list(session.scalars(select(InboundPacket).order_by(InboundPacket.received_at.desc()).limit(50)))
+            session.expunge_all()
+        return render(
+            request,
+            "exchange.html",
+            principal,
+            token,
+            inbound=inbound,
+            proposals=regimes_inbox.inbox(gw),
+            approvals=approval.listing(gw),
+        )
+
     @router.post("/quarantine/replay")
     def quarantine_replay(
         found: Writer,

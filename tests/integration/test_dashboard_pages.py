@@ -18,7 +18,7 @@ from tests.conftest import GatewayFactory, SimFactory, national_destination
 from tests.support.api import PASSWORD, bearer, token, user
 from tests.support.packets import store_packets
 
-PAGES = ["/ui/", "/ui/deliveries", "/ui/dead", "/ui/reconciliation", "/ui/journey"]
+PAGES = ["/ui/", "/ui/deliveries", "/ui/dead", "/ui/reconciliation", "/ui/journey", "/ui/exchange"]
 
 
 @contextmanager
