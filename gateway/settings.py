@@ -180,6 +180,18 @@ def _default_destinations() -> dict[str, DestinationSettings]:
     return {}
 
 
+class AuditSettings(_Section):
+    """Anchoring the hash-chained audit log outside the database (``docs/security.md``)."""
+
+    key_file: Path | None = Field(
+        default=None, description="seals each event (HMAC); default {data_dir}/secrets/audit.key, made 0600"
+    )
+    checkpoint_file: Path | None = Field(
+        default=None, description="signed checkpoints, one JSON line each; default {data_dir}/audit/checkpoints.jsonl"
+    )
+    checkpoint_interval: float = Field(default=300.0, gt=0, description="seconds between automatic checkpoints")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid")
 
@@ -194,6 +206,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     signing: SigningSettings = SigningSettings()
     trust: TrustSettings = TrustSettings()
+    audit: AuditSettings = AuditSettings()
     destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)
     forward_returns_to: str | None = Field(
         default=None, description="destination (e.g. the provincial system) that gets returned-report status packets"
