@@ -91,9 +91,7 @@ def sign(point: Checkpoint, key: bytes, signing: SigningKey | None) -> Checkpoin
     else:
         raise ConfigurationError("the signing key is neither RSA nor EC")
     cert = base64.b64encode(signing.certificate.public_bytes(Encoding.DER)).decode()
-    return Checkpoint(
-        **{**asdict(point), "alg": alg, "signature": base64.b64encode(raw).decode(), "certificate": cert}
-    )
+    return Checkpoint(**{**asdict(point), "alg": alg, "signature": base64.b64encode(raw).decode(), "certificate": cert})
 
 
 def append(path: Path, point: Checkpoint) -> None:
