@@ -153,7 +153,7 @@ def problems(session: Session, path: Path, key: bytes, ours: list[x509.Certifica
     """Everything the checkpoints show is wrong with the chain in the database (empty: consistent)."""
     points, found = read(path)
     if not points:
-        return [*found, f"no checkpoint in {path}: the chain is not anchored (run `gateway audit checkpoint`)"]
+        return found  # nothing to compare with: ``anchored`` says so
     valid: list[Checkpoint] = []
     for number, point in enumerate(points, start=1):
         why = _signature_holds(point, key, ours)
@@ -206,3 +206,11 @@ def due(path: Path, interval: float) -> bool:
         return time.time() - path.stat().st_mtime >= interval
     except FileNotFoundError:
         return True
+
+
+def anchored(path: Path) -> str | None:
+    """A warning when the chain has no checkpoint yet (a fresh install before its first worker sweep)."""
+    points, _ = read(path)
+    if points:
+        return None
+    return f"no checkpoint in {path} yet: the chain is not anchored (run `gateway audit checkpoint`)"

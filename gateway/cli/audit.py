@@ -8,6 +8,7 @@ from gateway.cli.common import (
     ConfigOpt,
     app,
     console,
+    err,
     gateway_for,
 )
 
@@ -19,8 +20,13 @@ app.add_typer(audit_app, name="audit")
 def audit_verify(config: ConfigOpt = None) -> None:
     """Check the audit log: the hash chain, every event's seal, and the signed checkpoints outside the
     database; exit 1 naming every altered, removed, forged or missing event."""
+    from gateway.audit import checkpoints
+
     gw = gateway_for(config)
     found = gw.verify_audit()
+    warning = checkpoints.anchored(gw.checkpoint_file)
+    if warning:
+        err.print(f"warning: {warning}", markup=False)
     if found:
         for problem in found:
             console.print(f"[red]{problem}[/]", markup=True, highlight=False)
