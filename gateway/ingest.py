@@ -19,6 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import Blank, RawObservation, Reader, ReadProblem, period_ref
+from adapters.reasons import excerpt
 from gateway import audit
 from gateway.calendar import data_window
 from gateway.clock import Clock
@@ -52,7 +53,7 @@ class IngestReport:
 
 
 def _reason_class(reason: str) -> str:
-    return reason.split(":")[0].split("(")[0].strip()[:60]
+    return excerpt(reason.split(":")[0].split("(")[0].strip())  # whole words: never "chưa có số li"
 
 
 def ingest(
