@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import as_utc
 from gateway.db.models import AuditEvent
+from gateway.logs import redact, redact_value
 
 GENESIS = "0" * 64
 SEAL = "_seal"
@@ -61,7 +62,8 @@ def record(
     then carried in the session, so a transaction that records many events (a batch of delivery
     outcomes) costs one query, not one per event. Events are inserted in the order recorded, the order
     of their ids."""
-    detail = dict(detail or {})
+    detail = redact_value(dict(detail or {}))  # a receiver's echo of our credentials never enters the log
+    actor, subject = redact(actor), redact(subject)
     prev = _tail(session)
     key = session.info.get(KEY_INFO)
     if key:
