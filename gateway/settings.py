@@ -199,6 +199,18 @@ def _default_destinations() -> dict[str, DestinationSettings]:
     return {}
 
 
+class AuditSettings(_Section):
+    """Anchoring the hash-chained audit log outside the database (``docs/security.md``)."""
+
+    key_file: Path | None = Field(
+        default=None, description="seals each event (HMAC); default {data_dir}/secrets/audit.key, made 0600"
+    )
+    checkpoint_file: Path | None = Field(
+        default=None, description="signed checkpoints, one JSON line each; default {data_dir}/audit/checkpoints.jsonl"
+    )
+    checkpoint_interval: float = Field(default=300.0, gt=0, description="seconds between automatic checkpoints")
+
+
 class InboundSettings(_Section):
     """Packets sent to us (``POST /v1/intake/packets`` and poll connectors): where each type goes."""
 
@@ -222,6 +234,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     signing: SigningSettings = SigningSettings()
     trust: TrustSettings = TrustSettings()
+    audit: AuditSettings = AuditSettings()
     resources: ResourceSettings = ResourceSettings()
     destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)
     inbound: InboundSettings = InboundSettings()
