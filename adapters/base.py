@@ -74,6 +74,7 @@ class RawObservation:
     value: object
     ref: SourceRef
     disaggregation: tuple[tuple[str, str], ...] = field(default=())
+    column: str | None = None  # the template's column code (MaCot: TH, LK, KH, CK ...), when it has one
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import cast
 
 from adapters.base import ReadItem, ReadProblem, SourceRef
+from adapters.grid import GridCell, GridSheet
 from adapters.legacy_text import Encoding, decode_surface, detect_bytes
 from adapters.long_format import LongFormat
+from adapters.template_spec import Limits
 
 SAMPLE = 256 * 1024
 
@@ -94,37 +96,20 @@ class CsvReader:
             def convert(value: str) -> str:
                 return decode_surface(value, enc.legacy) if enc.legacy else value
 
-            reader = csv.reader(text, delimiter=delimiter)
-            try:
-                header = [convert(h).strip().lstrip("\ufeff") for h in next(reader)]
-            except StopIteration:
+            records = csv_records(text, delimiter, self.source, enc.codec)
+            first = next(records, None)
+            if first is None:
                 yield ReadProblem(SourceRef(self.source), "empty file: no header row")
                 return
-            except _BadBytes as exc:
-                yield ReadProblem(SourceRef(self.source, row=1), f"header bytes do not decode as {enc.codec} ({exc})")
+            if isinstance(first, ReadProblem):
+                yield first
                 return
-            except csv.Error as exc:
-                yield ReadProblem(SourceRef(self.source, row=1), f"unreadable header ({exc})")
-                return
-            line = 1
-            while True:
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    return
-                except (_BadBytes, UnicodeDecodeError) as exc:
-                    where = exc.line if isinstance(exc, _BadBytes) else line + 1
-                    yield ReadProblem(
-                        SourceRef(self.source, row=where),
-                        f"bytes do not decode as {enc.codec} ({exc}); the rest of the file "
-                        "is not read: fix the encoding and read it again",
-                    )
-                    return
-                except csv.Error as exc:
-                    line += 1
-                    yield ReadProblem(SourceRef(self.source, row=line), f"malformed CSV: {exc}")
+            header = [convert(h).strip().lstrip("\ufeff") for h in first[1]]
+            for record in records:
+                if isinstance(record, ReadProblem):
+                    yield record
                     continue
-                line = reader.line_num
+                line, row = record
                 ref = SourceRef(self.source, row=line)
                 if not any(cell.strip() for cell in row):
                     continue  # an empty line is not a record
@@ -135,8 +120,46 @@ class CsvReader:
                         {"fields": [convert(c) for c in row][:20]},
                     )
                     continue
-                record = {h: convert(v) for h, v in zip(header, row, strict=True)}
-                yield self.layout.fields.item(record, ref)
+                values = {h: convert(v) for h, v in zip(header, row, strict=True)}
+                yield self.layout.fields.item(values, ref)
+
+
+def csv_records(
+    text: Iterator[str], delimiter: str, source: str, codec: str
+) -> Iterator[tuple[int, list[str]] | ReadProblem]:
+    """CSV records with the line each starts on, or problems naming their line.
+
+    Strict quoting: a quote left open runs to the end of the file and is reported with the line it
+    was opened on (the lenient default swallowed the lines after it into one field, silently); a
+    stray character after a closing quote is reported and reading goes on with the next record. A
+    record spread over several lines is accepted (quoted line breaks are legal CSV), and its location
+    is the line it starts on."""
+    reader = csv.reader(text, delimiter=delimiter, strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except (_BadBytes, UnicodeDecodeError) as exc:
+            where = exc.line if isinstance(exc, _BadBytes) else start
+            yield ReadProblem(
+                SourceRef(source, row=where),
+                f"bytes do not decode as {codec} ({exc}); the rest of the file "
+                "is not read: fix the encoding and read it again",
+            )
+            return
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc) or "EOF" in str(exc):
+                yield ReadProblem(
+                    SourceRef(source, row=start),
+                    f"unterminated quote: a quoted field opened on line {start} is never closed, so lines "
+                    f"{start}-{reader.line_num} are not read; close the quote and read the file again",
+                )
+                return
+            yield ReadProblem(SourceRef(source, row=start), f"malformed CSV on line {start}: {exc}")
+            continue
+        yield start, row
 
 
 class _BadBytes(ValueError):
@@ -167,3 +190,83 @@ def _sniff(sample: str) -> str:
         return csv.Sniffer().sniff(sample[:65536], delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
+
+
+def csv_sheet(
+    path: Path, limits: Limits, encoding: str | None = None, delimiter: str | None = None
+) -> GridSheet | ReadProblem:
+    """A CSV export of a report template (the same grid as its workbook, one sheet named after the
+    file), bounded like a worksheet: rows, fields per row, non-empty cells, consecutive empty rows
+    and the file's size (``max_decompressed_bytes``)."""
+    source = str(path)
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        return ReadProblem(SourceRef(source), f"cannot open ({exc.strerror})")
+    with raw:
+        size = path.stat().st_size
+        if size > limits.max_decompressed_bytes:
+            return ReadProblem(
+                SourceRef(source),
+                f"limit reached: the file has {size:,} bytes, over limits.max_decompressed_bytes="
+                f"{limits.max_decompressed_bytes:,}; the file is not read",
+            )
+        head = raw.read(SAMPLE)
+        raw.seek(0)
+        enc = CsvReader(path, CsvLayout(encoding=encoding))._encoding(head)
+        sep = delimiter or _sniff(head.decode(enc.codec, errors="replace"))
+        sheet = GridSheet(path.stem)
+        cells = empty = 0
+        for record in csv_records(_decoded_lines(raw, enc.codec), sep, source, enc.codec):
+            if isinstance(record, ReadProblem):
+                sheet.problems.append(record)
+                continue
+            line, row = record
+            values = {
+                col: GridCell(decode_surface(v, enc.legacy) if enc.legacy else v, False, decoded=True)
+                for col, v in enumerate(row, start=1)
+                if v.strip()
+            }
+            if not values:
+                empty += 1
+                if empty > limits.max_empty_rows:
+                    sheet.problems.append(
+                        _csv_limit(
+                            source,
+                            line,
+                            f"more than {limits.max_empty_rows:,} consecutive empty lines",
+                            "max_empty_rows",
+                            limits.max_empty_rows,
+                        )
+                    )
+                    break
+                continue
+            empty = 0
+            if line > limits.max_rows:
+                sheet.problems.append(
+                    _csv_limit(source, line, f"line {line:,} is past the last row allowed", "max_rows", limits.max_rows)
+                )
+                break
+            if max(values) > limits.max_columns:
+                sheet.problems.append(
+                    _csv_limit(source, line, f"{len(row):,} fields", "max_columns", limits.max_columns)
+                )
+                break
+            cells += len(values)
+            if cells > limits.max_cells:
+                sheet.problems.append(
+                    _csv_limit(
+                        source, line, f"more than {limits.max_cells:,} non-empty cells", "max_cells", limits.max_cells
+                    )
+                )
+                break
+            sheet.rows[line] = values
+        return sheet
+
+
+def _csv_limit(source: str, line: int, what: str, key: str, value: int) -> ReadProblem:
+    return ReadProblem(
+        SourceRef(source, row=line),
+        f"limit reached: {what} (limits.{key}={value:,}); the rest of the file is not read. "
+        f"If the file really is that large, raise limits.{key} in the template layout",
+    )

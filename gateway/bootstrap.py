@@ -65,6 +65,8 @@ class Gateway:
             circuits=self.circuits,
             forward_returns_to=self.settings.forward_returns_to,
             observe=metrics.observe_attempt,
+            own_unit=self.settings.sender.code,
+            receivers={name: dest.receiver.code for name, dest in self.settings.destinations.items()},
         )
         self._services.append(service)
         return service

@@ -115,14 +115,29 @@ class StateCollector(Collector):
                 or 0
             )
             paused_rows = dict(session.execute(select(DestinationState.name, DestinationState.paused)).all())
+            flagged = dict(
+                session.execute(
+                    select(Delivery.destination, func.count())
+                    .where(Delivery.attention.is_not(None))
+                    .group_by(Delivery.destination)
+                ).all()
+            )
         for destination in set(gw.settings.destinations) | set(ages):
             created = ages.get(destination)
             oldest.add_metric([destination], (now - as_utc(created)).total_seconds() if created else 0.0)
         for destination in set(gw.settings.destinations) | set(paused_rows):
             paused.add_metric([destination], 1.0 if paused_rows.get(destination) else 0.0)
+        attention = GaugeMetricFamily(
+            "gateway_deliveries_needing_attention",
+            "Deliveries flagged for an operator although settled (a late TU_CHOI after acknowledgement)",
+            labels=["destination"],
+        )
+        for destination in set(gw.settings.destinations) | set(flagged):
+            attention.add_metric([destination], float(flagged.get(destination, 0)))
         yield deliveries
         yield oldest
         yield paused
+        yield attention
         yield GaugeMetricFamily("gateway_dead_letters", "Deliveries that gave up (dead)", value=dead)
         yield GaugeMetricFamily("gateway_quarantine_open", "Quarantined input awaiting an operator", value=quarantine)
         yield GaugeMetricFamily(

@@ -60,6 +60,11 @@ class MappingFile(_Closed):
     disaggregations: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="dimension -> {source value: national MaGiaTri}, e.g. GIOI_TINH: {Nữ: NU}"
     )
+    template: str | None = Field(
+        default=None,
+        description="layout of the workbooks this mapping reads (mappings/templates/*.yaml, or a path beside "
+        "this file), used by ingest when no --template is given",
+    )
 
 
 @dataclass(frozen=True)

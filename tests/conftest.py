@@ -23,6 +23,7 @@ from gateway.signing.testpki import make_test_pki
 from gateway.sim.faults import FaultPlan
 from gateway.sim.national import RECEIVE_PATH, create_app
 from gateway.sim.server import BackgroundServer
+from tests.security.probes import pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401 (hooks)
 from tests.support import services
 
 ROOT = Path(__file__).resolve().parents[1]

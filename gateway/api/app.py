@@ -22,6 +22,7 @@ from gateway.auth.principals import Permission, Principal
 from gateway.bootstrap import Gateway
 from gateway.dashboard import views as dashboard
 from gateway.db.engine import is_at_head
+from gateway.delivery.binding import StatusOrigin, StatusUnbound
 from gateway.errors import SignatureInvalid
 from gateway.packets.safe import Limits, check_size
 
@@ -115,8 +116,26 @@ def create_app(gateway: Gateway) -> FastAPI:
         except SignatureInvalid as exc:
             await run_in_threadpool(_audit_refusal, gateway, exc, principal.actor)
             raise
+        if principal.role == "receiver" and not principal.unit:
+            refusal = StatusUnbound(
+                "client_unbound",
+                f"{principal.actor} is a receiver client bound to no unit; add one with `gateway clients add --unit`",
+                location="request",
+            )
+            await run_in_threadpool(_audit_refusal, gateway, refusal, principal.actor)
+            raise refusal
+        origin = StatusOrigin(
+            signed=signer is not None,
+            signer_unit=signer.unit_code if signer else None,
+            client_unit=principal.unit,
+            client=principal.actor,
+        )
         actor = f"{principal.actor} for {packet.sender.code}" + (f" (signed: {signer.subject})" if signer else "")
-        result = await run_in_threadpool(service.intake_status, packet, actor=actor[:200])
+        try:
+            result = await run_in_threadpool(service.intake_status, packet, actor=actor[:200], origin=origin)
+        except StatusUnbound as exc:
+            await run_in_threadpool(_audit_refusal, gateway, exc, principal.actor)
+            raise
         return {"result": result, "MaGoiTin": str(packet.packet_id)}
 
     app.include_router(auth_routes.build_router(security))

@@ -40,11 +40,26 @@ class IssuedSecret:
     secret: str
 
 
-def add_client(session: Session, name: str, role: str, grants: Grants, *, now: datetime, actor: str) -> IssuedSecret:
+def add_client(
+    session: Session,
+    name: str,
+    role: str,
+    grants: Grants,
+    *,
+    now: datetime,
+    actor: str,
+    unit: str | None = None,
+) -> IssuedSecret:
+    """A new client. A receiver is bound to the unit it speaks for (``unit``): its status packets are
+    taken only when they come from that unit (see ``gateway.delivery.binding``)."""
     if role not in CLIENT_ROLES:
         raise InputError(f"role must be one of {', '.join(CLIENT_ROLES)}")
     if role == "ministry" and grants.empty:
         raise InputError("a ministry client needs at least one grant (--regime or --indicator; '*' for all)")
+    if role == "receiver" and not unit:
+        raise InputError("a receiver client needs the unit it speaks for (--unit, e.g. G01 for the national system)")
+    if unit is not None and role != "receiver":
+        raise InputError("only receiver clients are bound to a unit")
     client_id = f"c-{secrets.token_hex(8)}"
     secret = secrets.token_urlsafe(32)
     session.add(
@@ -55,6 +70,7 @@ def add_client(session: Session, name: str, role: str, grants: Grants, *, now: d
             grants=grants.to_json(),
             secret_hash=_hasher.hash(secret),
             created_at=now,
+            unit_code=unit,
         )
     )
     audit.record(
@@ -63,7 +79,7 @@ def add_client(session: Session, name: str, role: str, grants: Grants, *, now: d
         actor=actor,
         action="client.added",
         subject=f"client:{client_id}",
-        detail={"name": name, "role": role, "grants": grants.to_json()},
+        detail={"name": name, "role": role, "grants": grants.to_json(), "unit": unit},
     )
     return IssuedSecret(client_id, secret)
 
@@ -109,7 +125,7 @@ def client_principal(session: Session, client_id: str, secret: str, *, now: date
         ok = as_utc(now) <= as_utc(client.previous_valid_until) and _verify(client.previous_secret_hash, secret)
     if not ok or client.revoked_at is not None:
         return None
-    return Principal("client", client.client_id, client.role, Grants.from_json(client.grants))
+    return Principal("client", client.client_id, client.role, Grants.from_json(client.grants), client.unit_code)
 
 
 def active_client(session: Session, client_id: str) -> Principal | None:
@@ -117,7 +133,7 @@ def active_client(session: Session, client_id: str) -> Principal | None:
     client = session.get(ApiClient, client_id)
     if client is None or client.revoked_at is not None:
         return None
-    return Principal("client", client.client_id, client.role, Grants.from_json(client.grants))
+    return Principal("client", client.client_id, client.role, Grants.from_json(client.grants), client.unit_code)
 
 
 def list_clients(session: Session) -> list[ApiClient]:

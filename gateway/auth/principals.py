@@ -62,6 +62,8 @@ class Principal:
     name: str
     role: str
     grants: Grants = field(default_factory=Grants)
+    unit: str | None = None
+    """Receivers: the unit (``MaDinhDanh``) the client speaks for; its status packets must come from it."""
 
     @property
     def actor(self) -> str:

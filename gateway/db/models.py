@@ -204,6 +204,9 @@ class Delivery(Base):
     sent_out_of_band_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="exported in a fallback bundle for the document-management channel"
     )
+    attention: Mapped[str | None] = mapped_column(
+        Text, comment="why an operator must look although the state is settled"
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     packet: Mapped[Packet] = relationship(back_populates="deliveries")
@@ -321,6 +324,8 @@ class ApiClient(Base):
     previous_valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    unit_code: Mapped[str | None] = mapped_column(String(100), comment="receivers: the unit (MaDinhDanh) it speaks for")
+    tokens_not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (CheckConstraint(f"role IN ({', '.join(repr(r) for r in CLIENT_ROLES)})", name="role"),)
 
 
@@ -334,4 +339,17 @@ class ApiUser(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    tokens_not_before: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="tokens issued earlier are refused (password, role or status changed)"
+    )
     __table_args__ = (CheckConstraint(f"role IN ({', '.join(repr(r) for r in USER_ROLES)})", name="role"),)
+
+
+class RevokedToken(Base):
+    """A token ended before its expiry (logout); kept until it would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from gateway.clock import Clock, as_utc
 from gateway.connectors.base import Connector, OutgoingPacket, Receipt
 from gateway.db.models import Delivery, DeliveryAttempt, DeliveryState, DestinationState, Packet, StatusReceipt
 from gateway.delivery import states
+from gateway.delivery.binding import StatusOrigin, StatusUnbound, check_origin, destinations_of
 from gateway.delivery.circuit import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.errors import (
@@ -163,7 +164,11 @@ class DeliveryService:
         circuits: CircuitBreakers | None = None,
         observe: Callable[[str, str, float, int | None], None] | None = None,
         forward_returns_to: str | None = None,
+        own_unit: str,
+        receivers: Mapping[str, str],
     ) -> None:
+        """``own_unit`` is our ``DonViGui`` (status packets must be addressed to it); ``receivers`` maps
+        each destination to its receiver's unit code (only that unit may answer for the destination)."""
         self.sessions = sessions
         self.connectors = connectors
         self.policies = policies
@@ -173,6 +178,8 @@ class DeliveryService:
         self.circuits = circuits or CircuitBreakers(clock)
         self._observe = observe
         self.forward_returns_to = forward_returns_to
+        self.own_unit = own_unit
+        self.receivers = dict(receivers)
 
     # ------------------------------------------------------------------ claim
     def _due_condition(self, now: datetime) -> Any:
@@ -425,7 +432,11 @@ class DeliveryService:
             delivery.last_error = receipt.note
             if receipt.signature_error is not None:
                 _audit_refused(session, receipt.signature_error, delivery.destination, now=now, actor=actor)
-            if receipt.status is None:
+            unbound = self._unbound_answer(delivery.destination, receipt.status)
+            if unbound is not None:
+                delivery.last_error = f"status packet refused: {unbound}"
+                _audit_refused(session, unbound, delivery.destination, now=now, actor=actor)
+            if receipt.status is None or unbound is not None:
                 transition(session, delivery, S.DELIVERED, now=now, actor=actor, why="receiver accepted")
                 return AttemptResult(delivery_id, "delivered")
             target = self._apply_status(session, delivery, receipt.status, now=now, actor=actor, receipts=receipts)
@@ -457,6 +468,23 @@ class DeliveryService:
         return AttemptResult(delivery_id, "retry", decision.wait)
 
     # ------------------------------------------------------------------ status packets
+    def _unbound_answer(self, destination: str, status: m.Envelope | None) -> StatusUnbound | None:
+        """A status in the answer on our own connection must still come from that destination's receiver
+        (the connection proves who answered, not what the packet claims). It is addressed to whoever sent
+        the packet it answers, which for a forwarded status packet is not us, so that is not checked here;
+        the connector has already checked that it answers the packet sent."""
+        if status is None:
+            return None
+        source = f"{destination} answer"
+        expected = self.receivers.get(destination)
+        if status.sender.code != expected:
+            return StatusUnbound(
+                "not_the_receiver",
+                f"DonViGui is {status.sender.code}, but {destination}'s receiver is {expected}",
+                location=source,
+            )
+        return None
+
     def _apply_status(
         self,
         session: Session,
@@ -495,6 +523,12 @@ class DeliveryService:
         current = S(delivery.state)
         if target is None or target is current:
             return current
+        if current is not S.SENDING and target not in states.ALLOWED[current]:
+            # A late answer that the state machine has no edge for (a TU_CHOI after DA_TIEP_NHAN is real:
+            # the receiver refused what it had accepted). The state stays, the answer is kept as an event on
+            # the delivery, the delivery is flagged for an operator, and the alert fires; never a 500.
+            self._flag_late(session, delivery, status, current, now=now, actor=actor)
+            return current
         if current is S.SENDING and target is not S.ACKNOWLEDGED:
             transition(session, delivery, S.DELIVERED, now=now, actor=actor, why="receiver accepted")
         transition(
@@ -518,21 +552,69 @@ class DeliveryService:
             outbox.store(session, status, payload, "json", [forward], now=now, actor=actor)
         return target
 
-    def intake_status(self, status: m.Envelope, destination: str | None = None, *, actor: str) -> str:
-        """Take in an asynchronous status packet (webhook or poll); idempotent on its MaGoiTin."""
+    def _flag_late(
+        self, session: Session, delivery: Delivery, status: m.Envelope, current: S, *, now: datetime, actor: str
+    ) -> None:
+        body = status.body
+        assert isinstance(body, m.StatusReport)
+        what = f"late {body.status.value} after {current.value}" + (f": {body.reason}" if body.reason else "")
+        delivery.attention = what[:2000]
+        delivery.updated_at = now
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="delivery.late_status",
+            subject=f"delivery:{delivery.id}",
+            detail={
+                "state": current.value,
+                "status": body.status.value,
+                "reason": body.reason,
+                "status_packet": str(status.packet_id),
+                "packet": delivery.packet_id,
+                "destination": delivery.destination,
+            },
+        )
+        log.error(
+            "delivery %s to %s: %s (status packet %s); the state stays %s, an operator must decide",
+            delivery.id,
+            delivery.destination,
+            what,
+            status.packet_id,
+            current.value,
+        )
+
+    def intake_status(
+        self,
+        status: m.Envelope,
+        destination: str | None = None,
+        *,
+        actor: str,
+        origin: StatusOrigin | None = None,
+    ) -> str:
+        """Take in an asynchronous status packet (webhook or poll); idempotent on its MaGoiTin.
+
+        Only the deliveries whose receiver is the packet's ``DonViGui`` can change, and only when the
+        packet is addressed to us and ``origin`` (signer, posting client) binds to that unit
+        (``gateway.delivery.binding``); a refusal raises ``StatusUnbound`` and changes nothing."""
         body = status.body
         if not isinstance(body, m.StatusReport):
             raise NotFound("not a TRANG_THAI_BAO_CAO packet")
+        check_origin(status, origin, self.own_unit, "status packet")
+        sender = status.sender.code
+        allowed = destinations_of(sender, self.receivers)
+        if destination is not None:
+            allowed = allowed & {destination}
         now = self.clock.now()
         with self.sessions.begin() as session:
-            if session.get(StatusReceipt, str(status.packet_id)) is not None:
-                return "duplicate"
-            query = select(Delivery).where(Delivery.packet_id == str(body.original_packet_id))
-            if destination:
-                query = query.where(Delivery.destination == destination)
+            query = select(Delivery).where(
+                Delivery.packet_id == str(body.original_packet_id), Delivery.destination.in_(sorted(allowed))
+            )
             deliveries = session.execute(query.with_for_update()).scalars().all()
             if not deliveries:
-                raise NotFound(f"no delivery of packet {body.original_packet_id}")
+                raise NotFound(f"no delivery of packet {body.original_packet_id} to unit {sender}")
+            if session.get(StatusReceipt, str(status.packet_id)) is not None:
+                return "duplicate"
             for delivery in deliveries:
                 if S(delivery.state) in (S.DELIVERED, S.ACKNOWLEDGED, S.SENDING):
                     self._apply_status(session, delivery, status, now=now, actor=actor)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets.profile import Profile
 from gateway.packets.safe import DEFAULT_LIMITS, Limits
@@ -33,7 +34,17 @@ class Inbound:
         if self.verifier is None:
             return read_packet(data, source=source, profile=self.profile, limits=limits), None
         verified = self.verifier.verify(data, source, limits=limits)
-        return read_packet(verified.data, source=source, profile=self.profile, limits=limits), verified.signer
+        packet = read_packet(verified.data, source=source, profile=self.profile, limits=limits)
+        # The sending unit as read from exactly the signed bytes must be the certificate's unit; a
+        # certificate without a unit code cannot vouch for any sender.
+        if verified.signer.unit_code != packet.sender.code:
+            raise SignatureInvalid(
+                "signer_mismatch",
+                f"the certificate belongs to unit {verified.signer.unit_code or '(none)'}, "
+                f"the packet says it comes from {packet.sender.code}",
+                location=source,
+            )
+        return packet, verified.signer
 
     def packet(self, data: bytes, source: str) -> m.Envelope:
         return self.read(data, source=source)[0]

@@ -12,9 +12,17 @@ PASSWORD = "correct horse battery staple"
 
 
 def client(
-    gw: Gateway, role: str, *, regimes: tuple[str, ...] = (), indicators: tuple[str, ...] = ()
+    gw: Gateway,
+    role: str,
+    *,
+    regimes: tuple[str, ...] = (),
+    indicators: tuple[str, ...] = (),
+    unit: str | None = None,
 ) -> tuple[str, str]:
-    """A machine client in the database; returns (client_id, secret)."""
+    """A machine client in the database; returns (client_id, secret). A receiver speaks for ``unit``,
+    by default G01, the national system every test destination names as its receiver."""
+    if role == "receiver" and unit is None:
+        unit = "G01"
     with gw.sessions.begin() as session:
         issued = accounts.add_client(
             session,
@@ -23,6 +31,7 @@ def client(
             Grants(frozenset(regimes), frozenset(indicators)),
             now=gw.clock.now(),
             actor="test",
+            unit=unit,
         )
     return issued.client_id, issued.secret
 
@@ -39,8 +48,8 @@ def token(app: FastAPI, kind: str, name: str, role: str) -> str:
     return str(issued)
 
 
-def client_token(gw: Gateway, app: FastAPI, role: str, **grants: tuple[str, ...]) -> str:
-    client_id, _ = client(gw, role, **grants)
+def client_token(gw: Gateway, app: FastAPI, role: str, *, unit: str | None = None, **grants: tuple[str, ...]) -> str:
+    client_id, _ = client(gw, role, unit=unit, **grants)
     return token(app, "client", client_id, role)
 
 

@@ -1,0 +1,162 @@
+"""Reading sources: ingest, quarantine, mapping checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gateway.cli.common import (
+    ConfigOpt,
+    app,
+    console,
+    err,
+    gateway_for,
+)
+from gateway.errors import ConfigurationError
+
+quarantine_app = typer.Typer(help="Inspect quarantined input.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+mapping_app = typer.Typer(help="Indicator mapping files.", no_args_is_help=True)
+app.add_typer(mapping_app, name="mapping")
+
+
+@mapping_app.command("check")
+def mapping_check(files: Annotated[list[Path], typer.Argument(help="mapping files (YAML)")]) -> None:
+    """Report unknown units, incompatible units, undeclared forms, duplicate or conflicting rules, with lines."""
+    from mappings.check import check_file
+
+    total = 0
+    for path in files:
+        findings = check_file(path)
+        total += len(findings)
+        for finding in findings:
+            console.print(finding.render(path), markup=False, soft_wrap=True)
+        if not findings:
+            console.print(f"{path}: ok", markup=False)
+    raise typer.Exit(1 if total else 0)
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="file, URL (json-api) or SQLAlchemy URL (sql)")],
+    adapter: Annotated[str, typer.Option(help="xlsx, csv, json-api or sql")],
+    mapping: Annotated[
+        Path | None, typer.Option(help="indicator mapping file (mappings/indicators/*.yaml); not needed with --dry-run")
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(help="xlsx/csv: template layout (mappings/templates/*.yaml); default: the mapping's template"),
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option(help="with a template: the period of every value, 2026-THANG-10")
+    ] = None,
+    unit: Annotated[str | None, typer.Option(help="with a template: the unit code of every value")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="read and print what is read; store nothing")] = False,
+    output_format: Annotated[str, typer.Option("--format", help="with --dry-run: jsonl or table")] = "table",
+    query: Annotated[str | None, typer.Option(help="sql: the query (columns aliased to the long format)")] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="csv: utf-8, utf-16, cp1258, tcvn3, vni (default: detect)")
+    ] = None,
+    reporting_unit: Annotated[str | None, typer.Option(help="default: our sender code")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Read a source: every record becomes an observation or a quarantine record with a reason.
+
+    With --dry-run nothing is stored: one record per value read (indicator, name, unit, column,
+    period, unit_code, value, location) and one per problem, as jsonl or a table."""
+    import os
+
+    from adapters.registry import UnknownAdapter, reader_for
+    from adapters.template_spec import TemplateError, resolve
+    from gateway.ingest import ingest as run_ingest
+    from mappings.indicators import MappingError, load_mapping
+
+    if output_format not in ("jsonl", "table"):
+        raise typer.BadParameter("--format must be jsonl or table")
+    mapped = None
+    try:
+        if mapping is not None:
+            mapped = load_mapping(mapping)
+            if template is None and mapped.spec.template and adapter in ("xlsx", "csv"):
+                template = str(resolve(mapped.spec.template, mapping.parent))
+        elif not dry_run:
+            raise MappingError("--mapping is needed to store observations (or use --dry-run to preview)")
+        options = {
+            k: v
+            for k, v in {
+                "query": query,
+                "encoding": encoding,
+                "template": template,
+                "period": period,
+                "unit": unit,
+                "bearer_token": os.environ.get("GATEWAY_SOURCE_BEARER_TOKEN"),
+                "api_key": os.environ.get("GATEWAY_SOURCE_API_KEY"),
+            }.items()
+            if v
+        }
+        reader = reader_for(adapter, source, options)
+    except (UnknownAdapter, MappingError, TemplateError) as exc:
+        raise ConfigurationError(str(exc)) from exc
+    if dry_run:
+        from gateway.cli.preview import print_preview
+
+        print_preview(reader, output_format)
+        return
+    assert mapped is not None
+    gw = gateway_for(config)
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("reading", total=None)
+        report = run_ingest(
+            gw.sessions,
+            reader,
+            mapped,
+            gw.clock,
+            reporting_unit=reporting_unit or gw.settings.sender.code,
+            actor="cli",
+            progress=lambda n: progress.update(task, completed=n),
+        )
+    console.print(f"read {report.read}: mapped {report.mapped}, quarantined {report.quarantined}, blank {report.blank}")
+    for reason, count in report.reasons.most_common():
+        console.print(f"  quarantined {count}: {reason}", markup=False)
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    mapping: Annotated[Path, typer.Option(help="the (fixed) mapping to apply")],
+    reporting_unit: Annotated[str | None, typer.Option()] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Map open quarantine records again (after fixing a mapping); those that map become observations."""
+    from gateway.ingest import replay_quarantine
+    from mappings.indicators import load_mapping
+
+    gw = gateway_for(config)
+    done, still = replay_quarantine(
+        gw.sessions,
+        load_mapping(mapping),
+        gw.clock,
+        reporting_unit=reporting_unit or gw.settings.sender.code,
+        actor="cli",
+    )
+    console.print(f"replayed {done} record(s); {still} still quarantined")
+
+
+@quarantine_app.command("list")
+def quarantine_list(config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50) -> None:
+    """Quarantined input with where and why."""
+    from sqlalchemy import select
+
+    from gateway.db.models import QuarantineRecord
+
+    gw = gateway_for(config)
+    table = Table("id", "location", "reason", "raw")
+    with gw.sessions() as session:
+        for q in session.execute(select(QuarantineRecord).order_by(QuarantineRecord.id).limit(limit)).scalars():
+            table.add_row(str(q.id), q.location, q.reason, json.dumps(q.raw, ensure_ascii=False)[:60])
+    console.print(table)

@@ -1,0 +1,159 @@
+"""Long-running processes and the demo: demo, serve, worker, run, scheduler."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import typer
+
+from gateway.cli.common import (
+    ConfigOpt,
+    app,
+    configure_logs,
+    console,
+    gateway_for,
+    settings_for,
+    wire_format,
+)
+
+
+@app.command()
+def demo(
+    config: ConfigOpt = None,
+    faults: Annotated[str, typer.Option(help="simulator fault profile: none, mild, heavy")] = "mild",
+    fmt: Annotated[str, typer.Option("--format", help="packet encoding: json or xml")] = "json",
+    keep_serving: Annotated[bool, typer.Option("--keep-serving", help="leave the API up afterwards")] = False,
+    packets: Annotated[int | None, typer.Option(help="total packets: adds synthetic load reports")] = None,
+) -> None:
+    """Run the whole path on the embedded default against the bundled national-system simulator."""
+    from gateway.demo import run_demo
+
+    result = run_demo(
+        settings_for(config),
+        fault_profile=faults,
+        fmt=wire_format(fmt, "--format"),
+        console=console,
+        keep_serving=keep_serving,
+        packets=packets,
+    )
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the API (health, readiness, status intake)."""
+    import uvicorn
+
+    from gateway.api.app import create_app
+
+    gw = gateway_for(config)
+    uvicorn.run(create_app(gw), host=host or gw.settings.api.host, port=port or gw.settings.api.port, log_level="info")
+
+
+@app.command()
+def worker(
+    config: ConfigOpt = None,
+    concurrency: Annotated[int | None, typer.Option()] = None,
+    worker_id: Annotated[str | None, typer.Option("--id")] = None,
+) -> None:
+    """Deliver packets: consume wake-ups, attempt, retry, sweep. Stops cleanly on SIGINT/SIGTERM."""
+    import signal
+
+    from gateway.worker import Worker
+
+    gw = gateway_for(config)
+    configure_logs(gw.settings)
+    if gw.settings.metrics.worker_port:
+        from gateway import metrics
+
+        metrics.serve(gw, gw.settings.metrics.host, gw.settings.metrics.worker_port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        Worker(gw, worker_id=worker_id, concurrency=concurrency).run(stop)
+    finally:
+        gw.close()
+
+
+@app.command()
+def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Option()] = None) -> None:
+    """Single node: the API, a delivery worker and the scheduler in one process. Stops cleanly on
+    SIGINT/SIGTERM."""
+    import signal
+
+    import uvicorn
+
+    from gateway.api.app import create_app
+    from gateway.worker import Worker
+
+    gw = gateway_for(config)
+    configure_logs(gw.settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(gw), host=gw.settings.api.host, port=gw.settings.api.port, log_level="info", lifespan="off"
+        )
+    )
+    api = threading.Thread(target=server.run, name="api", daemon=True)
+    api.start()
+    stop = threading.Event()
+
+    def _stop(*_: object) -> None:
+        stop.set()
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    from gateway.scheduler import Scheduler
+
+    sched = threading.Thread(target=Scheduler(gw, name="run").loop, args=(stop,), name="scheduler", daemon=True)
+    sched.start()
+    console.print(
+        f"gateway running: API on http://{gw.settings.api.host}:{gw.settings.api.port}, worker and scheduler on"
+    )
+    try:
+        Worker(gw, concurrency=concurrency).run(stop)
+    finally:
+        server.should_exit = True
+        api.join(timeout=10)
+        gw.close()
+
+
+@app.command()
+def scheduler(
+    config: ConfigOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="execute due runs once and exit")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between ticks")] = 60.0,
+) -> None:
+    """Build and enqueue every report whose push date has come; catch up missed runs. Safe to run twice."""
+    import signal
+
+    from gateway.scheduler import Scheduler
+
+    gw = gateway_for(config)
+    configure_logs(gw.settings)
+    sched = Scheduler(gw, name=f"scheduler:{__import__('os').getpid()}")
+    if once:
+        for r in sched.tick():
+            console.print(
+                f"{r.regime} {r.period_key}: {r.packets} packet(s){' LATE' if r.late else ''}"
+                f"{' (' + r.note + ')' if r.note else ''}"
+            )
+        gw.close()
+        return
+    if gw.settings.metrics.scheduler_port:
+        from gateway import metrics
+
+        metrics.serve(gw, gw.settings.metrics.host, gw.settings.metrics.scheduler_port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        sched.loop(stop, interval)
+    finally:
+        gw.close()

@@ -1,0 +1,102 @@
+"""Signatures: test PKI, sign, verify."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.cli.common import (
+    app,
+    console,
+)
+
+keys_app = typer.Typer(help="Signing keys and trust anchors.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("test-pki")
+def keys_test_pki(
+    directory: Path,
+    province: Annotated[str, typer.Option(help="unit code (certificate UID) of the province's signers")] = "H15",
+    national: Annotated[str, typer.Option(help="unit code of the national system's key")] = "G01",
+) -> None:
+    """Make a throw-away PKI for tests and demos: DIR/trust/ (root, intermediate, CRLs), DIR/signer.p12,
+    signer-ec.p12, national.p12, ministry.p12, expired.p12, revoked.p12, untrusted.p12, passphrase.txt."""
+    from gateway.signing.testpki import make_test_pki
+
+    make_test_pki(directory, province=province, national=national)
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            console.print(str(path), markup=False)
+
+
+@app.command()
+def sign(
+    path: Path,
+    key: Annotated[Path, typer.Option("--key", help="PKCS#12 or PEM file with the key and its certificate")],
+    passphrase_file: Annotated[
+        Path | None, typer.Option(help="file whose first line is the passphrase (else $GATEWAY_SIGNING_PASSPHRASE)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """Sign a packet (JSON: ChuKySo over RFC 8785; XML: enveloped XML-DSig). The passphrase is never
+    taken from the command line."""
+    from gateway.packets.profile import load_profile
+    from gateway.packets.safe import check_size
+    from gateway.packets.validate import read_packet
+    from gateway.signing.keys import KeyRing, load_key, read_passphrase
+    from gateway.signing.packets import PacketSigner
+
+    check_size(path.stat().st_size, str(path))
+    data = path.read_bytes()
+    read_packet(data, source=str(path))  # sign only what is a valid packet
+    passphrase = read_passphrase(env=None if passphrase_file else "GATEWAY_SIGNING_PASSPHRASE", file=passphrase_file)
+    signed = PacketSigner(load_profile(), KeyRing([load_key(key, passphrase)])).sign(data)
+    if out:
+        out.write_bytes(signed)
+    else:
+        sys.stdout.buffer.write(signed + b"\n")
+
+
+@app.command()
+def verify(
+    path: Path,
+    trust: Annotated[Path, typer.Option("--trust", help="directory of trusted roots, intermediates and CRLs")],
+    revocation_unknown: Annotated[str, typer.Option(help="reject or accept when no CRL covers the signer")] = "reject",
+    max_age_days: Annotated[float | None, typer.Option(help="refuse signatures older than this")] = None,
+) -> None:
+    """Verify a signed packet (and the signed PDFs it carries), or a signed PDF. Exit 0 when valid,
+    1 when not, with the reason."""
+    from gateway.errors import SignatureInvalid
+    from gateway.packets.profile import load_profile
+    from gateway.packets.safe import check_size
+    from gateway.signing import Inbound
+    from gateway.signing.packets import PacketVerifier
+    from gateway.signing.pdf import verify_pdf
+    from gateway.signing.seal import verify_attachments
+    from gateway.signing.trust import TrustStore
+
+    if revocation_unknown not in ("reject", "accept"):
+        raise typer.BadParameter("--revocation-unknown must be reject or accept")
+    check_size(path.stat().st_size, str(path))
+    store = TrustStore(trust, revocation_unknown="accept" if revocation_unknown == "accept" else "reject")
+    data = path.read_bytes()
+    try:
+        if data.startswith(b"%PDF"):
+            signers = verify_pdf(data, store, source=str(path))
+        else:
+            max_age = timedelta(days=max_age_days) if max_age_days else None
+            verifier = PacketVerifier(load_profile(), store, max_age=max_age)
+            packet, signer = Inbound(verifier.profile, verifier).read(data, source=str(path))
+            assert signer is not None
+            signers = [signer, *verify_attachments(packet, store)]
+    except SignatureInvalid as exc:
+        console.print(f"INVALID ({exc.code}): {exc}", markup=False)
+        raise typer.Exit(1) from exc
+    for who in signers:
+        note = " (revocation unknown)" if who.revocation == "unknown" else ""
+        console.print(f"VALID: signed by {who.subject}{note}", markup=False)

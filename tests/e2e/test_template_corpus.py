@@ -1,0 +1,87 @@
+"""The template corpus (examples/templates/) read through the command line, as an operator would:
+each workbook with its layout, and with the layout ``gateway template infer`` proposes for it, gives
+exactly the observations the generator wrote from its own figures (never from the reader)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "examples" / "templates"
+GATEWAY = str(Path(sys.executable).parent / "gateway")
+SHAPES = sorted(p.name.removesuffix(".expected.json") for p in CORPUS.glob("*.expected.json"))
+
+
+def gateway(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GATEWAY, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "GATEWAY_DATA_DIR": str(data), "COLUMNS": "200"},
+    )
+
+
+def dry_run(expected: dict[str, Any], layout: Path, data: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    options = [x for k, v in expected["options"].items() for x in (f"--{k}", v)]
+    source = str(CORPUS / expected["source"])
+    done = gateway(
+        "ingest", source, "--adapter", expected["adapter"], "--template", str(layout),
+        "--dry-run", "--format", "jsonl", *options, data=data,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return [r for r in records if "problem" not in r], [r for r in records if "problem" in r]
+
+
+def same(records: tuple[list[dict[str, Any]], list[dict[str, Any]]], expected: dict[str, Any]) -> None:
+    observations, problems = records
+    assert observations == expected["observations"]
+    assert [p["location"] for p in problems] == [e["location"] for e in expected["problems"]]
+    for got, want in zip(problems, expected["problems"], strict=True):
+        assert want["reason_contains"] in got["problem"]
+
+
+def test_the_corpus_has_at_least_eight_shapes_and_a_csv() -> None:
+    assert len(SHAPES) >= 8
+    adapters = {json.loads((CORPUS / f"{s}.expected.json").read_text(encoding="utf-8"))["adapter"] for s in SHAPES}
+    assert adapters == {"xlsx", "csv"}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_each_shape_reads_exactly_with_its_layout(shape: str, tmp_path: Path) -> None:
+    expected = json.loads((CORPUS / f"{shape}.expected.json").read_text(encoding="utf-8"))
+    assert expected["observations"], "every shape holds figures"
+    same(dry_run(expected, CORPUS / f"{shape}.yaml", tmp_path), expected)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_each_shape_reads_exactly_with_its_inferred_layout(shape: str, tmp_path: Path) -> None:
+    expected = json.loads((CORPUS / f"{shape}.expected.json").read_text(encoding="utf-8"))
+    layout = tmp_path / "inferred.yaml"
+    inferred = gateway("template", "infer", str(CORPUS / expected["source"]), "-o", str(layout), data=tmp_path)
+    assert inferred.returncode == 0, inferred.stderr
+    same(dry_run(expected, layout, tmp_path), expected)
+
+
+def test_the_generator_reproduces_the_committed_layouts_and_expectations(tmp_path: Path) -> None:
+    """The expected observations are the generator's, not edited by hand (nor by a reader run)."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(CORPUS)!r}); import generate; "
+         f"generate.generate(__import__('pathlib').Path({str(tmp_path)!r}))"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for shape in SHAPES:
+        for suffix in (".yaml", ".expected.json"):
+            assert (tmp_path / f"{shape}{suffix}").read_text(encoding="utf-8") == (
+                CORPUS / f"{shape}{suffix}"
+            ).read_text(encoding="utf-8"), f"{shape}{suffix}: run examples/templates/generate.py"

@@ -1,0 +1,141 @@
+"""Issue 18 items 1 and 2: a status packet changes only the delivery whose receiver signed it, sent it
+and posted it, and it must be addressed to us; a late refusal after acknowledgement is kept, flagged
+and alerted, never a 500. Over real loopback HTTP, with the test PKI's real keys, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
+from gateway.db.models import ApiClient, AuditEvent, Delivery
+from gateway.packets import model as m
+from gateway.sim.server import BackgroundServer
+from tests.conftest import GatewayFactory
+from tests.security.support import acknowledged_packet, receiver_token, signed_gateway, signed_status, states
+from tests.support.api import bearer, token, user
+
+TRA_LAI, TU_CHOI = m.ReportStatus.TRA_LAI, m.ReportStatus.TU_CHOI
+
+
+class Intake:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.app = create_app(gw)
+        self.server = BackgroundServer(self.app).start()
+
+    def post(self, body: bytes, unit: str | None = "G01", *, token_value: str | None = None) -> httpx.Response:
+        value = token_value or receiver_token(self.gw, self.app, unit or "G01")
+        return httpx.post(f"{self.server.url}/v1/intake/status", content=body, headers=bearer(value), timeout=20)
+
+
+@pytest.fixture
+def intake(gateway_factory: GatewayFactory, database_url: str, test_pki: Path) -> Iterator[Intake]:
+    gw = signed_gateway(gateway_factory, database_url, test_pki)
+    box = Intake(gw)
+    yield box
+    box.server.stop()
+
+
+def test_a_ministry_return_changes_only_the_ministry_delivery(intake: Intake, test_pki: Path) -> None:
+    """The report's probe: a TRA_LAI signed by the ministry (B05) turned the national deliveries to returned."""
+    packet, ids = acknowledged_packet(intake.gw)
+    body = signed_status(test_pki, "ministry", packet, TRA_LAI, sender="B05", reason="Bộ trả lại")
+    answer = intake.post(body, "B05")
+    assert answer.status_code == 202, answer.text
+    assert states(intake.gw, ids) == {"national": "acknowledged", "ministry": "returned"}
+
+
+def test_the_province_own_key_cannot_return_the_national_delivery(intake: Intake, test_pki: Path) -> None:
+    packet, ids = acknowledged_packet(intake.gw)
+    as_province = signed_status(test_pki, "signer", packet, TRA_LAI, sender="H15")
+    answer = intake.post(as_province, "G01")
+    assert answer.status_code == 422 and answer.json()["code"] == "client_mismatch", answer.text
+    # Even an administrator relaying it: H15 received nothing, so nothing changes.
+    admin = token(intake.app, "user", user(intake.gw, "relayadmin", "admin"), "admin")
+    assert intake.post(as_province, token_value=admin).status_code == 404
+    assert states(intake.gw, ids) == {"national": "acknowledged", "ministry": "acknowledged"}
+
+
+def test_a_status_addressed_to_another_province_is_refused(intake: Intake, test_pki: Path) -> None:
+    packet, ids = acknowledged_packet(intake.gw)
+    answer = intake.post(signed_status(test_pki, "national", packet, TRA_LAI, receiver="H99"))
+    assert answer.status_code == 422 and answer.json()["code"] == "misaddressed", answer.text
+    assert states(intake.gw, ids) == {"national": "acknowledged", "ministry": "acknowledged"}
+
+
+def test_a_status_signed_by_one_unit_but_claiming_another_is_refused(intake: Intake, test_pki: Path) -> None:
+    packet, ids = acknowledged_packet(intake.gw)
+    answer = intake.post(signed_status(test_pki, "ministry", packet, TRA_LAI, sender="G01"), "G01")
+    assert answer.status_code == 422 and answer.json()["code"] == "signer_mismatch", answer.text
+    assert states(intake.gw, ids) == {"national": "acknowledged", "ministry": "acknowledged"}
+
+
+def test_a_receiver_client_cannot_post_another_receivers_status(intake: Intake, test_pki: Path) -> None:
+    packet, ids = acknowledged_packet(intake.gw)
+    answer = intake.post(signed_status(test_pki, "national", packet, TRA_LAI), "B05")
+    assert answer.status_code == 422 and answer.json()["code"] == "client_mismatch", answer.text
+    assert states(intake.gw, ids) == {"national": "acknowledged", "ministry": "acknowledged"}
+    with intake.gw.sessions() as s:
+        refusals = s.scalars(select(AuditEvent).where(AuditEvent.action == "signature.rejected")).all()
+        assert [e.detail["code"] for e in refusals] == ["client_mismatch"]
+
+
+def test_a_receiver_client_bound_to_no_unit_is_refused(intake: Intake, test_pki: Path) -> None:
+    packet, ids = acknowledged_packet(intake.gw)
+    client_id = "c-legacy-receiver"
+    with intake.gw.sessions.begin() as s:  # a row as version 0006 stored it, before clients had a unit
+        s.add(
+            ApiClient(
+                client_id=client_id,
+                name="legacy",
+                role="receiver",
+                grants={},
+                secret_hash="x",
+                created_at=intake.gw.clock.now(),
+            )
+        )
+    answer = intake.post(
+        signed_status(test_pki, "national", packet, TRA_LAI),
+        token_value=token(intake.app, "client", client_id, "receiver"),
+    )
+    assert answer.status_code == 422 and answer.json()["code"] == "client_unbound", answer.text
+    assert states(intake.gw, ids) == {"national": "acknowledged", "ministry": "acknowledged"}
+
+
+def test_the_genuine_receiver_still_returns_its_own_delivery(intake: Intake, test_pki: Path) -> None:
+    packet, ids = acknowledged_packet(intake.gw)
+    answer = intake.post(signed_status(test_pki, "national", packet, TRA_LAI, reason="Thiếu số liệu"), "G01")
+    assert answer.status_code == 202, answer.text
+    assert states(intake.gw, ids) == {"national": "returned", "ministry": "acknowledged"}
+
+
+def test_a_late_refusal_after_acknowledgement_is_kept_flagged_and_alerted(
+    intake: Intake, test_pki: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Item 2: TU_CHOI for an acknowledged delivery answered 500 (no acknowledged -> rejected edge)."""
+    packet, ids = acknowledged_packet(intake.gw)
+    body = signed_status(test_pki, "national", packet, TU_CHOI, reason="Phát hiện sai sót sau khi tiếp nhận")
+    answer = intake.post(body, "G01")
+    assert answer.status_code == 202, answer.text
+    assert intake.post(body, "G01").json()["result"] == "duplicate"
+    with intake.gw.sessions() as s:
+        national = s.get(Delivery, ids["national"])
+        assert national is not None
+        assert national.state == "acknowledged"  # what was accepted stays accepted ...
+        assert national.ack_status == "TU_CHOI"  # ... the refusal is the latest answer on record ...
+        assert national.attention and "late TU_CHOI after acknowledged" in national.attention  # ... flagged
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "delivery.late_status")).one()
+        assert event.detail["reason"] == "Phát hiện sai sót sau khi tiếp nhận"
+        assert s.get(Delivery, ids["ministry"]).attention is None  # type: ignore[union-attr]
+    scrape = httpx.get(
+        f"{intake.server.url}/metrics",
+        headers=bearer(token(intake.app, "user", user(intake.gw, "watcher", "operator"), "operator")),
+        timeout=20,
+    )
+    assert 'gateway_deliveries_needing_attention{destination="national"} 1.0' in scrape.text
