@@ -115,8 +115,8 @@ class IngestReport:
     """The first ``NAMED_CHANGES`` changed values of reports already sent."""
     changed_in_sent: int = 0
     corrections: list[Correction] = field(default_factory=list)
-    to_correct: list[str] = field(default_factory=list)
-    """Reports with changed values that no correction was made for (no gateway to build it)."""
+    to_correct: dict[str, str] = field(default_factory=dict)
+    """Reports already sent with changed values that no correction was made for, and why."""
     state: str = IngestState.COMPLETED.value
     same_as: int | None = None
     """For an unchanged source: the run that read the same content."""
@@ -189,12 +189,24 @@ def _input_hash(
         content,
         reader.name,
         repr(getattr(reader, "layout", None)),
-        json.dumps({k: str(v) for k, v in sorted(options.items())}),
+        json.dumps({k: _option_fingerprint(v) for k, v in sorted(options.items())}),
         mapping.version,
         hashlib.sha256(mapping_bytes).hexdigest(),
         reporting_unit,
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _option_fingerprint(value: object) -> str:
+    """An option as it decides the read: a file (a template layout) by its content, not its name."""
+    text = str(value)
+    try:
+        path = Path(text)
+        if len(text) < 4096 and path.is_file():
+            return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        pass
+    return text
 
 
 def _identical_run(session: Session, input_hash: str) -> IngestRun | None:
@@ -459,7 +471,7 @@ def _count_outside(report: IngestReport, regime: str, period: str) -> None:
     reason = outside_regime(regime, period)
     if reason is not None:
         report.outside_regime += 1
-        report.outside[f"{regime} {period}: {reason}"] += 1
+        report.outside[reason if period in reason else f"{regime} {period}: {reason}"] += 1
 
 
 def _settle_sent(sessions: sessionmaker[Session], batches: _Batches, report: IngestReport) -> list[str]:
@@ -519,18 +531,23 @@ def _complete(
 
             for name in to_correct:
                 regime, form, period, unit = name.split("/", 3)
-                built = correct_in_session(
-                    session,
-                    gateway,
-                    ReportKey(regime, form, period, unit),
-                    actor=actor,
-                    reason=f"ingest run {report.run_id} of {reader.source} changed its values",
-                )
+                try:
+                    with session.begin_nested():  # a report that cannot be built leaves the others
+                        built = correct_in_session(
+                            session,
+                            gateway,
+                            ReportKey(regime, form, period, unit),
+                            actor=actor,
+                            reason=f"ingest run {report.run_id} of {reader.source} changed its values",
+                        )
+                except (GatewayError, LookupError) as exc:
+                    report.to_correct[name] = f"the correction could not be built: {exc}"
+                    continue
                 revision = session.scalar(select(Packet.revision).where(Packet.id == built.packet_id)) or 0
                 report.corrections.append(Correction(name, built.packet_id, revision, built.values))
                 published.extend(built.delivery_ids)
         else:
-            report.to_correct = to_correct
+            report.to_correct = {name: "no gateway was given to build the correction" for name in to_correct}
         run.read, run.mapped, run.quarantined, run.blank = report.read, report.mapped, report.quarantined, report.blank
         run.added, run.changed, run.unchanged = report.added, report.changed, report.unchanged
         run.outside_regime = report.outside_regime

@@ -187,4 +187,4 @@ def test_without_a_gateway_the_reports_to_correct_are_named(
     build(gw)
     changed = edited_copy(tmp_path, "corrected.xlsx", {("T09-2026", "F8"): 1})
     report = ingest(gw.sessions, XlsxTemplateReader(changed), mapping, gw.clock, reporting_unit="H15")
-    assert report.corrections == [] and report.to_correct == ["KTXH-THANG/BM02-XH/2026-THANG-9/H15"]
+    assert report.corrections == [] and list(report.to_correct) == ["KTXH-THANG/BM02-XH/2026-THANG-9/H15"]
