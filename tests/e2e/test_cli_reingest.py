@@ -50,7 +50,9 @@ def test_mapping_check_accepts_the_units_ingest_accepts(tmp_path: Path) -> None:
     mapping.write_text(
         MAPPING.read_text(encoding="utf-8")
         .replace('version: "lao-cai-ktxh/2026.1"', 'version: "visits/1"')
-        .replace('unit: "lượt người"\n    national_unit: "nghìn lượt người"', 'unit: "lượt"\n    national_unit: "lượt"'),
+        .replace(
+            'unit: "lượt người"\n    national_unit: "nghìn lượt người"', 'unit: "lượt"\n    national_unit: "lượt"'
+        ),
         encoding="utf-8",
     )
     assert 'unit: "lượt"' in mapping.read_text(encoding="utf-8")
