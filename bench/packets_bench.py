@@ -71,6 +71,11 @@ def build(rows: list[dict[str, Any]]) -> m.Envelope:
     )
 
 
+def packet(values: int) -> m.Envelope:
+    """A ``values``-figure report packet, for the other benches (signing, API): rows made, then built."""
+    return build(source_rows(values))
+
+
 def timed(fn: Callable[[], object]) -> float:
     gc.collect()
     gc.disable()  # the same conditions for every path: no collector pauses inside a measurement

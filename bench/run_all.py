@@ -1,10 +1,11 @@
-"""Run every benchmark on the embedded default, one after another, and print their figures.
+"""Run every benchmark in bench/, one after another, to the end, and print their figures.
 
     make bench            # or: .venv/bin/python bench/run_all.py [--quick]
 
-Benchmarks that need PostgreSQL and RabbitMQ (``scale_out_bench.py``, ``delivery_bench.py`` with
-``--database-url``/``--broker-url``) are run by hand against the servers of ``ops/ci/test.sh``; see
-docs/performance.md.
+Every script runs on the embedded default except ``scale_out_bench.py``, which starts its own
+PostgreSQL and RabbitMQ on loopback (Debian's ``postgresql`` and ``rabbitmq-server``). A failing script
+does not stop the others; the exit status says whether any failed, and which ones are listed at the
+end. ``tests/unit/test_benchmarks.py`` checks that every ``*_bench.py`` is listed here.
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ FULL = [
     ["delivery_bench.py"],
     ["ingest_bench.py"],
     ["signing_bench.py"],
+    ["api_bench.py"],
+    ["dashboard_bench.py"],
+    ["scale_out_bench.py"],
+    # The national load at a tenth of its size (a few minutes); the whole load: bench/nation_bench.py
+    ["nation_bench.py", "--scale", "100k"],
 ]
 QUICK = [
     ["packets_bench.py", "--values", "20000", "--repeat", "1"],
     ["delivery_bench.py", "--packets", "300"],
     ["ingest_bench.py", "--csv-values", "100000", "--xlsx-values", "20000"],
     ["signing_bench.py", "--seconds", "0.5"],
+    ["api_bench.py", "--seconds", "3", "--rounds", "1", "--requests", "500"],
+    ["dashboard_bench.py", "--deliveries", "10000"],
+    ["scale_out_bench.py", "--packets", "500"],
+    ["nation_bench.py", "--scale", "10k"],
 ]
 
 
@@ -35,13 +45,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
-    failed = 0
+    failed: list[str] = []
     for command in QUICK if args.quick else FULL:
         print(f"\n=== {' '.join(command)}", flush=True)
         started = time.monotonic()
         result = subprocess.run([sys.executable, str(HERE / command[0]), *command[1:]], check=False)
         print(f"=== {command[0]}: exit {result.returncode} in {time.monotonic() - started:.0f} s", flush=True)
-        failed += result.returncode != 0
+        if result.returncode != 0:
+            failed.append(command[0])
+    print(f"\n{'failed: ' + ', '.join(failed) if failed else 'every benchmark ran to the end'}", flush=True)
     return 1 if failed else 0
 
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
-from bench.packets_bench import build
+from bench.packets_bench import packet
 from gateway.packets.profile import load_profile
 from gateway.packets.validate import write_packet
 from gateway.signing.keys import KeyRing, SigningKey, load_key, read_passphrase
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
     profile = load_profile()
-    envelope = build(args.values)
+    envelope = packet(args.values)
     with tempfile.TemporaryDirectory() as tmp:
         pki = make_test_pki(Path(tmp))
         passphrase = read_passphrase(file=pki / "passphrase.txt")

@@ -36,7 +36,7 @@ from gateway.db.models import IngestRun, IngestState, Observation, Packet, Quara
 from gateway.errors import Conflict, GatewayError, NotFound
 from mappings.indicators import (
     EXACT,
-    MAPPINGS_DIR,
+    INDICATOR_MAPPINGS_DIR,
     IndicatorMapping,
     MappingError,
     MappingRejected,
@@ -149,11 +149,21 @@ def _reason_class(reason: str) -> str:
     return reason.split(":")[0].split("(")[0].strip()[:60]
 
 
-def value_key(regime: str, form: str, indicator: str, period: str, unit: str, disaggregation: Iterable[Any]) -> str:
-    """What a value is of (report, indicator, disaggregation), hashed; equal keys are one SoLieu.
-    The migration 0005 holds a copy (migrations never change)."""
-    text = "|".join([regime, form, indicator, period, unit, *("=".join(map(str, p)) for p in disaggregation)])
-    return hashlib.sha256(text.encode()).hexdigest()
+def value_key(
+    regime: str,
+    form: str,
+    indicator: str,
+    period: str,
+    unit: str,
+    disaggregation: Iterable[Any],
+    column: str | None = None,
+) -> str:
+    """What a value is of (report, indicator, form column, disaggregation), hashed; equal keys are one
+    SoLieu. Without a column it is the digest migration 0005 gave existing rows (a copy lives there)."""
+    parts = [regime, form, indicator, period, unit, *("=".join(map(str, p)) for p in disaggregation)]
+    if column:
+        parts.append(f"MaCot={column}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def _report_name(row: Mapping[str, Any]) -> str:
@@ -309,7 +319,8 @@ class _Batches:
                 named.append(
                     ChangedValue(
                         report=name,
-                        indicator=row["indicator_code"],
+                        indicator=row["indicator_code"]
+                        + (f" MaCot={row['column_code']}" if row.get("column_code") else ""),
                         disaggregation=", ".join("=".join(map(str, p)) for p in row["disaggregation"]),
                         was=before[0] if before else None,
                         now=row["value"],
@@ -596,6 +607,7 @@ def _raw(item: RawObservation) -> dict[str, object]:
         "unit": item.unit,
         "period": item.period.key,
         "admin_unit": item.admin_unit,
+        "column": item.column,
         "value": _jsonable(item.value),
     }
 
@@ -612,6 +624,7 @@ def _merge(
         obs["period_key"],
         obs["unit"],
         obs["reporting_unit"],
+        obs["column_code"] or "",
         *("=".join(pair) for pair in obs["disaggregation"]),
     )
     entry = merged.setdefault(key, {"row": obs, "sum": Decimal(0), "from": [], "items": []})
@@ -661,6 +674,7 @@ def _observation(
         "period_key": mapped.period_key,
         "reporting_unit": reporting_unit,
         "disaggregation": disaggregation,
+        "column_code": mapped.column,
         "admin_code_list": mapping.spec.admin_code_list,
         "value": mapped.value,
         "source_ref": str(item.ref),
@@ -672,6 +686,7 @@ def _observation(
             mapped.period_key,
             reporting_unit,
             disaggregation,
+            mapped.column,
         ),
         "mapping_version": mapping.version,
         "packet_id": None,
@@ -705,8 +720,8 @@ def replay_mapping(name: str) -> IndicatorMapping:
     """The mapping an operator chose (by file name, from the API or the dashboard) to replay the
     quarantine with: ``NotFound`` outside ``mappings/indicators``, ``Conflict`` when the file does not
     load (a mapping being edited), never a 500."""
-    path = (MAPPINGS_DIR / name).resolve()
-    if path.parent != MAPPINGS_DIR.resolve() or not path.is_file():
+    path = (INDICATOR_MAPPINGS_DIR / name).resolve()
+    if path.parent != INDICATOR_MAPPINGS_DIR.resolve() or not path.is_file():
         raise NotFound(f"mapping {name!r} is not a file in mappings/indicators")
     try:
         return load_mapping(path)
@@ -749,6 +764,7 @@ def replay_quarantine(
                 admin_unit=raw.get("admin_unit"),
                 value=raw["value"],
                 ref=SourceRef(record.source, record=record.location),
+                column=str(raw["column"]) if raw.get("column") else None,
             )
             try:
                 row, _ = _observation(item, mapping, record.ingest_run_id, reporting_unit, now)

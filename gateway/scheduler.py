@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 
 from gateway import audit
 from gateway.bootstrap import Gateway
-from gateway.calendar.regimes import RegimeDef, Run, all_regimes, runs
+from gateway.calendar.regimes import RegimeDef, Run, all_regimes, regime_path, runs
 from gateway.clock import VN_TZ
 from gateway.db.models import ScheduledRun
 from gateway.ingest_runs import recover
 from gateway.reports import build_in_session
+from gateway.reports.routing import check_routes
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,12 @@ class Scheduler:
         self.gateway = gateway
         self.regimes = regimes if regimes is not None else all_regimes()
         self.name = name
+        if gateway.settings.destinations:
+            # At start-up, not at the first due run: a regime routed to a destination that is not
+            # configured is a configuration error naming the regime's file.
+            check_routes(
+                [(r.code, r.destinations, regime_path(r.code)) for r in self.regimes], gateway.settings.destinations
+            )
 
     def today(self) -> date:
         return self.gateway.clock.now().astimezone(VN_TZ).date()

@@ -23,6 +23,8 @@ from mappings import units
 from mappings.admin_units import AdminUnits, admin_units
 
 MAPPINGS_DIR = Path(__file__).resolve().parent
+INDICATOR_MAPPINGS_DIR = MAPPINGS_DIR / "indicators"
+"""Where indicator mapping files live (``mappings/`` itself holds code, regimes and schemas)."""
 
 
 class MappingError(ValueError):
@@ -81,6 +83,7 @@ class MappedObservation:
     content_hash: str
     converted_from: str | None = None  # the pre-reform unit code, when the value was converted
     disaggregation: tuple[tuple[str, str], ...] = ()  # beyond DVHC, in national codes
+    column: str | None = None  # the form's column code (MaCot), from the template
 
 
 MAX_PLAIN_LENGTH = 64
@@ -166,9 +169,10 @@ class IndicatorMapping:
             (raw.admin_unit or self.spec.province_code).strip(), self.spec.province_code, on=period_end
         )
         text = plain(value)
-        digest = hashlib.sha256(
-            "|".join([rule.national_code, raw.period.key, admin, text, rule.national_unit]).encode()
-        ).hexdigest()
+        parts = [rule.national_code, raw.period.key, admin, text, rule.national_unit]
+        if raw.column is not None:  # values without a column keep the digests they always had
+            parts.append(f"MaCot={raw.column}")
+        digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
         return MappedObservation(
             regime_code=self.spec.regime,
             form_code=rule.form,
@@ -182,6 +186,7 @@ class IndicatorMapping:
             content_hash=digest,
             converted_from=converted_from,
             disaggregation=self._breakdown(raw),
+            column=raw.column,
         )
 
     def _breakdown(self, raw: RawObservation) -> tuple[tuple[str, str], ...]:

@@ -151,6 +151,15 @@ def regime_for(frequency: str, deadline_day: int, code: str = "AD-HOC") -> Regim
     )
 
 
+_SOURCES: dict[str, Path] = {}
+"""Where each loaded regime came from, to name the file in configuration errors."""
+
+
+def regime_path(code: str, directory: Path = REGIMES_DIR) -> Path:
+    """The file a regime is declared in (named in configuration errors)."""
+    return _SOURCES.get(code, directory / f"{code}.yaml")
+
+
 @cache
 def load_regime(code: str, directory: Path = REGIMES_DIR) -> RegimeDef:
     path = directory / f"{code}.yaml"
@@ -167,6 +176,7 @@ def load_regime(code: str, directory: Path = REGIMES_DIR) -> RegimeDef:
         details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigurationError(f"{path}: {details}") from exc
     check(regime)
+    _SOURCES[regime.code] = path
     return regime
 
 

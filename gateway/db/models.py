@@ -129,6 +129,9 @@ class Observation(Base):
     period_key: Mapped[str] = mapped_column(String(40))
     reporting_unit: Mapped[str] = mapped_column(String(100))
     disaggregation: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    column_code: Mapped[str | None] = mapped_column(
+        String(40), comment="MaCot: the form's column (TH month, LK cumulative, KH plan ...), when the source has one"
+    )
     admin_code_list: Mapped[str | None] = mapped_column(String(40), comment="code-list version of DVHC codes")
     value: Mapped[str] = mapped_column(String(64), comment="plain decimal text, never float")
     source_ref: Mapped[str] = mapped_column(String(1000))
@@ -204,6 +207,10 @@ class Delivery(Base):
     sent_out_of_band_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="exported in a fallback bundle for the document-management channel"
     )
+    payload: Mapped[bytes | None] = mapped_column(
+        LargeBinary, comment="the bytes for this destination when they differ from the packet's (format, receiver)"
+    )
+    content_type: Mapped[str | None] = mapped_column(String(60))
     attention: Mapped[str | None] = mapped_column(
         Text, comment="why an operator must look although the state is settled"
     )

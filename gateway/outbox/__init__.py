@@ -7,7 +7,7 @@ The queue message that follows is only a wake-up, published *after* commit by th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -33,8 +33,13 @@ def store(
     mapping_version: str | None = None,
     deadline: datetime | None = None,
     actor: str = "system",
+    own_payloads: Mapping[str, tuple[bytes, str]] | None = None,
 ) -> tuple[Packet, list[Delivery]]:
-    """Add the packet and one pending delivery per destination to ``session`` (no commit)."""
+    """Add the packet and one pending delivery per destination to ``session`` (no commit).
+
+    ``own_payloads`` gives, per destination, the bytes and format it gets when they differ from
+    ``payload`` (another format, or the same report addressed to another receiver)."""
+    own = dict(own_payloads or {})
     body = envelope.body
     period = getattr(body, "period", None)
     unit = getattr(body, "reporting_unit", None)
@@ -43,7 +48,7 @@ def store(
         packet_type=envelope.packet_type.value,
         profile=envelope.profile,
         regime_code=getattr(body, "regime_code", None),
-        form_code=getattr(body, "form_code", None),
+        form_code=getattr(body, "form_code", None) or getattr(body, "outline_code", None),  # narrative: its outline
         period_key=period.key if isinstance(period, m.Period) else None,
         reporting_unit=unit.code if isinstance(unit, m.Unit) else None,
         revision=getattr(body, "revision", 1),
@@ -68,6 +73,8 @@ def store(
             drain_order=deadline or NO_DEADLINE,
             created_at=now,
             updated_at=now,
+            payload=own[dest][0] if dest in own else None,
+            content_type=content_type(own[dest][1]) if dest in own else None,
         )
         for dest in destinations
     ]
@@ -85,6 +92,7 @@ def store(
             "revision": packet.revision,
             "destinations": [d.destination for d in deliveries],
             "sha256": packet.payload_hash,
+            **({"own_payloads": {d: hashlib.sha256(own[d][0]).hexdigest() for d in sorted(own)}} if own else {}),
         },
     )
     return packet, deliveries

@@ -1,8 +1,9 @@
 """Wire profiles: how canonical fields are named and laid out on the wire.
 
 A profile is a folder under ``contracts/qcvn125/profiles/`` holding ``profile.json`` (id, XML
-namespace, root element, and the map from canonical field names to wire names, optionally with
-``"Model.field"`` keys for a name that differs in one place only) plus the JSON
+namespace, root element, and the map from canonical field names to wire names, with
+``"Model.field"`` keys scoping a name to one model: wire names are per (model, field), the bare
+name being the default for every model that has the field) plus the JSON
 Schemas and XSD generated from it by ``gateway contracts build``. Nothing in code names a wire field:
 adopting the official QCVN 125 tables later is a new folder, not a rewrite.
 
@@ -268,3 +269,13 @@ def _check_complete(profile: Profile) -> None:
         )
     for model in seen:
         _reverse(profile, model)
+    collapsed = []
+    for name, models in m.HOMONYMS.items():
+        wires = [(f"{model.__name__}.{name}", profile.wire(model, name)) for model in models]
+        if len({wire for _, wire in wires}) < len(wires):
+            collapsed.append(" and ".join(f"{key} -> {wire!r}" for key, wire in wires))
+    if collapsed:
+        raise ConfigurationError(
+            f"profile {profile.id}: one wire name for fields that mean different things: {'; '.join(collapsed)} "
+            f"(scope each as \"Model.field\" under 'names' in {profile.directory / 'profile.json'})"
+        )

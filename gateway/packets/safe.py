@@ -1,13 +1,20 @@
 """The one place untrusted packet bytes are parsed (JSON and XML), with hard limits.
 
-XML: no DTD at all (a DOCTYPE is refused before the parser sees it, which stops billion-laughs and
-external-entity attacks), no network, no entity resolution, libxml2's default depth limit (256);
-JSON: strict UTF-8, duplicate keys refused, numbers never become floats, bounded nesting.
-Every refusal is an ``UnsafeInputError`` or ``InputError`` that names the source and the place.
+XML: parsed with entity resolution, DTD loading and the network off, and a resolver that refuses to
+open anything; then any DTD (internal or external subset), entity declaration or entity reference is
+refused *after* parsing, so the check holds in every encoding libxml2 reads (UTF-16 with or without
+a BOM, UTF-32, EBCDIC...) and at any offset (a DOCTYPE after a 70 KB comment). Comments and
+processing instructions are refused anywhere in a packet: they split text nodes, so a reader and a
+signature could otherwise see different text (``<MaDinhDanh><!---->H15</MaDinhDanh>``). libxml2's
+default depth limit (256) stands. JSON: strict UTF-8, duplicate keys refused, numbers never become
+floats, bounded nesting. Numbers in both are bounded in length (``MAX_NUMBER_DIGITS``) at parse time,
+well below CPython's 4,300-digit conversion limit, so a huge integer is a located refusal, never a
+crash. Every refusal is an ``UnsafeInputError`` or ``InputError`` that names the source and the place.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +25,11 @@ from lxml import etree
 from gateway.errors import InputError, UnsafeInputError
 
 Format = Literal["json", "xml"]
+
+
+MAX_NUMBER_DIGITS = 100
+"""Characters in one JSON number or XML integer: a QCVN 125 value is at most 64 characters
+(``DecimalText``); 100 leaves room and stays far below CPython's int conversion limit (4,300 digits)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,7 @@ def sniff(data: bytes) -> Format:
     if head.startswith((b"{", b"[")):
         return "json"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError("UTF-16 input: packets must be UTF-8")
+        raise InputError("UTF-16 or UTF-32 input (a byte-order mark): packets must be UTF-8")
     raise InputError("neither JSON nor XML (first byte is not '{' or '<')")
 
 
@@ -60,7 +72,19 @@ def parse_json(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS, *
     except UnicodeDecodeError as exc:
         raise InputError(f"invalid UTF-8 at byte {exc.start}", location=source) from exc
     try:
-        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_float=Decimal, parse_constant=_no_constant)
+        doc = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_float=_bounded_decimal,
+            parse_int=_bounded_int,
+            parse_constant=_no_constant,
+        )
+    except _NumberTooLong as exc:
+        raise InputError(
+            f"a number of {len(exc.args[0])} characters at {_position(text, exc.args[0])}: "
+            f"numbers are limited to {MAX_NUMBER_DIGITS} characters",
+            location=source,
+        ) from None
     except RecursionError as exc:
         raise UnsafeInputError(f"JSON nested deeper than {limits.max_depth} levels", location=source) from exc
     except json.JSONDecodeError as exc:
@@ -74,6 +98,30 @@ def parse_json(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS, *
 
 class _DuplicateKey(ValueError):
     pass
+
+
+class _NumberTooLong(ValueError):
+    pass
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise _NumberTooLong(text)
+    return int(text)
+
+
+def _bounded_decimal(text: str) -> Decimal:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise _NumberTooLong(text)
+    return Decimal(text)
+
+
+def _position(text: str, number: str) -> str:
+    """Line and column of the first occurrence of ``number`` (as the JSON decoder reports places)."""
+    offset = text.find(number)
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f"line {line} column {column}"
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -107,35 +155,94 @@ def check_json_depth(doc: Any, source: str, max_depth: int) -> None:
         level = below
 
 
-def _parser() -> etree.XMLParser:
+class _RefuseAll(etree.Resolver):  # type: ignore[misc]
+    """Resolves nothing: records what the document asked for and hands back nothing, so no local file
+    is ever opened and the answer cannot reveal whether one exists."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def resolve(self, system_url: str | None, public_id: str | None, context: Any) -> Any:
+        self.asked.append(system_url or public_id or "?")
+        return self.resolve_string("", context)
+
+
+def _parser() -> tuple[etree.XMLParser, _RefuseAll]:
     # Whitespace between elements is kept (not ``remove_blank_text``): the readers ignore it, the
     # signature covers the bytes as sent, and dropping it cost a third of the parse.
-    return etree.XMLParser(
+    parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
+        attribute_defaults=False,
         huge_tree=False,
         collect_ids=False,
     )
+    resolver = _RefuseAll()
+    parser.resolvers.add(resolver)
+    return parser, resolver
+
+
+_NOT_DATA = (etree.Comment, etree.ProcessingInstruction, etree.Entity)
 
 
 def parse_xml(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS) -> etree._Element:
+    """Untrusted XML -> its root element, or ``UnsafeInputError``/``InputError`` naming the place."""
     check_size(len(data), source, limits)
-    head = data[:65536]
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in data:
-        raise UnsafeInputError("DTDs and entity declarations are not allowed in packets", location=source)
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:  # the cheap refusal for the usual spelling, anywhere
+        raise UnsafeInputError(_NO_DTD, location=source)
+    parser, resolver = _parser()
     try:
-        root = etree.fromstring(data, parser=_parser())
+        root = etree.fromstring(data, parser=parser)
     except etree.XMLSyntaxError as exc:
+        if resolver.asked:
+            raise UnsafeInputError(_NO_DTD, location=source) from None
         line = f" at line {exc.lineno}" if exc.lineno else ""
         msg = str(exc.msg if hasattr(exc, "msg") else exc)
         if "Excessive depth" in msg or "depth" in msg.lower():
             raise UnsafeInputError(f"XML nested too deep{line}: {msg}", location=source) from exc
+        if "entity" in msg.lower() or "doctype" in msg.lower():
+            raise UnsafeInputError(f"{_NO_DTD}{line}", location=source) from None
         raise InputError(f"malformed XML{line}: {msg}", location=source) from exc
+    check_no_dtd(root, source, asked=resolver.asked)
     if data.count(b"<") > limits.max_elements:  # every element has a '<', so fewer means within the limit
         count = 0
         for count, _ in enumerate(root.iter(), start=1):
             if count > limits.max_elements:
                 raise UnsafeInputError(f"more than {limits.max_elements} XML elements", location=source)
     return root
+
+
+_NO_DTD = "DTDs, entity declarations and entity references are not allowed in packets"
+
+
+def check_no_dtd(root: etree._Element, source: str, *, asked: list[str] | None = None) -> None:
+    """Refuse, after parsing, a document that declared a DTD or entities, referred to an entity, or
+    carries a comment or processing instruction (anywhere, before or after the root too)."""
+    docinfo = root.getroottree().docinfo
+    if asked or docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise UnsafeInputError(_NO_DTD, location=source)
+    outside = [*root.itersiblings(preceding=True), *root.itersiblings()]
+    for node in itertools.chain(outside, root.iter(*_NOT_DATA)):
+        if isinstance(node, etree._Entity):
+            raise UnsafeInputError(f"{_NO_DTD} (&{node.name}; at line {node.sourceline})", location=source)
+        if isinstance(node, etree._Comment | etree._ProcessingInstruction):
+            what = "a comment" if isinstance(node, etree._Comment) else "a processing instruction"
+            parent = node.getparent()
+            where = _path(parent) if parent is not None else "outside the root element"
+            raise UnsafeInputError(
+                f"{what} at line {node.sourceline} in {where}: comments and processing instructions are "
+                "not allowed in packets (they split the text a signature covers)",
+                location=source,
+            )
+
+
+def _path(el: etree._Element) -> str:
+    parts = []
+    node: etree._Element | None = el
+    while node is not None:
+        parts.append(etree.QName(node).localname)
+        node = node.getparent()
+    return "/" + "/".join(reversed(parts))

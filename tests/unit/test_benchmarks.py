@@ -1,28 +1,126 @@
-"""The benchmarks stay runnable: a tiny run of each fast one must finish and print its figures.
+"""The benchmarks stay runnable: a tiny run of every script in bench/ must finish and print its figures.
 
 The goals themselves are measured by the scripts in bench/ (docs/performance.md), never asserted
-here: a timing on a shared machine is not a test.
+here: a timing on a shared machine is not a test. What is asserted is that each script runs to its
+end and prints the readings it exists for (issue 19: two of them had crashed unnoticed).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+import pytest
+
+from tests.conftest import fresh_pg_database
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+
+
+def run_bench(script: str, *args: str, timeout: float = 300) -> str:
+    """Run ``bench/<script>`` as ``make bench`` does (its own process, from the checkout) and return stdout."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    return done.stdout
+
+
+def test_every_bench_script_is_run_by_make_bench_and_tested_here() -> None:
+    """A new bench that ``run_all.py`` or this file forgets would be the next one to break silently."""
+    scripts = {p.name for p in BENCH.glob("*_bench.py")}
+    run_all = (BENCH / "run_all.py").read_text(encoding="utf-8")
+    this = Path(__file__).read_text(encoding="utf-8")
+    assert scripts, "no bench scripts found"
+    assert {s for s in scripts if f'"{s}"' not in run_all} == set()
+    assert {s for s in scripts if f'"{s}"' not in this} == set()
 
 
 def test_the_packets_benchmark_runs_and_prints_every_reading() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "packets_bench.py"), "--values", "300", "--repeat", "2"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    out = run_bench("packets_bench.py", "--values", "300", "--repeat", "2")
     for kind in ("JSON", "XML"):
-        line = next(line for line in done.stdout.splitlines() if line.startswith(f"{kind}: build + serialise"))
+        line = next(line for line in out.splitlines() if line.startswith(f"{kind}: build + serialise"))
         assert "x the floor" in line and "with the canonical model build" in line and "round trip" in line
-    assert "300 values per packet; 2 interleaved rounds" in done.stdout
+    assert "300 values per packet; 2 interleaved rounds" in out
+
+
+def test_the_signing_benchmark_runs_for_both_keys_and_formats() -> None:
+    out = run_bench("signing_bench.py", "--values", "20", "--seconds", "0.05")
+    rows = [line.split() for line in out.splitlines() if line.startswith(("RSA-2048", "ECDSA"))]
+    assert sorted((r[0], r[1]) for r in rows) == [
+        ("ECDSA", "json"),
+        ("ECDSA", "xml"),
+        ("RSA-2048", "json"),
+        ("RSA-2048", "xml"),
+    ]
+    for row in rows:
+        assert float(row[3]) > 0 and float(row[6]) > 0  # sign/s and verify/s were measured
+
+
+def test_the_api_benchmark_serves_the_floor_and_the_gateway() -> None:
+    out = run_bench("api_bench.py", "--requests", "60", "--concurrency", "2", "--values", "10", "--seconds", "1")
+    assert re.search(r"^floor: bare FastAPI.* \d+ ", out, re.M), out
+    assert re.search(r"^gateway: token, grant, SQL, ETag.* \d+ ", out, re.M), out
+    assert re.search(r"gateway / floor throughput: \d+\.\d\d", out), out
+
+
+def test_the_delivery_benchmark_delivers_every_packet() -> None:
+    out = run_bench("delivery_bench.py", "--packets", "20", "--batch", "4")
+    assert "simulator saw 20 unique" in out, out
+    assert "ratio outbox -> acknowledged" in out
+
+
+def test_the_ingest_benchmark_ingests_both_files() -> None:
+    out = run_bench("ingest_bench.py", "--csv-values", "300", "--xlsx-values", "400")
+    csv_line = next(line for line in out.splitlines() if line.startswith("csv "))
+    xlsx_line = next(line for line in out.splitlines() if line.startswith("xlsx "))
+    assert "300 values read" in csv_line and "mapped 300," in csv_line, out
+    assert "values read" in xlsx_line and "quarantined 0" in xlsx_line, out
+    assert "floor" in csv_line, out  # the csv + Decimal floor of issue 19, same run
+
+
+def test_the_dashboard_benchmark_serves_every_page() -> None:
+    out = run_bench("dashboard_bench.py", "--deliveries", "600")
+    assert "filled 600 deliveries" in out
+    assert re.search(r"^slowest page: \d+ ms$", out, re.M), out
+
+
+def test_the_nation_benchmark_runs_the_whole_path_and_ends_with_its_totals() -> None:
+    out = run_bench("nation_bench.py", "--provinces", "2", "--indicators", "3", "--communes", "4", timeout=400)
+    last = out.strip().splitlines()[-1]
+    match = re.fullmatch(r"total_seconds=(\d+\.\d+) values=(\d+) peak_rss_mb=(\d+)", last)
+    assert match, out
+    assert int(match.group(2)) == 2 * 3 * 4  # provinces x indicators x communes (one CSV, one XLSX)
+    for stage in ("ingest", "build", "deliver", "total"):
+        assert re.search(rf"^{stage}\b", out, re.M), out
+    assert "acknowledged=" in out and "lost=0" in out, out
+
+
+@pytest.mark.postgres
+@pytest.mark.rabbitmq
+def test_the_scale_out_benchmark_acknowledges_every_packet(pg_server_url: str, amqp_server_url: str) -> None:
+    out = run_bench(
+        "scale_out_bench.py",
+        "--packets",
+        "30",
+        "--workers",
+        "1",
+        "--schedulers",
+        "1",
+        "--database-url",
+        fresh_pg_database(pg_server_url),
+        "--broker-url",
+        amqp_server_url,
+    )
+    assert "30/30 acknowledged" in out, out
+    assert "duplicated 0" in out

@@ -1,0 +1,465 @@
+"""Benchmark: the national load, from source files to acknowledged packets, through the product's own
+commands (issue 19).
+
+Generates one month of the national load: 34 provinces x 300 indicators x every commune of the
+province in the QD19-2025 list (the project's admin-unit table, ``mappings.admin_units``), 996,300
+values in all. Half of the provinces send a CSV export (long format), the other half an XLSX workbook
+in the template shape (a sheet ``T10-2026``, commune codes across, indicators down). Each province
+has its own indicator mapping (its province code; two forms; a third of the indicators in
+``triệu đồng`` converted exactly to ``tỷ đồng``).
+
+Then it runs what an operator runs, each a real ``gateway`` process on one configuration:
+
+- ``ingest``: ``gateway ingest FILE --adapter csv|xlsx --mapping M --reporting-unit U`` per file
+  (read, map, store observations);
+- ``build``: ``gateway scheduler --once`` (build every due report, validate, sign, store packets and
+  deliveries in the outbox, publish wake-ups);
+- ``deliver``: ``gateway worker`` until every delivery is acknowledged by the national simulator
+  (``gateway sim national``, its own process on loopback, verifying every signature).
+
+It prints a table of stages (seconds, values/s, processes, the largest peak RSS of one process of
+the stage), checks that nothing was lost (every value read is an observation in an acknowledged
+packet, or blank, or quarantined), and ends with ``total_seconds=S values=N peak_rss_mb=M`` (M: the
+largest peak of any gateway process).
+
+    .venv/bin/python bench/nation_bench.py                   # the whole national load, embedded default
+    .venv/bin/python bench/nation_bench.py --scale 10k,100k,1M   # cost against size, side by side
+    .venv/bin/python bench/nation_bench.py --database-url postgresql+psycopg://... --broker-url amqp://...
+    taskset -c 0,1 .venv/bin/python bench/nation_bench.py     # as docs/performance.md measures it
+
+Goals (issue 19): the whole load in < 60 s on two cores, every process < 500 MB peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+NATIONAL_VALUES = 996_300  # 300 indicators x 3,321 communes
+MONTH, YEAR = 10, 2026
+PERIOD_KEY = f"{YEAR}-THANG-{MONTH}"
+FORMS = ("BM01-KT", "BM02-XH")
+
+
+@dataclass(frozen=True)
+class Province:
+    code: str  # two digits, QD19-2025
+    name: str
+    communes: tuple[str, ...]  # five-digit commune codes, QD19-2025
+
+    @property
+    def unit(self) -> str:
+        """The province's reporting-unit code in the packets."""
+        return f"H{self.code}"
+
+
+def provinces(count: int, communes: int | None, fraction: float) -> list[Province]:
+    """The first ``count`` provinces of the QD19-2025 list with their communes (all of them, or the
+    first ``communes``, or the share ``fraction`` of each, at least one)."""
+    from vietnam_provinces import Province as VnProvince
+
+    from mappings.admin_units import admin_units
+
+    table = admin_units("QD19-2025")
+    names = {f"{int(p.code):02d}": p.name for p in VnProvince.iter_all()}
+    by_province: dict[str, list[str]] = {}
+    for commune, (province, _) in table.communes.items():
+        by_province.setdefault(province, []).append(commune)
+    chosen = []
+    for code in sorted(table.provinces)[:count]:
+        all_communes = sorted(by_province.get(code, []))
+        keep = communes if communes is not None else max(1, round(len(all_communes) * fraction))
+        chosen.append(Province(code, names.get(code, code), tuple(all_communes[:keep])))
+    return chosen
+
+
+def indicators(count: int) -> list[tuple[str, str, str, str]]:
+    """(source code, national code, form, source unit) for ``count`` indicators."""
+    out = []
+    for i in range(1, count + 1):
+        unit = "triệu đồng" if i % 3 == 0 else "người"
+        out.append((f"T{i:04d}", f"{i:04d}", FORMS[i % 2], unit))
+    return out
+
+
+def write_mapping(path: Path, province: Province, rules: list[tuple[str, str, str, str]]) -> None:
+    lines = [
+        f'version: "nation-bench-{province.code}/1"',
+        'regime: "KTXH-THANG"',
+        f'description: "Bench: {province.name}"',
+        'admin_code_list: "QD19-2025"',
+        f'province_code: "{province.code}"',
+        "forms:",
+        *(f'  {form}:\n    name: "{form}"' for form in FORMS),
+        "indicators:",
+    ]
+    for source, national, form, unit in rules:
+        national_unit = "tỷ đồng" if unit == "triệu đồng" else unit
+        lines += [
+            f"  {source}:",
+            f'    national_code: "{national}"',
+            f'    national_name: "Chỉ tiêu {national}"',
+            f"    form: {form}",
+            f'    unit: "{unit}"',
+            f'    national_unit: "{national_unit}"',
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def value(i: int, c: int) -> str:
+    """An exact decimal with up to three places (no value is blank: every cell counts)."""
+    n = (i * 7919 + c * 104729) % 9_999_991
+    return f"{n // 1000}.{n % 1000:03d}" if n % 4 else str(n // 1000)
+
+
+def write_csv(path: Path, province: Province, rules: list[tuple[str, str, str, str]]) -> int:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["ma_chi_tieu", "ten_chi_tieu", "don_vi_tinh", "ky", "ma_dvhc", "gia_tri"])
+        for i, (source, _, _, unit) in enumerate(rules):
+            for c, commune in enumerate(province.communes):
+                w.writerow([source, f"Chỉ tiêu {source}", unit, PERIOD_KEY, commune, value(i, c)])
+    return len(rules) * len(province.communes)
+
+
+def write_xlsx(path: Path, province: Province, rules: list[tuple[str, str, str, str]]) -> int:
+    """The template shape the XLSX reader's default layout reads: title rows, commune codes in row 7,
+    indicators from row 8 (STT, code, name, unit, then one value per commune)."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(f"T{MONTH:02d}-{YEAR}")
+    ws.append([f"BÁO CÁO KINH TẾ - XÃ HỘI THÁNG {MONTH}/{YEAR}"])
+    ws.append([f"Tỉnh/Thành phố: {province.name}"])
+    for _ in range(3):
+        ws.append([])
+    ws.append(["STT", "Mã chỉ tiêu", "Tên chỉ tiêu", "Đơn vị tính", *["Xã/Phường"] * len(province.communes)])
+    ws.append(["", "", "", "", *province.communes])
+    for i, (source, _, _, unit) in enumerate(rules):
+        ws.append(
+            [i + 1, source, f"Chỉ tiêu {source}", unit, *(float(value(i, c)) for c in range(len(province.communes)))]
+        )
+    wb.save(path)
+    return len(rules) * len(province.communes)
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float = 0.0
+    processes: int = 0
+    peak_rss_mb: float = 0.0
+    values: int = 0
+
+    def add(self, seconds: float, rss_mb: float) -> None:
+        self.seconds += seconds
+        self.processes += 1
+        self.peak_rss_mb = max(self.peak_rss_mb, rss_mb)
+
+
+@dataclass
+class Result:
+    label: str
+    values: int
+    files: int
+    packets: int
+    stages: list[Stage] = field(default_factory=list)
+    checks: str = ""
+
+    @property
+    def total(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+    @property
+    def peak(self) -> float:
+        return max((s.peak_rss_mb for s in self.stages), default=0.0)
+
+
+def gateway_bin() -> str:
+    return str(Path(sys.executable).parent / "gateway")
+
+
+def wait_rss(proc: subprocess.Popen[bytes]) -> tuple[int, float]:
+    """Wait for a child and return its exit status and its own peak RSS in MB (``wait4``)."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_maxrss / 1024
+
+
+def run_timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
+    started = time.perf_counter()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        code, rss = wait_rss(proc)
+    seconds = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"{' '.join(command)} exited {code}; see {log}:\n{log.read_text(errors='replace')[-3000:]}")
+    return seconds, rss
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(work: Path, pki: Path, sim_url: str, database_url: str | None, broker_url: str | None) -> Path:
+    from gateway.sim.national import RECEIVE_PATH
+
+    database = f'[database]\nurl = "{database_url}"\n' if database_url else ""
+    broker = f'url = "{broker_url}"\n' if broker_url else ""
+    config = work / "gateway.toml"
+    config.write_text(
+        f'data_dir = "{work / "data"}"\n'
+        f"{database}"
+        f"[broker]\n{broker}polling_interval = 0.05\n"
+        "[worker]\nconcurrency = 2\nbatch_size = 1\nsweep_interval = 0.5\n"
+        "[metrics]\nworker_port = 0\nscheduler_port = 0\n"
+        '[log]\nlevel = "WARNING"\n'
+        f'[[signing.keys]]\npath = "{pki / "signer.p12"}"\npassphrase_file = "{pki / "passphrase.txt"}"\n'
+        f'[trust]\ndir = "{pki / "trust"}"\n'
+        "[destinations.national]\n"
+        f'url = "{sim_url}{RECEIVE_PATH}"\n'
+        "timeout = 120\ntotal_timeout = 300\nmax_concurrency = 2\n"
+        'receiver = { code = "G01", name = "Hệ thống thông tin báo cáo Chính phủ" }\n'
+        "[destinations.national.retry]\ninitial_wait = 0.1\nmax_wait = 2.0\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def start_sim(pki: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    port = free_port()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [gateway_bin(), "sim", "national", "--port", str(port), "--pki", str(pki)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(f"{url}/sim/stats", timeout=1, trust_env=False)
+            return proc, url
+        except httpx.HTTPError:
+            if proc.poll() is not None:
+                raise SystemExit(f"the simulator exited {proc.returncode}; see {log}") from None
+            time.sleep(0.1)
+    raise SystemExit("the simulator did not start")
+
+
+def counts(database_url: str) -> dict[str, int]:
+    """What the database says after the run: read/mapped/blank/quarantined of every ingest run,
+    observations and those in a packet, packets, their values, deliveries by state."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+
+        def one(sql: str) -> int:
+            return int(conn.execute(text(sql)).scalar() or 0)
+
+        out = {
+            "read": one("SELECT COALESCE(SUM(read), 0) FROM ingest_runs"),
+            "mapped": one("SELECT COALESCE(SUM(mapped), 0) FROM ingest_runs"),
+            "quarantined": one("SELECT COALESCE(SUM(quarantined), 0) FROM ingest_runs"),
+            "blank": one("SELECT COALESCE(SUM(blank), 0) FROM ingest_runs"),
+            "observations": one("SELECT COUNT(*) FROM observations"),
+            "in_packets": one("SELECT COUNT(*) FROM observations WHERE packet_id IS NOT NULL"),
+            "packets": one("SELECT COUNT(*) FROM packets WHERE packet_type = 'SO_LIEU_BAO_CAO'"),
+            "packet_values": one(
+                "SELECT COALESCE(SUM(value_count), 0) FROM packets WHERE packet_type = 'SO_LIEU_BAO_CAO'"
+            ),
+            "deliveries": one("SELECT COUNT(*) FROM deliveries"),
+            "acknowledged": one("SELECT COUNT(*) FROM deliveries WHERE state = 'acknowledged'"),
+        }
+    engine.dispose()
+    return out
+
+
+def acknowledged(database_url: str) -> tuple[int, int]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT COUNT(*), SUM(CASE WHEN state = 'acknowledged' THEN 1 ELSE 0 END) FROM deliveries")
+            ).one()
+        return int(row[1] or 0), int(row[0] or 0)
+    finally:
+        engine.dispose()
+
+
+def run_scale(label: str, args: argparse.Namespace, fraction: float) -> Result:
+    from gateway.signing.testpki import make_test_pki
+
+    work = Path(tempfile.mkdtemp(prefix=f"gw-nation-{label}-"))
+    log = work / "processes.log"
+    chosen = provinces(args.provinces, args.communes, fraction)
+    rules = indicators(args.indicators)
+    sources: list[tuple[Province, Path, str, Path]] = []
+    values = 0
+    started = time.perf_counter()
+    for n, province in enumerate(chosen):
+        mapping = work / f"mapping-{province.code}.yaml"
+        write_mapping(mapping, province, rules)
+        kind = "csv" if n % 2 == 0 else "xlsx"
+        path = work / f"{province.code}.{kind}"
+        values += (write_csv if kind == "csv" else write_xlsx)(path, province, rules)
+        sources.append((province, path, kind, mapping))
+    print(
+        f"[{label}] generated {len(sources)} files ({sum(1 for s in sources if s[2] == 'csv')} CSV, "
+        f"{sum(1 for s in sources if s[2] == 'xlsx')} XLSX), {values:,} values, "
+        f"{sum(p.stat().st_size for _, p, _, _ in sources) / 1e6:.0f} MB in {time.perf_counter() - started:.0f} s "
+        f"(not timed); work dir {work}",
+        flush=True,
+    )
+    pki = make_test_pki(work / "pki", province="H15")
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(work / "data"), "PYTHONPATH": str(ROOT)}
+    env.pop("GATEWAY_CONFIG", None)
+    sim, sim_url = start_sim(pki, env, log)
+    try:
+        config = write_config(work, pki, sim_url, args.database_url, args.broker_url)
+        env["GATEWAY_CONFIG"] = str(config)
+        database_url = args.database_url or f"sqlite:///{work / 'data' / 'gateway.sqlite'}"
+        if args.database_url:
+            run_timed([gateway_bin(), "db", "upgrade"], env, log)  # schema first, not timed
+
+        ingest = Stage("ingest", values=values)
+        for province, path, kind, mapping in sources:
+            command = [gateway_bin(), "ingest", str(path), "--adapter", kind, "--mapping", str(mapping)]
+            seconds, rss = run_timed([*command, "--reporting-unit", province.unit], env, log)
+            ingest.add(seconds, rss)
+        build = Stage("build", values=values)
+        build.add(*run_timed([gateway_bin(), "scheduler", "--once"], env, log))
+
+        deliver = Stage("deliver", values=values)
+        started = time.perf_counter()
+        with log.open("ab") as out:
+            worker = subprocess.Popen([gateway_bin(), "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + args.timeout
+            while True:
+                done, total = acknowledged(database_url)
+                if total and done == total:
+                    break
+                if worker.poll() is not None:
+                    raise SystemExit(f"the worker exited {worker.returncode}; see {log}")
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{done} of {total} deliveries acknowledged after {args.timeout:.0f} s; see {log}")
+                time.sleep(0.05)
+            seconds = time.perf_counter() - started
+        finally:
+            worker.send_signal(signal.SIGTERM)
+        _, rss = wait_rss(worker)
+        deliver.add(seconds, rss)
+        import httpx
+
+        stats = httpx.get(f"{sim_url}/sim/stats", timeout=10, trust_env=False).json()
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        _, sim_rss = wait_rss(sim)
+    c = counts(database_url)
+    lost = c["read"] - c["blank"] - c["quarantined"] - c["in_packets"]
+    problems = []
+    if c["read"] != values:
+        problems.append(f"read {c['read']} of {values} values generated")
+    if c["read"] != c["mapped"] + c["quarantined"] + c["blank"]:
+        problems.append("read != mapped + quarantined + blank")
+    if c["observations"] != c["in_packets"] or c["packet_values"] != c["in_packets"]:
+        problems.append(f"{c['observations']} observations, {c['in_packets']} in packets, {c['packet_values']} sent")
+    if c["acknowledged"] != c["deliveries"] or stats.get("unique_packets") != c["packets"]:
+        problems.append(
+            f"{c['acknowledged']}/{c['deliveries']} acknowledged, simulator saw {stats.get('unique_packets')}"
+        )
+    checks = (
+        f"read={c['read']} mapped={c['mapped']} quarantined={c['quarantined']} blank={c['blank']} "
+        f"packets={c['packets']} acknowledged={c['acknowledged']} lost={lost}; simulator peak RSS {sim_rss:.0f} MB"
+    )
+    if problems or lost:
+        raise SystemExit(f"[{label}] the run lost or miscounted values: {'; '.join(problems)} ({checks})")
+    result = Result(label, values, len(sources), c["packets"], [ingest, build, deliver], checks)
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+SIZES = {"10k": 10_000, "100k": 100_000, "1m": NATIONAL_VALUES, "national": NATIONAL_VALUES}
+
+
+def parse_scale(text: str) -> list[tuple[str, float]]:
+    out = []
+    for part in text.split(","):
+        key = part.strip().lower()
+        if key in SIZES:
+            target = SIZES[key]
+        else:
+            try:
+                target = int(
+                    float(key.rstrip("km")) * (1000 if key.endswith("k") else 1_000_000 if key.endswith("m") else 1)
+                )
+            except ValueError:
+                raise SystemExit(f"--scale: {part!r} is not a size (10k, 100k, 1M or a number of values)") from None
+        out.append((part.strip(), min(1.0, target / NATIONAL_VALUES)))
+    return out
+
+
+def print_table(results: list[Result]) -> None:
+    print()
+    print(f"{'stage':10}" + "".join(f" | {r.label + f' ({r.values:,} values)':>38}" for r in results))
+    print(f"{'':10}" + "".join(f" | {'seconds':>8} {'values/s':>10} {'procs':>5} {'peak MB':>8}" for _ in results))
+    for i, name in enumerate(("ingest", "build", "deliver")):
+        row = f"{name:10}"
+        for r in results:
+            s = r.stages[i]
+            row += f" | {s.seconds:8.1f} {s.values / s.seconds:10,.0f} {s.processes:5} {s.peak_rss_mb:8.0f}"
+        print(row)
+    row = f"{'total':10}"
+    for r in results:
+        row += f" | {r.total:8.1f} {r.values / r.total:10,.0f} {sum(s.processes for s in r.stages):5} {r.peak:8.0f}"
+    print(row)
+    for r in results:
+        print(f"[{r.label}] {r.files} files, {r.packets} packets; {r.checks}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="1M", help="sizes to run side by side, e.g. 10k,100k,1M (default 1M)")
+    parser.add_argument("--provinces", type=int, default=34, help="the first N provinces of QD19-2025")
+    parser.add_argument("--indicators", type=int, default=300)
+    parser.add_argument("--communes", type=int, help="at most N communes per province (overrides --scale)")
+    parser.add_argument("--database-url", help="PostgreSQL (an empty database); default: SQLite in the work dir")
+    parser.add_argument("--broker-url", help="amqp://... for RabbitMQ; default: kombu over SQLAlchemy")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for every acknowledgement")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (files, database, logs)")
+    args = parser.parse_args()
+    scales = [("custom", 1.0)] if args.communes is not None else parse_scale(args.scale)
+    if args.database_url and len(scales) > 1:
+        raise SystemExit("--database-url takes one scale per run (each run needs an empty database)")
+    results = [run_scale(label, args, fraction) for label, fraction in scales]
+    print_table(results)
+    last = results[-1]
+    print(f"goal: total < 60 s and every process < 500 MB for the national load ({NATIONAL_VALUES:,} values)")
+    print(f"total_seconds={last.total:.1f} values={last.values} peak_rss_mb={last.peak:.0f}")
+
+
+if __name__ == "__main__":
+    main()

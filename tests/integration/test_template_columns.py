@@ -1,0 +1,63 @@
+"""A template's value columns reach the wire: Biểu 01's "Thực hiện tháng 10", "Lũy kế" and "So cùng
+kỳ (%)" are three values of one indicator, stored with their column codes and sent as ``MaCot`` TH,
+LK and CK in one ``SO_LIEU_BAO_CAO`` (before, the model had no column: the three collided and the
+last one read won). The subtotal row is checked, never sent. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from sqlalchemy import select
+
+from adapters.template_reader import TemplateReader
+from adapters.template_spec import load_template
+from gateway.calendar.regimes import load_regime
+from gateway.db.models import Observation, Packet
+from gateway.ingest import ingest
+from gateway.packets.validate import read_packet
+from gateway.reports import build_reports
+from mappings.indicators import load_mapping
+from tests.conftest import GatewayFactory, national_destination
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "examples" / "templates"
+MAPPING = ROOT / "mappings" / "indicators" / "lao-cai-ktxh.yaml"
+
+
+def test_column_codes_are_stored_and_sent_as_macot(gateway_factory: GatewayFactory, database_url: str) -> None:
+    gw = gateway_factory(
+        database_url=database_url, destinations={"national": national_destination("http://127.0.0.1:9/")}
+    )
+    reader = TemplateReader(CORPUS / "bieu01-ktxh.xlsx", load_template(CORPUS / "bieu01-ktxh.yaml"))
+    report = ingest(gw.sessions, reader, load_mapping(MAPPING), gw.clock, reporting_unit="H15")
+    expected = json.loads((CORPUS / "bieu01-ktxh.expected.json").read_text(encoding="utf-8"))
+    assert (report.mapped, report.quarantined) == (len(expected["observations"]), len(expected["problems"]))
+    with gw.sessions() as s:
+        stored = {(o.source_indicator_code, o.column_code) for o in s.scalars(select(Observation))}
+    assert stored == {(e["indicator"], e["column"]) for e in expected["observations"]}
+
+    built = build_reports(
+        gw.sessions,
+        load_regime("KTXH-THANG"),
+        sender=gw.settings.sender,
+        destinations={"national": gw.settings.destinations["national"]},
+        sealer=gw.sealer,
+        clock=gw.clock,
+        period_key="2026-THANG-10",
+    )
+    sent: dict[str, dict[str | None, str]] = defaultdict(dict)
+    with gw.sessions() as s:
+        for packet in built:
+            for figure in read_packet(s.get(Packet, packet.packet_id).payload).body.figures:  # type: ignore[attr-defined]
+                assert figure.column_code not in sent[figure.indicator_code], "one value per indicator and column"
+                sent[figure.indicator_code][figure.column_code] = figure.value
+    assert sum(p.values for p in built) == len(expected["observations"])  # no subtotal among them
+    by_source = {(e["indicator"], e["column"]): e["value"] for e in expected["observations"]}
+    assert sent["0201"] == {c: by_source[("T0201", c)] for c in ("TH", "LK", "CK")}  # người -> người
+    assert sent["0401"] == {c: by_source[("T0401", c)] for c in ("TH", "LK", "CK")}  # % -> %
+    assert set(sent["0601"]) == {"TH", "CK"}  # its LK cell reads "chưa có số liệu": quarantined
+    with gw.sessions() as s:
+        payload = s.get(Packet, built[0].packet_id).payload
+    assert b'"MaCot"' in payload or b"<MaCot>" in payload
