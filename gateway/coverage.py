@@ -22,19 +22,37 @@ from gateway.ingest_runs import visible_observation
 from gateway.reconciliation.report import period_order
 
 
+@dataclass(frozen=True)
+class Outside:
+    """Why no regime sends a value: ``kind`` (``before_start``, ``other_frequency``, ``no_regime``)
+    and what the message needs, so the dashboard can say it in Vietnamese and the CLI in English."""
+
+    kind: str
+    regime: str
+    period: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if self.kind == "before_start":
+            return f"{self.period} is before the start of {self.regime} ({self.detail})"
+        if self.kind == "other_frequency":
+            return f"{self.regime} reports {self.detail} periods, not {self.period}"
+        return f"no regime {self.regime} is defined in mappings/regimes"
+
+
 @cache
-def outside_regime(regime_code: str, period_key: str) -> str | None:
+def outside_regime(regime_code: str, period_key: str) -> Outside | None:
     """Why no regime sends values of ``period_key`` under ``regime_code``; None when one does."""
     try:
         regime = load_regime(regime_code)
     except ConfigurationError:
-        return f"no regime {regime_code} is defined in mappings/regimes"
+        return Outside("no_regime", regime_code, period_key)
     try:
         run = run_for(regime, period_key)
     except (ConfigurationError, ValueError, IndexError):
-        return f"{regime_code} reports {regime.frequency} periods, not {period_key}"
+        return Outside("other_frequency", regime_code, period_key, regime.frequency)
     if run.period.end < regime.start:
-        return f"{period_key} is before the start of {regime_code} ({regime.start.isoformat()})"
+        return Outside("before_start", regime_code, period_key, regime.start.isoformat())
     return None
 
 
@@ -43,7 +61,11 @@ class OutsideGroup:
     regime: str
     period: str
     values: int
-    reason: str
+    why: Outside
+
+    @property
+    def reason(self) -> str:
+        return str(self.why)
 
 
 def unsent_outside(session: Session) -> list[OutsideGroup]:
@@ -56,7 +78,7 @@ def unsent_outside(session: Session) -> list[OutsideGroup]:
     ).all()
     out = []
     for regime, period, count in rows:
-        reason = outside_regime(regime, period)
-        if reason is not None:
-            out.append(OutsideGroup(regime, period, int(count), reason))
+        why = outside_regime(regime, period)
+        if why is not None:
+            out.append(OutsideGroup(regime, period, int(count), why))
     return sorted(out, key=lambda g: (g.regime, period_order(g.period)))

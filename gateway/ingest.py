@@ -479,10 +479,10 @@ def _read(
 
 
 def _count_outside(report: IngestReport, regime: str, period: str) -> None:
-    reason = outside_regime(regime, period)
-    if reason is not None:
+    why = outside_regime(regime, period)
+    if why is not None:
         report.outside_regime += 1
-        report.outside[reason if period in reason else f"{regime} {period}: {reason}"] += 1
+        report.outside[str(why) if why.kind == "before_start" else f"{regime} {period}: {why}"] += 1
 
 
 def _settle_sent(sessions: sessionmaker[Session], batches: _Batches, report: IngestReport) -> list[str]:
