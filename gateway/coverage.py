@@ -10,7 +10,6 @@ counted at ingest and listed with ``gateway quarantine list`` and on the dashboa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -40,7 +39,6 @@ class Outside:
         return f"no regime {self.regime} is defined in mappings/regimes"
 
 
-@cache
 def outside_regime(regime_code: str, period_key: str) -> Outside | None:
     """Why no regime sends values of ``period_key`` under ``regime_code``; None when one does."""
     try:

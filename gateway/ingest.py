@@ -28,10 +28,11 @@ from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import Blank, RawObservation, Reader, ReadItem, ReadProblem, period_ref
+from adapters.reasons import excerpt
 from gateway import audit, ingest_runs
 from gateway.calendar import data_window
 from gateway.clock import Clock
-from gateway.coverage import outside_regime
+from gateway.coverage import Outside, outside_regime
 from gateway.db.models import IngestRun, IngestState, Observation, Packet, QuarantineRecord
 from gateway.errors import Conflict, GatewayError, NotFound
 from mappings.indicators import (
@@ -146,7 +147,7 @@ class IngestReport:
 
 
 def _reason_class(reason: str) -> str:
-    return reason.split(":")[0].split("(")[0].strip()[:60]
+    return excerpt(reason.split(":")[0].split("(")[0].strip())  # whole words: never "chưa có số li"
 
 
 def value_key(
@@ -435,6 +436,7 @@ def _read(
     run_id = report.run_id
     batches = _Batches(sessions, run_id, report, now)
     merged: dict[tuple[str, ...], dict[str, Any]] = {}  # pre-reform communes summed into new ones
+    coverage: dict[tuple[str, str], Outside | None] = {}
     digest = hashlib.sha256() if hash_records else None
     for item in reader.read():
         report.read += 1
@@ -456,7 +458,7 @@ def _read(
                 batches.quarantine.append(row)
             else:
                 report.mapped += 1
-                _count_outside(report, obs["regime_code"], obs["period_key"])
+                _count_outside(report, obs["regime_code"], obs["period_key"], coverage)
                 if converted_from is not None:
                     _merge(merged, obs, converted_from, item)
                 else:
@@ -478,8 +480,12 @@ def _read(
     return _settle_sent(sessions, batches, report)
 
 
-def _count_outside(report: IngestReport, regime: str, period: str) -> None:
-    why = outside_regime(regime, period)
+def _count_outside(
+    report: IngestReport, regime: str, period: str, known: dict[tuple[str, str], Outside | None]
+) -> None:
+    if (regime, period) not in known:  # a source has few periods: the regime is read once per run
+        known[(regime, period)] = outside_regime(regime, period)
+    why = known[(regime, period)]
     if why is not None:
         report.outside_regime += 1
         report.outside[str(why) if why.kind == "before_start" else f"{regime} {period}: {why}"] += 1

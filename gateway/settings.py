@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gateway import resources
 from gateway.connectors.auth import AuthSettings, NoAuthSettings
 from gateway.errors import ConfigurationError
 
@@ -178,7 +179,24 @@ class ApiSettings(_Section):
     max_query_bytes: int = Field(default=4096, ge=256)
     page_size_max: int = Field(default=500, ge=1, le=10_000)
     public_metrics: bool = Field(default=False, description="serve /metrics without a token (scraper on loopback)")
+    docs: Literal["public", "authenticated", "off"] = Field(
+        default="authenticated",
+        description="/openapi.json, /docs and /redoc: to anyone, to callers with a token, or not at all",
+    )
     oidc: OidcSettings | None = None
+
+
+class ResourceSettings(_Section):
+    """Folders whose files are found before the data shipped in the wheel (``gateway/resources.py``).
+
+    Without a key, ``{data_dir}/profiles``, ``{data_dir}/regimes``, ``{data_dir}/calendar``,
+    ``{data_dir}/indicators`` and ``{data_dir}/templates`` are used when they exist."""
+
+    profiles_dir: Path | None = Field(default=None, description="wire profiles (a folder per profile)")
+    regimes_dir: Path | None = Field(default=None, description="report regimes (*.yaml)")
+    calendar_dir: Path | None = Field(default=None, description="holiday overrides (overrides.yaml)")
+    indicators_dir: Path | None = Field(default=None, description="indicator mappings (*.yaml)")
+    templates_dir: Path | None = Field(default=None, description="report templates")
 
 
 def _default_destinations() -> dict[str, DestinationSettings]:
@@ -200,6 +218,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     signing: SigningSettings = SigningSettings()
     trust: TrustSettings = TrustSettings()
+    resources: ResourceSettings = ResourceSettings()
     destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)
     forward_returns_to: str | None = Field(
         default=None, description="destination (e.g. the provincial system) that gets returned-report status packets"
@@ -246,7 +265,10 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigurationError(f"configuration file {path} does not exist")
     _TOML_PATH["path"] = path
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+        # Where shipped data may be overridden follows the settings of this process (gateway/resources.py).
+        resources.configure(settings.data_dir, settings.resources.model_dump())
+        return settings
     except tomllib.TOMLDecodeError as exc:  # the message carries the line and column
         raise ConfigurationError(f"configuration file {path} is not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:

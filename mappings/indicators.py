@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow, localcontext
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
@@ -22,7 +23,7 @@ from adapters.base import RawObservation
 from mappings import units
 from mappings.admin_units import AdminUnits, admin_units
 
-MAPPINGS_DIR = Path(__file__).resolve().parent
+MAPPINGS_DIR = Path(str(files("mappings")))  # the package folder, in a checkout or an installed wheel
 INDICATOR_MAPPINGS_DIR = MAPPINGS_DIR / "indicators"
 """Where indicator mapping files live (``mappings/`` itself holds code, regimes and schemas)."""
 
@@ -94,6 +95,13 @@ EXACT = Context(prec=4 * MAX_PLAIN_LENGTH, traps=[InvalidOperation, Inexact, Ove
 default context keeps 28 significant digits and would round a longer value without a word."""
 
 
+def _shown(value: object) -> str:
+    """A source value as a reason quotes it: legacy text decoded, whole words (never cut mid-word)."""
+    from adapters.legacy_text import readable
+
+    return readable(str(value))
+
+
 def parse_decimal(value: object) -> Decimal:
     """A source value as an exact, finite Decimal; ``MappingRejected`` says why not."""
     if isinstance(value, bool):
@@ -106,9 +114,9 @@ def parse_decimal(value: object) -> Decimal:
         else:
             d = Decimal(str(value).strip().replace("\u00a0", "").replace(" ", ""))
     except InvalidOperation:
-        raise MappingRejected(f"value {str(value)[:60]!r} is not a number") from None
+        raise MappingRejected(f"value {_shown(value)!r} is not a number") from None
     if not d.is_finite():
-        raise MappingRejected(f"value {str(value)[:60]!r} is not a finite number")
+        raise MappingRejected(f"value {_shown(value)!r} is not a finite number")
     return d
 
 
@@ -118,7 +126,7 @@ def scaled(value: Decimal, factor: Decimal) -> Decimal:
         with localcontext(EXACT):
             return value * factor
     except (Inexact, Overflow, InvalidOperation):
-        raise MappingRejected(f"value {str(value)[:60]!r} cannot be converted exactly (too many digits)") from None
+        raise MappingRejected(f"value {_shown(value)!r} cannot be converted exactly (too many digits)") from None
 
 
 def plain(d: Decimal) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import unicodedata
 from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-UNITS_FILE = Path(__file__).resolve().parent / "units.yaml"
+UNITS_FILE = Path(str(files("mappings").joinpath("units.yaml")))  # a checkout or an installed wheel
 
 
 class UnitMismatch(ValueError):

@@ -85,3 +85,17 @@ def test_the_generator_reproduces_the_committed_layouts_and_expectations(tmp_pat
             assert (tmp_path / f"{shape}{suffix}").read_text(encoding="utf-8") == (
                 CORPUS / f"{shape}{suffix}"
             ).read_text(encoding="utf-8"), f"{shape}{suffix}: run examples/templates/generate.py"
+
+
+def test_a_mapping_that_names_its_template_needs_no_flags(tmp_path: Path) -> None:
+    """Scheduled ingest: the mapping says which layout its workbooks have (mappings/templates/)."""
+    mapping = tmp_path / "lao-cai-bieu01.yaml"
+    original = ROOT / "mappings" / "indicators" / "lao-cai-ktxh.yaml"
+    mapping.write_text(original.read_text(encoding="utf-8") + "template: bieu01-ktxh.yaml\n", encoding="utf-8")
+    source = str(CORPUS / "bieu01-ktxh.xlsx")
+    done = gateway("ingest", source, "--adapter", "xlsx", "--mapping", str(mapping), data=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "read 21: mapped 20, quarantined 1, blank 0" in done.stdout
+    assert "not a number" in done.stdout
+    without = gateway("ingest", source, "--adapter", "xlsx", "--mapping", str(original), data=tmp_path)
+    assert "sheet name does not match the period pattern" in without.stdout  # the issue's first try

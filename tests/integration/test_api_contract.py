@@ -46,7 +46,7 @@ def _app() -> FastAPI:
         Settings(
             data_dir=directory,
             destinations={"national": national_destination("http://127.0.0.1:9/none")},
-            api={"rate_limit_per_second": 10_000, "rate_limit_burst": 10_000},
+            api={"rate_limit_per_second": 10_000, "rate_limit_burst": 10_000, "docs": "public"},
         )
     )
     store_packets(gw, 3)

@@ -16,7 +16,9 @@ from adapters.template_spec import load_template
 from gateway.calendar.regimes import load_regime
 from gateway.db.models import Observation, Packet
 from gateway.ingest import ingest
+from gateway.packets.profile import load_profile
 from gateway.packets.validate import read_packet
+from gateway.reconciliation.report import reconcile
 from gateway.reports import build_reports
 from mappings.indicators import load_mapping
 from tests.conftest import GatewayFactory, national_destination
@@ -60,4 +62,13 @@ def test_column_codes_are_stored_and_sent_as_macot(gateway_factory: GatewayFacto
     assert set(sent["0601"]) == {"TH", "CK"}  # its LK cell reads "chưa có số liệu": quarantined
     with gw.sessions() as s:
         payload = s.get(Packet, built[0].packet_id).payload
+        lines = reconcile(s, profile=load_profile(), period="2026-THANG-10", regime="KTXH-THANG").lines
     assert b'"MaCot"' in payload or b"<MaCot>" in payload
+    # reconciliation tells the columns apart too: one line per value, each sent as read
+    assert sorted(line.indicator for line in lines if line.indicator.startswith("0201")) == [
+        "0201/CK",
+        "0201/LK",
+        "0201/TH",
+    ]
+    assert len(lines) == len(expected["observations"])
+    assert all(line.sent_value == line.source_value for line in lines)
