@@ -95,7 +95,7 @@ def downgrade() -> None:
     with op.batch_alter_table('ingest_runs') as batch:
         batch.drop_index(batch.f('ix_ingest_runs_input_hash'))
         batch.drop_index('ix_ingest_runs_state')
-        batch.drop_constraint('ck_ingest_runs_state', type_='check')
+        batch.drop_constraint(op.f('ck_ingest_runs_state'), type_='check')
         for name in ('finished_at', 'heartbeat_at', 'pid', 'host', 'error', 'summary', 'outside_regime',
                      'unchanged', 'changed', 'added', 'reporting_unit', 'input_hash', 'content_hash', 'state'):
             batch.drop_column(name)
