@@ -26,6 +26,7 @@ from gateway.clock import VN_TZ
 from gateway.db.models import ScheduledRun
 from gateway.ingest_runs import recover
 from gateway.reports import build_in_session
+from gateway.reports.kpis import build_kpi_data
 from gateway.reports.routing import check_routes
 
 log = logging.getLogger(__name__)
@@ -117,19 +118,36 @@ class Scheduler:
                     actor=f"scheduler:{self.name}",
                     period_key=run.key,
                 )
+                kpis = build_kpi_data(
+                    session,
+                    regime,
+                    run.key,
+                    sender=gw.settings.sender,
+                    destinations=gw.settings.destinations,
+                    sealer=gw.sealer,
+                    clock=gw.clock,
+                    actor=f"scheduler:{self.name}",
+                )
                 record.packets = len(built)
                 record.note = None if built else "no observations for this period: nothing was sent"
+                if kpis:
+                    record.note = f"{record.note + '; ' if record.note else ''}KPI data: {len(kpis)} packet(s), SO_BO"
                 audit.record(
                     session,
                     at=now,
                     actor=f"scheduler:{self.name}",
                     action="schedule.run",
                     subject=f"run:{regime.code}:{run.key}",
-                    detail={"packets": len(built), "late": late, "deadline": run.deadline.isoformat()},
+                    detail={
+                        "packets": len(built),
+                        "kpi_packets": len(kpis),
+                        "late": late,
+                        "deadline": run.deadline.isoformat(),
+                    },
                 )
         except IntegrityError:
             return None  # another scheduler executed this run first
-        gw.publish([d for b in built for d in b.delivery_ids])
+        gw.publish([d for b in built for d in b.delivery_ids] + [d for k in kpis for d in k.delivery_ids])
         if late:
             log.warning("run %s %s executed after its deadline %s: flagged late", regime.code, run.key, run.deadline)
         return RunResult(regime.code, run.key, len(built), late, record.note)

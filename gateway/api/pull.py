@@ -252,6 +252,10 @@ def build_router(security: Security) -> APIRouter:
             list[Annotated[str, Query(pattern=r"^[^:]+:.+$")]] | None,
             Query(description="DIMENSION:VALUE, e.g. GIOI_TINH:NU; repeat for several"),
         ] = None,
+        column: Annotated[
+            str | None,
+            Query(pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="only this form column (MaCot), e.g. TH or LK"),
+        ] = None,
     ) -> Series:
         """Values sent for one national indicator (the latest revision of each period and unit)."""
         if principal.scoped and not principal.grants.indicator(indicator):
@@ -264,9 +268,11 @@ def build_router(security: Security) -> APIRouter:
         )
         if reporting_unit:
             query = query.where(Observation.reporting_unit.in_(reporting_unit))
+        if column is not None:
+            query = query.where(Observation.column_code == column)
         if principal.scoped and "*" not in principal.grants.regimes:
             query = query.where(Observation.regime_code.in_(sorted(principal.grants.regimes)))
-        latest: dict[tuple[str, str, str], SeriesPoint] = {}
+        latest: dict[tuple[str, str, str, str], SeriesPoint] = {}
         with gw.sessions() as session:
             for obs, revision, packet_period in session.execute(query.order_by(Packet.revision)):
                 period_key = str(packet_period or obs.period_key)
@@ -275,16 +281,17 @@ def build_router(security: Security) -> APIRouter:
                     continue
                 if not _in_range(period_key, period_from, period_to):
                     continue
-                latest[(period_key, obs.reporting_unit, repr(dis))] = SeriesPoint(
+                latest[(period_key, obs.reporting_unit, repr(dis), obs.column_code or "")] = SeriesPoint(
                     period=period_key,
                     reporting_unit=obs.reporting_unit,
                     value=obs.value,
                     unit=obs.unit,
                     disaggregation=[Disaggregation(dimension=a, value=b) for a, b in dis],
+                    column=obs.column_code,
                     packet_id=str(obs.packet_id),
                     revision=revision,
                 )
-        points = sorted(latest.values(), key=lambda p: (period_order(p.period), p.reporting_unit))
+        points = sorted(latest.values(), key=lambda p: (period_order(p.period), p.reporting_unit, p.column or ""))
         return Series(indicator=indicator, points=points)
 
     @router.get(

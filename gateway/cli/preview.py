@@ -38,7 +38,7 @@ def print_preview(reader: Reader, output_format: str, limit: int | None = None) 
             rows.append([rec["location"], *[""] * (len(TABLE) - 2), f"PROBLEM: {rec['problem']}"])
         else:
             rows.append([str(rec[f]) if rec[f] is not None else "" for f in TABLE])
-    if output_format == "table":
+    if output_format == "table" and rows:
         keep = [i for i, name in enumerate(TABLE) if name in ("location", "name") or any(r[i] for r in rows)]
         table = Table(show_lines=False)
         for i in keep:

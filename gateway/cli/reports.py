@@ -161,3 +161,20 @@ def reports_send_narrative(
     console.print(f"narrative report queued as packet {sent.packet_id} (LanGui {sent.revision})")
     for name, digest in sent.attachments:
         console.print(f"  attached {name} sha256={digest}")
+
+
+@reports_app.command("send-kpis")
+def reports_send_kpis(
+    regime: Annotated[str, typer.Option(help="regime code, e.g. KTXH-THANG")],
+    period: Annotated[str, typer.Option(help="e.g. 2026-THANG-10")],
+    config: ConfigOpt = None,
+    actor: Annotated[str, typer.Option()] = "cli",
+) -> None:
+    """Send the period's KPI data (DU_LIEU_CHI_SO) again as a revision: the scheduler sends it first as
+    preliminary (SO_BO), each revision is official (CHINH_THUC)."""
+    from gateway.reports.kpis import send_kpis
+
+    for built in send_kpis(gateway_for(config), regime, period, actor=f"operator:{actor}"):
+        console.print(
+            f"KPI data queued as packet {built.packet_id}: {built.values} values, {built.figure_status.value}"
+        )

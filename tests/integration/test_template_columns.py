@@ -9,10 +9,12 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import httpx
 from sqlalchemy import select
 
 from adapters.template_reader import TemplateReader
 from adapters.template_spec import load_template
+from gateway.api.app import create_app
 from gateway.calendar.regimes import load_regime
 from gateway.db.models import Observation, Packet
 from gateway.ingest import ingest
@@ -20,8 +22,10 @@ from gateway.packets.profile import load_profile
 from gateway.packets.validate import read_packet
 from gateway.reconciliation.report import reconcile
 from gateway.reports import build_reports
+from gateway.sim.server import BackgroundServer
 from mappings.indicators import load_mapping
 from tests.conftest import GatewayFactory, national_destination
+from tests.support.api import bearer, client_token
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "examples" / "templates"
@@ -72,3 +76,14 @@ def test_column_codes_are_stored_and_sent_as_macot(gateway_factory: GatewayFacto
     ]
     assert len(lines) == len(expected["observations"])
     assert all(line.sent_value == line.source_value for line in lines)
+
+    # and so does a ministry pulling the series of an indicator
+    app = create_app(gw)
+    ministry = bearer(client_token(gw, app, "ministry", regimes=("KTXH-THANG",), indicators=("*",)))
+    with BackgroundServer(app) as server:
+        series = httpx.get(f"{server.url}/v1/indicators/0201/series", headers=ministry, timeout=10).json()
+        only_lk = httpx.get(f"{server.url}/v1/indicators/0201/series?column=LK", headers=ministry, timeout=10).json()
+    assert {(p["column"], p["value"]) for p in series["points"]} == {
+        (c, by_source[("T0201", c)]) for c in ("TH", "LK", "CK")
+    }
+    assert [(p["column"], p["value"]) for p in only_lk["points"]] == [("LK", by_source[("T0201", "LK")])]
