@@ -30,8 +30,11 @@ app.add_typer(mapping_app, name="mapping")
 @mapping_app.command("check")
 def mapping_check(files: Annotated[list[Path], typer.Argument(help="mapping files (YAML)")]) -> None:
     """Report unknown units, incompatible units, undeclared forms, duplicate or conflicting rules, with lines."""
+    from gateway.cli import checks
     from mappings.check import check_file
 
+    for path in files:
+        checks.readable_file(path, "mapping file")
     total = 0
     for path in files:
         findings = check_file(path)
@@ -80,6 +83,17 @@ def ingest(
 
     if output_format not in ("jsonl", "table"):
         raise typer.BadParameter("--format must be jsonl or table")
+    from adapters.registry import READERS
+    from gateway.cli import checks
+
+    if adapter not in READERS:
+        raise checks.CommandInputError(f"unknown adapter {adapter!r}{checks.hint(adapter, READERS)}")
+    if adapter in ("xlsx", "csv"):  # a file: a missing one used to count as one quarantined record, exit 0
+        checks.readable_file(Path(source), "source file")
+    if mapping is not None:
+        checks.readable_file(mapping, "mapping file")
+    if period:
+        period = checks.period_key(period)
     mapped = None
     try:
         if mapping is not None:
@@ -180,6 +194,9 @@ def quarantine_replay(
     config: ConfigOpt = None,
 ) -> None:
     """Map open quarantine records again (after fixing a mapping); those that map become observations."""
+    from gateway.cli import checks
+
+    checks.readable_file(mapping, "mapping file")
     from gateway.ingest import replay_quarantine
     from mappings.indicators import load_mapping
 
