@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Column, Table
 
 from gateway.cli.common import (
     ConfigOpt,
@@ -16,6 +15,7 @@ from gateway.cli.common import (
     err,
     gateway_for,
 )
+from gateway.cli.output import FormatOpt, Listing
 
 clients_app = typer.Typer(help="Machine clients of the API (ministries, receivers, scrapers).", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
@@ -48,13 +48,12 @@ def clients_add(
 
 
 @clients_app.command("list")
-def clients_list(config: ConfigOpt = None) -> None:
+def clients_list(config: ConfigOpt = None, fmt: FormatOpt = "table") -> None:
     """Clients with their role, grants and state (never their secrets)."""
     from gateway.auth import accounts
 
+    table = Listing(fmt, "client_id", "name", "role", "grants", "state", "created")
     gw = gateway_for(config)
-    table = Table("name", "role", "grants", "state", "created")
-    table.columns.insert(0, Column("client_id", no_wrap=True))
     with gw.sessions() as session:
         for c in accounts.list_clients(session):
             grants = "; ".join(f"{k}: {','.join(v)}" for k, v in (c.grants or {}).items() if v)
@@ -62,7 +61,7 @@ def clients_list(config: ConfigOpt = None) -> None:
                 grants = f"unit: {c.unit_code}" + (f"; {grants}" if grants else "")
             state = "revoked" if c.revoked_at else ("rotating" if c.previous_secret_hash else "active")
             table.add_row(c.client_id, c.name, c.role, grants, state, c.created_at.isoformat(timespec="seconds"))
-    console.print(table)
+    table.emit()
 
 
 @clients_app.command("rotate")
@@ -121,17 +120,17 @@ def users_add(
 
 
 @users_app.command("list")
-def users_list(config: ConfigOpt = None) -> None:
+def users_list(config: ConfigOpt = None, fmt: FormatOpt = "table") -> None:
     """Operator accounts with their role and state."""
     from gateway.auth import accounts
 
+    table = Listing(fmt, "username", "name", "role", "state", "created")
     gw = gateway_for(config)
-    table = Table("username", "name", "role", "state", "created")
     with gw.sessions() as session:
         for u in accounts.list_users(session):
             state = "disabled" if u.disabled_at else "active"
             table.add_row(u.username, u.full_name, u.role, state, u.created_at.isoformat(timespec="seconds"))
-    console.print(table)
+    table.emit()
 
 
 @users_app.command("disable")

@@ -14,6 +14,7 @@ from gateway.cli.common import (
     console,
     gateway_for,
 )
+from gateway.cli.output import FormatOpt, Listing
 
 deliveries_app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
 app.add_typer(deliveries_app, name="deliveries")
@@ -27,6 +28,7 @@ def deliveries_list(
     state: Annotated[str | None, typer.Option()] = None,
     destination: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option()] = 50,
+    fmt: FormatOpt = "table",
 ) -> None:
     """List deliveries, newest first."""
     from sqlalchemy import select
@@ -44,19 +46,11 @@ def deliveries_list(
         query = query.where(Delivery.state == state)
     if destination:
         query = query.where(Delivery.destination == destination)
-    table = Table("id", "packet", "destination", "state", "attempts", "last status", "last error")
+    table = Listing(fmt, "id", "packet", "destination", "state", "attempts", "last_status", "last_error")
     with gw.sessions() as session:
         for d in session.execute(query).scalars():
-            table.add_row(
-                str(d.id),
-                d.packet_id,
-                d.destination,
-                d.state,
-                str(d.attempts),
-                str(d.last_status or ""),
-                (d.last_error or "")[:60],
-            )
-    console.print(table)
+            table.add_row(d.id, d.packet_id, d.destination, d.state, d.attempts, d.last_status, d.last_error)
+    table.emit()
 
 
 @deliveries_app.command("show")
@@ -121,14 +115,14 @@ def replay(
 
 
 @destinations_app.command("list")
-def destinations_list(config: ConfigOpt = None) -> None:
+def destinations_list(config: ConfigOpt = None, fmt: FormatOpt = "table") -> None:
     """Configured destinations: paused or not (and why), deliveries by state."""
     from sqlalchemy import func, select
 
     from gateway.db.models import Delivery, DestinationState
 
     gw = gateway_for(config)
-    table = Table("destination", "url", "sending", "reason", "deliveries by state")
+    table = Listing(fmt, "destination", "url", "sending", "reason", "deliveries_by_state")
     with gw.sessions() as session:
         states = {row.name: row for row in session.scalars(select(DestinationState))}
         counts: dict[str, dict[str, int]] = {}
@@ -143,11 +137,11 @@ def destinations_list(config: ConfigOpt = None) -> None:
         table.add_row(
             name,
             url,
-            "[red]PAUSED[/]" if paused else "on",
+            "PAUSED" if paused else "on",
             (row.reason or "") if paused and row else "",
             ", ".join(f"{k} {v}" for k, v in sorted(counts.get(name, {}).items())),
         )
-    console.print(table)
+    table.emit()
 
 
 @destinations_app.command("resume")

@@ -16,6 +16,7 @@ from gateway.cli.common import (
     err,
     gateway_for,
 )
+from gateway.cli.output import FormatOpt, Listing
 from gateway.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -125,9 +126,25 @@ def ingest(
         return
     assert mapped is not None
     gw = gateway_for(config)
-    from rich.progress import Progress
+    from rich.progress import (
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    with Progress(console=err, transient=True) as progress:
+    # Count, rate and time on a terminal (a streamed source has no total to give an ETA from); nothing
+    # when stderr is not a terminal (cron, CI, a pipe).
+    columns = (
+        SpinnerColumn(),
+        TextColumn("reading"),
+        MofNCompleteColumn(),
+        TaskProgressColumn(show_speed=True),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("reading", total=None)
         report = run_ingest(
             gw.sessions,
@@ -212,7 +229,9 @@ def quarantine_replay(
 
 
 @quarantine_app.command("list")
-def quarantine_list(config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50) -> None:
+def quarantine_list(
+    config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50, fmt: FormatOpt = "table"
+) -> None:
     """Quarantined input with where and why, and the values stored that no regime will send."""
     from sqlalchemy import select
 
@@ -221,14 +240,14 @@ def quarantine_list(config: ConfigOpt = None, limit: Annotated[int, typer.Option
     from gateway.ingest_runs import visible_quarantine
 
     gw = gateway_for(config)
-    table = Table("id", "location", "reason", "raw")
+    table = Listing(fmt, "id", "location", "reason", "raw")
     with gw.sessions() as session:
         query = select(QuarantineRecord).where(visible_quarantine()).order_by(QuarantineRecord.id).limit(limit)
         for q in session.execute(query).scalars():
-            table.add_row(str(q.id), q.location, q.reason, json.dumps(q.raw, ensure_ascii=False)[:60])
+            table.add_row(q.id, q.location, q.reason, q.raw if fmt == "json" else json.dumps(q.raw, ensure_ascii=False))
         outside = unsent_outside(session)
-    console.print(table)
-    if outside:
+    table.emit()
+    if outside and fmt == "table":  # json and csv carry the records alone
         total = sum(g.values for g in outside)
         console.print(f"outside every regime: {total:,} value(s) stored that no regime will send", markup=False)
         listing = Table("regime", "period", "values", "why")

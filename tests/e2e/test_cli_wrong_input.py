@@ -43,6 +43,7 @@ CASES: list[tuple[list[str], str, int]] = [
     (["deliveries", "list", "--state", "deadd"], "unknown delivery state 'deadd'; did you mean 'dead'?", 2),
     (["deliveries", "list", "--destination", "nosuch"], "unknown destination 'nosuch'", 2),
     (["replay", "--all-dead", "--destination", "nosuch"], "unknown destination 'nosuch'", 2),
+    (["deliveries", "list", "--format", "xml"], "unknown --format 'xml'; one of table, json, csv", 2),
     (["replay"], "name the deliveries to replay (IDs) or give --all-dead", 2),
     (["calendar", "--year", "2027", "--regime", "NOPE"], "unknown regime 'NOPE'", 2),
     (["validate", "nope.json", "--format", "json"], "", 2),
