@@ -1,8 +1,8 @@
 """``--format table|json|csv`` for every list command, as pip's ``list --format`` does.
 
-A table is for a person at a terminal: long cells are shortened to fit. JSON (an array of objects)
-and CSV (a header row, then one row per record) are for programs: every value in full, never
-shortened, and nothing else on stdout.
+A table is for a person at a terminal: long cells wrap, nothing is cut off. JSON (an array of
+objects) and CSV (a header row, then one row per record) are for programs: every value in full, and
+nothing else on stdout.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from gateway.cli.common import console
 
 FORMATS = ("table", "json", "csv")
 FormatOpt = Annotated[str, typer.Option("--format", help="table, json or csv (json and csv carry every value in full)")]
-TABLE_CELL = 60
 
 
 class Listing:
@@ -46,11 +45,8 @@ class Listing:
             writer.writerows(["" if v is None else v for v in row] for row in self.rows)
         else:
             table = Table(*self.columns, title=self.title)
+            for column in table.columns:
+                column.overflow = "fold"  # wrap long values (ids, paths) rather than cut them
             for row in self.rows:
-                table.add_row(*(_cell(v) for v in row))
-            console.print(table)
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text if len(text) <= TABLE_CELL else text[: TABLE_CELL - 1] + "…"
+                table.add_row(*("" if v is None else str(v) for v in row))
+            console.print(table, markup=False)
