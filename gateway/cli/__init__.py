@@ -63,6 +63,11 @@ def main() -> None:
         from sqlalchemy.exc import SQLAlchemyError
 
         logging.getLogger("gateway").debug("unexpected error", exc_info=True)
+        from gateway.storage import is_no_space
+
+        if is_no_space(exc):
+            err.print(f"no space left on the disk: {str(exc).splitlines()[0]}. Free space and run again.", markup=False)
+            sys.exit(75)  # EX_TEMPFAIL: nothing is wrong with the input, try again later
         if isinstance(exc, SQLAlchemyError):
             first = str(exc).splitlines()[0]
             err.print(f"database error: {first}. Is the schema migrated? Run `gateway db upgrade`.", markup=False)
