@@ -140,6 +140,15 @@ class WorkerSettings(_Section):
     batch_size: int = Field(default=4, ge=1, le=100, description="deliveries claimed and recorded per transaction")
 
 
+class IngestSettings(_Section):
+    """How ``gateway ingest`` stores what it reads (``docs/operations.md``, "Reading sources")."""
+
+    batch_size: int = Field(default=2000, ge=1, le=100_000, description="observations committed per transaction")
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="a running ingest whose heartbeat is older than this is cleaned up"
+    )
+
+
 class MetricsSettings(_Section):
     """Where ``gateway worker`` and ``gateway scheduler`` serve /metrics (the API serves its own)."""
 
@@ -229,6 +238,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     broker: BrokerSettings = BrokerSettings()
     worker: WorkerSettings = WorkerSettings()
+    ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()

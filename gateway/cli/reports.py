@@ -28,6 +28,11 @@ def reports_list(
     """Report packets (every revision) with the receiver's latest answer."""
     from sqlalchemy import select
 
+    from gateway.cli import checks
+
+    if period:
+        period = checks.period_key(period)
+
     from gateway.db.models import Delivery, Packet
 
     gw = gateway_for(config)
@@ -69,7 +74,10 @@ def reports_correct(
     actor: Annotated[str, typer.Option()] = "cli",
 ) -> None:
     """Build and send the next revision (LanGui n+1) of a report from its latest observations."""
+    from gateway.cli import checks
     from gateway.lifecycle import ReportKey, correct
+
+    regime, period = checks.regime(regime), checks.period_key(period)
 
     gw = gateway_for(config)
     built = correct(

@@ -24,6 +24,7 @@ from gateway.api.schemas import MAX_ID, DeliveryId
 from gateway.api.security import Security
 from gateway.auth.principals import Permission, Principal
 from gateway.clock import VN_TZ, as_utc
+from gateway.coverage import unsent_outside
 from gateway.dashboard import charts, data
 from gateway.dashboard.i18n import DEFAULT, LANGUAGES, Translator
 from gateway.db.models import Delivery, DeliveryState, Observation, Packet, StatusReceipt
@@ -277,6 +278,7 @@ def build_router(security: Security) -> APIRouter:
         with gw.sessions() as session:
             dead, more_dead = data.deliveries(session, state=DeliveryState.DEAD.value, destination=None, before=before)
             held, more_held = data.quarantine(session, after=after)
+            outside = unsent_outside(session)
         return render(
             request,
             "dead.html",
@@ -286,6 +288,8 @@ def build_router(security: Security) -> APIRouter:
             more_dead=more_dead,
             held=held,
             more_held=more_held,
+            outside=outside,
+            outside_total=sum(g.values for g in outside),
             mappings=sorted(p.name for p in INDICATOR_MAPPINGS_DIR.glob("*.yaml")),
         )
 
