@@ -96,6 +96,7 @@ def build_catalogue(
                 )
                 for spec in specs
                 for rule in _unique(spec)
+                if not spec.kpis or rule.national_code in spec.kpis  # the declared KPIs, when a mapping names them
             ]
         )
     else:

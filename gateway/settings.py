@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -86,6 +86,11 @@ class DestinationSettings(_Section):
     verify_status: bool = Field(
         default=True, description="refuse this receiver's status packets unless their signature verifies ([trust])"
     )
+    poll_url: str | None = Field(
+        default=None,
+        description="for receivers that only publish: GET this URL (with ?cursor=...) for packets sent to us",
+    )
+    poll_interval: float = Field(default=60.0, gt=0, description="seconds between two polls of poll_url")
     circuit_threshold: int = Field(default=5, ge=1, description="consecutive transient failures that open the circuit")
     circuit_cool_down: float = Field(default=30.0, gt=0, description="seconds open before a half-open probe")
 
@@ -133,6 +138,15 @@ class WorkerSettings(_Section):
     lease_seconds: float = Field(default=120.0, gt=0)
     sweep_interval: float = Field(default=1.0, gt=0)
     batch_size: int = Field(default=4, ge=1, le=100, description="deliveries claimed and recorded per transaction")
+
+
+class IngestSettings(_Section):
+    """How ``gateway ingest`` stores what it reads (``docs/operations.md``, "Reading sources")."""
+
+    batch_size: int = Field(default=2000, ge=1, le=100_000, description="observations committed per transaction")
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="a running ingest whose heartbeat is older than this is cleaned up"
+    )
 
 
 class MetricsSettings(_Section):
@@ -194,6 +208,27 @@ def _default_destinations() -> dict[str, DestinationSettings]:
     return {}
 
 
+class AuditSettings(_Section):
+    """Anchoring the hash-chained audit log outside the database (``docs/security.md``)."""
+
+    key_file: Path | None = Field(
+        default=None, description="seals each event (HMAC); default {data_dir}/secrets/audit.key, made 0600"
+    )
+    checkpoint_file: Path | None = Field(
+        default=None, description="signed checkpoints, one JSON line each; default {data_dir}/audit/checkpoints.jsonl"
+    )
+    checkpoint_interval: float = Field(default=300.0, gt=0, description="seconds between automatic checkpoints")
+
+
+class InboundSettings(_Section):
+    """Packets sent to us (``POST /v1/intake/packets`` and poll connectors): where each type goes."""
+
+    routes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="LoaiGoiTin (or '*') -> local destinations (e.g. the provincial system) that get a copy",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid")
 
@@ -203,16 +238,35 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     broker: BrokerSettings = BrokerSettings()
     worker: WorkerSettings = WorkerSettings()
+    ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
     signing: SigningSettings = SigningSettings()
     trust: TrustSettings = TrustSettings()
+    audit: AuditSettings = AuditSettings()
     resources: ResourceSettings = ResourceSettings()
     destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)
+    inbound: InboundSettings = InboundSettings()
     forward_returns_to: str | None = Field(
         default=None, description="destination (e.g. the provincial system) that gets returned-report status packets"
     )
+
+    @model_validator(mode="after")
+    def _inbound_routes(self) -> Settings:
+        from gateway.packets.model import PacketType
+
+        known = {t.value for t in PacketType} | {"*"}
+        for kind, names in self.inbound.routes.items():
+            if kind not in known:
+                raise ValueError(f"inbound.routes: {kind!r} is not a packet type (LoaiGoiTin) nor '*'")
+            for name in names:
+                if name not in self.destinations:
+                    raise ValueError(
+                        f"inbound.routes.{kind}: destination {name!r} is not configured "
+                        f"(configured: {', '.join(sorted(self.destinations)) or 'none'})"
+                    )
+        return self
 
     @field_validator("data_dir")
     @classmethod

@@ -22,6 +22,7 @@ from kombu import Connection
 from kombu.message import Message
 
 from gateway import messaging
+from gateway.audit import checkpoints
 from gateway.bootstrap import Gateway
 from gateway.delivery.service import AttemptResult, DeliveryService
 
@@ -102,6 +103,7 @@ class Worker:
             if now - last_sweep >= self.sweep_interval:
                 last_sweep = now
                 self._poll_statuses()
+                self._checkpoint_audit()
                 with self._lock:
                     self._idle_until = 0.0
                 self._fill()
@@ -122,6 +124,15 @@ class Worker:
         self._pool_poll.shutdown(wait=True)
         self._ack_finished()
         self._close(conn)
+
+    def _checkpoint_audit(self) -> None:
+        """Anchor the audit chain every ``audit.checkpoint_interval`` seconds (a file outside the database)."""
+        gw = self.gateway
+        try:
+            if checkpoints.due(gw.checkpoint_file, gw.settings.audit.checkpoint_interval):
+                gw.checkpoint_audit()
+        except Exception:
+            log.exception("could not write an audit checkpoint; trying again next sweep")
 
     def _poll_statuses(self) -> None:
         pollable = {name: d.status_poll_after for name, d in self.gateway.settings.destinations.items() if d.status_url}

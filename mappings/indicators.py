@@ -17,7 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from adapters.base import RawObservation
 from mappings import units
@@ -68,6 +68,19 @@ class MappingFile(_Closed):
         description="layout of the workbooks this mapping reads (mappings/templates/*.yaml, or a path beside "
         "this file), used by ingest when no --template is given",
     )
+    kpis: list[str] = Field(
+        default_factory=list,
+        description="national codes (MaChiTieu) of the indicators that are also KPIs (MaChiSo): their values are "
+        "sent as DU_LIEU_CHI_SO, preliminary (SO_BO) first and official (CHINH_THUC) in revisions",
+    )
+
+    @model_validator(mode="after")
+    def _kpis_are_mapped(self) -> MappingFile:
+        mapped = {rule.national_code for rule in self.indicators.values()}
+        unknown = sorted(set(self.kpis) - mapped)
+        if unknown:
+            raise ValueError(f"kpis names {', '.join(unknown)}, which no rule in 'indicators' maps to")
+        return self
 
 
 @dataclass(frozen=True)
@@ -163,7 +176,7 @@ class IndicatorMapping:
         rule = self.spec.indicators.get(raw.indicator_code)
         if rule is None:
             raise MappingRejected(f"unknown indicator code {raw.indicator_code!r}: not in mapping {self.version}")
-        if raw.unit is not None and units.normalise(raw.unit) != units.normalise(rule.unit):
+        if raw.unit is not None and not units.same(raw.unit, rule.unit):
             try:
                 units.factor(raw.unit, rule.unit)
             except units.UnitMismatch as exc:

@@ -143,3 +143,46 @@ def users_disable(username: str, config: ConfigOpt = None) -> None:
     with gw.sessions.begin() as session:
         accounts.disable_user(session, username, now=gw.clock.now(), actor="cli")
     console.print(f"disabled {username}")
+
+
+def _new_password(password_file: Path | None) -> str:
+    import os
+
+    if password_file:
+        return password_file.read_text(encoding="utf-8").splitlines()[0]
+    if os.environ.get("GATEWAY_NEW_PASSWORD"):
+        return os.environ["GATEWAY_NEW_PASSWORD"]
+    return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+@users_app.command("passwd")
+def users_passwd(
+    username: str,
+    password_file: Annotated[
+        Path | None, typer.Option(help="first line is the password (else $GATEWAY_NEW_PASSWORD, else a prompt)")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Set a new password; every session of the account ends at once."""
+    from gateway.auth import accounts
+
+    password = _new_password(password_file)
+    gw = gateway_for(config)
+    with gw.sessions.begin() as session:
+        accounts.set_password(session, username, password, now=gw.clock.now(), actor="cli")
+    console.print(f"password of {username} changed; its sessions are ended")
+
+
+@users_app.command("set-role")
+def users_set_role(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, operator or auditor")],
+    config: ConfigOpt = None,
+) -> None:
+    """Change an account's role; every session of the account ends at once."""
+    from gateway.auth import accounts
+
+    gw = gateway_for(config)
+    with gw.sessions.begin() as session:
+        accounts.set_role(session, username, role, now=gw.clock.now(), actor="cli")
+    console.print(f"{username} is now {role}; its sessions are ended")

@@ -31,9 +31,14 @@ def deliveries_list(
     """List deliveries, newest first."""
     from sqlalchemy import select
 
+    from gateway.cli import checks
     from gateway.db.models import Delivery
 
+    if state:
+        checks.delivery_state(state)
     gw = gateway_for(config)
+    if destination:
+        checks.destination(gw.settings, destination, gw)
     query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
     if state:
         query = query.where(Delivery.state == state)
@@ -95,9 +100,14 @@ def replay(
     """Send dead, returned or rejected deliveries again (same idempotency key); audited."""
     from sqlalchemy import select
 
+    from gateway.cli import checks
     from gateway.db.models import Delivery, DeliveryState
 
     gw = gateway_for(config)
+    if destination:
+        checks.destination(gw.settings, destination, gw)
+    if not ids and not all_dead:
+        raise checks.CommandInputError("name the deliveries to replay (IDs) or give --all-dead")
     targets = list(ids or [])
     if all_dead:
         with gw.sessions() as session:
@@ -145,7 +155,10 @@ def destinations_resume(
     name: str, config: ConfigOpt = None, actor: Annotated[str, typer.Option(help="who resumes (audited)")] = "cli"
 ) -> None:
     """Resume sending to a destination paused for refused credentials (after fixing them)."""
+    from gateway.cli import checks
+
     gw = gateway_for(config)
+    checks.destination(gw.settings, name, gw)
     gw.delivery_service(f"cli:{actor}").resume(name, actor=f"operator:{actor}")
     console.print(f"destination {name} resumed")
 
@@ -161,11 +174,15 @@ def export_bundle_cmd(
 ) -> None:
     """Write the packets still owed to a destination as a zip with a hashed manifest, for the
     document-management channel; they stay queued and are reconciled when the link returns."""
+    from gateway.cli import checks
     from gateway.fallback import export_bundle, verify_bundle
 
-    bundle = export_bundle(
-        gateway_for(config), period, out, regime=regime, destination=destination, actor=f"operator:{actor}"
-    )
+    period = checks.period_key(period)
+    if regime:
+        checks.regime(regime)
+    gw = gateway_for(config)
+    checks.destination(gw.settings, destination)  # a bundle is for a receiver we are configured to send to
+    bundle = export_bundle(gw, period, out, regime=regime, destination=destination, actor=f"operator:{actor}")
     problems = verify_bundle(bundle.path)
     console.print(
         f"{bundle.path}: {bundle.packets} packet(s); manifest SHA-256 {bundle.manifest_sha256}"

@@ -28,6 +28,11 @@ def reports_list(
     """Report packets (every revision) with the receiver's latest answer."""
     from sqlalchemy import select
 
+    from gateway.cli import checks
+
+    if period:
+        period = checks.period_key(period)
+
     from gateway.db.models import Delivery, Packet
 
     gw = gateway_for(config)
@@ -69,7 +74,10 @@ def reports_correct(
     actor: Annotated[str, typer.Option()] = "cli",
 ) -> None:
     """Build and send the next revision (LanGui n+1) of a report from its latest observations."""
+    from gateway.cli import checks
     from gateway.lifecycle import ReportKey, correct
+
+    regime, period = checks.regime(regime), checks.period_key(period)
 
     gw = gateway_for(config)
     built = correct(
@@ -161,3 +169,20 @@ def reports_send_narrative(
     console.print(f"narrative report queued as packet {sent.packet_id} (LanGui {sent.revision})")
     for name, digest in sent.attachments:
         console.print(f"  attached {name} sha256={digest}")
+
+
+@reports_app.command("send-kpis")
+def reports_send_kpis(
+    regime: Annotated[str, typer.Option(help="regime code, e.g. KTXH-THANG")],
+    period: Annotated[str, typer.Option(help="e.g. 2026-THANG-10")],
+    config: ConfigOpt = None,
+    actor: Annotated[str, typer.Option()] = "cli",
+) -> None:
+    """Send the period's KPI data (DU_LIEU_CHI_SO) again as a revision: the scheduler sends it first as
+    preliminary (SO_BO), each revision is official (CHINH_THUC)."""
+    from gateway.reports.kpis import send_kpis
+
+    for built in send_kpis(gateway_for(config), regime, period, actor=f"operator:{actor}"):
+        console.print(
+            f"KPI data queued as packet {built.packet_id}: {built.values} values, {built.figure_status.value}"
+        )

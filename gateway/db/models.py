@@ -64,7 +64,25 @@ def _in(column: str, enum: type[StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(e.value) for e in enum)})"
 
 
+class IngestState(StrEnum):
+    """``running`` -> ``completed`` | ``failed``; ``unchanged`` when the source's content was already
+    ingested (nothing read, nothing stored)."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    UNCHANGED = "unchanged"
+
+
+UNFINISHED_INGEST = (IngestState.RUNNING.value, IngestState.FAILED.value)
+"""Runs whose observations and quarantine records nobody may see (a failed run's are deleted with it;
+listing it here too keeps a half-cleaned run invisible)."""
+
+
 class IngestRun(Base):
+    """One read of one source. Its observations are committed in batches while it runs and become
+    visible only when it completes; a failed or abandoned run's rows are deleted."""
+
     __tablename__ = "ingest_runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(1000))
@@ -75,6 +93,26 @@ class IngestRun(Base):
     mapped: Mapped[int] = mapped_column(Integer, default=0)
     quarantined: Mapped[int] = mapped_column(Integer, default=0)
     blank: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(20), default=IngestState.COMPLETED.value)
+    content_hash: Mapped[str | None] = mapped_column(String(64), comment="SHA-256 of the source's bytes (or records)")
+    input_hash: Mapped[str | None] = mapped_column(
+        String(64), index=True, comment="content + adapter + options + mapping + reporting unit: equal means no-op"
+    )
+    reporting_unit: Mapped[str | None] = mapped_column(String(100))
+    added: Mapped[int] = mapped_column(Integer, default=0, comment="values stored for the first time")
+    changed: Mapped[int] = mapped_column(Integer, default=0, comment="values that replace a different stored value")
+    unchanged: Mapped[int] = mapped_column(Integer, default=0, comment="values equal to the stored ones: not stored")
+    outside_regime: Mapped[int] = mapped_column(Integer, default=0, comment="values no regime will send")
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="changed values, corrections, reasons")
+    error: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint(_in("state", IngestState), name="state"),
+        Index("ix_ingest_runs_state", "state"),
+    )
 
 
 class Observation(Base):
@@ -98,10 +136,17 @@ class Observation(Base):
     value: Mapped[str] = mapped_column(String(64), comment="plain decimal text, never float")
     source_ref: Mapped[str] = mapped_column(String(1000))
     content_hash: Mapped[str] = mapped_column(String(64))
+    value_key: Mapped[str | None] = mapped_column(
+        String(64), comment="SHA-256 of what the value is of (report, indicator, disaggregation), not of the value"
+    )
     mapping_version: Mapped[str] = mapped_column(String(200))
     packet_id: Mapped[str | None] = mapped_column(ForeignKey("packets.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_observations_report", "regime_code", "form_code", "period_key", "reporting_unit"),)
+    __table_args__ = (
+        Index("ix_observations_report", "regime_code", "form_code", "period_key", "reporting_unit"),
+        Index("ix_observations_value_key", "value_key", "id"),
+        Index("ix_observations_ingest_run", "ingest_run_id"),
+    )
 
 
 class Packet(Base):
@@ -250,7 +295,10 @@ class QuarantineRecord(Base):
     reason: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(20), default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (CheckConstraint("state IN ('open', 'replayed', 'discarded')", name="state"),)
+    __table_args__ = (
+        CheckConstraint("state IN ('open', 'replayed', 'discarded')", name="state"),
+        Index("ix_quarantine_ingest_run", "ingest_run_id"),
+    )
 
 
 class AuditEvent(Base):
@@ -312,3 +360,62 @@ class RevokedToken(Base):
     subject: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+INBOUND_STATES = ("accepted", "refused")
+PROPOSAL_STATES = ("open", "accepted", "declined")
+PROPOSAL_KINDS = ("regime", "form", "outline")
+
+
+class InboundPacket(Base):
+    """A packet sent to us (intake or poll), kept with its raw bytes and the answer we gave: the same
+    MaGoiTin with the same bytes gets that answer again, with other bytes a conflict."""
+
+    __tablename__ = "inbound_packets"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, comment="MaGoiTin")
+    packet_type: Mapped[str] = mapped_column(String(40))
+    sender_code: Mapped[str | None] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(200), comment="api:<client> or poll:<destination>")
+    content_type: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    signer: Mapped[str | None] = mapped_column(String(500))
+    answer: Mapped[bytes] = mapped_column(LargeBinary, comment="the TRANG_THAI_BAO_CAO we answered with")
+    routed_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    __table_args__ = (CheckConstraint(f"state IN ({', '.join(repr(s) for s in INBOUND_STATES)})", name="state"),)
+
+
+class PollCursor(Base):
+    """Where the poll connector of a destination has read up to (the receiver's opaque cursor)."""
+
+    __tablename__ = "poll_cursors"
+    destination: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    polled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RegimeProposal(Base):
+    """An inbound regime, form or outline, drafted as the YAML it would become, awaiting an admin."""
+
+    __tablename__ = "regime_proposals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbound_packet_id: Mapped[str] = mapped_column(ForeignKey("inbound_packets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(500), comment="the file it would create or replace")
+    draft: Mapped[str] = mapped_column(Text)
+    diff: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_on: Mapped[date] = mapped_column(Date, comment="set-up deadline: 3 working days after receipt")
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint(f"state IN ({', '.join(repr(s) for s in PROPOSAL_STATES)})", name="state"),
+        CheckConstraint(f"kind IN ({', '.join(repr(s) for s in PROPOSAL_KINDS)})", name="kind"),
+    )

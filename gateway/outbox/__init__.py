@@ -34,24 +34,32 @@ def store(
     deadline: datetime | None = None,
     actor: str = "system",
     own_payloads: Mapping[str, tuple[bytes, str]] | None = None,
+    report_key: tuple[str | None, str | None, str | None, int] | None = None,
 ) -> tuple[Packet, list[Delivery]]:
     """Add the packet and one pending delivery per destination to ``session`` (no commit).
 
     ``own_payloads`` gives, per destination, the bytes and format it gets when they differ from
-    ``payload`` (another format, or the same report addressed to another receiver)."""
+    ``payload`` (another format, or the same report addressed to another receiver). ``report_key``
+    (regime, form, period, revision) names the report when the body does not carry it (KPI data)."""
     own = dict(own_payloads or {})
     body = envelope.body
     period = getattr(body, "period", None)
     unit = getattr(body, "reporting_unit", None)
+    regime, form, period_key, revision = report_key or (
+        getattr(body, "regime_code", None),
+        getattr(body, "form_code", None) or getattr(body, "outline_code", None),  # narrative: its outline
+        period.key if isinstance(period, m.Period) else None,
+        getattr(body, "revision", 1),
+    )
     packet = Packet(
         id=str(envelope.packet_id),
         packet_type=envelope.packet_type.value,
         profile=envelope.profile,
-        regime_code=getattr(body, "regime_code", None),
-        form_code=getattr(body, "form_code", None) or getattr(body, "outline_code", None),  # narrative: its outline
-        period_key=period.key if isinstance(period, m.Period) else None,
+        regime_code=regime,
+        form_code=form,
+        period_key=period_key,
         reporting_unit=unit.code if isinstance(unit, m.Unit) else None,
-        revision=getattr(body, "revision", 1),
+        revision=revision,
         content_type=content_type(fmt),
         payload=payload,
         payload_hash=hashlib.sha256(payload).hexdigest(),

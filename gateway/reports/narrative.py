@@ -73,11 +73,14 @@ class OutlineDef(_Closed):
 
 
 @cache
-def load_outline(code: str, directory: Path = OUTLINES_DIR) -> OutlineDef:
-    path = directory / f"{code}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in directory.glob("*.yaml"))
-        raise ConfigurationError(f"unknown outline {code!r}: no {path}; known: {known}")
+def load_outline(code: str, *directories: Path) -> OutlineDef:
+    """The outline ``code`` from the first of ``directories`` that has it (an operator's
+    ``{data_dir}/outlines`` before the shipped ``mappings/outlines``)."""
+    folders = (*directories, OUTLINES_DIR)
+    path = next((d / f"{code}.yaml" for d in folders if (d / f"{code}.yaml").is_file()), None)
+    if path is None:
+        known = sorted({p.stem for d in folders for p in d.glob("*.yaml")})
+        raise ConfigurationError(f"unknown outline {code!r} (looked in {', '.join(map(str, folders))}); known: {known}")
     try:
         return OutlineDef.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except UnicodeDecodeError as exc:
@@ -171,7 +174,7 @@ def _next_revision(session: Session, regime: str, outline: str, period_key: str,
 def send_narrative(gw: Gateway, request: NarrativeRequest, *, actor: str) -> SentNarrative:
     """Build, verify, seal and queue one ``GUI_DE_CUONG``; published after commit."""
     regime = load_regime(request.regime)
-    outline = load_outline(request.outline)
+    outline = load_outline(request.outline, gw.settings.data_dir / "outlines")
     if outline.regime != regime.code:
         raise InputError(f"outline {outline.code} belongs to regime {outline.regime}, not {regime.code}")
     known = {s.code for s in outline.sections}

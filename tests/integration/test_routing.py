@@ -68,7 +68,12 @@ def test_one_report_goes_to_a_json_and_an_xml_destination_each_signed_in_its_for
     assert [(r.period_key, r.packets) for r in results if r.packets] == [("2026-THANG-10", 2)]
 
     with gw.sessions() as s:
-        rows = s.execute(select(Delivery, Packet).join(Packet).order_by(Packet.form_code, Delivery.destination)).all()
+        rows = s.execute(
+            select(Delivery, Packet)
+            .join(Packet)
+            .where(Packet.packet_type == "SO_LIEU_BAO_CAO")
+            .order_by(Packet.form_code, Delivery.destination)
+        ).all()
         copies = {
             (p.form_code, d.destination): (d.payload or p.payload, d.content_type or p.content_type) for d, p in rows
         }

@@ -147,14 +147,16 @@ def _iconv(texts: list[str], target: str) -> list[bytes]:
     return out
 
 
-def corpus(per_cell: int = PER_CELL, seed: int = 2026) -> list[Sample]:
-    """``per_cell`` samples per encoding and length bucket."""
+def corpus(per_cell: int = PER_CELL, seed: int = 2026, *, upper: bool = False) -> list[Sample]:
+    """``per_cell`` samples per encoding and length bucket (``upper``: in capitals, as headings are)."""
     rng = random.Random(seed)
     sentences = _sentences()
     samples: list[Sample] = []
     for encoding in ENCODINGS:
         for bucket in BUCKETS:
             texts = list(_texts(rng, sentences, bucket, per_cell))
+            if upper:
+                texts = [t.upper() for t in texts]
             if encoding == "tcvn3":
                 texts = [abc_form(t) if i % 2 == 0 else t for i, t in enumerate(texts)]
             if encoding in _ICONV:
@@ -244,8 +246,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--show-wrong", action="store_true", help="print each wrong or unsure sample")
     parser.add_argument("--calibrate", action="store_true", help="wrong and decided counts per threshold")
+    parser.add_argument("--upper", action="store_true", help="every sample in capitals, as headings are")
     args = parser.parse_args()
-    samples = corpus(args.per_cell, args.seed)
+    samples = corpus(args.per_cell, args.seed, upper=args.upper)
     if args.calibrate:
         calibrate(samples)
         return

@@ -269,3 +269,12 @@ def test_csv_reader_decodes_a_viscii_export(tmp_path: Path) -> None:
     path.write_bytes(iconv(header + rows, "VISCII"))
     observations = [item for item in CsvReader(path).read() if isinstance(item, RawObservation)]
     assert [o.indicator_name for o in observations] == VISCII_SAMPLES
+
+
+def test_headings_in_capitals_are_never_confidently_wrong() -> None:
+    """The corpus again, every sample in capitals (VN1 capitals from iconv, VISCII's and
+    Windows-1258's capitals, VNI's capital marks)."""
+    cells = legacy_corpus.measure(legacy_corpus.corpus(per_cell=60, seed=7, upper=True))
+    assert sum(cell.wrong for cell in cells.values()) == 0, legacy_corpus.table(cells)
+    long_cells = [cell for (_, (low, _)), cell in cells.items() if low >= 40]
+    assert sum(c.correct for c in long_cells) >= 0.98 * sum(c.total for c in long_cells)
