@@ -101,6 +101,11 @@ def main() -> None:
         from sqlalchemy.exc import SQLAlchemyError
 
         logging.getLogger("gateway").debug("unexpected error", exc_info=True)
+        from gateway.storage import is_no_space
+
+        if is_no_space(exc):
+            err.print(f"no space left on the disk: {str(exc).splitlines()[0]}. Free space and run again.", markup=False)
+            sys.exit(75)  # EX_TEMPFAIL: nothing is wrong with the input, try again later
         if isinstance(exc, SQLAlchemyError):
             err.print(database_message(exc), markup=False, soft_wrap=True)
             sys.exit(3)
