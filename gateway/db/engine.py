@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from gateway.errors import ConfigurationError
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -107,8 +109,25 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database to ``revision`` on the engine's own connection."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        refuse_newer_schema(conn, ScriptDirectory.from_config(cfg), engine)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def refuse_newer_schema(conn: Any, script: ScriptDirectory, engine: Engine) -> None:
+    """A database written by a newer gateway has a revision this one does not know: say so, with
+    what to do, instead of Alembic's "Can't locate revision" (shown as an unexpected error)."""
+    known = {rev.revision for rev in script.walk_revisions()}
+    current = MigrationContext.configure(conn).get_current_heads()
+    unknown = [rev for rev in current if rev not in known]
+    if unknown:
+        from gateway import __version__
+
+        raise ConfigurationError(
+            f"the database {engine.url.render_as_string()} is at schema revision {', '.join(unknown)}, newer than "
+            f"this gateway ({__version__}) knows (its newest is {', '.join(script.get_heads())}): run the gateway "
+            "version that wrote it, or restore a backup made by this version (`gateway backup restore DIR`)"
+        )
 
 
 def is_at_head(engine: Engine) -> bool:
