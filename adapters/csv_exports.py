@@ -21,7 +21,7 @@ from typing import cast
 
 from adapters.base import ReadItem, ReadProblem, SourceRef
 from adapters.grid import GridCell, GridSheet
-from adapters.legacy_text import Encoding, decode_surface, detect_bytes
+from adapters.legacy_text import Encoding, decode_surface, detect_bytes, unsure_message
 from adapters.long_format import LongFormat
 from adapters.template_spec import Limits
 
@@ -41,6 +41,7 @@ class CsvEncoding:
     legacy: Encoding | None  # then how legacy surface characters become Unicode
     confidence: float
     method: str
+    unsure: str | None = None  # detection refused: the problem to report instead of reading
 
 
 def detect_encoding(head: bytes) -> CsvEncoding:
@@ -55,6 +56,9 @@ def detect_encoding(head: bytes) -> CsvEncoding:
         if exc.start > len(head) - 4:  # a character cut by the sample's end, not a bad byte
             return CsvEncoding("utf-8", None, 0.9, "utf-8")
     _, detection = detect_bytes(head)
+    if detection.method == "content" and not detection.sure:
+        hint = "give the file's encoding (ingest --encoding tcvn3|vni|viscii|cp1258)"
+        return CsvEncoding("latin-1", None, detection.confidence, "unsure", unsure_message(detection, hint=hint))
     if detection.encoding == "cp1258":
         return CsvEncoding("cp1258", None, detection.confidence, detection.method)
     if detection.encoding in ("tcvn3", "vni", "viscii"):
@@ -90,6 +94,9 @@ class CsvReader:
             head = raw.read(SAMPLE)
             raw.seek(0)
             self.encoding = enc = self._encoding(head)
+            if enc.unsure:
+                yield ReadProblem(SourceRef(self.source), enc.unsure)
+                return
             text = _decoded_lines(raw, enc.codec)
             delimiter = self.layout.delimiter or _sniff(head.decode(enc.codec, errors="replace"))
 
@@ -214,6 +221,8 @@ def csv_sheet(
         head = raw.read(SAMPLE)
         raw.seek(0)
         enc = CsvReader(path, CsvLayout(encoding=encoding))._encoding(head)
+        if enc.unsure:
+            return ReadProblem(SourceRef(source), enc.unsure)
         sep = delimiter or _sniff(head.decode(enc.codec, errors="replace"))
         sheet = GridSheet(path.stem)
         cells = empty = 0

@@ -73,6 +73,10 @@ class GridCell:
     decoded: bool = False  # rich-text runs in legacy fonts were decoded: the text is Unicode
 
 
+MAX_COVERED = 2_000_000
+"""Cells covered by merged ranges that are looked at, per sheet (hostile merges cost no more)."""
+
+
 @dataclass
 class GridSheet:
     title: str
@@ -83,9 +87,12 @@ class GridSheet:
     def anchors(self) -> dict[tuple[int, int], tuple[int, int]]:
         """Every covered cell of a merged range -> its anchor (top-left)."""
         out: dict[tuple[int, int], tuple[int, int]] = {}
+        budget = MAX_COVERED
         for r0, c0, r1, c1 in self.merged:
-            if (r1 - r0 + 1) * (c1 - c0 + 1) > 100_000:
+            size = (r1 - r0 + 1) * (c1 - c0 + 1)
+            if size > 100_000 or size > budget:
                 continue  # a range over a whole sheet labels nothing; never expand it
+            budget -= size
             for r in range(r0, r1 + 1):
                 for c in range(c0, c1 + 1):
                     if (r, c) != (r0, c0):
@@ -144,6 +151,7 @@ class Workbook:
                 f"limits.max_decompressed_bytes={limits.max_decompressed_bytes:,}"
             )
         names = set(zf.namelist())
+        self._package(names)
         rels = self._rels("xl/_rels/workbook.xml.rels") if "xl/_rels/workbook.xml.rels" in names else {}
         root = self._xml("xl/workbook.xml")
         self.sheets: list[tuple[str, str]] = []
@@ -154,6 +162,18 @@ class Workbook:
         self.strings: list[tuple[str, bool]] = self._strings(shared) if shared in names else []
         styles = next((t for t in rels.values() if t.endswith("styles.xml")), "xl/styles.xml")
         self.fonts: list[str | None] = self._fonts(styles) if styles in names else []
+
+    def _package(self, names: set[str]) -> None:
+        """The package parts every reader relies on are well-formed: a workbook whose content types or
+        properties are damaged is refused as Excel refuses it (``ValueError``), not half-trusted."""
+        if "[Content_Types].xml" not in names:
+            raise KeyError("[Content_Types].xml is missing: not an Office Open XML package")
+        types = self._xml("[Content_Types].xml")
+        for part in types:
+            if isinstance(part.tag, str) and part.get("ContentType") is None:
+                raise ValueError(f"[Content_Types].xml: a {etree.QName(part).localname} without ContentType")
+        if "docProps/core.xml" in names:
+            self._xml("docProps/core.xml")
 
     def open(self, member: str) -> IO[bytes]:
         return io.BufferedReader(_Counted(self.zf.open(member), self.budget, self.limits.max_decompressed_bytes))
@@ -213,125 +233,127 @@ def rich_text(item: Any) -> tuple[str, bool]:
     return "".join(parts), legacy
 
 
+_SCAN_VALUE = re.compile(rb"<(?:\w+:)?(?:v|is)[\s>]")
+_SCAN_MERGE = re.compile(rb"<(?:\w+:)?mergeCell\s+ref=\"([A-Z]{1,3}\d{1,7}:[A-Z]{1,3}\d{1,7})\"")
+CHUNK = 1 << 16
+
+
+class _SheetStream:
+    """One worksheet's rows through a pull parser fed by chunks, so that once a limit stops the
+    reading the rest of the member is only scanned as bytes (merged ranges, values after a run of
+    empty rows), at C speed, instead of being parsed row by row."""
+
+    def __init__(self, book: Workbook, title: str, source: str) -> None:
+        self.book, self.lim = book, book.limits
+        self.sheet = GridSheet(title)
+        self.source = source
+        self.cells = self.last = self.empty_run = self.empty_from = 0
+        self.wide_reported = False
+        self.stopped: str | None = None  # why rows are no longer read
+
+    def limit(self, row: int | None, what: str, key: str, value: int, rest: bool = True) -> None:
+        self.sheet.problems.append(_limit(self.source, self.sheet.title, row, what, key, value, rest))
+
+    def empty_limit(self, row: int | None) -> None:
+        self.limit(
+            row,
+            f"more than {self.lim.max_empty_rows:,} consecutive empty rows after row {self.empty_from:,}; "
+            "values after them are not read",
+            "max_empty_rows",
+            self.lim.max_empty_rows,
+        )
+        self.stopped = "reported"
+
+    def row(self, el: Any) -> None:
+        lim = self.lim
+        number = int(el.get("r") or self.last + 1)
+        gap = number - self.last - 1
+        self.last = number
+        if len(el) == 0 or not _HAS_VALUE(el):
+            self.empty_run += gap + 1
+            if self.empty_run > lim.max_empty_rows:
+                self.stopped, self.empty_from = "empty", number - self.empty_run
+            return
+        self.empty_run += gap
+        if self.empty_run > lim.max_empty_rows:
+            self.empty_from = number - self.empty_run - 1
+            self.empty_limit(number)
+            return
+        if number > lim.max_rows:
+            self.limit(number, f"row {number:,} is past the last row allowed", "max_rows", lim.max_rows)
+            self.stopped = "rows"
+            return
+        self.empty_run = 0
+        cells, wide = _row(el, self.book)
+        if wide is not None and wide > lim.max_columns:
+            if not self.wide_reported:
+                what = f"a value in column {column_letter(wide)} (and maybe others) is not read"
+                self.limit(number, what, "max_columns", lim.max_columns, rest=False)
+                self.wide_reported = True
+            cells = {c: v for c, v in cells.items() if c <= lim.max_columns}
+        self.cells += len(cells)
+        if self.cells > lim.max_cells:
+            self.limit(number, f"more than {lim.max_cells:,} non-empty cells", "max_cells", lim.max_cells)
+            self.stopped = "cells"
+        elif cells:
+            self.sheet.rows[number] = cells
+
+    def scan(self, data: bytes) -> None:
+        """Bytes after the stop: merged ranges, and values when a run of empty rows stopped us."""
+        for m in _SCAN_MERGE.finditer(data):
+            _merge(self.sheet, m[1].decode())
+        if self.stopped == "empty" and _SCAN_VALUE.search(data):
+            self.empty_limit(None)
+
+    def read(self, stream: IO[bytes]) -> None:
+        parser = etree.XMLPullParser(
+            events=("end",), tag=(_ROW, _MERGE), resolve_entities=False, no_network=True, huge_tree=False
+        )
+        carry = b""
+        while chunk := stream.read(CHUNK):
+            if self.stopped is not None:
+                data = carry + chunk
+                self.scan(data)
+                carry = data[-300:] if not data.endswith(b">") else b""
+                continue
+            parser.feed(chunk)
+            for _, el in parser.read_events():
+                if el.tag == _MERGE:
+                    _merge(self.sheet, el.get("ref", ""))
+                elif self.stopped is None:
+                    self.row(el)
+                elif self.stopped == "empty" and len(el) and _HAS_VALUE(el):
+                    self.empty_limit(int(el.get("r") or 0) or None)
+                el.clear()
+                parent = el.getparent()
+                if parent is not None:
+                    while el.getprevious() is not None:
+                        del parent[0]
+        if self.stopped is None:
+            parser.close()
+
+
 def read_sheet(book: Workbook, title: str, member: str, source: str) -> GridSheet:
     """One worksheet, bounded by the limits; limit and damage problems are in ``sheet.problems``.
 
     After a limit stops the reading, the rest of the sheet is still scanned (without reading its
     cells) for the merged ranges, which the format puts after the rows, and, after a long run of
     empty rows, for values: trailing formatted rows are no problem, values past them are one."""
-    lim = book.limits
-    sheet = GridSheet(title)
-    cells = 0
-    last = 0  # the last row number seen
-    empty_run = 0
-    wide_reported = False
-    stopped: str | None = None  # why rows are no longer read
-    empty_from = 0
+    reading = _SheetStream(book, title, source)
     stream = book.open(member)
     try:
-        for _, el in etree.iterparse(
-            stream, events=("end",), tag=(_ROW, _MERGE), resolve_entities=False, no_network=True, huge_tree=False
-        ):
-            if el.tag == _MERGE:
-                _merge(sheet, el.get("ref", ""))
-            elif stopped == "empty":
-                if _HAS_VALUE(el):
-                    number = int(el.get("r") or 0)
-                    sheet.problems.append(
-                        _limit(
-                            source,
-                            title,
-                            number or None,
-                            f"more than {lim.max_empty_rows:,} consecutive empty rows after row {empty_from:,}; "
-                            "values after them are not read",
-                            "max_empty_rows",
-                            lim.max_empty_rows,
-                        )
-                    )
-                    stopped = "reported"
-            elif stopped is None:
-                number = int(el.get("r") or last + 1)
-                gap = number - last - 1
-                last = number
-                if not _HAS_VALUE(el):
-                    empty_run += gap + 1
-                    if empty_run > lim.max_empty_rows:
-                        stopped, empty_from = "empty", number - empty_run
-                else:
-                    empty_run += gap
-                    if empty_run > lim.max_empty_rows:
-                        stopped, empty_from = "empty", number - empty_run - 1
-                        sheet.problems.append(
-                            _limit(
-                                source,
-                                title,
-                                number,
-                                f"more than {lim.max_empty_rows:,} consecutive empty rows after row {empty_from:,}; "
-                                "values after them are not read",
-                                "max_empty_rows",
-                                lim.max_empty_rows,
-                            )
-                        )
-                        stopped = "reported"
-                    elif number > lim.max_rows:
-                        sheet.problems.append(
-                            _limit(
-                                source,
-                                title,
-                                number,
-                                f"row {number:,} is past the last row allowed",
-                                "max_rows",
-                                lim.max_rows,
-                            )
-                        )
-                        stopped = "rows"
-                    else:
-                        empty_run = 0
-                        row, wide = _row(el, book)
-                        if wide is not None and wide > lim.max_columns:
-                            if not wide_reported:
-                                sheet.problems.append(
-                                    _limit(
-                                        source,
-                                        title,
-                                        number,
-                                        f"a value in column {column_letter(wide)} (and maybe others) is not read",
-                                        "max_columns",
-                                        lim.max_columns,
-                                        rest=False,
-                                    )
-                                )
-                                wide_reported = True
-                            row = {c: v for c, v in row.items() if c <= lim.max_columns}
-                        cells += len(row)
-                        if cells > lim.max_cells:
-                            sheet.problems.append(
-                                _limit(
-                                    source,
-                                    title,
-                                    number,
-                                    f"more than {lim.max_cells:,} non-empty cells",
-                                    "max_cells",
-                                    lim.max_cells,
-                                )
-                            )
-                            stopped = "cells"
-                        elif row:
-                            sheet.rows[number] = row
-            el.clear()
-            parent = el.getparent()
-            if parent is not None:
-                while el.getprevious() is not None:
-                    del parent[0]
+        reading.read(stream)
     except LimitReached as exc:
-        sheet.problems.append(
+        reading.sheet.problems.append(
             ReadProblem(SourceRef(source, title), f"limit reached: {exc}; the rest of the workbook is not read")
         )
     except DAMAGED as exc:
-        sheet.problems.append(ReadProblem(SourceRef(source, title), f"sheet is damaged ({type(exc).__name__}: {exc})"))
+        reading.sheet.problems.append(
+            ReadProblem(SourceRef(source, title), f"sheet is damaged ({type(exc).__name__}: {exc})")
+        )
     finally:
         stream.close()
-    return sheet
+    return reading.sheet
 
 
 def _limit(source: str, title: str, row: int | None, what: str, key: str, value: int, rest: bool = True) -> ReadProblem:
@@ -381,7 +403,10 @@ def _row(el: Any, book: Workbook) -> tuple[dict[int, GridCell], int | None]:
             text = v.text
             if kind == "s":
                 try:
-                    text, decoded = book.strings[int(text)]
+                    index = int(text)
+                    if index < 0:
+                        raise IndexError(index)
+                    text, decoded = book.strings[index]
                 except (ValueError, IndexError):
                     text, decoded = f"#REF! (shared string {text} missing)", False
                 cell = GridCell(text, False, font, decoded)

@@ -24,10 +24,12 @@ from pathlib import Path
 
 from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef, period_ref
 from adapters.grid import GridCell, GridSheet, column_index, column_letter, split_ref, xlsx_sheets
-from adapters.legacy_text import LowConfidence, decode_surface, from_font, has_legacy_surface, to_unicode
+from adapters.legacy_text import LowConfidence, decode_surface, from_font, has_legacy_surface, readable, to_unicode
 from adapters.long_format import PERIOD_KEY
+from adapters.reasons import excerpt
 from adapters.template_spec import ColumnRef, TemplateSpec, compile_header, fold
 
+ANY_PERIOD_KEY = re.compile(r"(?<!\d)(?P<year>\d{4})-(?P<type>THANG|QUY|6THANG|9THANG|NAM)-(?P<number>\d{1,2})(?!\d)")
 ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
 _PLAIN = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _VIETNAMESE = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")
@@ -371,8 +373,8 @@ class _SheetReader:
             text = self.safe_text(r, c)
             if not text:
                 continue
-            if ps.pattern is None:
-                key = PERIOD_KEY.match(text.strip())
+            if ps.pattern is None:  # a period key somewhere in the text: "Kỳ: 2026-THANG-10"
+                key = ANY_PERIOD_KEY.search(text)
                 if key:
                     return period_ref(key["type"], int(key["number"]), int(key["year"]))
                 continue
@@ -380,7 +382,8 @@ class _SheetReader:
             if m is not None:
                 return period_from(m, ps.type)
         where = ps.cell or f"the title rows above row {min(self.spec.header_rows)}"
-        return f"no text in {where} matches the period pattern {ps.pattern!r}"
+        wanted = f"the period pattern {ps.pattern!r}" if ps.pattern else "a period key like 2026-THANG-10"
+        return f"no text in {where} matches {wanted}"
 
     # -- rows ----------------------------------------------------------------------------------
     def rows(
@@ -551,10 +554,12 @@ def _code(text: str | None, cell: GridCell | None) -> str | None:
 
 
 def _display(cell: GridCell) -> str:
+    """A cell as a reason quotes it: decoded (both readings when the encoding is unsure, never the
+    legacy surface) and shortened at a word boundary."""
     try:
-        return cell_text(cell)[:60]
+        return excerpt(cell_text(cell))
     except LowConfidence:
-        return cell.text[:60]
+        return readable(cell.text)
 
 
 def _raw_row(cells: dict[int, GridCell]) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -63,11 +64,21 @@ def _tool(name: str) -> str:
     return str(found)
 
 
+def _private(path: Path) -> Path:
+    """Create ``path`` readable by its owner only (0600) before anything is written into it: a backup
+    holds every packet, account hash and audit event, and must not be world-readable even briefly."""
+    path.unlink(missing_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    path.chmod(0o600)
+    return path
+
+
 def create(engine: Engine, directory: Path) -> BackupManifest:
-    directory.mkdir(parents=True, exist_ok=True)
+    if not directory.exists():
+        directory.mkdir(parents=True, mode=0o700)
     backend = engine.url.get_backend_name()
     if backend == "sqlite":
-        target = directory / "gateway.sqlite"
+        target = _private(directory / "gateway.sqlite")
         source = sqlite3.connect(str(engine.url.database), timeout=30)
         try:
             dest = sqlite3.connect(str(target))
@@ -79,7 +90,7 @@ def create(engine: Engine, directory: Path) -> BackupManifest:
         counts = _sqlite_counts(target)
         revision = sqlite3.connect(str(target)).execute("SELECT version_num FROM alembic_version").fetchone()[0]
     elif backend == "postgresql":
-        target = directory / "gateway.dump"
+        target = _private(directory / "gateway.dump")
         # Count rows and dump from one exported snapshot, so the manifest describes exactly the dump.
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
             snapshot = conn.scalar(text("SELECT pg_export_snapshot()"))
@@ -107,7 +118,7 @@ def create(engine: Engine, directory: Path) -> BackupManifest:
     manifest = BackupManifest(
         backend, target.name, _sha256(target), revision, counts, datetime.now(UTC).isoformat(timespec="seconds")
     )
-    (directory / "manifest.json").write_text(json.dumps(manifest.__dict__, indent=2) + "\n", encoding="utf-8")
+    _private(directory / "manifest.json").write_text(json.dumps(manifest.__dict__, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 

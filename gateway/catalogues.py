@@ -15,7 +15,7 @@ from gateway.calendar.regimes import all_regimes, runs
 from gateway.clock import VN_TZ
 from gateway.packets import model as m
 from gateway.packets.profile import Profile
-from mappings.indicators import MAPPINGS_DIR, IndicatorRule, MappingFile, load_mapping
+from mappings.indicators import INDICATOR_MAPPINGS_DIR, IndicatorRule, MappingFile, load_mapping
 
 CATALOGUE_TYPES = (
     m.PacketType.DANH_MUC_KY_BAO_CAO,
@@ -39,7 +39,7 @@ def build_catalogue(
     receiver: m.Unit,
     now: datetime,
     year: int | None = None,
-    directory: Path = MAPPINGS_DIR,
+    directory: Path = INDICATOR_MAPPINGS_DIR,
 ) -> m.Envelope:
     """One catalogue packet of ``kind``; raises ``KeyError`` for a type that is not a catalogue."""
     if kind not in CATALOGUE_TYPES:
@@ -96,6 +96,7 @@ def build_catalogue(
                 )
                 for spec in specs
                 for rule in _unique(spec)
+                if not spec.kpis or rule.national_code in spec.kpis  # the declared KPIs, when a mapping names them
             ]
         )
     else:

@@ -22,6 +22,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from adapters.xlsx_templates import XlsxTemplateReader
+from gateway import resources
 from gateway.bootstrap import Gateway, bootstrap
 from gateway.calendar.regimes import load_regime
 from gateway.clock import VN_TZ
@@ -46,8 +47,7 @@ from gateway.sim.server import BackgroundServer
 from gateway.worker import Worker
 from mappings.indicators import MAPPINGS_DIR, load_mapping
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "examples" / "lao-cai-ktxh-2026.xlsx"
+SAMPLE = resources.bundled("examples") / "lao-cai-ktxh-2026.xlsx"  # shipped in the wheel
 MAPPING = MAPPINGS_DIR / "indicators" / "lao-cai-ktxh.yaml"
 FINAL = (
     DeliveryState.ACKNOWLEDGED.value,
@@ -169,7 +169,7 @@ def run_demo(
         regime = load_regime("KTXH-THANG")
         mapping = load_mapping(MAPPING)
         console.print(
-            f"Reading {sample.relative_to(ROOT) if sample.is_relative_to(ROOT) else sample} "
+            f"Reading {sample.name if sample == SAMPLE else sample} "
             f"with mapping {mapping.version}"
         )
         report = ingest(

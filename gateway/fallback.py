@@ -57,9 +57,10 @@ def export_bundle(
         path = out_dir / name
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for delivery, packet in rows:
-                ext = "xml" if packet.content_type.endswith("xml") else "json"
+                payload = delivery.payload or packet.payload  # this destination's own bytes, when it has them
+                ext = "xml" if (delivery.content_type or packet.content_type).endswith("xml") else "json"
                 member = f"packets/{packet.id}.{ext}"
-                zf.writestr(member, packet.payload)
+                zf.writestr(member, payload)
                 files.append(
                     {
                         "file": member,
@@ -68,8 +69,8 @@ def export_bundle(
                         "MaCheDo": packet.regime_code,
                         "MaBieuMau": packet.form_code,
                         "LanGui": packet.revision,
-                        "bytes": len(packet.payload),
-                        "sha256": hashlib.sha256(packet.payload).hexdigest(),
+                        "bytes": len(payload),
+                        "sha256": hashlib.sha256(payload).hexdigest(),
                     }
                 )
                 delivery.sent_out_of_band_at = now

@@ -19,6 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import Blank, RawObservation, Reader, ReadProblem, period_ref
+from adapters.reasons import excerpt
 from gateway import audit
 from gateway.calendar import data_window
 from gateway.clock import Clock
@@ -26,7 +27,7 @@ from gateway.db.models import IngestRun, Observation, QuarantineRecord
 from gateway.errors import Conflict, NotFound
 from mappings.indicators import (
     EXACT,
-    MAPPINGS_DIR,
+    INDICATOR_MAPPINGS_DIR,
     IndicatorMapping,
     MappingError,
     MappingRejected,
@@ -52,7 +53,7 @@ class IngestReport:
 
 
 def _reason_class(reason: str) -> str:
-    return reason.split(":")[0].split("(")[0].strip()[:60]
+    return excerpt(reason.split(":")[0].split("(")[0].strip())  # whole words: never "chưa có số li"
 
 
 def ingest(
@@ -161,6 +162,7 @@ def _raw(item: RawObservation) -> dict[str, object]:
         "unit": item.unit,
         "period": item.period.key,
         "admin_unit": item.admin_unit,
+        "column": item.column,
         "value": _jsonable(item.value),
     }
 
@@ -177,6 +179,7 @@ def _merge(
         obs.period_key,
         obs.unit,
         obs.reporting_unit,
+        obs.column_code or "",
         *("=".join(pair) for pair in obs.disaggregation),
     )
     entry = merged.setdefault(key, {"row": _row(obs), "sum": Decimal(0), "from": [], "items": []})
@@ -222,6 +225,7 @@ def _observation(
         period_key=mapped.period_key,
         reporting_unit=reporting_unit,
         disaggregation=[["DVHC", mapped.admin_unit], *[[d, v] for d, v in mapped.disaggregation]],
+        column_code=mapped.column,
         admin_code_list=mapping.spec.admin_code_list,
         value=mapped.value,
         source_ref=str(item.ref),
@@ -254,8 +258,8 @@ def replay_mapping(name: str) -> IndicatorMapping:
     """The mapping an operator chose (by file name, from the API or the dashboard) to replay the
     quarantine with: ``NotFound`` outside ``mappings/indicators``, ``Conflict`` when the file does not
     load (a mapping being edited), never a 500."""
-    path = (MAPPINGS_DIR / name).resolve()
-    if path.parent != MAPPINGS_DIR.resolve() or not path.is_file():
+    path = (INDICATOR_MAPPINGS_DIR / name).resolve()
+    if path.parent != INDICATOR_MAPPINGS_DIR.resolve() or not path.is_file():
         raise NotFound(f"mapping {name!r} is not a file in mappings/indicators")
     try:
         return load_mapping(path)
@@ -297,6 +301,7 @@ def replay_quarantine(
                 admin_unit=raw.get("admin_unit"),
                 value=raw["value"],
                 ref=SourceRef(record.source, record=record.location),
+                column=str(raw["column"]) if raw.get("column") else None,
             )
             try:
                 obs, _ = _observation(item, mapping, record.ingest_run_id, reporting_unit, now)

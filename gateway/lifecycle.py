@@ -28,6 +28,7 @@ from gateway.errors import GatewayError, NotFound
 from gateway.packets import model as m
 from gateway.packets.validate import read_packet
 from gateway.reports import BuiltPacket, build_report
+from gateway.reports.routing import seal_for
 
 
 class LifecycleError(GatewayError):
@@ -61,7 +62,8 @@ def revisions(gw: Gateway, key: ReportKey) -> list[Packet]:
 
 
 def correct(gw: Gateway, key: ReportKey, *, actor: str, reason: str) -> BuiltPacket:
-    """Build and queue revision n+1 from the latest observations of the report."""
+    """Build and queue revision n+1 from the latest observations of the report, to the destinations
+    revision n went to (the regime's, for a report never sent), each in its own format."""
     regime = load_regime(key.regime)
     with gw.sessions.begin() as session:
         observations = list(
@@ -76,6 +78,25 @@ def correct(gw: Gateway, key: ReportKey, *, actor: str, reason: str) -> BuiltPac
         )
         if not observations:
             raise NotFound(f"no observations for report {key}")
+        latest = session.scalars(
+            select(Packet.id)
+            .where(
+                Packet.packet_type == m.PacketType.SO_LIEU_BAO_CAO.value,
+                Packet.regime_code == key.regime,
+                Packet.form_code == key.form,
+                Packet.period_key == key.period_key,
+                Packet.reporting_unit == key.unit,
+            )
+            .order_by(Packet.revision.desc())
+            .limit(1)
+        ).first()
+        sent_to = (
+            list(
+                session.scalars(select(Delivery.destination).where(Delivery.packet_id == latest).order_by(Delivery.id))
+            )
+            if latest
+            else []
+        )
         built = build_report(
             session,
             regime,
@@ -87,8 +108,9 @@ def correct(gw: Gateway, key: ReportKey, *, actor: str, reason: str) -> BuiltPac
             destinations=gw.settings.destinations,
             sealer=gw.sealer,
             clock=gw.clock,
-            fmt="json",
+            fmt=None,  # each destination in its own format
             actor=actor,
+            route=[d for d in sent_to if d in gw.settings.destinations] or None,  # where revision n went
         )
         audit.record(
             session,
@@ -142,8 +164,17 @@ def _send_status(
             ),
         )
         destinations = list(session.scalars(select(Delivery.destination).where(Delivery.packet_id == packet_id)))
-        payload = gw.sealer.seal(envelope, "json", destinations)
-        _, deliveries = outbox.store(session, envelope, payload, "json", destinations, now=gw.clock.now(), actor=actor)
+        sealed = seal_for(envelope, destinations, gw.settings.destinations, gw.sealer)
+        _, deliveries = outbox.store(
+            session,
+            sealed.envelope,
+            sealed.payload,
+            sealed.fmt,
+            sealed.destinations,
+            own_payloads=sealed.own,
+            now=gw.clock.now(),
+            actor=actor,
+        )
         audit.record(
             session,
             at=gw.clock.now(),

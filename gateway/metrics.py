@@ -10,6 +10,8 @@ and ``gateway scheduler`` start their own listener on 127.0.0.1 (``metrics.port`
 
 from __future__ import annotations
 
+import errno
+import logging
 import shutil
 import time
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from gateway.clock import as_utc
+from gateway.clock import VN_TZ, as_utc
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -59,7 +61,7 @@ class StateCollector(Collector):
         self.gateway = gateway
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from gateway.db.models import Delivery, DestinationState, QuarantineRecord
+        from gateway.db.models import Delivery, DestinationState, QuarantineRecord, RegimeProposal
 
         gw = self.gateway
         now = gw.clock.now()
@@ -115,6 +117,9 @@ class StateCollector(Collector):
                 or 0
             )
             paused_rows = dict(session.execute(select(DestinationState.name, DestinationState.paused)).all())
+            today = now.astimezone(VN_TZ).date()
+            due_dates = list(session.scalars(select(RegimeProposal.due_on).where(RegimeProposal.state == "open")))
+            proposals_open, proposals_overdue = len(due_dates), sum(1 for d in due_dates if today > d)
             flagged = dict(
                 session.execute(
                     select(Delivery.destination, func.count())
@@ -138,6 +143,16 @@ class StateCollector(Collector):
         yield oldest
         yield paused
         yield attention
+        yield GaugeMetricFamily(
+            "gateway_regime_proposals_open",
+            "Received regimes, forms and outlines awaiting an admin",
+            value=proposals_open,
+        )
+        yield GaugeMetricFamily(
+            "gateway_regime_proposals_overdue",
+            "Proposals past their set-up deadline (3 working days after receipt)",
+            value=proposals_overdue,
+        )
         yield GaugeMetricFamily("gateway_dead_letters", "Deliveries that gave up (dead)", value=dead)
         yield GaugeMetricFamily("gateway_quarantine_open", "Quarantined input awaiting an operator", value=quarantine)
         yield GaugeMetricFamily(
@@ -198,8 +213,27 @@ def render(gateway: Any) -> bytes:
     return bytes(generate_latest(registry_for(gateway)))
 
 
-def serve(gateway: Any, host: str, port: int) -> None:
-    """Expose ``/metrics`` of a process that has no API (worker, scheduler)."""
+def serve(gateway: Any, host: str, port: int) -> bool:
+    """Expose ``/metrics`` of a process that has no API (worker, scheduler).
+
+    A second worker on the same host finds the port taken: it keeps delivering and says so, instead
+    of dying on "Address already in use". Nothing is hidden by that: the state gauges are read from
+    SQL at scrape time, so the first process reports the same truth; only this process's own counters
+    (attempt durations, retries) go unscraped until it gets a port of its own
+    (``GATEWAY_METRICS__WORKER_PORT``, as the systemd template unit does per instance)."""
     if host not in ("127.0.0.1", "localhost", "::1") and not gateway.settings.metrics.allow_public:
         raise ValueError("metrics bind to loopback unless metrics.allow_public is set")
-    start_http_server(port, addr=host, registry=registry_for(gateway))
+    try:
+        start_http_server(port, addr=host, registry=registry_for(gateway))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        logging.getLogger("gateway.metrics").warning(
+            "metrics port %s:%s is already in use (another gateway process on this host?): this process serves "
+            "no /metrics; give it a port of its own with GATEWAY_METRICS__WORKER_PORT or "
+            "GATEWAY_METRICS__SCHEDULER_PORT",
+            host,
+            port,
+        )
+        return False
+    return True

@@ -21,10 +21,12 @@ from sqlalchemy.orm import Session
 
 from gateway import audit
 from gateway.bootstrap import Gateway
-from gateway.calendar.regimes import RegimeDef, Run, all_regimes, runs
+from gateway.calendar.regimes import RegimeDef, Run, all_regimes, regime_path, runs
 from gateway.clock import VN_TZ
 from gateway.db.models import ScheduledRun
 from gateway.reports import build_in_session
+from gateway.reports.kpis import build_kpi_data
+from gateway.reports.routing import check_routes
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,12 @@ class Scheduler:
         self.gateway = gateway
         self.regimes = regimes if regimes is not None else all_regimes()
         self.name = name
+        if gateway.settings.destinations:
+            # At start-up, not at the first due run: a regime routed to a destination that is not
+            # configured is a configuration error naming the regime's file.
+            check_routes(
+                [(r.code, r.destinations, regime_path(r.code)) for r in self.regimes], gateway.settings.destinations
+            )
 
     def today(self) -> date:
         return self.gateway.clock.now().astimezone(VN_TZ).date()
@@ -107,19 +115,36 @@ class Scheduler:
                     actor=f"scheduler:{self.name}",
                     period_key=run.key,
                 )
+                kpis = build_kpi_data(
+                    session,
+                    regime,
+                    run.key,
+                    sender=gw.settings.sender,
+                    destinations=gw.settings.destinations,
+                    sealer=gw.sealer,
+                    clock=gw.clock,
+                    actor=f"scheduler:{self.name}",
+                )
                 record.packets = len(built)
                 record.note = None if built else "no observations for this period: nothing was sent"
+                if kpis:
+                    record.note = f"{record.note + '; ' if record.note else ''}KPI data: {len(kpis)} packet(s), SO_BO"
                 audit.record(
                     session,
                     at=now,
                     actor=f"scheduler:{self.name}",
                     action="schedule.run",
                     subject=f"run:{regime.code}:{run.key}",
-                    detail={"packets": len(built), "late": late, "deadline": run.deadline.isoformat()},
+                    detail={
+                        "packets": len(built),
+                        "kpi_packets": len(kpis),
+                        "late": late,
+                        "deadline": run.deadline.isoformat(),
+                    },
                 )
         except IntegrityError:
             return None  # another scheduler executed this run first
-        gw.publish([d for b in built for d in b.delivery_ids])
+        gw.publish([d for b in built for d in b.delivery_ids] + [d for k in kpis for d in k.delivery_ids])
         if late:
             log.warning("run %s %s executed after its deadline %s: flagged late", regime.code, run.key, run.deadline)
         return RunResult(regime.code, run.key, len(built), late, record.note)

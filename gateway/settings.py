@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gateway import resources
 from gateway.connectors.auth import AuthSettings, NoAuthSettings
 from gateway.errors import ConfigurationError
 
@@ -85,6 +86,11 @@ class DestinationSettings(_Section):
     verify_status: bool = Field(
         default=True, description="refuse this receiver's status packets unless their signature verifies ([trust])"
     )
+    poll_url: str | None = Field(
+        default=None,
+        description="for receivers that only publish: GET this URL (with ?cursor=...) for packets sent to us",
+    )
+    poll_interval: float = Field(default=60.0, gt=0, description="seconds between two polls of poll_url")
     circuit_threshold: int = Field(default=5, ge=1, description="consecutive transient failures that open the circuit")
     circuit_cool_down: float = Field(default=30.0, gt=0, description="seconds open before a half-open probe")
 
@@ -169,11 +175,37 @@ class ApiSettings(_Section):
     max_query_bytes: int = Field(default=4096, ge=256)
     page_size_max: int = Field(default=500, ge=1, le=10_000)
     public_metrics: bool = Field(default=False, description="serve /metrics without a token (scraper on loopback)")
+    docs: Literal["public", "authenticated", "off"] = Field(
+        default="authenticated",
+        description="/openapi.json, /docs and /redoc: to anyone, to callers with a token, or not at all",
+    )
     oidc: OidcSettings | None = None
+
+
+class ResourceSettings(_Section):
+    """Folders whose files are found before the data shipped in the wheel (``gateway/resources.py``).
+
+    Without a key, ``{data_dir}/profiles``, ``{data_dir}/regimes``, ``{data_dir}/calendar``,
+    ``{data_dir}/indicators`` and ``{data_dir}/templates`` are used when they exist."""
+
+    profiles_dir: Path | None = Field(default=None, description="wire profiles (a folder per profile)")
+    regimes_dir: Path | None = Field(default=None, description="report regimes (*.yaml)")
+    calendar_dir: Path | None = Field(default=None, description="holiday overrides (overrides.yaml)")
+    indicators_dir: Path | None = Field(default=None, description="indicator mappings (*.yaml)")
+    templates_dir: Path | None = Field(default=None, description="report templates")
 
 
 def _default_destinations() -> dict[str, DestinationSettings]:
     return {}
+
+
+class InboundSettings(_Section):
+    """Packets sent to us (``POST /v1/intake/packets`` and poll connectors): where each type goes."""
+
+    routes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="LoaiGoiTin (or '*') -> local destinations (e.g. the provincial system) that get a copy",
+    )
 
 
 class Settings(BaseSettings):
@@ -190,10 +222,28 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     signing: SigningSettings = SigningSettings()
     trust: TrustSettings = TrustSettings()
+    resources: ResourceSettings = ResourceSettings()
     destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)
+    inbound: InboundSettings = InboundSettings()
     forward_returns_to: str | None = Field(
         default=None, description="destination (e.g. the provincial system) that gets returned-report status packets"
     )
+
+    @model_validator(mode="after")
+    def _inbound_routes(self) -> Settings:
+        from gateway.packets.model import PacketType
+
+        known = {t.value for t in PacketType} | {"*"}
+        for kind, names in self.inbound.routes.items():
+            if kind not in known:
+                raise ValueError(f"inbound.routes: {kind!r} is not a packet type (LoaiGoiTin) nor '*'")
+            for name in names:
+                if name not in self.destinations:
+                    raise ValueError(
+                        f"inbound.routes.{kind}: destination {name!r} is not configured "
+                        f"(configured: {', '.join(sorted(self.destinations)) or 'none'})"
+                    )
+        return self
 
     @field_validator("data_dir")
     @classmethod
@@ -236,7 +286,10 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigurationError(f"configuration file {path} does not exist")
     _TOML_PATH["path"] = path
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+        # Where shipped data may be overridden follows the settings of this process (gateway/resources.py).
+        resources.configure(settings.data_dir, settings.resources.model_dump())
+        return settings
     except tomllib.TOMLDecodeError as exc:  # the message carries the line and column
         raise ConfigurationError(f"configuration file {path} is not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 REFORM_DATE = date(2025, 7, 1)
@@ -102,7 +103,7 @@ def admin_units(code_list: str) -> AdminUnits:
     return AdminUnits(code_list, REFORM_DATE, provinces, communes)
 
 
-TRANSITION_FILE = Path(__file__).resolve().parent / "admin" / "transition-2025-07-01.csv"
+TRANSITION_FILE = Path(str(files("mappings").joinpath("admin", "transition-2025-07-01.csv")))
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,19 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow, localcontext
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from adapters.base import RawObservation
 from mappings import units
 from mappings.admin_units import AdminUnits, admin_units
 
-MAPPINGS_DIR = Path(__file__).resolve().parent
+MAPPINGS_DIR = Path(str(files("mappings")))  # the package folder, in a checkout or an installed wheel
+INDICATOR_MAPPINGS_DIR = MAPPINGS_DIR / "indicators"
+"""Where indicator mapping files live (``mappings/`` itself holds code, regimes and schemas)."""
 
 
 class MappingError(ValueError):
@@ -65,6 +68,19 @@ class MappingFile(_Closed):
         description="layout of the workbooks this mapping reads (mappings/templates/*.yaml, or a path beside "
         "this file), used by ingest when no --template is given",
     )
+    kpis: list[str] = Field(
+        default_factory=list,
+        description="national codes (MaChiTieu) of the indicators that are also KPIs (MaChiSo): their values are "
+        "sent as DU_LIEU_CHI_SO, preliminary (SO_BO) first and official (CHINH_THUC) in revisions",
+    )
+
+    @model_validator(mode="after")
+    def _kpis_are_mapped(self) -> MappingFile:
+        mapped = {rule.national_code for rule in self.indicators.values()}
+        unknown = sorted(set(self.kpis) - mapped)
+        if unknown:
+            raise ValueError(f"kpis names {', '.join(unknown)}, which no rule in 'indicators' maps to")
+        return self
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,7 @@ class MappedObservation:
     content_hash: str
     converted_from: str | None = None  # the pre-reform unit code, when the value was converted
     disaggregation: tuple[tuple[str, str], ...] = ()  # beyond DVHC, in national codes
+    column: str | None = None  # the form's column code (MaCot), from the template
 
 
 MAX_PLAIN_LENGTH = 64
@@ -89,6 +106,13 @@ MAX_PLAIN_LENGTH = 64
 EXACT = Context(prec=4 * MAX_PLAIN_LENGTH, traps=[InvalidOperation, Inexact, Overflow, DivisionByZero])
 """Arithmetic on source values (unit conversion, re-aggregation) that is exact or fails: Python's
 default context keeps 28 significant digits and would round a longer value without a word."""
+
+
+def _shown(value: object) -> str:
+    """A source value as a reason quotes it: legacy text decoded, whole words (never cut mid-word)."""
+    from adapters.legacy_text import readable
+
+    return readable(str(value))
 
 
 def parse_decimal(value: object) -> Decimal:
@@ -103,9 +127,9 @@ def parse_decimal(value: object) -> Decimal:
         else:
             d = Decimal(str(value).strip().replace("\u00a0", "").replace(" ", ""))
     except InvalidOperation:
-        raise MappingRejected(f"value {str(value)[:60]!r} is not a number") from None
+        raise MappingRejected(f"value {_shown(value)!r} is not a number") from None
     if not d.is_finite():
-        raise MappingRejected(f"value {str(value)[:60]!r} is not a finite number")
+        raise MappingRejected(f"value {_shown(value)!r} is not a finite number")
     return d
 
 
@@ -115,7 +139,7 @@ def scaled(value: Decimal, factor: Decimal) -> Decimal:
         with localcontext(EXACT):
             return value * factor
     except (Inexact, Overflow, InvalidOperation):
-        raise MappingRejected(f"value {str(value)[:60]!r} cannot be converted exactly (too many digits)") from None
+        raise MappingRejected(f"value {_shown(value)!r} cannot be converted exactly (too many digits)") from None
 
 
 def plain(d: Decimal) -> str:
@@ -166,9 +190,10 @@ class IndicatorMapping:
             (raw.admin_unit or self.spec.province_code).strip(), self.spec.province_code, on=period_end
         )
         text = plain(value)
-        digest = hashlib.sha256(
-            "|".join([rule.national_code, raw.period.key, admin, text, rule.national_unit]).encode()
-        ).hexdigest()
+        parts = [rule.national_code, raw.period.key, admin, text, rule.national_unit]
+        if raw.column is not None:  # values without a column keep the digests they always had
+            parts.append(f"MaCot={raw.column}")
+        digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
         return MappedObservation(
             regime_code=self.spec.regime,
             form_code=rule.form,
@@ -182,6 +207,7 @@ class IndicatorMapping:
             content_hash=digest,
             converted_from=converted_from,
             disaggregation=self._breakdown(raw),
+            column=raw.column,
         )
 
     def _breakdown(self, raw: RawObservation) -> tuple[tuple[str, str], ...]:

@@ -8,16 +8,18 @@ from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from gateway import __version__, audit, metrics
-from gateway.api import auth_routes, ops, problems, pull
+from gateway.api import auth_routes, intake, ops, problems, pull
 from gateway.api.middleware import ETagMiddleware, LimitsMiddleware
 from gateway.api.schemas import problem_responses
-from gateway.api.security import Security
+from gateway.api.security import Security, bearer
 from gateway.auth.principals import Permission, Principal
 from gateway.bootstrap import Gateway
 from gateway.dashboard import views as dashboard
@@ -33,11 +35,16 @@ DESCRIPTION = """The gateway between a provincial reporting system and the natio
 
 
 def create_app(gateway: Gateway) -> FastAPI:
+    docs = gateway.settings.api.docs
+    public_docs = docs == "public"
     app = FastAPI(
         title="National-interchange gateway",
         version=__version__,
         description=DESCRIPTION,
         dependencies=[Depends(single_valued_query)],
+        openapi_url="/openapi.json" if public_docs else None,
+        docs_url="/docs" if public_docs else None,
+        redoc_url="/redoc" if public_docs else None,
     )
     app.state.gateway = gateway
     problems.install(app)
@@ -138,8 +145,11 @@ def create_app(gateway: Gateway) -> FastAPI:
             raise
         return {"result": result, "MaGoiTin": str(packet.packet_id)}
 
+    if docs == "authenticated":
+        _authenticated_docs(app, security)
     app.include_router(auth_routes.build_router(security))
     app.include_router(pull.build_router(security))
+    app.include_router(intake.build_router(security))
     app.include_router(ops.build_router(security))
     app.include_router(ops.build_reconciliation_router(security))
     app.include_router(dashboard.build_router(security))
@@ -150,6 +160,28 @@ def create_app(gateway: Gateway) -> FastAPI:
         return RedirectResponse("/ui/", status_code=307)
 
     return app
+
+
+def _authenticated_docs(app: FastAPI, security: Security) -> None:
+    """The API description for callers with a token (any role): an anonymous scan learns nothing of the
+    routes. ``api.docs = "public"`` serves it to anyone (development), ``"off"`` to no one."""
+
+    def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+        return security.authenticate(credentials.credentials if credentials else None)
+
+    authenticated = [Depends(caller)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=authenticated)
+    def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=authenticated)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=authenticated)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
 def single_valued_query(request: Request) -> None:

@@ -33,6 +33,7 @@ from gateway.db.engine import read_only
 from gateway.db.models import Delivery, DeliveryState, Observation, Packet
 from gateway.errors import InputError, NotAcceptable, NotFound
 from gateway.packets import model as m
+from gateway.packets.convert import convert
 from gateway.packets.validate import read_packet, write_packet
 from gateway.reconciliation.report import period_order
 
@@ -217,14 +218,28 @@ def build_router(security: Security) -> APIRouter:
         if principal.scoped and not principal.grants.regime(regime):
             raise security.deny(principal, request, f"no grant for the regime of packet {packet_id}")
         wanted = _negotiate(request.headers.get("accept", "*/*"), stored)
-        if wanted == stored:
+        withheld = 0
+        envelope: m.Envelope | None = None
+        if principal.scoped and "*" not in principal.grants.indicators:
+            envelope = read_packet(payload, source=f"packet {packet_id}", profile=gw.profile)
+            envelope, withheld = _granted_view(envelope, principal)
+            if envelope is None:
+                raise security.deny(principal, request, f"no grant for any indicator of packet {packet_id}")
+        if wanted == stored and not withheld:
             return Response(payload, media_type=stored)
-        envelope = read_packet(payload, source=f"packet {packet_id}", profile=gw.profile)
-        return Response(
-            write_packet(envelope, _format(wanted), profile=gw.profile),
-            media_type=wanted,
-            headers={"X-Signature": "not-carried"},
-        )
+        if withheld and envelope is not None:
+            # The view is ours, not the signer's: it says so, and it carries no signature to mislead.
+            # It is not re-validated: removing figures cannot make a value invalid, but it can break a
+            # cross-figure rule (a total without its parts) that held for the packet as signed.
+            headers = {
+                "X-Signature": "not-carried",
+                "X-Grant-Filtered": f"{withheld} figure(s) outside your grant withheld; unsigned view",
+            }
+            body = write_packet(envelope, _format(wanted), profile=gw.profile, validate=False)
+            return Response(body, media_type=wanted, headers=headers)
+        converted = convert(payload, _format(wanted), source=f"packet {packet_id}", profile=gw.profile)
+        # Whether or not the stored packet was signed, no signature travels with another format.
+        return Response(converted.payload, media_type=wanted, headers={"X-Signature": "not-carried"})
 
     @router.get("/indicators/{indicator}/series", response_model=Series, operation_id="indicator_series")
     def indicator_series(
@@ -240,6 +255,10 @@ def build_router(security: Security) -> APIRouter:
             list[Annotated[str, Query(pattern=r"^[^:]+:.+$")]] | None,
             Query(description="DIMENSION:VALUE, e.g. GIOI_TINH:NU; repeat for several"),
         ] = None,
+        column: Annotated[
+            str | None,
+            Query(pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="only this form column (MaCot), e.g. TH or LK"),
+        ] = None,
     ) -> Series:
         """Values sent for one national indicator (the latest revision of each period and unit)."""
         if principal.scoped and not principal.grants.indicator(indicator):
@@ -252,9 +271,11 @@ def build_router(security: Security) -> APIRouter:
         )
         if reporting_unit:
             query = query.where(Observation.reporting_unit.in_(reporting_unit))
+        if column is not None:
+            query = query.where(Observation.column_code == column)
         if principal.scoped and "*" not in principal.grants.regimes:
             query = query.where(Observation.regime_code.in_(sorted(principal.grants.regimes)))
-        latest: dict[tuple[str, str, str], SeriesPoint] = {}
+        latest: dict[tuple[str, str, str, str], SeriesPoint] = {}
         with gw.sessions() as session:
             for obs, revision, packet_period in session.execute(query.order_by(Packet.revision)):
                 period_key = str(packet_period or obs.period_key)
@@ -263,16 +284,17 @@ def build_router(security: Security) -> APIRouter:
                     continue
                 if not _in_range(period_key, period_from, period_to):
                     continue
-                latest[(period_key, obs.reporting_unit, repr(dis))] = SeriesPoint(
+                latest[(period_key, obs.reporting_unit, repr(dis), obs.column_code or "")] = SeriesPoint(
                     period=period_key,
                     reporting_unit=obs.reporting_unit,
                     value=obs.value,
                     unit=obs.unit,
                     disaggregation=[Disaggregation(dimension=a, value=b) for a, b in dis],
+                    column=obs.column_code,
                     packet_id=str(obs.packet_id),
                     revision=revision,
                 )
-        points = sorted(latest.values(), key=lambda p: (period_order(p.period), p.reporting_unit))
+        points = sorted(latest.values(), key=lambda p: (period_order(p.period), p.reporting_unit, p.column or ""))
         return Series(indicator=indicator, points=points)
 
     @router.get(
@@ -309,6 +331,43 @@ def build_router(security: Security) -> APIRouter:
         return Response(write_packet(envelope, _format(wanted), profile=gw.profile), media_type=wanted)
 
     return router
+
+
+def _granted_view(envelope: m.Envelope, principal: Principal) -> tuple[m.Envelope | None, int]:
+    """The packet as far as ``principal``'s indicator grant reaches: (view, figures withheld).
+
+    A report's figures outside the grant are removed (and the signature with them); a packet whose
+    indicators cannot be separated (a list or outline) is served only when every indicator it names is
+    granted. None when nothing in it is granted."""
+    body = envelope.body
+    if isinstance(body, m.ReportFigures):
+        kept = [f for f in body.figures if principal.grants.indicator(f.indicator_code)]
+        withheld = len(body.figures) - len(kept)
+        if not withheld:
+            return envelope, 0
+        if not kept:
+            return None, withheld
+        view = body.model_copy(update={"figures": kept})
+        return envelope.model_copy(update={"body": view, "signature": None}), withheld
+    named = _indicator_codes(body.model_dump())
+    if all(principal.grants.indicator(code) for code in named):
+        return envelope, 0
+    return None, len(named)
+
+
+def _indicator_codes(value: Any) -> set[str]:
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            code = item.get("indicator_code")
+            if isinstance(code, str):
+                found.add(code)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def _format(media_type: str) -> Literal["json", "xml"]:

@@ -150,6 +150,9 @@ class SeriesPoint(BaseModel):
     value: str = Field(description="plain decimal text, never a float")
     unit: str
     disaggregation: list[Disaggregation]
+    column: str | None = Field(
+        default=None, description="the form column (MaCot) when the value has one: TH month, LK cumulative, KH plan ..."
+    )
     packet_id: str
     revision: int
 

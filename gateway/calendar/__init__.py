@@ -17,10 +17,11 @@ from pathlib import Path
 import holidays
 import yaml
 
+from gateway import resources
 from gateway.errors import ConfigurationError
 from gateway.packets import model as m
 
-OVERRIDES_FILE = Path(__file__).resolve().parents[2] / "mappings" / "calendar" / "overrides.yaml"
+OVERRIDES_FILE = resources.bundled("calendar") / "overrides.yaml"  # shipped; an operator's copy comes first
 FREQUENCIES = ("THANG", "QUY", "6THANG", "9THANG", "NAM")
 PERIODS_PER_YEAR = {"THANG": 12, "QUY": 4, "6THANG": 2, "9THANG": 1, "NAM": 1}
 SPAN_MONTHS = {"THANG": 1, "QUY": 3, "6THANG": 6, "9THANG": 9, "NAM": 12}
@@ -73,7 +74,10 @@ class WorkingCalendar:
     public_holidays: bool = True
 
     @staticmethod
-    def from_file(path: Path = OVERRIDES_FILE) -> WorkingCalendar:
+    def from_file(path: Path | None = None) -> WorkingCalendar:
+        """Days off and make-up working days from ``path``, or else the first ``overrides.yaml`` on the
+        calendar search path (``{data_dir}/calendar`` or ``[resources] calendar_dir``, then the shipped one)."""
+        path = path or resources.find("calendar", "overrides.yaml")
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             off = frozenset(_as_date(e["date"]) for e in raw.get("days_off") or [])
@@ -125,9 +129,14 @@ def _vn_holidays(year: int) -> holidays.HolidayBase:
     return holidays.country_holidays("VN", years=[year - 1, year, year + 1])
 
 
-@cache
 def default_calendar() -> WorkingCalendar:
-    return WorkingCalendar.from_file()
+    """The calendar of the first ``overrides.yaml`` on the search path (read once per file)."""
+    return _calendar_of(resources.find("calendar", "overrides.yaml"))
+
+
+@cache
+def _calendar_of(path: Path) -> WorkingCalendar:
+    return WorkingCalendar.from_file(path)
 
 
 def is_working_day(day: date) -> bool:

@@ -19,12 +19,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway import resources
 from gateway.calendar import FREQUENCIES, PERIODS_PER_YEAR, WorkingCalendar, _clamp, data_window, default_calendar
 from gateway.calendar import last_month_of as _last_month
 from gateway.errors import ConfigurationError
 from gateway.packets import model as m
 
-REGIMES_DIR = Path(__file__).resolve().parents[2] / "mappings" / "regimes"
+REGIMES_DIR = resources.bundled("regimes")  # the shipped regimes; operators add or override on the search path
 
 
 class _Closed(BaseModel):
@@ -151,12 +152,33 @@ def regime_for(frequency: str, deadline_day: int, code: str = "AD-HOC") -> Regim
     )
 
 
+_SOURCES: dict[str, Path] = {}
+"""Where each loaded regime came from, to name the file in configuration errors."""
+
+
+def regime_path(code: str, directory: Path | None = None) -> Path:
+    """The file a regime is declared in (named in configuration errors)."""
+    return _SOURCES.get(code) or _regime_files(directory).get(code) or (directory or REGIMES_DIR) / f"{code}.yaml"
+
+
+def _regime_files(directory: Path | None) -> dict[str, Path]:
+    if directory is not None:
+        return {p.stem: p for p in sorted(directory.glob("*.yaml"))}
+    return {Path(name).stem: path for name, path in resources.listing("regimes", "*.yaml").items()}
+
+
+def load_regime(code: str, directory: Path | None = None) -> RegimeDef:
+    """The regime ``code`` from ``directory``, or else from the search path (an operator's
+    ``{data_dir}/regimes`` or ``[resources] regimes_dir`` before the shipped regimes)."""
+    found = _regime_files(directory)
+    if code not in found:
+        looked = directory or ", ".join(str(p) for p in resources.search_path("regimes"))
+        raise ConfigurationError(f"unknown regime {code!r} (looked in {looked}); known: {sorted(found)}")
+    return _load_regime_file(found[code])
+
+
 @cache
-def load_regime(code: str, directory: Path = REGIMES_DIR) -> RegimeDef:
-    path = directory / f"{code}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in directory.glob("*.yaml"))
-        raise ConfigurationError(f"unknown regime {code!r}: no {path}; known: {known}")
+def _load_regime_file(path: Path) -> RegimeDef:
     try:
         regime = RegimeDef.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except UnicodeDecodeError as exc:
@@ -167,8 +189,9 @@ def load_regime(code: str, directory: Path = REGIMES_DIR) -> RegimeDef:
         details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigurationError(f"{path}: {details}") from exc
     check(regime)
+    _SOURCES[regime.code] = path
     return regime
 
 
-def all_regimes(directory: Path = REGIMES_DIR) -> list[RegimeDef]:
-    return [load_regime(p.stem, directory) for p in sorted(directory.glob("*.yaml"))]
+def all_regimes(directory: Path | None = None) -> list[RegimeDef]:
+    return [_load_regime_file(path) for path in _regime_files(directory).values()]

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "reconcile",
     "deliveries",
     "reports",
+    "regimes",
     "accounts",
     "db",
     "backup",

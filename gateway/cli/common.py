@@ -56,3 +56,35 @@ def configure_logs(settings: Settings) -> None:
     from gateway import logs
 
     logs.configure(settings.log.level, settings.log.format)
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    from gateway import __version__
+
+    typer.echo(
+        f"vn-report-gateway {__version__} (Python {platform.python_version()}; "
+        f"vietnam-provinces {installed('vietnam-provinces')}, holidays {installed('holidays')})"
+    )
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Gateway between a provincial reporting system and the national reporting network
+    (QCVN 125:2021/BTTTT packets)."""

@@ -12,6 +12,7 @@ import typer
 from gateway.cli.common import (
     app,
     console,
+    err,
     wire_format,
 )
 from gateway.errors import PacketInvalid
@@ -107,17 +108,39 @@ def convert(
     path: Path,
     to: Annotated[str, typer.Option("--to", help="json or xml")],
     out: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    key: Annotated[
+        Path | None, typer.Option("--key", help="re-sign the converted packet with this PKCS#12 or PEM key")
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(help="file whose first line is the key's passphrase (else $GATEWAY_SIGNING_PASSPHRASE)"),
+    ] = None,
 ) -> None:
-    """Convert a packet between JSON and XML (validated on the way in and out)."""
-    from gateway.packets.validate import read_packet, write_packet
-
-    fmt = wire_format(to, "--to")
+    """Convert a packet between JSON and XML (validated on the way in and out). A signature cannot
+    survive the change of format: it is dropped with a note on stderr, or made anew with --key."""
+    from gateway.packets.convert import convert as convert_packet
+    from gateway.packets.profile import load_profile
     from gateway.packets.safe import check_size
 
+    fmt = wire_format(to, "--to")
     check_size(path.stat().st_size, str(path))
-    packet = read_packet(path.read_bytes(), source=str(path))
-    data = write_packet(packet, fmt)
+    signer = None
+    if key is not None:
+        from gateway.signing.keys import KeyRing, load_key, read_passphrase
+        from gateway.signing.packets import PacketSigner
+
+        passphrase = read_passphrase(
+            env=None if passphrase_file else "GATEWAY_SIGNING_PASSPHRASE", file=passphrase_file
+        )
+        signer = PacketSigner(load_profile(), KeyRing([load_key(key, passphrase)]))
+    converted = convert_packet(path.read_bytes(), fmt, source=str(path), signer=signer)
+    if converted.signature == "not-carried":
+        err.print(
+            f"note: {path} is signed; a signature does not carry over to {fmt.upper()}, so the converted packet "
+            "is unsigned (give --key to sign it anew)",
+            markup=False,
+        )
     if out:
-        out.write_bytes(data)
+        out.write_bytes(converted.payload)
     else:
-        sys.stdout.buffer.write(data + b"\n")
+        sys.stdout.buffer.write(converted.payload + b"\n")

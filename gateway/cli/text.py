@@ -13,39 +13,42 @@ from gateway.cli.common import (
     err,
 )
 
+UNSURE_EXIT = 3
+"""``--from auto`` could not tell the encoding: nothing is written, the operator names it."""
+
 
 @app.command()
 def unicode(
     path: Annotated[str, typer.Argument(help="file to convert, or - for standard input")] = "-",
     source: Annotated[str, typer.Option("--from", help="auto, tcvn3, vni, viscii or cp1258")] = "auto",
-    min_confidence: Annotated[float, typer.Option(help="below this, auto refuses to guess")] = 0.6,
+    min_confidence: Annotated[
+        float | None, typer.Option(help="below this, auto refuses to guess (default: the calibrated 0.5)")
+    ] = None,
 ) -> None:
     """Legacy Vietnamese text (TCVN3/ABC, VNI, VISCII, Windows-1258) to UTF-8 NFC on stdout (TCVN 6909:2001).
-    With --from auto the detected encoding and its confidence go to stderr; exit 3 when unsure."""
-    from adapters.legacy_text import ENCODINGS, LowConfidence, decode_bytes, decode_surface, detect_bytes
+    With --from auto the detected encoding and its confidence go to stderr; when the two best readings
+    are close, nothing is written and the exit code is 3 (docs/legacy-text.md)."""
+    from adapters.legacy_text import ENCODINGS, MIN_CONFIDENCE, decode_bytes, detect_bytes, unsure_message
 
-    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        err.print(f"cannot read {path}: {exc.strerror or exc}", markup=False)
+        raise typer.Exit(2) from None
     if source == "auto":
-        surface, detection = detect_bytes(data)
-        err.print(f"detected {detection.encoding} (confidence {detection.confidence:.2f}, by {detection.method})")
-        if detection.encoding != "unicode" and detection.confidence < min_confidence:
-            err.print(
-                str(
-                    LowConfidence(
-                        f"best guess {detection.encoding} at {detection.confidence:.2f} is below "
-                        f"{min_confidence}; give --from explicitly"
-                    )
-                ),
-                markup=False,
-            )
-            raise typer.Exit(3)
-        text = (
-            decode_bytes(data, detection.encoding)
-            if detection.method == "utf-8" or detection.encoding == "cp1258"
-            else decode_surface(surface, detection.encoding)
-        )
+        text, detection = detect_bytes(data)
+        err.print(f"detected {detection.describe()}", markup=False, soft_wrap=True)
+        threshold = MIN_CONFIDENCE if min_confidence is None else min_confidence
+        if detection.method == "content" and detection.confidence < threshold:
+            hint = f"give --from {'|'.join(ENCODINGS)}"
+            err.print(unsure_message(detection, hint=hint), markup=False, soft_wrap=True)
+            raise typer.Exit(UNSURE_EXIT)
     elif source in ENCODINGS:
-        text = decode_bytes(data, source)
+        try:
+            text = decode_bytes(data, source)
+        except UnicodeDecodeError as exc:
+            err.print(f"{path}: byte 0x{data[exc.start]:02x} at offset {exc.start} is not {source}", markup=False)
+            raise typer.Exit(2) from None
     else:
         raise typer.BadParameter(f"--from must be auto or one of {', '.join(ENCODINGS)}")
     sys.stdout.buffer.write(text.encode("utf-8"))

@@ -64,7 +64,12 @@ class OAuth2Settings(_Auth):
     consumer_key: SecretStr
     consumer_secret: SecretStr
     scope: str | None = None
-    refresh_margin: float = Field(default=60.0, ge=0, description="renew this many seconds before expiry")
+    refresh_margin: float | None = Field(
+        default=None,
+        ge=0,
+        description="renew this many seconds before expiry; default 10% of the token's lifetime, at most 60 s "
+        "(never more than half the lifetime, so a short-lived token is not fetched for every delivery)",
+    )
 
 
 class LgspSettings(_Auth):
@@ -79,7 +84,7 @@ class LgspSettings(_Auth):
 class LgspOAuth2Settings(LgspSettings):
     kind: Literal["lgsp_oauth2"]  # type: ignore[assignment]
     token_url: str
-    refresh_margin: float = 60.0
+    refresh_margin: float | None = Field(default=None, ge=0, description="as for oauth2")
 
 
 AuthSettings = Annotated[
@@ -150,12 +155,24 @@ class LgspHeader:
         return None
 
 
+def effective_margin(lifetime: float, configured: float | None) -> float:
+    """How long before expiry a token of ``lifetime`` seconds is renewed.
+
+    A fixed margin as long as the token's life (60 s against a 60 s token) made every delivery fetch
+    a token. The default is 10% of the lifetime, at most 60 s; a configured margin is kept but never
+    more than half the lifetime, so a token is always reused for at least half its life."""
+    lifetime = max(lifetime, 0.0)
+    margin = min(60.0, lifetime * 0.1) if configured is None else configured
+    return min(margin, lifetime / 2)
+
+
 class _TokenCache(ABC):
     """A bearer token fetched from a token endpoint, cached until ``refresh_margin`` before expiry."""
 
-    def __init__(self, token_url: str, refresh_margin: float) -> None:
+    def __init__(self, token_url: str, refresh_margin: float | None) -> None:
         self.token_url = token_url
-        self.margin = refresh_margin
+        self.configured_margin = refresh_margin
+        self.margin = 0.0  # of the token held now: see effective_margin
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires = 0.0
@@ -189,6 +206,7 @@ class _TokenCache(ABC):
             except (ValueError, KeyError, TypeError):
                 raise TransientDeliveryError("token endpoint answered without an access_token") from None
             register_secret(token)
+            self.margin = effective_margin(lifetime, self.configured_margin)
             self._token, self._expires = token, time.monotonic() + lifetime
             self.fetches += 1
             return token

@@ -33,7 +33,7 @@ from gateway.delivery.queues import destinations
 from gateway.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from gateway.reconciliation.report import CLASSES
 from gateway.scheduler import upcoming
-from mappings.indicators import MAPPINGS_DIR
+from mappings.indicators import INDICATOR_MAPPINGS_DIR
 
 HERE = Path(__file__).parent
 COOKIE = "gw_session"
@@ -293,7 +293,7 @@ def build_router(security: Security) -> APIRouter:
             more_dead=more_dead,
             held=held,
             more_held=more_held,
-            mappings=sorted(p.name for p in MAPPINGS_DIR.glob("*.yaml")),
+            mappings=sorted(p.name for p in INDICATOR_MAPPINGS_DIR.glob("*.yaml")),
         )
 
     @router.post("/quarantine/replay")

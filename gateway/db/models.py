@@ -91,6 +91,9 @@ class Observation(Base):
     period_key: Mapped[str] = mapped_column(String(40))
     reporting_unit: Mapped[str] = mapped_column(String(100))
     disaggregation: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    column_code: Mapped[str | None] = mapped_column(
+        String(40), comment="MaCot: the form's column (TH month, LK cumulative, KH plan ...), when the source has one"
+    )
     admin_code_list: Mapped[str | None] = mapped_column(String(40), comment="code-list version of DVHC codes")
     value: Mapped[str] = mapped_column(String(64), comment="plain decimal text, never float")
     source_ref: Mapped[str] = mapped_column(String(1000))
@@ -159,6 +162,10 @@ class Delivery(Base):
     sent_out_of_band_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), comment="exported in a fallback bundle for the document-management channel"
     )
+    payload: Mapped[bytes | None] = mapped_column(
+        LargeBinary, comment="the bytes for this destination when they differ from the packet's (format, receiver)"
+    )
+    content_type: Mapped[str | None] = mapped_column(String(60))
     attention: Mapped[str | None] = mapped_column(
         Text, comment="why an operator must look although the state is settled"
     )
@@ -305,3 +312,62 @@ class RevokedToken(Base):
     subject: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+INBOUND_STATES = ("accepted", "refused")
+PROPOSAL_STATES = ("open", "accepted", "declined")
+PROPOSAL_KINDS = ("regime", "form", "outline")
+
+
+class InboundPacket(Base):
+    """A packet sent to us (intake or poll), kept with its raw bytes and the answer we gave: the same
+    MaGoiTin with the same bytes gets that answer again, with other bytes a conflict."""
+
+    __tablename__ = "inbound_packets"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, comment="MaGoiTin")
+    packet_type: Mapped[str] = mapped_column(String(40))
+    sender_code: Mapped[str | None] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(200), comment="api:<client> or poll:<destination>")
+    content_type: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    signer: Mapped[str | None] = mapped_column(String(500))
+    answer: Mapped[bytes] = mapped_column(LargeBinary, comment="the TRANG_THAI_BAO_CAO we answered with")
+    routed_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    __table_args__ = (CheckConstraint(f"state IN ({', '.join(repr(s) for s in INBOUND_STATES)})", name="state"),)
+
+
+class PollCursor(Base):
+    """Where the poll connector of a destination has read up to (the receiver's opaque cursor)."""
+
+    __tablename__ = "poll_cursors"
+    destination: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    polled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RegimeProposal(Base):
+    """An inbound regime, form or outline, drafted as the YAML it would become, awaiting an admin."""
+
+    __tablename__ = "regime_proposals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbound_packet_id: Mapped[str] = mapped_column(ForeignKey("inbound_packets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(500), comment="the file it would create or replace")
+    draft: Mapped[str] = mapped_column(Text)
+    diff: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_on: Mapped[date] = mapped_column(Date, comment="set-up deadline: 3 working days after receipt")
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint(f"state IN ({', '.join(repr(s) for s in PROPOSAL_STATES)})", name="state"),
+        CheckConstraint(f"kind IN ({', '.join(repr(s) for s in PROPOSAL_KINDS)})", name="kind"),
+    )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import audit, outbox
@@ -314,8 +314,8 @@ class DeliveryService:
                     Delivery.created_at,
                     Delivery.idempotency_key,
                     Packet.id,
-                    Packet.payload,
-                    Packet.content_type,
+                    func.coalesce(Delivery.payload, Packet.payload),
+                    func.coalesce(Delivery.content_type, Packet.content_type),
                 )
                 .join(Packet, Packet.id == Delivery.packet_id)
                 .where(Delivery.id.in_(ids))

@@ -7,8 +7,8 @@ The queue message that follows is only a wake-up, published *after* commit by th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import insert
@@ -32,19 +32,27 @@ def _packet_row(
     value_count: int,
     mapping_version: str | None,
     deadline: datetime | None,
+    report_key: tuple[str | None, str | None, str | None, int] | None,
 ) -> dict[str, object]:
+    """The ``packets`` row of one packet (``store`` and ``store_many`` write the same)."""
     body = envelope.body
     period = getattr(body, "period", None)
     unit = getattr(body, "reporting_unit", None)
+    regime, form, period_key, revision = report_key or (
+        getattr(body, "regime_code", None),
+        getattr(body, "form_code", None) or getattr(body, "outline_code", None),  # narrative: its outline
+        period.key if isinstance(period, m.Period) else None,
+        getattr(body, "revision", 1),
+    )
     return {
         "id": str(envelope.packet_id),
         "packet_type": envelope.packet_type.value,
         "profile": envelope.profile,
-        "regime_code": getattr(body, "regime_code", None),
-        "form_code": getattr(body, "form_code", None),
-        "period_key": period.key if isinstance(period, m.Period) else None,
+        "regime_code": regime,
+        "form_code": form,
+        "period_key": period_key,
         "reporting_unit": unit.code if isinstance(unit, m.Unit) else None,
-        "revision": getattr(body, "revision", 1),
+        "revision": revision,
         "content_type": content_type(fmt),
         "payload": payload,
         "payload_hash": hashlib.sha256(payload).hexdigest(),
@@ -57,7 +65,8 @@ def _packet_row(
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One packet for ``store_many``: its canonical form, its bytes (sealed) and where it goes."""
+    """One packet for ``store_many``: its canonical form, its bytes (sealed) and where it goes; the
+    other fields as ``store`` takes them."""
 
     envelope: m.Envelope
     payload: bytes
@@ -66,6 +75,8 @@ class Outgoing:
     value_count: int = 0
     mapping_version: str | None = None
     deadline: datetime | None = None
+    own_payloads: Mapping[str, tuple[bytes, str]] = field(default_factory=dict)
+    report_key: tuple[str | None, str | None, str | None, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,7 @@ def store_many(session: Session, packets: Sequence[Outgoing], *, now: datetime, 
             value_count=p.value_count,
             mapping_version=p.mapping_version,
             deadline=p.deadline,
+            report_key=p.report_key,
         )
         for p in packets
     ]
@@ -106,6 +118,8 @@ def store_many(session: Session, packets: Sequence[Outgoing], *, now: datetime, 
             "drain_order": p.deadline or NO_DEADLINE,
             "created_at": now,
             "updated_at": now,
+            "payload": p.own_payloads[dest][0] if dest in p.own_payloads else None,
+            "content_type": content_type(p.own_payloads[dest][1]) if dest in p.own_payloads else None,
         }
         for p, row in zip(packets, rows, strict=True)
         for dest in p.destinations
@@ -118,6 +132,7 @@ def store_many(session: Session, packets: Sequence[Outgoing], *, now: datetime, 
         for delivery_id, packet_id in returned:
             ids[packet_id].append(delivery_id)
     for p, row in zip(packets, rows, strict=True):
+        own = p.own_payloads
         audit.record(
             session,
             at=now,
@@ -130,6 +145,7 @@ def store_many(session: Session, packets: Sequence[Outgoing], *, now: datetime, 
                 "revision": row["revision"],
                 "destinations": list(p.destinations),
                 "sha256": row["payload_hash"],
+                **({"own_payloads": {d: hashlib.sha256(own[d][0]).hexdigest() for d in sorted(own)}} if own else {}),
             },
         )
     return [Stored(str(row["id"]), ids[str(row["id"])]) for row in rows]
@@ -147,8 +163,15 @@ def store(
     mapping_version: str | None = None,
     deadline: datetime | None = None,
     actor: str = "system",
+    own_payloads: Mapping[str, tuple[bytes, str]] | None = None,
+    report_key: tuple[str | None, str | None, str | None, int] | None = None,
 ) -> tuple[Packet, list[Delivery]]:
-    """Add the packet and one pending delivery per destination to ``session`` (no commit)."""
+    """Add the packet and one pending delivery per destination to ``session`` (no commit).
+
+    ``own_payloads`` gives, per destination, the bytes and format it gets when they differ from
+    ``payload`` (another format, or the same report addressed to another receiver). ``report_key``
+    (regime, form, period, revision) names the report when the body does not carry it (KPI data)."""
+    own = dict(own_payloads or {})
     packet = Packet(
         **_packet_row(
             envelope,
@@ -158,6 +181,7 @@ def store(
             value_count=value_count,
             mapping_version=mapping_version,
             deadline=deadline,
+            report_key=report_key,
         )
     )
     session.add(packet)
@@ -173,6 +197,8 @@ def store(
             drain_order=deadline or NO_DEADLINE,
             created_at=now,
             updated_at=now,
+            payload=own[dest][0] if dest in own else None,
+            content_type=content_type(own[dest][1]) if dest in own else None,
         )
         for dest in destinations
     ]
@@ -190,6 +216,7 @@ def store(
             "revision": packet.revision,
             "destinations": [d.destination for d in deliveries],
             "sha256": packet.payload_hash,
+            **({"own_payloads": {d: hashlib.sha256(own[d][0]).hexdigest() for d in sorted(own)}} if own else {}),
         },
     )
     return packet, deliveries

@@ -453,6 +453,11 @@ BODY_TYPES: dict[PacketType, type[Body]] = {
     )
 }
 
+HOMONYMS: dict[str, tuple[type[Part], ...]] = {"title": (Signer, OutlineSection)}
+"""Canonical field names that mean different things in different models (a signer's position; a
+section's heading). A profile must give each meaning its own wire name, scoping one of them as
+``"Model.field"`` in profile.json; the loader refuses a profile that collapses them."""
+
 
 class Envelope(Part):
     """One packet: the envelope shared by all 13 types and its typed body."""

@@ -1,8 +1,9 @@
 """Wire profiles: how canonical fields are named and laid out on the wire.
 
 A profile is a folder under ``contracts/qcvn125/profiles/`` holding ``profile.json`` (id, XML
-namespace, root element, and the map from canonical field names to wire names, optionally with
-``"Model.field"`` keys for a name that differs in one place only) plus the JSON
+namespace, root element, and the map from canonical field names to wire names, with
+``"Model.field"`` keys scoping a name to one model: wire names are per (model, field), the bare
+name being the default for every model that has the field) plus the JSON
 Schemas and XSD generated from it by ``gateway contracts build``. Nothing in code names a wire field:
 adopting the official QCVN 125 tables later is a new folder, not a rewrite.
 
@@ -26,11 +27,12 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from annotated_types import Ge, Le, MaxLen, MinLen
 from pydantic import BaseModel
 
+from gateway import resources
 from gateway.errors import ConfigurationError
 from gateway.packets import model as m
 
-CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts" / "qcvn125"
-PROFILES_DIR = CONTRACTS_DIR / "profiles"
+PROFILES_DIR = resources.bundled("profiles")
+CONTRACTS_DIR = PROFILES_DIR.parent
 DEFAULT_PROFILE = "qcvn125-gw/0"
 
 ScalarType = Literal["string", "integer", "date", "datetime", "uuid", "enum"]
@@ -199,15 +201,24 @@ def profile_dir_name(profile_id: str) -> str:
     return profile_id.replace("/", "-")
 
 
-@cache
 def load_profile(profile_id: str = DEFAULT_PROFILE, profiles_dir: Path | None = None) -> Profile:
-    """Load a profile by id from ``contracts/qcvn125/profiles`` (or ``profiles_dir``)."""
-    base = profiles_dir or PROFILES_DIR
-    directory = base / profile_dir_name(profile_id)
+    """Load a profile by id from ``profiles_dir``, or else from the resource search path: an operator's
+    ``{data_dir}/profiles`` or ``[resources] profiles_dir`` first, then the profiles shipped in the wheel."""
+    folders = (profiles_dir,) if profiles_dir is not None else resources.search_path("profiles")
+    name = profile_dir_name(profile_id)
+    for base in folders:
+        if (base / name / "profile.json").is_file():
+            return _load_profile(profile_id, base / name)
+    known = sorted(
+        {p.name for base in folders if base.is_dir() for p in base.iterdir() if (p / "profile.json").is_file()}
+    )
+    looked = ", ".join(str(base) for base in folders)
+    raise ConfigurationError(f"unknown packet profile {profile_id!r} (looked in {looked}); known profiles: {known}")
+
+
+@cache
+def _load_profile(profile_id: str, directory: Path) -> Profile:
     path = directory / "profile.json"
-    if not path.is_file():
-        known = sorted(p.name for p in base.iterdir() if (p / "profile.json").is_file()) if base.is_dir() else []
-        raise ConfigurationError(f"unknown packet profile {profile_id!r}: no {path}; known profiles: {known}")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -268,3 +279,13 @@ def _check_complete(profile: Profile) -> None:
         )
     for model in seen:
         _reverse(profile, model)
+    collapsed = []
+    for name, models in m.HOMONYMS.items():
+        wires = [(f"{model.__name__}.{name}", profile.wire(model, name)) for model in models]
+        if len({wire for _, wire in wires}) < len(wires):
+            collapsed.append(" and ".join(f"{key} -> {wire!r}" for key, wire in wires))
+    if collapsed:
+        raise ConfigurationError(
+            f"profile {profile.id}: one wire name for fields that mean different things: {'; '.join(collapsed)} "
+            f"(scope each as \"Model.field\" under 'names' in {profile.directory / 'profile.json'})"
+        )

@@ -1,10 +1,16 @@
 """Reconciliation as CSV and as an XLSX workbook officials can open (openpyxl): a summary sheet and a
-details sheet, formatted headers, frozen panes, filters, Vietnamese column titles beside the codes."""
+details sheet, formatted headers, frozen panes, filters, Vietnamese column titles beside the codes.
+
+Cells hold what receivers sent, so no cell may become a formula (CSV/formula injection, OWASP): in
+the workbook every string is written as a string cell (openpyxl would otherwise store ``=...`` as a
+live formula), and in CSV a text beginning with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading
+apostrophe, which spreadsheet programs show as text. Numbers (``-12.5``) stay numbers."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 from openpyxl import Workbook
@@ -47,6 +53,15 @@ CLASS_TITLES = {
     "duplicate": "Trùng lặp",
 }
 HEADER = PatternFill("solid", fgColor="1F4E78")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def neutralised(value: str) -> str:
+    """``value`` as a spreadsheet will show it and never evaluate it (CSV)."""
+    if value.startswith(FORMULA_START) and not NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def to_csv(report: Reconciliation) -> str:
@@ -55,7 +70,7 @@ def to_csv(report: Reconciliation) -> str:
     writer.writerow([name for name, _ in COLUMNS])
     for line in report.lines:
         row = line.as_dict()
-        writer.writerow(["" if row[name] is None else row[name] for name, _ in COLUMNS])
+        writer.writerow(["" if row[name] is None else neutralised(str(row[name])) for name, _ in COLUMNS])
     return out.getvalue()
 
 
@@ -65,9 +80,9 @@ def to_xlsx(report: Reconciliation) -> bytes:
     summary.title = "Tong hop"
     _header(summary, ["Kết quả đối soát", "Mã", "Số dòng"])
     summary["E1"] = "Chế độ"
-    summary["F1"] = _cell(report.regime or "tất cả")
+    _put(summary, 1, 6, report.regime or "tất cả")
     summary["E2"] = "Kỳ"
-    summary["F2"] = _cell(report.period)
+    _put(summary, 2, 6, report.period)
     for row, name in enumerate(CLASSES, start=2):
         summary.cell(row=row, column=1, value=CLASS_TITLES[name])
         summary.cell(row=row, column=2, value=name)
@@ -79,9 +94,10 @@ def to_xlsx(report: Reconciliation) -> bytes:
 
     details = book.create_sheet("Chi tiet")
     _header(details, [title for _, title in COLUMNS])
-    for line in report.lines:
+    for row, line in enumerate(report.lines, start=2):
         fields = line.as_dict()
-        details.append([_cell(fields[name]) for name, _ in COLUMNS])
+        for column, (name, _) in enumerate(COLUMNS, start=1):
+            _put(details, row, column, fields[name])
     details.freeze_panes = "A2"
     details.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{max(1, len(report.lines) + 1)}"
     _widths(details, [14, 16, 12, 12, 18, 12, 16, 14, 16, 14, 16, 14, 38, 8, 14, 16, 20, 48])
@@ -96,6 +112,13 @@ def _cell(value: Any) -> Any:
     if value is None:
         return ""
     return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def _put(sheet: Any, row: int, column: int, value: Any) -> None:
+    """Write one cell; a string is always a string cell, never a formula (openpyxl reads ``=...`` as one)."""
+    cell = sheet.cell(row=row, column=column, value=_cell(value))
+    if isinstance(cell.value, str):
+        cell.data_type = "s"
 
 
 def _header(sheet: Any, titles: list[str]) -> None:

@@ -118,6 +118,12 @@ def dis_key(pairs: Iterable[Any]) -> str:
     return ";".join(sorted(items))
 
 
+def value_of(indicator: str, column: object) -> str:
+    """What a value is of, as lines name it: the indicator, and its form column when it has one
+    (``0201/LK``: the cumulative figure of 0201, a different value from its month ``0201/TH``)."""
+    return f"{indicator}/{column}" if column else indicator
+
+
 def _same(a: str | None, b: str | None) -> bool:
     if a is None or b is None:
         return a == b
@@ -154,7 +160,8 @@ def _figures(payload: bytes, profile: Profile, source: str) -> Figures:
     found: Figures = {}
     if isinstance(body, m.ReportFigures):
         for f in body.figures:
-            found.setdefault((f.indicator_code, dis_key(f.disaggregation)), []).append((f.value, f.unit))
+            key = (value_of(f.indicator_code, f.column_code), dis_key(f.disaggregation))
+            found.setdefault(key, []).append((f.value, f.unit))
     return found
 
 
@@ -176,7 +183,7 @@ def _held(data: bytes, profile: Profile, source: str) -> Figures:
         if not _list_of_objects(cuts):
             raise InputError("the receiver's copy has a figure whose disaggregation is not a list", location=source)
         pairs = [(d.get("dimension"), d.get("value_code")) for d in cuts]
-        key = (str(figure.get("indicator_code")), dis_key(pairs))
+        key = (value_of(str(figure.get("indicator_code")), figure.get("column_code")), dis_key(pairs))
         found.setdefault(key, []).append((str(figure.get("value")), figure.get("unit")))
     return found
 
@@ -203,7 +210,8 @@ def reconcile(
         obs_query = obs_query.where(Observation.regime_code == regime)
     source: dict[Key, Observation] = {}
     for row in session.scalars(obs_query.order_by(Observation.id)):
-        source[(row.regime_code, period, row.reporting_unit, row.indicator_code, dis_key(row.disaggregation))] = row
+        indicator = value_of(row.indicator_code, row.column_code)
+        source[(row.regime_code, period, row.reporting_unit, indicator, dis_key(row.disaggregation))] = row
 
     pkt_query = select(Packet).where(Packet.period_key == period, Packet.packet_type.in_(REPORT_TYPES))
     if regime:

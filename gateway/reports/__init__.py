@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import outbox
-from gateway.calendar.regimes import RegimeDef, run_for
+from gateway.calendar.regimes import RegimeDef, regime_path, run_for
 from gateway.clock import VN_TZ, Clock
 from gateway.db.models import Observation, Packet
 from gateway.packets import model as m
+from gateway.reports.routing import check_routes, seal_for
 from gateway.settings import DestinationSettings, UnitSettings
 from gateway.signing.seal import Sealer
 
@@ -37,7 +38,7 @@ def build_reports(
     destinations: dict[str, DestinationSettings],
     sealer: Sealer,
     clock: Clock,
-    fmt: Literal["json", "xml"] = "json",
+    fmt: Literal["json", "xml"] | None = None,
     actor: str = "system",
     period_key: str | None = None,
 ) -> list[BuiltPacket]:
@@ -65,7 +66,7 @@ def build_in_session(
     destinations: dict[str, DestinationSettings],
     sealer: Sealer,
     clock: Clock,
-    fmt: Literal["json", "xml"] = "json",
+    fmt: Literal["json", "xml"] | None = None,
     actor: str = "system",
     period_key: str | None = None,
 ) -> list[BuiltPacket]:
@@ -100,9 +101,9 @@ def build_in_session(
 
 def _latest_by_key(observations: list[Observation]) -> list[Observation]:
     """When a source was read twice, the latest observation of each value wins (no duplicate SoLieu)."""
-    latest: dict[tuple[str, str], Observation] = {}
+    latest: dict[tuple[str, str, str], Observation] = {}
     for obs in observations:
-        key = (obs.indicator_code, repr(obs.disaggregation))
+        key = (obs.indicator_code, obs.column_code or "", repr(obs.disaggregation))
         if key not in latest or obs.id > latest[key].id:
             latest[key] = obs
     return sorted(latest.values(), key=lambda o: o.id)
@@ -120,9 +121,13 @@ def build_report(
     destinations: dict[str, DestinationSettings],
     sealer: Sealer,
     clock: Clock,
-    fmt: Literal["json", "xml"],
+    fmt: Literal["json", "xml"] | None,
     actor: str,
+    route: list[str] | None = None,
 ) -> BuiltPacket:
+    """One canonical report, serialised and signed per destination (``fmt`` None: each destination's
+    ``format``; given: that format for all). ``route`` overrides the regime's destinations (a correction
+    goes where the revision it corrects went)."""
     now = clock.now()
     run = run_for(regime, period_key)
     period = run.period
@@ -140,10 +145,9 @@ def build_report(
     ).scalar()
     revision = (previous or 0) + 1
     chosen = _latest_by_key(observations)
-    names = {d: destinations[d].receiver for d in regime.destinations if d in destinations}
-    if not names:
-        raise LookupError(f"regime {regime.code}: none of its destinations {regime.destinations} is configured")
-    receiver = next(iter(names.values()))
+    targets = route or regime.destinations
+    check_routes([(regime.code, targets, regime_path(regime.code))], destinations)
+    receiver = destinations[targets[0]].receiver
     local_now = now.astimezone(VN_TZ)
     envelope = m.Envelope(
         packet_id=uuid.uuid4(),
@@ -162,6 +166,7 @@ def build_report(
             figures=m.figures(
                 {
                     "indicator_code": o.indicator_code,
+                    "column_code": o.column_code,
                     "disaggregation": [{"dimension": d, "value_code": v} for d, v in o.disaggregation],
                     "value": o.value,
                     "unit": o.unit,
@@ -170,14 +175,15 @@ def build_report(
             ),
         ),
     )
-    payload = sealer.seal(envelope, fmt, list(names))
+    sealed = seal_for(envelope, targets, destinations, sealer, fmt)
     due = datetime.combine(run.deadline, time(23, 59, 59), VN_TZ).astimezone(UTC)
     packet, deliveries = outbox.store(
         session,
-        envelope,
-        payload,
-        fmt,
-        list(names),
+        sealed.envelope,
+        sealed.payload,
+        sealed.fmt,
+        sealed.destinations,
+        own_payloads=sealed.own,
         now=now,
         value_count=len(chosen),
         mapping_version=chosen[0].mapping_version,

@@ -39,11 +39,15 @@ class Sealer:
         self.signing_destinations = frozenset(signing_destinations)
         self.trust = trust
 
+    def signs_for(self, destinations: Iterable[str]) -> bool:
+        """Whether a packet for these destinations goes out signed."""
+        return self.signer is not None and bool(self.signing_destinations.intersection(destinations))
+
     def seal(self, envelope: m.Envelope, fmt: Literal["json", "xml"], destinations: Iterable[str]) -> bytes:
         if self.trust is not None:
             verify_attachments(envelope, self.trust)
         payload = write_packet(envelope, fmt, profile=self.profile)
-        if self.signer is not None and self.signing_destinations.intersection(destinations):
+        if self.signer is not None and self.signs_for(destinations):
             payload = self.signer.sign(payload)
         return payload
 

@@ -11,6 +11,9 @@ bash ops/ci/ensure-packages.sh
 echo "== ruff"; $BIN/ruff check .
 echo "== mypy"; $BIN/mypy
 
+# The wheel job: sdist + wheel, installed outside the tree on Python 3.11 and 3.13, demo run there.
+bash ops/ci/wheel.sh
+
 echo "== starting PostgreSQL and RabbitMQ on 127.0.0.1"
 envfile=$(mktemp)
 $BIN/python -m tests.support.services start "$envfile"

@@ -57,3 +57,34 @@ def test_convert_round_trip(tmp_path: Path) -> None:
     back = run("convert", str(tmp_path / "p.xml"), "--to", "json")
     assert back.returncode == 0
     assert json.loads(back.stdout) == json.loads(src.read_bytes())
+
+
+def test_convert_a_signed_packet_drops_the_signature_and_says_so_or_re_signs_it(tmp_path: Path) -> None:
+    """Issue 17: `gateway convert` exited 1 on a signed packet."""
+    pki = tmp_path / "pki"
+    assert run("keys", "test-pki", str(pki)).returncode == 0
+    secret = ("--passphrase-file", str(pki / "passphrase.txt"))
+    src = EXAMPLES / "valid" / "SO_LIEU_BAO_CAO.json"
+    signed = tmp_path / "signed.json"
+    assert run("sign", str(src), "--key", str(pki / "signer.p12"), *secret, "-o", str(signed)).returncode == 0
+    plain = run("convert", str(signed), "--to", "xml", "-o", str(tmp_path / "plain.xml"))
+    assert plain.returncode == 0, plain.stderr
+    assert "signed" in plain.stderr and "unsigned" in plain.stderr and "--key" in plain.stderr
+    assert b"xmldsig" not in (tmp_path / "plain.xml").read_bytes()
+    assert run("verify", str(tmp_path / "plain.xml"), "--trust", str(pki / "trust")).returncode == 1
+    again = run(
+        "convert",
+        str(signed),
+        "--to",
+        "xml",
+        "--key",
+        str(pki / "signer.p12"),
+        *secret,
+        "-o",
+        str(tmp_path / "again.xml"),
+    )
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    verified = run("verify", str(tmp_path / "again.xml"), "--trust", str(pki / "trust"))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    back = run("convert", str(tmp_path / "again.xml"), "--to", "json")
+    assert back.returncode == 0 and "ChuKySo" not in back.stdout and "not carry over" in back.stderr

@@ -85,3 +85,50 @@ def test_the_generator_reproduces_the_committed_layouts_and_expectations(tmp_pat
             assert (tmp_path / f"{shape}{suffix}").read_text(encoding="utf-8") == (
                 CORPUS / f"{shape}{suffix}"
             ).read_text(encoding="utf-8"), f"{shape}{suffix}: run examples/templates/generate.py"
+
+
+def test_a_mapping_that_names_its_template_needs_no_flags(tmp_path: Path) -> None:
+    """Scheduled ingest: the mapping says which layout its workbooks have (mappings/templates/)."""
+    mapping = tmp_path / "lao-cai-bieu01.yaml"
+    original = ROOT / "mappings" / "indicators" / "lao-cai-ktxh.yaml"
+    mapping.write_text(original.read_text(encoding="utf-8") + "template: bieu01-ktxh.yaml\n", encoding="utf-8")
+    source = str(CORPUS / "bieu01-ktxh.xlsx")
+    done = gateway("ingest", source, "--adapter", "xlsx", "--mapping", str(mapping), data=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "read 21: mapped 20, quarantined 1, blank 0" in done.stdout
+    assert "not a number" in done.stdout
+    without = gateway("ingest", source, "--adapter", "xlsx", "--mapping", str(original), data=tmp_path)
+    assert "sheet name does not match the period pattern" in without.stdout  # the issue's first try
+
+
+def test_dry_run_reads_any_adapter_and_stores_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    data = tmp_path / "data"
+    csv = gateway(
+        "ingest", str(ROOT / "examples" / "lao-cai-ktxh-2026-tcvn3.csv"), "--adapter", "csv",
+        "--dry-run", "--format", "jsonl", data=data,
+    )  # fmt: skip
+    assert csv.returncode == 0, csv.stderr
+    records = [json.loads(line) for line in csv.stdout.splitlines()]
+    assert len(records) == 7680 and "read 7680: values 7680, problems 0, blank 0; nothing stored" in csv.stderr
+    assert records[0]["location"] == "lao-cai-ktxh-2026-tcvn3.csv:2"
+    assert records[0]["name"] == "Dân số trung bình"  # TCVN3 bytes decoded, NFC
+    assert set(records[0]) == {"indicator", "name", "unit", "column", "period", "unit_code", "value", "location"}
+
+    db = tmp_path / "source.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE so_lieu (ma TEXT, ky TEXT, dvhc TEXT, gia_tri NUMERIC)")
+        conn.executemany(
+            "INSERT INTO so_lieu VALUES (?, ?, ?, ?)",
+            [("T0201", "2026-THANG-10", "02647", "8512.50"), ("T0301", "2026-THANG-13", "02647", "40")],
+        )
+    query = "SELECT ma AS ma_chi_tieu, ky, dvhc AS ma_dvhc, gia_tri FROM so_lieu"
+    sql = gateway(
+        "ingest", f"sqlite:///{db}", "--adapter", "sql", "--query", query, "--dry-run", "--format", "jsonl", data=data
+    )  # fmt: skip
+    assert sql.returncode == 0, sql.stderr
+    first, second = (json.loads(line) for line in sql.stdout.splitlines())
+    assert (first["indicator"], first["unit_code"], first["value"]) == ("T0201", "02647", "8512.5")
+    assert "THANG numbers run from 1 to 12" in second["problem"]
+    assert not data.exists() or not any(data.iterdir()), "a dry run writes nothing"

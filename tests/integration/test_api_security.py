@@ -32,6 +32,7 @@ from tests.support.packets import status_packet, store_packets
 
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/v1/token"), ("GET", "/")}  # "/" redirects to /ui/
 DASHBOARD = "/ui"  # cookie sessions: tests/integration/test_dashboard_pages.py walks these routes
+DOCS = {"/openapi.json", "/docs", "/redoc"}  # any token, per api.docs: tests/security/test_exposure.py
 
 
 @dataclass
@@ -76,6 +77,9 @@ def api(gateway_factory: GatewayFactory, tmp_path: Path) -> Iterator[Api]:
     for role, grants in (
         ("ministry", {"regimes": ("KTXH-THANG",), "indicators": ("*",)}),
         ("ministry-other", {"regimes": ("OTHER",), "indicators": ("9999",)}),
+        # One indicator of the packet: every route answers as for a full grant, with the data filtered
+        # (tests/security/test_grants.py checks what each route then carries).
+        ("ministry-one", {"regimes": ("KTXH-THANG",), "indicators": ("0501",)}),
         ("receiver", {}),
         ("metrics", {}),
     ):
@@ -124,7 +128,7 @@ def test_authorisation_matrix(api: Api) -> None:
     checked = 0
     for route in routes:
         for method in route.methods:
-            if (method, route.path) in PUBLIC or route.path.startswith(DASHBOARD):
+            if (method, route.path) in PUBLIC or route.path.startswith(DASHBOARD) or route.path in DOCS:
                 continue
             permission = permission_of(route)
             assert permission is not None, f"{method} {route.path} declares no permission"
@@ -375,7 +379,7 @@ def test_replaying_the_quarantine_with_a_broken_mapping_is_a_conflict_not_a_500(
     folder = tmp_path / "indicators"
     folder.mkdir()
     (folder / "broken.yaml").write_bytes(b"version: x\n\xff\n")
-    monkeypatch.setattr("gateway.ingest.MAPPINGS_DIR", folder)
+    monkeypatch.setattr("gateway.ingest.INDICATOR_MAPPINGS_DIR", folder)
     answer = api.call("POST", "/v1/ops/quarantine/replay", "operator", json={"mapping": "broken.yaml"})
     assert answer.status_code == 409 and answer.headers["content-type"] == "application/problem+json"
     assert "mapping 'broken.yaml' cannot be used" in answer.json()["detail"] and "not UTF-8" in answer.json()["detail"]

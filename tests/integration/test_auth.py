@@ -70,6 +70,35 @@ def test_oauth2_client_credentials_token_is_cached_and_renewed_once_on_401(
     assert sim.stats["faults"]["401"] == 1
 
 
+@pytest.mark.parametrize("ttl", [60.0, 30.0])
+def test_a_short_lived_token_is_reused_rather_than_fetched_for_every_delivery(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str, ttl: float
+) -> None:
+    """The old fixed 60 s refresh margin equalled a 60 s token's whole life: one token request per delivery."""
+    auth = SimAuth(mode="oauth2", consumer_key="tinh-lao-cai", consumer_secret=SECRET)
+    auth.token_ttl = ttl
+    sim = sim_with(sim_factory, auth)
+    dest = national_destination(sim.receive_url).model_copy(
+        update={
+            "auth": OAuth2Settings(
+                kind="oauth2", token_url=f"{sim.url}/token", consumer_key="tinh-lao-cai", consumer_secret=SECRET
+            )
+        }
+    )
+    gw = gateway_factory(database_url=database_url, destinations={"national": dest})
+    assert deliver_all(gw, 4) == ["acknowledged"] * 4
+    assert sim.app.state.auth.token_requests == 1
+
+
+def test_refresh_margin_is_relative_to_the_token_lifetime() -> None:
+    from gateway.connectors.auth import effective_margin
+
+    assert effective_margin(3600, None) == 60  # long tokens: at most a minute early
+    assert effective_margin(60, None) == 6  # 10% of a short token's life
+    assert effective_margin(60, 60) == 30  # a configured margin never exceeds half the life
+    assert effective_margin(900, 120) == 120
+
+
 def test_lgsp_header_and_the_chained_convention(
     gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str
 ) -> None:

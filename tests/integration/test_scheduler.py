@@ -64,6 +64,8 @@ def test_two_schedulers_at_once_make_one_report_per_run(gateway_factory: Gateway
         ("BM01-KT", "2026-THANG-2", 1),
         ("BM02-XH", "2026-THANG-1", 1),
         ("BM02-XH", "2026-THANG-2", 1),
+        ("KPI", "2026-THANG-1", 1),  # the KPI data the mapping declares (DU_LIEU_CHI_SO), once per run too
+        ("KPI", "2026-THANG-2", 1),
     ]
     assert len(results["a"]) + len(results["b"]) == 2  # each run executed by exactly one of them
 

@@ -68,7 +68,7 @@ def test_every_letter_round_trips(encoding: str, letters: list[str]) -> None:
 def test_vni_writes_every_letter_and_follows_its_layout() -> None:
     """VNI has no independent reference here (iconv lacks it). Every letter must have a VNI form, and
     every two-character form must follow the VNI layout: base letter + a mark whose meaning depends on
-    the vowel family (plain, circumflex, breve)."""
+    the vowel family (plain, circumflex, breve); i and ỵ are single characters (i í ì æ ó ò, ỵ î)."""
     pairs = {unicodedata.normalize("NFC", uni): legacy for legacy, uni in _charmap("vni").pairs}
     missing = sorted(ch for ch in LOWER + UPPER if not ch.isascii() and ch not in pairs)
     assert missing == []
@@ -88,6 +88,9 @@ def test_vni_writes_every_letter_and_follows_its_layout() -> None:
     ):
         for tone, mark in marks.items():
             letter = unicodedata.normalize("NFC", base + tone)
+            if letter == "ỵ":
+                assert pairs["ỵ"] == "î" and pairs["Ỵ"] == "Î"
+                continue
             assert pairs[letter] == unicodedata.normalize("NFD", base)[0] + mark, letter
             assert pairs[letter.upper()] == unicodedata.normalize("NFD", base)[0].upper() + mark.upper(), letter
 

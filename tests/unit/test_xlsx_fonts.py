@@ -86,10 +86,10 @@ def test_merged_label_cells_and_period_columns(tmp_path: Path) -> None:
     wb.save(path)
     items = list(XlsxTemplateReader(path, XlsxTemplateLayout(columns="period", admin_unit="15")).read())
     observations = [i for i in items if isinstance(i, RawObservation)]
-    assert [(o.indicator_code, o.period.key, o.value) for o in observations] == [
-        ("T0201", "2026-THANG-9", 8500),
-        ("T0201", "2026-THANG-10", 8512),
-        ("T0203", "2026-THANG-9", 95),
+    assert [(o.indicator_code, o.period.key, o.value) for o in observations] == [  # exact decimal text
+        ("T0201", "2026-THANG-9", "8500"),
+        ("T0201", "2026-THANG-10", "8512"),
+        ("T0203", "2026-THANG-9", "95"),
     ]
     assert observations[2].unit == "người" and observations[2].indicator_name == "Dân số trung bình"  # merged labels
     problems = [i.reason for i in items if isinstance(i, ReadProblem)]
@@ -136,4 +136,4 @@ def test_formulas_are_read_as_their_cached_values(tmp_path: Path) -> None:
                 )
             dst.writestr(item, data)
     (observation,) = [i for i in XlsxTemplateReader(patched).read() if isinstance(i, RawObservation)]
-    assert observation.value == 108.5
+    assert observation.value == "108.5"
