@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from gateway.db.engine import MIGRATIONS, head_revisions, make_engine, upgrade_if_behind
+from gateway.db.engine import MIGRATIONS, head_revisions, make_engine, upgrade, upgrade_if_behind
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("pyhanko", "pyhanko_certvalidator", "aiohttp", "alembic", "httpx", "openpyxl")
@@ -80,7 +80,13 @@ def test_upgrade_if_behind_migrates_a_new_database_and_then_only_checks(tmp_path
     with engine.connect() as conn:
         assert {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))} == head_revisions()
     assert upgrade_if_behind(engine) is False
-    with engine.begin() as conn:  # a database one revision behind is migrated again
-        conn.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+    engine.dispose()
+
+
+def test_a_database_behind_the_scripts_is_migrated_to_head(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    upgrade(engine, "0001")  # as an older release left it
     assert upgrade_if_behind(engine) is True
+    with engine.connect() as conn:
+        assert {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))} == head_revisions()
     engine.dispose()
