@@ -76,7 +76,7 @@ def number_text(cell: GridCell, text_format: str) -> str | None:
             if not _PLAIN.match(raw):
                 return None
             d = Decimal(raw)
-    except InvalidOperation:
+    except (InvalidOperation, ValueError):  # float() refuses a damaged number cell ("1>10.54")
         return None
     return plain_decimal(d) if d.is_finite() else None
 
@@ -85,16 +85,18 @@ def period_from(match: re.Match[str], period_type: str) -> PeriodRef | str:
     groups = match.groupdict()
     if "year" not in groups or groups["year"] is None:
         return "the pattern has no group 'year'"
+    if not groups["year"].strip().isdecimal() or not groups["year"].strip().isascii():
+        return f"{groups['year']!r} is not a year"
     raw_number = (groups.get("number") or "").strip()
     if not raw_number:
         if period_type != "NAM":
             return "the pattern has no group 'number'"
         number: int | None = 1
     else:
-        number = int(raw_number) if raw_number.isdigit() else roman(raw_number)
+        number = int(raw_number) if raw_number.isascii() and raw_number.isdecimal() else roman(raw_number)
     if number is None:
         return f"{raw_number!r} is not a number"
-    return period_ref(period_type, number, int(groups["year"]))
+    return period_ref(period_type, number, int(groups["year"].strip()))
 
 
 @dataclass

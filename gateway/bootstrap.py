@@ -12,12 +12,15 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway import audit
+from gateway.audit import checkpoints
 from gateway.clock import Clock, SystemClock
 from gateway.db.engine import make_engine, upgrade, upgrade_if_behind
 from gateway.delivery.circuit import CircuitBreakers, CircuitPolicy
@@ -57,6 +60,7 @@ class Gateway:
     inbound: Inbound
     connector_factory: Callable[[], dict[str, Connector]] = dict
     _connectors: dict[str, Connector] | None = None
+    audit_key: bytes = b""
     _services: list[DeliveryService] = field(default_factory=list)
 
     @property
@@ -109,6 +113,28 @@ class Gateway:
         except Exception as exc:
             log.warning("could not publish %d wake-ups (%s); the sweeper will pick them up", len(delivery_ids), exc)
 
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.settings.audit.checkpoint_file or self.settings.data_dir / "audit" / "checkpoints.jsonl"
+
+    def checkpoint_audit(self) -> checkpoints.Checkpoint:
+        """Anchor the audit chain: a signed checkpoint appended to the file outside the database."""
+        now = self.clock.now()
+        with self.sessions() as session:
+            point = checkpoints.current(session, now)
+        signing = self.sealer.signer.keys.current(now) if self.sealer.signer is not None else None
+        signed = checkpoints.sign(point, self.audit_key, signing)
+        checkpoints.append(self.checkpoint_file, signed)
+        return signed
+
+    def verify_audit(self) -> list[str]:
+        """Every problem with the audit log: chain breaks, seals, and what the checkpoints show."""
+        ours = [k.certificate for k in self.sealer.signer.keys.keys] if self.sealer.signer is not None else []
+        with self.sessions() as session:
+            found = [f"audit event {b.event_id}: {b.problem}" for b in audit.verify(session, self.audit_key)]
+            found += checkpoints.problems(session, self.checkpoint_file, self.audit_key, ours)
+        return found
+
     def close(self) -> None:
         for connector in (self._connectors or {}).values():
             connector.close()
@@ -142,7 +168,8 @@ def bootstrap(
         upgrade(engine)
     elif migrate is None and is_sqlite:
         upgrade_if_behind(engine)  # the embedded default: one query when already migrated
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    audit_key = checkpoints.load_key(settings.audit.key_file or settings.data_dir / "secrets" / "audit.key")
+    sessions = sessionmaker(engine, expire_on_commit=False, info={audit.KEY_INFO: audit_key})
     broker = Broker(
         settings.broker_url,
         settings.broker.queue,
@@ -188,6 +215,7 @@ def bootstrap(
         circuits=CircuitBreakers(clock, circuit_policies),
         sealer=Sealer(profile, _packet_signer(settings, profile, clock), _signing_destinations(settings), trust),
         inbound=Inbound(profile, verifier if settings.trust.require_signed_intake else None),
+        audit_key=audit_key,
     )
 
 

@@ -12,6 +12,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -148,7 +149,11 @@ def run_demo(
     keep_serving: bool = False,
     sample: Path = SAMPLE,
     packets: int | None = None,
+    before_serving: Callable[[Gateway], None] | None = None,
 ) -> DemoResult:
+    """Run the demo in ``{data_dir}/demo`` (cleared first). With ``keep_serving``, ``before_serving``
+    runs on the demo's gateway before the API starts: the place to add the operator account, since an
+    account added before the demo is cleared with its folder."""
     console = console or Console()
     started = time.monotonic()
     demo_dir = base.data_dir / "demo"
@@ -216,7 +221,16 @@ def run_demo(
         stats = _sim_stats(sim)
         result = DemoResult(summary, stats, time.monotonic() - started)
         _print_summary(console, result)
+        console.print(
+            f"The demo's data is in {demo_dir}. To look at it with the other commands:\n"
+            f"  export GATEWAY_DATA_DIR={demo_dir}\n"
+            "  gateway quarantine list; gateway deliveries list; gateway reconcile",
+            markup=False,
+            soft_wrap=True,
+        )
         if keep_serving:
+            if before_serving is not None:
+                before_serving(gw)
             _serve(gw, console)
         return result
     finally:

@@ -1,30 +1,40 @@
 """Ingest use case: read a source, map every record, store observations or quarantine records.
 
 The count identity ``read == mapped + quarantined + blank`` holds for every run and is checked
-before commit; a run that breaks it is a bug and is refused, never stored.
+before the run completes; a run that breaks it is a bug and fails, leaving nothing stored.
+
+A run commits in batches and its rows stay invisible until it completes (``gateway.ingest_runs``),
+so reading a large workbook never holds the database for its whole length. Reading again is safe:
+the same content is a no-op (its hash is recorded per run); a value equal to the stored one is not
+stored again; a value that differs, or a new value, in a report already sent makes a correction
+(revision n+1 of that report only, through ``gateway.lifecycle``), and the run's summary names
+each changed value.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, localcontext
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.base import Blank, RawObservation, Reader, ReadProblem, period_ref
+from adapters.base import Blank, RawObservation, Reader, ReadItem, ReadProblem, period_ref
 from adapters.reasons import excerpt
-from gateway import audit
+from gateway import audit, ingest_runs
 from gateway.calendar import data_window
 from gateway.clock import Clock
-from gateway.db.models import IngestRun, Observation, QuarantineRecord
-from gateway.errors import Conflict, NotFound
+from gateway.coverage import Outside, outside_regime
+from gateway.db.models import IngestRun, IngestState, Observation, Packet, QuarantineRecord
+from gateway.errors import Conflict, GatewayError, NotFound
 from mappings.indicators import (
     EXACT,
     INDICATOR_MAPPINGS_DIR,
@@ -35,7 +45,57 @@ from mappings.indicators import (
     plain,
 )
 
+if TYPE_CHECKING:
+    from gateway.bootstrap import Gateway
+
 BATCH = 2000
+"""Observations per committed batch (Core bulk insert: no ORM identity map growing with the source)."""
+FLUSH_SECONDS = 2.0
+"""A slow reader's batch is committed after this long even when not full, so progress shows."""
+NAMED_CHANGES = 200
+"""Changed values of sent reports a run's summary names one by one (all are counted)."""
+NAMED_PER_REPORT = 20
+OBSERVATIONS = cast(Table, Observation.__table__)
+"""Core tables for the batch inserts: the ORM's bulk path costs as much again per row."""
+QUARANTINE = cast(Table, QuarantineRecord.__table__)
+
+
+class IngestFailed(GatewayError):
+    """The run could not complete; what it had stored was removed (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ChangedValue:
+    """A value of a report that differs from what was stored (``was`` None: a value the report lacked)."""
+
+    report: str
+    indicator: str
+    disaggregation: str
+    was: str | None
+    now: str
+    where: str
+
+    def describe(self) -> str:
+        was = self.was if self.was is not None else "(none)"
+        return f"{self.report} {self.indicator} [{self.disaggregation}]: {was} -> {self.now} ({self.where})"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "report": self.report,
+            "indicator": self.indicator,
+            "disaggregation": self.disaggregation,
+            "was": self.was,
+            "now": self.now,
+            "where": self.where,
+        }
+
+
+@dataclass(frozen=True)
+class Correction:
+    report: str
+    packet_id: str
+    revision: int
+    values: int
 
 
 @dataclass
@@ -46,14 +106,231 @@ class IngestReport:
     quarantined: int = 0
     blank: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    outside_regime: int = 0
+    outside: Counter[str] = field(default_factory=Counter)
+    """``regime period: reason`` -> values no regime will send."""
+    changes: list[ChangedValue] = field(default_factory=list)
+    """The first ``NAMED_CHANGES`` changed values of reports already sent."""
+    changed_in_sent: int = 0
+    corrections: list[Correction] = field(default_factory=list)
+    to_correct: dict[str, str] = field(default_factory=dict)
+    """Reports already sent with changed values that no correction was made for, and why."""
+    state: str = IngestState.COMPLETED.value
+    same_as: int | None = None
+    """For an unchanged source: the run that read the same content."""
+    content_hash: str | None = None
+    recovered: list[ingest_runs.Abandoned] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
         return self.read == self.mapped + self.quarantined + self.blank
 
+    @property
+    def no_change(self) -> bool:
+        return self.state == IngestState.UNCHANGED.value or (self.added == 0 and self.changed == 0)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "reasons": dict(self.reasons),
+            "outside_regime": dict(self.outside),
+            "changed_in_sent_reports": self.changed_in_sent,
+            "changes": [c.as_json() for c in self.changes],
+            "corrections": [
+                {"report": c.report, "packet": c.packet_id, "revision": c.revision, "values": c.values}
+                for c in self.corrections
+            ],
+            "to_correct": self.to_correct,
+        }
+
 
 def _reason_class(reason: str) -> str:
     return excerpt(reason.split(":")[0].split("(")[0].strip())  # whole words: never "chưa có số li"
+
+
+def value_key(
+    regime: str,
+    form: str,
+    indicator: str,
+    period: str,
+    unit: str,
+    disaggregation: Iterable[Any],
+    column: str | None = None,
+) -> str:
+    """What a value is of (report, indicator, form column, disaggregation), hashed; equal keys are one
+    SoLieu. Without a column it is the digest migration 0005 gave existing rows (a copy lives there)."""
+    parts = [regime, form, indicator, period, unit, *("=".join(map(str, p)) for p in disaggregation)]
+    if column:
+        parts.append(f"MaCot={column}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _report_name(row: Mapping[str, Any]) -> str:
+    return f"{row['regime_code']}/{row['form_code']}/{row['period_key']}/{row['reporting_unit']}"
+
+
+def source_hash(reader: Reader) -> str | None:
+    """SHA-256 of the source's bytes when it is a file (an API or a database has no bytes to hash
+    before reading: its run records the hash of the records read instead)."""
+    path = Path(reader.source)
+    try:
+        if not path.is_file():
+            return None
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _input_hash(
+    content: str, reader: Reader, mapping: IndicatorMapping, reporting_unit: str, options: Mapping[str, object]
+) -> str:
+    """Everything that decides what a read stores: equal means reading again stores nothing new.
+    Hashed, never stored, so an API key in a layout never reaches the database."""
+    try:
+        mapping_bytes = mapping.path.read_bytes()
+    except OSError:
+        mapping_bytes = b""
+    parts = [
+        content,
+        reader.name,
+        repr(getattr(reader, "layout", None)),
+        json.dumps({k: _option_fingerprint(v) for k, v in sorted(options.items())}),
+        mapping.version,
+        hashlib.sha256(mapping_bytes).hexdigest(),
+        reporting_unit,
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _option_fingerprint(value: object) -> str:
+    """An option as it decides the read: a file (a template layout) by its content, not its name."""
+    text = str(value)
+    try:
+        path = Path(text)
+        if len(text) < 4096 and path.is_file():
+            return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        pass
+    return text
+
+
+def _identical_run(session: Session, input_hash: str) -> IngestRun | None:
+    """The latest finished run of the same input, if no run stored anything after it (a run of
+    another source may have changed the values since: then the source is read again)."""
+    match = session.scalars(
+        select(IngestRun)
+        .where(
+            IngestRun.input_hash == input_hash,
+            IngestRun.state.in_((IngestState.COMPLETED.value, IngestState.UNCHANGED.value)),
+        )
+        .order_by(IngestRun.id.desc())
+        .limit(1)
+    ).first()
+    if match is None:
+        return None
+    later = session.scalar(
+        select(IngestRun.id)
+        .where(
+            IngestRun.id > match.id,
+            IngestRun.state == IngestState.COMPLETED.value,
+            (IngestRun.added + IngestRun.changed) > 0,
+        )
+        .limit(1)
+    )
+    return None if later is not None else match
+
+
+def _running_twin(session: Session, input_hash: str) -> IngestRun | None:
+    return session.scalars(
+        select(IngestRun).where(IngestRun.input_hash == input_hash, IngestRun.state == IngestState.RUNNING.value)
+    ).first()
+
+
+class _Batches:
+    """Rows waiting for the next commit, and what the run learnt from the ones committed."""
+
+    def __init__(self, sessions: sessionmaker[Session], run_id: int, report: IngestReport, now: datetime) -> None:
+        self.sessions, self.run_id, self.report, self.now = sessions, run_id, report, now
+        self.rows: list[tuple[dict[str, Any], int]] = []
+        self.quarantine: list[dict[str, Any]] = []
+        self.last_flush = time.monotonic()
+        self.touched_reports: dict[str, dict[str, Any]] = {}
+        """Reports that got a new or changed value: name -> its key columns (checked for a packet at the end)."""
+        self.changes_per_report: dict[str, int] = {}
+        self.named: dict[str, list[ChangedValue]] = {}
+
+    def due(self, size: int) -> bool:
+        return len(self.rows) + len(self.quarantine) >= size or (
+            bool(self.rows or self.quarantine) and time.monotonic() - self.last_flush > FLUSH_SECONDS
+        )
+
+    def flush(self) -> None:
+        if not self.rows and not self.quarantine:
+            return
+        with self.sessions.begin() as session:
+            state = session.scalar(select(IngestRun.state).where(IngestRun.id == self.run_id))
+            if state != IngestState.RUNNING.value:
+                raise IngestFailed(f"ingest run {self.run_id} was declared abandoned ({state}) while it ran")
+            stored = self._compare(session) if self.rows else []
+            if stored:  # an empty list would insert one row of defaults
+                session.execute(OBSERVATIONS.insert(), stored)
+            if self.quarantine:
+                session.execute(QUARANTINE.insert(), self.quarantine)
+            session.execute(update(IngestRun).where(IngestRun.id == self.run_id).values(heartbeat_at=self.now))
+        self.rows.clear()
+        self.quarantine.clear()
+        self.last_flush = time.monotonic()
+
+    def _compare(self, session: Session) -> list[dict[str, Any]]:
+        """The rows to insert: new values and changed ones; a value equal to the stored one is counted
+        and dropped (reading a source twice never stores it twice)."""
+        keys = list({row["value_key"] for row, _ in self.rows})
+        current: dict[str | None, tuple[str, str | None]] = {}
+        visible = or_(Observation.ingest_run_id == self.run_id, ingest_runs.visible_observation())
+        for key, value, packet in session.execute(
+            select(Observation.value_key, Observation.value, Observation.packet_id)
+            .where(Observation.value_key.in_(keys), visible)
+            .order_by(Observation.id)
+        ):
+            current[key] = (value, packet)  # the latest of each key wins, as in report building
+        out = []
+        report = self.report
+        for row, parts in self.rows:
+            before = current.get(row["value_key"])
+            if before is not None and before[0] == row["value"]:
+                report.unchanged += parts
+                continue
+            name = _report_name(row)
+            if before is None:
+                report.added += parts
+            else:
+                report.changed += parts
+            self.touched_reports.setdefault(
+                name, {k: row[k] for k in ("regime_code", "form_code", "period_key", "reporting_unit")}
+            )
+            self.changes_per_report[name] = self.changes_per_report.get(name, 0) + parts
+            named = self.named.setdefault(name, [])
+            if len(named) < NAMED_PER_REPORT:
+                named.append(
+                    ChangedValue(
+                        report=name,
+                        indicator=row["indicator_code"]
+                        + (f" MaCot={row['column_code']}" if row.get("column_code") else ""),
+                        disaggregation=", ".join("=".join(map(str, p)) for p in row["disaggregation"]),
+                        was=before[0] if before else None,
+                        now=row["value"],
+                        where=str(row["source_ref"])[:200],
+                    )
+                )
+            current[row["value_key"]] = (row["value"], None)
+            out.append(row)
+        return out
 
 
 def ingest(
@@ -65,70 +342,75 @@ def ingest(
     reporting_unit: str,
     actor: str = "system",
     progress: Callable[[int], None] | None = None,
+    gateway: Gateway | None = None,
+    options: Mapping[str, object] | None = None,
+    batch_size: int = BATCH,
+    lease_seconds: float = ingest_runs.DEFAULT_LEASE_SECONDS,
 ) -> IngestReport:
-    """Read everything from ``reader`` in one transaction (a failed run leaves nothing half-stored)."""
+    """Read everything from ``reader`` under one run row, committed in batches.
+
+    ``gateway``, when given, builds and queues the corrections (revision n+1) of reports already
+    sent whose values this run changed; without it they are listed in ``to_correct``.
+    ``options`` are the reader's options (they decide what is read, so they are part of the input
+    whose hash makes reading again a no-op)."""
+    recovered = ingest_runs.recover(sessions, clock, lease_seconds=lease_seconds, actor=actor)
+    content = source_hash(reader)
+    input_hash = _input_hash(content, reader, mapping, reporting_unit, options or {}) if content else None
+    host, pid = ingest_runs.this_process()
     now = clock.now()
     with sessions.begin() as session:
-        run = IngestRun(source=reader.source, adapter=reader.name, mapping_version=mapping.version, started_at=now)
+        if input_hash is not None:
+            twin = _running_twin(session, input_hash)
+            if twin is not None:
+                raise Conflict(
+                    f"ingest run {twin.id} is reading the same content (process {twin.pid} on {twin.host}, "
+                    f"since {twin.started_at:%Y-%m-%d %H:%M}); wait for it to finish"
+                )
+            same = _identical_run(session, input_hash)
+        else:
+            same = None
+        run = IngestRun(
+            source=reader.source,
+            adapter=reader.name,
+            mapping_version=mapping.version,
+            started_at=now,
+            state=IngestState.UNCHANGED.value if same else IngestState.RUNNING.value,
+            content_hash=content,
+            input_hash=input_hash,
+            reporting_unit=reporting_unit,
+            host=host,
+            pid=pid,
+            heartbeat_at=now,
+            finished_at=now if same else None,
+            summary={"same_as": same.id} if same else None,
+        )
         session.add(run)
         session.flush()
-        report = IngestReport(run.id)
-        pending: list[dict[str, object]] = []
-        merged: dict[tuple[str, ...], dict[str, Any]] = {}  # pre-reform communes summed into new ones
-        for item in reader.read():
-            if isinstance(item, Blank):
-                report.read += 1
-                report.blank += 1
-                continue
-            if isinstance(item, ReadProblem):
-                report.read += 1
-                _quarantine(session, run.id, reader.source, str(item.ref), item.raw, item.reason, now, report)
-                continue
-            report.read += 1
-            try:
-                impossible = period_ref(item.period.period_type, item.period.number, item.period.year)
-                if isinstance(impossible, str):  # the readers check this; an adapter of another's may not
-                    raise MappingRejected(impossible)
-                obs, converted_from = _observation(item, mapping, run.id, reporting_unit, now)
-            except MappingRejected as exc:
-                _quarantine(session, run.id, reader.source, str(item.ref), _raw(item), str(exc), now, report)
-                continue
-            report.mapped += 1
-            if converted_from is not None:
-                _merge(merged, obs, converted_from, item)
-                continue
-            pending.append(_row(obs))
-            if len(pending) >= BATCH:
-                # Core bulk inserts: no ORM identity map growing with the source, so memory stays flat.
-                session.execute(insert(Observation), pending)
-                pending.clear()
-            if progress and report.read % 500 == 0:
-                progress(report.read)
-        rows, refused = _merged_rows(merged)
-        pending.extend(rows)
-        for item, reason in refused:  # a sum the profile cannot carry: each part goes back to quarantine
-            report.mapped -= 1
-            _quarantine(session, run.id, reader.source, str(item.ref), _raw(item), reason, now, report)
-        if pending:
-            session.execute(insert(Observation), pending)
-        run.read, run.mapped, run.quarantined, run.blank = report.read, report.mapped, report.quarantined, report.blank
-        if not report.balanced:
-            raise AssertionError(f"ingest run {run.id}: read {report.read} != mapped + quarantined + blank")
-        audit.record(
-            session,
-            at=now,
-            actor=actor,
-            action="ingest.completed",
-            subject=f"ingest:{run.id}",
-            detail={
-                "source": reader.source,
-                "read": report.read,
-                "mapped": report.mapped,
-                "quarantined": report.quarantined,
-                "blank": report.blank,
-                "mapping": mapping.version,
-            },
-        )
+        run_id = run.id
+        if same is not None:
+            audit.record(
+                session,
+                at=now,
+                actor=actor,
+                action="ingest.unchanged",
+                subject=f"ingest:{run_id}",
+                detail={"source": reader.source, "same_as": same.id, "content_hash": content},
+            )
+    report = IngestReport(run_id, content_hash=content, recovered=recovered)
+    if same is not None:
+        report.state, report.same_as = IngestState.UNCHANGED.value, same.id
+        return report
+    try:
+        with ingest_runs.Heartbeat(sessions, run_id, clock, interval=max(0.5, lease_seconds / 4)):
+            hash_records = content is None
+            sent = _read(sessions, reader, mapping, clock, report, reporting_unit, progress, batch_size, hash_records)
+            _complete(sessions, reader, mapping, clock, report, sent, actor, gateway)
+    except BaseException as exc:
+        why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, GatewayError) else str(exc)
+        ingest_runs.fail(sessions, run_id, why, clock, actor=actor)
+        if isinstance(exc, GatewayError | KeyboardInterrupt | SystemExit):
+            raise
+        raise IngestFailed(f"ingest run {run_id} failed and stored nothing: {why}") from exc
     if progress:
         progress(report.read)
     from gateway import metrics
@@ -136,6 +418,182 @@ def ingest(
     for outcome, n in (("mapped", report.mapped), ("quarantined", report.quarantined), ("blank", report.blank)):
         metrics.INGESTED.labels(outcome).inc(n)
     return report
+
+
+def _read(
+    sessions: sessionmaker[Session],
+    reader: Reader,
+    mapping: IndicatorMapping,
+    clock: Clock,
+    report: IngestReport,
+    reporting_unit: str,
+    progress: Callable[[int], None] | None,
+    batch_size: int,
+    hash_records: bool,
+) -> list[str]:
+    """Read and store in batches; returns the reports already sent that this run changed."""
+    now = clock.now()
+    run_id = report.run_id
+    batches = _Batches(sessions, run_id, report, now)
+    merged: dict[tuple[str, ...], dict[str, Any]] = {}  # pre-reform communes summed into new ones
+    coverage: dict[tuple[str, str], Outside | None] = {}
+    digest = hashlib.sha256() if hash_records else None
+    for item in reader.read():
+        report.read += 1
+        if digest is not None:
+            digest.update(repr(item).encode())
+        if isinstance(item, Blank):
+            report.blank += 1
+            continue
+        if isinstance(item, ReadProblem):
+            batches.quarantine.append(_quarantine_row(run_id, reader.source, item, item.raw, item.reason, now, report))
+        else:
+            try:
+                impossible = period_ref(item.period.period_type, item.period.number, item.period.year)
+                if isinstance(impossible, str):  # the readers check this; an adapter of another's may not
+                    raise MappingRejected(impossible)
+                obs, converted_from = _observation(item, mapping, run_id, reporting_unit, now)
+            except MappingRejected as exc:
+                row = _quarantine_row(run_id, reader.source, item, _raw(item), str(exc), now, report)
+                batches.quarantine.append(row)
+            else:
+                report.mapped += 1
+                _count_outside(report, obs["regime_code"], obs["period_key"], coverage)
+                if converted_from is not None:
+                    _merge(merged, obs, converted_from, item)
+                else:
+                    batches.rows.append((obs, 1))
+        if batches.due(batch_size):
+            batches.flush()
+        if progress and report.read % 500 == 0:
+            progress(report.read)
+    rows, refused = _merged_rows(merged)
+    batches.rows.extend(rows)
+    for item, reason in refused:  # a sum the profile cannot carry: each part goes back to quarantine
+        report.mapped -= 1
+        batches.quarantine.append(_quarantine_row(run_id, reader.source, item, _raw(item), reason, now, report))
+    batches.flush()
+    if digest is not None:
+        report.content_hash = digest.hexdigest()
+    if not report.balanced:
+        raise AssertionError(f"ingest run {run_id}: read {report.read} != mapped + quarantined + blank")
+    return _settle_sent(sessions, batches, report)
+
+
+def _count_outside(
+    report: IngestReport, regime: str, period: str, known: dict[tuple[str, str], Outside | None]
+) -> None:
+    if (regime, period) not in known:  # a source has few periods: the regime is read once per run
+        known[(regime, period)] = outside_regime(regime, period)
+    why = known[(regime, period)]
+    if why is not None:
+        report.outside_regime += 1
+        report.outside[str(why) if why.kind == "before_start" else f"{regime} {period}: {why}"] += 1
+
+
+def _settle_sent(sessions: sessionmaker[Session], batches: _Batches, report: IngestReport) -> list[str]:
+    """The touched reports that were already sent (a value added to one changes it too): they need a
+    correction, and their changed values are named in the run's summary."""
+    if not batches.touched_reports:
+        return []
+    sent: set[str] = set()
+    names = list(batches.touched_reports)
+    with sessions() as session:
+        for start in range(0, len(names), 200):
+            chunk = [batches.touched_reports[n] for n in names[start : start + 200]]
+            condition = or_(
+                *(
+                    and_(
+                        Packet.regime_code == k["regime_code"],
+                        Packet.form_code == k["form_code"],
+                        Packet.period_key == k["period_key"],
+                        Packet.reporting_unit == k["reporting_unit"],
+                    )
+                    for k in chunk
+                )
+            )
+            for r, f, p, u in session.execute(
+                select(Packet.regime_code, Packet.form_code, Packet.period_key, Packet.reporting_unit)
+                .where(condition, Packet.packet_type == "SO_LIEU_BAO_CAO")
+                .distinct()
+            ):
+                sent.add(f"{r}/{f}/{p}/{u}")
+    ordered = sorted(sent)
+    report.changed_in_sent = sum(batches.changes_per_report[n] for n in ordered)
+    report.changes = [c for n in ordered for c in batches.named[n]][:NAMED_CHANGES]
+    return ordered
+
+
+def _complete(
+    sessions: sessionmaker[Session],
+    reader: Reader,
+    mapping: IndicatorMapping,
+    clock: Clock,
+    report: IngestReport,
+    to_correct: list[str],
+    actor: str,
+    gateway: Gateway | None,
+) -> None:
+    """Make the run visible, and correct the reports already sent that it changed, in one transaction."""
+    now = clock.now()
+    published: list[int] = []
+    with sessions.begin() as session:
+        run = session.get(IngestRun, report.run_id)
+        if run is None or run.state != IngestState.RUNNING.value:
+            raise IngestFailed(f"ingest run {report.run_id} was declared abandoned while it ran")
+        run.state = IngestState.COMPLETED.value
+        session.flush()  # its observations are visible from here on, to the corrections below too
+        if gateway is not None:
+            from gateway.lifecycle import ReportKey, correct_in_session
+
+            for name in to_correct:
+                regime, form, period, unit = name.split("/", 3)
+                try:
+                    with session.begin_nested():  # a report that cannot be built leaves the others
+                        built = correct_in_session(
+                            session,
+                            gateway,
+                            ReportKey(regime, form, period, unit),
+                            actor=actor,
+                            reason=f"ingest run {report.run_id} of {reader.source} changed its values",
+                        )
+                except (GatewayError, LookupError) as exc:
+                    report.to_correct[name] = f"the correction could not be built: {exc}"
+                    continue
+                revision = session.scalar(select(Packet.revision).where(Packet.id == built.packet_id)) or 0
+                report.corrections.append(Correction(name, built.packet_id, revision, built.values))
+                published.extend(built.delivery_ids)
+        else:
+            report.to_correct = {name: "no gateway was given to build the correction" for name in to_correct}
+        run.read, run.mapped, run.quarantined, run.blank = report.read, report.mapped, report.quarantined, report.blank
+        run.added, run.changed, run.unchanged = report.added, report.changed, report.unchanged
+        run.outside_regime = report.outside_regime
+        run.content_hash = report.content_hash
+        run.summary = report.summary()
+        run.finished_at = now
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="ingest.completed",
+            subject=f"ingest:{report.run_id}",
+            detail={
+                "source": reader.source,
+                "read": report.read,
+                "mapped": report.mapped,
+                "quarantined": report.quarantined,
+                "blank": report.blank,
+                "added": report.added,
+                "changed": report.changed,
+                "unchanged": report.unchanged,
+                "outside_regime": report.outside_regime,
+                "corrections": [c.packet_id for c in report.corrections],
+                "mapping": mapping.version,
+                "content_hash": report.content_hash,
+            },
+        )
+    if gateway is not None and published:
+        gateway.publish(published)
 
 
 def _jsonable(value: object) -> object:
@@ -146,13 +604,6 @@ def _jsonable(value: object) -> object:
     except (TypeError, ValueError):
         return str(value)
     return value
-
-
-_COLUMNS = [c.key for c in Observation.__table__.columns if c.key != "id"]
-
-
-def _row(obs: Observation) -> dict[str, object]:
-    return {key: getattr(obs, key) for key in _COLUMNS}
 
 
 def _raw(item: RawObservation) -> dict[str, object]:
@@ -168,31 +619,32 @@ def _raw(item: RawObservation) -> dict[str, object]:
 
 
 def _merge(
-    merged: dict[tuple[str, ...], dict[str, Any]], obs: Observation, old_code: str, item: RawObservation
+    merged: dict[tuple[str, ...], dict[str, Any]], obs: dict[str, Any], old_code: str, item: RawObservation
 ) -> None:
     """Values of pre-reform communes that merged are summed into their new commune (never renamed:
     two old communes becoming one must add up)."""
     key = (
-        obs.regime_code,
-        obs.form_code,
-        obs.indicator_code,
-        obs.period_key,
-        obs.unit,
-        obs.reporting_unit,
-        obs.column_code or "",
-        *("=".join(pair) for pair in obs.disaggregation),
+        obs["regime_code"],
+        obs["form_code"],
+        obs["indicator_code"],
+        obs["period_key"],
+        obs["unit"],
+        obs["reporting_unit"],
+        obs["column_code"] or "",
+        *("=".join(pair) for pair in obs["disaggregation"]),
     )
-    entry = merged.setdefault(key, {"row": _row(obs), "sum": Decimal(0), "from": [], "items": []})
+    entry = merged.setdefault(key, {"row": obs, "sum": Decimal(0), "from": [], "items": []})
     with localcontext(EXACT):  # exact or an error, never rounded to 28 digits
-        entry["sum"] += Decimal(obs.value)
-    entry["from"].append(f"{old_code} @ {obs.source_ref}")
+        entry["sum"] += Decimal(obs["value"])
+    entry["from"].append(f"{old_code} @ {obs['source_ref']}")
     entry["items"].append(item)
 
 
 def _merged_rows(
     merged: dict[tuple[str, ...], dict[str, Any]],
-) -> tuple[list[dict[str, object]], list[tuple[RawObservation, str]]]:
-    """The re-aggregated rows, and the parts of any sum too long to carry (with the reason)."""
+) -> tuple[list[tuple[dict[str, Any], int]], list[tuple[RawObservation, str]]]:
+    """The re-aggregated rows with how many records each sums, and the parts of any sum too long to
+    carry (with the reason)."""
     rows = []
     refused: list[tuple[RawObservation, str]] = []
     for key, entry in merged.items():
@@ -206,52 +658,68 @@ def _merged_rows(
         row["source_ref"] = ("re-aggregated from pre-reform communes: " + "; ".join(entry["from"]))[:1000]
         row["admin_code_list"] = "QD19-2025"
         row["content_hash"] = hashlib.sha256("|".join([*key, str(row["value"])]).encode()).hexdigest()
-        rows.append(row)
+        rows.append((row, len(entry["items"])))
     return rows, refused
 
 
 def _observation(
     item: RawObservation, mapping: IndicatorMapping, run_id: int, reporting_unit: str, now: datetime
-) -> tuple[Observation, str | None]:
+) -> tuple[dict[str, Any], str | None]:
+    """The observation's row (a plain dict for the Core bulk insert: building ORM objects cost more
+    than reading the source), and the pre-reform unit code it was converted from."""
     _, end = data_window(item.period.period_type, item.period.number, item.period.year)
     mapped = mapping.apply(item, end)
-    return Observation(
-        ingest_run_id=run_id,
-        regime_code=mapped.regime_code,
-        form_code=mapped.form_code,
-        indicator_code=mapped.indicator_code,
-        source_indicator_code=mapped.source_indicator_code,
-        unit=mapped.unit,
-        period_key=mapped.period_key,
-        reporting_unit=reporting_unit,
-        disaggregation=[["DVHC", mapped.admin_unit], *[[d, v] for d, v in mapped.disaggregation]],
-        column_code=mapped.column,
-        admin_code_list=mapping.spec.admin_code_list,
-        value=mapped.value,
-        source_ref=str(item.ref),
-        content_hash=mapped.content_hash,
-        mapping_version=mapping.version,
-        created_at=now,
-    ), mapped.converted_from
+    disaggregation = [["DVHC", mapped.admin_unit], *[[d, v] for d, v in mapped.disaggregation]]
+    return {
+        "ingest_run_id": run_id,
+        "regime_code": mapped.regime_code,
+        "form_code": mapped.form_code,
+        "indicator_code": mapped.indicator_code,
+        "source_indicator_code": mapped.source_indicator_code,
+        "unit": mapped.unit,
+        "period_key": mapped.period_key,
+        "reporting_unit": reporting_unit,
+        "disaggregation": disaggregation,
+        "column_code": mapped.column,
+        "admin_code_list": mapping.spec.admin_code_list,
+        "value": mapped.value,
+        "source_ref": str(item.ref),
+        "content_hash": mapped.content_hash,
+        "value_key": value_key(
+            mapped.regime_code,
+            mapped.form_code,
+            mapped.indicator_code,
+            mapped.period_key,
+            reporting_unit,
+            disaggregation,
+            mapped.column,
+        ),
+        "mapping_version": mapping.version,
+        "packet_id": None,
+        "created_at": now,
+    }, mapped.converted_from
 
 
-def _quarantine(
-    session: Session,
+def _quarantine_row(
     run_id: int,
     source: str,
-    location: str,
+    item: ReadItem,
     raw: dict[str, object],
     reason: str,
     now: datetime,
     report: IngestReport,
-) -> None:
-    session.add(
-        QuarantineRecord(
-            ingest_run_id=run_id, source=source, location=location, raw=raw, reason=reason, state="open", created_at=now
-        )
-    )
+) -> dict[str, Any]:
     report.quarantined += 1
     report.reasons[_reason_class(reason)] += 1
+    return {
+        "ingest_run_id": run_id,
+        "source": source,
+        "location": str(item.ref),
+        "raw": raw,
+        "reason": reason,
+        "state": "open",
+        "created_at": now,
+    }
 
 
 def replay_mapping(name: str) -> IndicatorMapping:
@@ -279,15 +747,16 @@ def replay_quarantine(
 
     Records of unreadable input (no indicator, period and value) stay open: the source must be fixed
     and read again."""
-    from sqlalchemy import select
-
     from adapters.base import PeriodRef, SourceRef
     from adapters.long_format import PERIOD_KEY
 
     now = clock.now()
     replayed = still = 0
     with sessions.begin() as session:
-        for record in session.scalars(select(QuarantineRecord).where(QuarantineRecord.state == "open")):
+        open_records = select(QuarantineRecord).where(
+            QuarantineRecord.state == "open", ingest_runs.visible_quarantine()
+        )
+        for record in session.scalars(open_records):
             raw = record.raw or {}
             match = PERIOD_KEY.match(str(raw.get("period", "")))
             if not raw.get("indicator") or match is None or "value" not in raw or record.ingest_run_id is None:
@@ -304,13 +773,13 @@ def replay_quarantine(
                 column=str(raw["column"]) if raw.get("column") else None,
             )
             try:
-                obs, _ = _observation(item, mapping, record.ingest_run_id, reporting_unit, now)
+                row, _ = _observation(item, mapping, record.ingest_run_id, reporting_unit, now)
             except MappingRejected as exc:
                 record.reason = str(exc)
                 still += 1
                 continue
-            obs.source_ref = record.location
-            session.add(obs)
+            row["source_ref"] = record.location
+            session.add(Observation(**row))
             record.state = "replayed"
             replayed += 1
         audit.record(

@@ -25,6 +25,7 @@ from gateway.calendar.regimes import load_regime
 from gateway.clock import VN_TZ
 from gateway.db.models import Delivery, Observation, Packet
 from gateway.errors import GatewayError, NotFound
+from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
 from gateway.packets.validate import read_packet
 from gateway.reports import BuiltPacket, build_report
@@ -64,63 +65,69 @@ def revisions(gw: Gateway, key: ReportKey) -> list[Packet]:
 def correct(gw: Gateway, key: ReportKey, *, actor: str, reason: str) -> BuiltPacket:
     """Build and queue revision n+1 from the latest observations of the report, to the destinations
     revision n went to (the regime's, for a report never sent), each in its own format."""
-    regime = load_regime(key.regime)
     with gw.sessions.begin() as session:
-        observations = list(
-            session.scalars(
-                select(Observation).where(
-                    Observation.regime_code == key.regime,
-                    Observation.form_code == key.form,
-                    Observation.period_key == key.period_key,
-                    Observation.reporting_unit == key.unit,
-                )
-            )
-        )
-        if not observations:
-            raise NotFound(f"no observations for report {key}")
-        latest = session.scalars(
-            select(Packet.id)
-            .where(
-                Packet.packet_type == m.PacketType.SO_LIEU_BAO_CAO.value,
-                Packet.regime_code == key.regime,
-                Packet.form_code == key.form,
-                Packet.period_key == key.period_key,
-                Packet.reporting_unit == key.unit,
-            )
-            .order_by(Packet.revision.desc())
-            .limit(1)
-        ).first()
-        sent_to = (
-            list(
-                session.scalars(select(Delivery.destination).where(Delivery.packet_id == latest).order_by(Delivery.id))
-            )
-            if latest
-            else []
-        )
-        built = build_report(
-            session,
-            regime,
-            key.form,
-            key.period_key,
-            key.unit,
-            observations,
-            sender=gw.settings.sender,
-            destinations=gw.settings.destinations,
-            sealer=gw.sealer,
-            clock=gw.clock,
-            fmt=None,  # each destination in its own format
-            actor=actor,
-            route=[d for d in sent_to if d in gw.settings.destinations] or None,  # where revision n went
-        )
-        audit.record(
-            session,
-            at=gw.clock.now(),
-            actor=actor,
-            action="report.corrected",
-            subject=f"report:{key.regime}:{key.form}:{key.period_key}:{key.unit}",
-            detail={"packet": built.packet_id, "reason": reason},
-        )
+        built = correct_in_session(session, gw, key, actor=actor, reason=reason)
     gw.publish(built.delivery_ids)
+    return built
+
+
+def correct_in_session(session: Session, gw: Gateway, key: ReportKey, *, actor: str, reason: str) -> BuiltPacket:
+    """As ``correct``, inside the caller's transaction (a re-ingest corrects the reports it changed
+    in the transaction that completes it); the caller publishes the wake-ups after commit."""
+    regime = load_regime(key.regime)
+    observations = list(
+        session.scalars(
+            select(Observation).where(
+                Observation.regime_code == key.regime,
+                Observation.form_code == key.form,
+                Observation.period_key == key.period_key,
+                Observation.reporting_unit == key.unit,
+                visible_observation(),
+            )
+        )
+    )
+    if not observations:
+        raise NotFound(f"no observations for report {key}")
+    latest = session.scalars(
+        select(Packet.id)
+        .where(
+            Packet.packet_type == m.PacketType.SO_LIEU_BAO_CAO.value,
+            Packet.regime_code == key.regime,
+            Packet.form_code == key.form,
+            Packet.period_key == key.period_key,
+            Packet.reporting_unit == key.unit,
+        )
+        .order_by(Packet.revision.desc())
+        .limit(1)
+    ).first()
+    sent_to = (
+        list(session.scalars(select(Delivery.destination).where(Delivery.packet_id == latest).order_by(Delivery.id)))
+        if latest
+        else []
+    )
+    built = build_report(
+        session,
+        regime,
+        key.form,
+        key.period_key,
+        key.unit,
+        observations,
+        sender=gw.settings.sender,
+        destinations=gw.settings.destinations,
+        sealer=gw.sealer,
+        clock=gw.clock,
+        fmt=None,  # each destination in its own format
+        actor=actor,
+        route=[d for d in sent_to if d in gw.settings.destinations] or None,  # where revision n went
+    )
+    audit.record(
+        session,
+        at=gw.clock.now(),
+        actor=actor,
+        action="report.corrected",
+        subject=f"report:{key.regime}:{key.form}:{key.period_key}:{key.unit}",
+        detail={"packet": built.packet_id, "reason": reason},
+    )
     return built
 
 

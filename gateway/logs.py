@@ -37,13 +37,39 @@ def register_secret(value: str | None) -> None:
             _SECRETS.add(value)
 
 
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+_NAMED = re.compile(
+    r"(?i)([\"']?(?:access_?token|refresh_?token|id_?token|client_?secret|consumer_?(?:key|secret)|secret_?key|"
+    r"access_?key|api_?key|x-api-key|password|passphrase|secret|token)[\"']?\s*[:=]\s*[\"']?)"
+    r"([^\s\"',;&}]{4,})"
+)
+# base64 of JSON beginning {"AccessKey" or {"SecretKey": an LGSP credential header
+_LGSP_B64 = re.compile(r"\beyJ(?:BY2Nlc3NLZXki|TZWNyZXRLZXki)[A-Za-z0-9+/=]{8,}")
+
+
 def redact(text: str) -> str:
+    """``text`` without any secret the gateway holds, nor anything shaped like one: an Authorization or
+    lgspaccesstoken header's value, a JWT, a base64 LGSP credential, ``token=...``/``"secret": "..."``."""
     with _LOCK:
         secrets = sorted(_SECRETS, key=len, reverse=True)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return _HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _LGSP_B64.sub(REDACTED, text)
+    text = _JWT.sub(REDACTED, text)
+    return _NAMED.sub(lambda m: m.group(1) + REDACTED if m.group(2) != REDACTED else m.group(0), text)
+
+
+def redact_value(value: Any) -> Any:
+    """``redact`` applied to every string inside a JSON-like value (audit details)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_value(v) for v in value]
+    return value
 
 
 @contextlib.contextmanager

@@ -62,6 +62,7 @@ class StateCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from gateway.db.models import Delivery, DestinationState, QuarantineRecord, RegimeProposal
+        from gateway.ingest_runs import visible_quarantine
 
         gw = self.gateway
         now = gw.clock.now()
@@ -96,7 +97,10 @@ class StateCollector(Collector):
                 ).all()
             )
             dead = session.scalar(select(func.count()).where(Delivery.state == "dead")) or 0
-            quarantine = session.scalar(select(func.count()).where(QuarantineRecord.state == "open")) or 0
+            quarantine = (
+                session.scalar(select(func.count()).where(QuarantineRecord.state == "open", visible_quarantine()))
+                or 0
+            )
             due = (
                 session.scalar(
                     select(func.count()).where(

@@ -24,6 +24,7 @@ from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import RegimeDef, Run, all_regimes, regime_path, runs
 from gateway.clock import VN_TZ
 from gateway.db.models import ScheduledRun
+from gateway.ingest_runs import recover
 from gateway.reports import build_in_session
 from gateway.reports.kpis import build_kpi_data
 from gateway.reports.routing import check_routes
@@ -73,6 +74,8 @@ class Scheduler:
         from gateway import metrics
 
         metrics.SCHEDULER_TICK.set(time.time())
+        # An ingest killed mid-run left invisible rows: clean them up here too, not only at the next ingest.
+        recover(self.gateway.sessions, self.gateway.clock, lease_seconds=self.gateway.settings.ingest.lease_seconds)
         today = self.today()
         with self.gateway.sessions() as session:
             done = {(r, k) for r, k in session.execute(select(ScheduledRun.regime_code, ScheduledRun.period_key))}

@@ -140,6 +140,15 @@ class WorkerSettings(_Section):
     batch_size: int = Field(default=4, ge=1, le=100, description="deliveries claimed and recorded per transaction")
 
 
+class IngestSettings(_Section):
+    """How ``gateway ingest`` stores what it reads (``docs/operations.md``, "Reading sources")."""
+
+    batch_size: int = Field(default=2000, ge=1, le=100_000, description="observations committed per transaction")
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="a running ingest whose heartbeat is older than this is cleaned up"
+    )
+
+
 class MetricsSettings(_Section):
     """Where ``gateway worker`` and ``gateway scheduler`` serve /metrics (the API serves its own)."""
 
@@ -199,6 +208,18 @@ def _default_destinations() -> dict[str, DestinationSettings]:
     return {}
 
 
+class AuditSettings(_Section):
+    """Anchoring the hash-chained audit log outside the database (``docs/security.md``)."""
+
+    key_file: Path | None = Field(
+        default=None, description="seals each event (HMAC); default {data_dir}/secrets/audit.key, made 0600"
+    )
+    checkpoint_file: Path | None = Field(
+        default=None, description="signed checkpoints, one JSON line each; default {data_dir}/audit/checkpoints.jsonl"
+    )
+    checkpoint_interval: float = Field(default=300.0, gt=0, description="seconds between automatic checkpoints")
+
+
 class InboundSettings(_Section):
     """Packets sent to us (``POST /v1/intake/packets`` and poll connectors): where each type goes."""
 
@@ -217,11 +238,13 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     broker: BrokerSettings = BrokerSettings()
     worker: WorkerSettings = WorkerSettings()
+    ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
     signing: SigningSettings = SigningSettings()
     trust: TrustSettings = TrustSettings()
+    audit: AuditSettings = AuditSettings()
     resources: ResourceSettings = ResourceSettings()
     destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)
     inbound: InboundSettings = InboundSettings()

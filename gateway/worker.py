@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from kombu import Connection
 from kombu.message import Message
 
-from gateway import messaging
+from gateway import messaging, storage
+from gateway.audit import checkpoints
 from gateway.bootstrap import Gateway
 from gateway.delivery.service import AttemptResult, DeliveryService
 
@@ -34,6 +35,8 @@ class Worker:
         self.service: DeliveryService = gateway.delivery_service(worker_id)
         self.concurrency = concurrency or gateway.settings.worker.concurrency
         self.sweep_interval = gateway.settings.worker.sweep_interval
+        self._space_wait = 0.0
+        self._space_until = 0.0
         self.batch_size = gateway.settings.worker.batch_size
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="delivery")
         self._done: queue.Queue[Message] = queue.Queue()
@@ -64,7 +67,11 @@ class Worker:
             while not self._stop.is_set():
                 try:
                     results = self.service.attempt_batch(self._blocked(), self.batch_size)
-                except Exception:
+                    self._space_wait = 0.0
+                except Exception as exc:
+                    if storage.is_no_space(exc):
+                        self._back_off_no_space(exc)
+                        return
                     log.exception("delivery attempt failed unexpectedly; its lease will expire and it will be retried")
                     results = []
                 if message is not None:
@@ -81,8 +88,19 @@ class Worker:
             with self._lock:
                 self._active -= 1
 
+    def _back_off_no_space(self, exc: BaseException) -> None:
+        """The disk is full: start no work for a while (1 s, doubling to 60 s), say so once per step,
+        and resume by itself when an attempt succeeds again."""
+        with self._lock:
+            self._space_wait = min(60.0, max(1.0, self._space_wait * 2))
+            self._space_until = time.monotonic() + self._space_wait
+            wait = self._space_wait
+        log.error("no space left on the disk (%s); pausing deliveries for %.0f s", str(exc).splitlines()[0], wait)
+
     def _fill(self) -> None:
-        """Start drain jobs up to the concurrency while work may be waiting."""
+        """Start drain jobs up to the concurrency while work may be waiting (not while backing off a full disk)."""
+        if time.monotonic() < self._space_until:
+            return
         while time.monotonic() >= self._idle_until and self._start_job():
             pass
 
@@ -102,6 +120,7 @@ class Worker:
             if now - last_sweep >= self.sweep_interval:
                 last_sweep = now
                 self._poll_statuses()
+                self._checkpoint_audit()
                 with self._lock:
                     self._idle_until = 0.0
                 self._fill()
@@ -122,6 +141,15 @@ class Worker:
         self._pool_poll.shutdown(wait=True)
         self._ack_finished()
         self._close(conn)
+
+    def _checkpoint_audit(self) -> None:
+        """Anchor the audit chain every ``audit.checkpoint_interval`` seconds (a file outside the database)."""
+        gw = self.gateway
+        try:
+            if checkpoints.due(gw.checkpoint_file, gw.settings.audit.checkpoint_interval):
+                gw.checkpoint_audit()
+        except Exception:
+            log.exception("could not write an audit checkpoint; trying again next sweep")
 
     def _poll_statuses(self) -> None:
         pollable = {name: d.status_poll_after for name, d in self.gateway.settings.destinations.items() if d.status_url}

@@ -176,7 +176,7 @@ class IndicatorMapping:
         rule = self.spec.indicators.get(raw.indicator_code)
         if rule is None:
             raise MappingRejected(f"unknown indicator code {raw.indicator_code!r}: not in mapping {self.version}")
-        if raw.unit is not None and units.normalise(raw.unit) != units.normalise(rule.unit):
+        if raw.unit is not None and not units.same(raw.unit, rule.unit):
             try:
                 units.factor(raw.unit, rule.unit)
             except units.UnitMismatch as exc:

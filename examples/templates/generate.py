@@ -4,11 +4,12 @@ layout (``*.yaml``) and the observations it holds (``*.expected.json``).
     python examples/templates/generate.py
 
 Every workbook is written here by openpyxl as Excel and LibreOffice write them (merged title and
-header cells, borders, fills, number formats, column widths, frozen panes, legacy fonts), never
-edited by hand. The expected observations are written from the same source figures (``FIGURES``)
-by this script, not by running the reader: the test (tests/e2e/test_template_corpus.py) reads each
-workbook through ``gateway ingest --dry-run`` with its layout and with the layout ``gateway template
-infer`` proposes, and compares with them exactly.
+header cells, borders, fills, number formats, column widths, frozen panes, legacy fonts, rich text
+runs in mixed fonts, strings in ``xl/sharedStrings.xml``), never edited by hand, and byte for byte
+reproducible (the test regenerates and compares). The expected observations are written from the
+same source figures (``figure()``) by this script, not by running the reader: the test
+(tests/e2e/test_template_corpus.py) reads each workbook through ``gateway ingest --dry-run`` with
+its layout and with the layout ``gateway template infer`` proposes, and compares with them exactly.
 
 Shapes: Biểu 01 with TCVN3 ``.VnTime``/``.VnTimeH`` text and a VNI note; communes across columns;
 one sheet per month; a quarterly form with plan, actual, cumulative and % columns; two merged header
@@ -21,7 +22,9 @@ import csv
 import hashlib
 import io
 import json
+import re
 import sys
+import zipfile
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +33,8 @@ from typing import Any
 
 import yaml
 from openpyxl import Workbook
+from openpyxl.cell.rich_text import CellRichText, TextBlock
+from openpyxl.cell.text import InlineFont
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -174,7 +179,11 @@ def bieu01(path: Path) -> tuple[dict[str, Any], Expected]:
     vni = Font(name="VNI-Times", size=11, italic=True)
     title(ws, 1, encode_legacy("ủy ban nhân dân tỉnh lào cai", "tcvn3"), 7, vntimeh)
     title(ws, 2, encode_legacy("báo cáo tình hình kinh tế - xã hội", "tcvn3"), 7, vntimeh)
-    title(ws, 3, encode_legacy("Tháng 10/2026", "tcvn3"), 7, Font(name=".VnTime", size=12, italic=True))
+    title(ws, 3, "", 7, Font(name="Times New Roman", size=12, italic=True))
+    ws.cell(3, 1).value = CellRichText(  # mixed fonts in one cell, as Excel keeps them: run by run
+        TextBlock(InlineFont(rFont="Times New Roman", i=True), "Kỳ báo cáo: "),
+        TextBlock(InlineFont(rFont=".VnTime", i=True), encode_legacy("tháng 10/2026", "tcvn3")),
+    )
     head = Font(name=".VnTime", size=11, bold=True)
     for col, text in enumerate(["STT", "Mã số", "Chỉ tiêu", "Đơn vị tính"], start=1):
         header(ws, 5, col, encode_legacy(text, "tcvn3"), head, span=(2, 1))
@@ -600,6 +609,56 @@ def csv_export(path: Path) -> tuple[dict[str, Any], Expected]:
     return layout, exp
 
 
+SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+SHARED_STRINGS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+INLINE = re.compile(rb'<c([^>]*?) t="inlineStr"><is>(.*?)</is></c>', re.DOTALL)
+
+
+def excel_shaped(path: Path) -> None:
+    """Rewrite an openpyxl workbook as Excel and LibreOffice save one: every string in
+    ``xl/sharedStrings.xml`` (rich-text runs and their fonts included), cells pointing at it
+    (``t="s"``), and fixed member dates so the file is byte-for-byte reproducible."""
+    with zipfile.ZipFile(path) as zin:
+        members = [(info.filename, zin.read(info.filename)) for info in zin.infolist()]
+    strings: dict[bytes, int] = {}
+
+    def shared(match: re.Match[bytes]) -> bytes:
+        index = strings.setdefault(match[2], len(strings))
+        return b"<c" + match[1] + b' t="s"><v>' + str(index).encode() + b"</v></c>"
+
+    out = []
+    for name, data in members:
+        if name.startswith("xl/worksheets/sheet"):
+            data = INLINE.sub(shared, data)
+        elif name == "docProps/core.xml":  # openpyxl stamps the save time: keep the file reproducible
+            data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2026-11-02T08:00:00Z", data)
+        elif name == "[Content_Types].xml":
+            data = data.replace(
+                b"</Types>",
+                f'<Override PartName="/xl/sharedStrings.xml" ContentType="{SHARED_STRINGS_TYPE}"/></Types>'.encode(),
+            )
+        elif name == "xl/_rels/workbook.xml.rels":
+            data = data.replace(
+                b"</Relationships>",
+                f'<Relationship Id="rIdSst" Type="{SHARED_STRINGS_REL}" Target="sharedStrings.xml"/>'
+                "</Relationships>".encode(),
+            )
+        out.append((name, data))
+    sst = (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="%d" uniqueCount="%d">'
+        % (len(strings), len(strings))
+        + b"".join(b"<si>" + text + b"</si>" for text in strings)
+        + b"</sst>"
+    )
+    out.append(("xl/sharedStrings.xml", sst))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name, data in out:
+            info = zipfile.ZipInfo(name, date_time=(2026, 11, 2, 8, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zout.writestr(info, data)
+
+
 SHAPES: dict[str, tuple[str, Callable[[Path], tuple[dict[str, Any], Expected]], dict[str, str]]] = {
     "bieu01-ktxh": ("xlsx", bieu01, {}),
     "theo-xa": ("xlsx", communes, {}),
@@ -618,6 +677,8 @@ def generate(directory: Path = HERE) -> list[Path]:
     for name, (kind, build, options) in SHAPES.items():
         source = directory / f"{name}.{kind}"
         layout, exp = build(source)
+        if kind == "xlsx":
+            excel_shaped(source)
         spec = directory / f"{name}.yaml"
         spec.write_text(
             f"# Layout of {source.name} (generated by examples/templates/generate.py)\n"

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from gateway import __version__, audit, metrics
+from gateway import __version__, audit, metrics, storage
 from gateway.api import auth_routes, intake, ops, problems, pull
 from gateway.api.middleware import ETagMiddleware, LimitsMiddleware
 from gateway.api.schemas import problem_responses
@@ -79,8 +79,17 @@ def create_app(gateway: Gateway) -> FastAPI:
             checks["broker"] = "ok"
         except Exception as exc:
             checks["broker"] = f"unreachable: {type(exc).__name__}"
+        free = storage.free_bytes(gateway.settings.data_dir)
+        checks["disk"] = (
+            "ok" if free is None or free >= storage.MIN_FREE_BYTES else storage.describe(gateway.settings.data_dir)
+        )
         checks["circuits"] = gateway.circuits.snapshot()
-        ready = checks.get("database") == "ok" and checks.get("migrations") == "at head" and checks["broker"] == "ok"
+        ready = (
+            checks.get("database") == "ok"
+            and checks.get("migrations") == "at head"
+            and checks["broker"] == "ok"
+            and checks["disk"] == "ok"
+        )
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )

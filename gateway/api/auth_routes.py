@@ -2,7 +2,9 @@
 
 Machine clients authenticate with HTTP Basic (``client_id:client_secret``, as WSO2 API Manager and
 provincial LGSPs do) or with ``client_id``/``client_secret`` form fields. A failed attempt is audited
-(a security event worth a trail) and answered ``401`` after the same argon2 work as a success.
+(a security event worth a trail) and answered ``401`` after the same argon2 work as a success; failed
+attempts are throttled per account and per address (``Security.login``), answered ``429`` with
+``Retry-After`` before any hashing.
 """
 
 import base64
@@ -11,12 +13,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 
-from gateway import audit
 from gateway.api.schemas import Token, problem_responses
 from gateway.api.security import Security
-from gateway.auth import accounts
-from gateway.auth.principals import Principal
-from gateway.errors import InputError, RateLimited, Unauthenticated
+from gateway.errors import InputError, RateLimited
 
 
 def _basic(header: str | None) -> tuple[str, str] | None:
@@ -31,7 +30,6 @@ def _basic(header: str | None) -> tuple[str, str] | None:
 
 
 def build_router(security: Security) -> APIRouter:
-    gw = security.gateway
     router = APIRouter(prefix="/v1", tags=["auth"])
 
     @router.post(
@@ -56,33 +54,17 @@ def build_router(security: Security) -> APIRouter:
             raise RateLimited(
                 "too many token requests from this address", retry_after=security.limiter.retry_after(wait)
             )
-        now = gw.clock.now()
-        principal: Principal | None
-        with gw.sessions.begin() as session:
-            if grant_type == "client_credentials":
-                pair = _basic(request.headers.get("authorization")) or (
-                    (client_id, client_secret) if client_id and client_secret else None
-                )
-                if pair is None:
-                    raise InputError("client_credentials needs HTTP Basic or client_id and client_secret")
-                who = f"client:{pair[0]}"
-                principal = accounts.client_principal(session, pair[0], pair[1], now=now)
-            else:
-                if not username or not password:
-                    raise InputError("password grant needs username and password")
-                who = f"user:{username}"
-                principal = accounts.user_principal(session, username, password)
-            if principal is None:
-                audit.record(
-                    session,
-                    at=now,
-                    actor=who[:200],
-                    action="login.failed",
-                    subject="token",
-                    detail={"grant_type": grant_type, "from": caller},
-                )
-        if principal is None:
-            raise Unauthenticated("unknown, revoked or disabled account, or wrong secret")
+        if grant_type == "client_credentials":
+            pair = _basic(request.headers.get("authorization")) or (
+                (client_id, client_secret) if client_id and client_secret else None
+            )
+            if pair is None:
+                raise InputError("client_credentials needs HTTP Basic or client_id and client_secret")
+            principal = security.login("client", pair[0], pair[1], caller, channel="token")
+        else:
+            if not username or not password:
+                raise InputError("password grant needs username and password")
+            principal = security.login("user", username, password, caller, channel="token")
         token, ttl = security.tokens.issue(principal)
         return Token(access_token=token, expires_in=ttl)
 

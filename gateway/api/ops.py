@@ -46,6 +46,7 @@ from gateway.db.models import (
 )
 from gateway.delivery.queues import destinations
 from gateway.errors import NotFound
+from gateway.ingest_runs import visible_quarantine
 from gateway.reconciliation.export import to_csv, to_xlsx
 from gateway.scheduler import upcoming
 
@@ -179,7 +180,7 @@ def build_router(security: Security) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
     ) -> Page[QuarantineItem]:
         """Quarantined input with its location and reason."""
-        query = select(QuarantineRecord)
+        query = select(QuarantineRecord).where(visible_quarantine())  # not of a run still running
         if state:
             query = query.where(QuarantineRecord.state == state)
         after = read_id_cursor(cursor)

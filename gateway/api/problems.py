@@ -8,6 +8,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.errors import (
@@ -23,6 +24,7 @@ from gateway.errors import (
     Unauthenticated,
     UnsafeInputError,
 )
+from gateway.storage import describe, is_no_space
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -67,6 +69,16 @@ def install(app: FastAPI) -> None:
             return problem(409, "Conflict", str(exc))
         if isinstance(exc, NotAcceptable):
             return problem(406, "Not Acceptable", str(exc))
+        return problem(500, "Gateway error", type(exc).__name__)
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(SQLAlchemyError)
+    async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+        if is_no_space(exc):
+            log.error("no space left: %s %s: %s", request.method, request.url.path, str(exc).splitlines()[0])
+            detail = describe(request.app.state.gateway.settings.data_dir)
+            return problem(507, "Insufficient Storage", detail, headers={"Retry-After": "30"}, code="no_space")
+        log.exception("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return problem(500, "Gateway error", type(exc).__name__)
 
     @app.exception_handler(RequestValidationError)

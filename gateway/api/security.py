@@ -1,15 +1,21 @@
 """Authentication and authorisation at the edge: one dependency per permission.
 
 ``Security.requires(Permission.X)`` is the only way a route gets a principal: bearer token (ours, or
-the configured identity provider's) -> a principal looked up afresh -> the permission table -> the
-per-client rate limit. A refused permission is a 403 problem and an audit event; missing or bad
-credentials are a 401 (logged and counted, not audited: anonymous noise must not grow the chain).
+the configured identity provider's) -> not ended (logout, or the account changed since it was issued)
+-> a principal looked up afresh -> the permission table -> the per-client rate limit. A refused
+permission is a 403 problem and an audit event; missing or bad credentials are a 401 (logged and
+counted, not audited: anonymous noise must not grow the chain).
+
+``Security.login`` is the one way credentials become a principal (token endpoint and dashboard):
+throttled per account and per address before any hashing, hashed with no transaction open, failures
+audited in a short transaction of their own.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -18,7 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gateway import audit
 from gateway.auth import accounts
 from gateway.auth.principals import Permission, Principal
-from gateway.auth.ratelimit import RateLimiter
+from gateway.auth.ratelimit import LoginThrottle, RateLimiter
 from gateway.auth.tokens import OidcVerifier, TokenService, load_keys
 from gateway.bootstrap import Gateway
 from gateway.errors import Forbidden, RateLimited, Unauthenticated
@@ -42,6 +48,7 @@ class Security:
             else None
         )
         self.limiter = RateLimiter(settings.api.rate_limit_per_second, settings.api.rate_limit_burst)
+        self.throttle = LoginThrottle()
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
     # ------------------------------------------------------------------ who
@@ -53,9 +60,19 @@ class Security:
                 raise Unauthenticated("invalid token")
             return self.oidc.principal(token)
         claims = self.tokens.verify(token)
-        principal = self._current(str(claims["sub"]))
+        subject = str(claims["sub"])
+        jti = str(claims.get("jti") or "")
+        # Not cached: a logout or a password, role or status change ends sessions at once, in every process.
+        with self.gateway.sessions() as session:
+            revoked = bool(jti) and accounts.is_revoked(session, jti)
+            not_before = accounts.sessions_not_before(session, subject)
+        if revoked:
+            raise Unauthenticated("this session has ended (logged out)")
+        principal = self._current(subject)
         if principal is None:
             raise Unauthenticated("the account behind this token is revoked or disabled")
+        if not_before is not None and int(claims["iat"]) < int(not_before.timestamp()):
+            raise Unauthenticated("this session ended when the account changed (password, role or status)")
         return principal
 
     def _current(self, subject: str) -> Principal | None:
@@ -76,6 +93,54 @@ class Security:
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[subject] = (now, principal)
+        return principal
+
+    def revoke(self, token: str) -> None:
+        """End the session ``token`` belongs to, wherever it is presented (cookie or bearer)."""
+        try:
+            claims = self.tokens.verify(token)
+        except Unauthenticated:
+            return  # expired or forged: nothing left to end
+        jti = str(claims.get("jti") or "")
+        if not jti:
+            return
+        now = self.gateway.clock.now()
+        with self.gateway.sessions.begin() as session:
+            accounts.revoke_token(
+                session,
+                jti,
+                str(claims["sub"]),
+                expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+                now=now,
+            )
+            audit.record(session, at=now, actor=str(claims["sub"])[:200], action="session.ended", subject="logout")
+
+    def login(self, kind: str, name: str, secret: str, address: str, *, channel: str) -> Principal:
+        """Credentials -> principal, or ``RateLimited`` (throttled, nothing hashed) or ``Unauthenticated``."""
+        account = f"{kind}:{name}"[:200]
+        throttled = self.throttle.check(account, address)
+        if throttled is not None:
+            log.warning("login throttled: %s from %s: %s", account, address, throttled.why)
+            raise RateLimited(throttled.why, retry_after=self.limiter.retry_after(throttled.wait))
+        gw = self.gateway
+        principal = (
+            accounts.verify_client(gw.sessions, name, secret, now=gw.clock.now())
+            if kind == "client"
+            else accounts.verify_user(gw.sessions, name, secret)
+        )
+        if principal is None:
+            self.throttle.failed(account, address)
+            with gw.sessions.begin() as session:
+                audit.record(
+                    session,
+                    at=gw.clock.now(),
+                    actor=account,
+                    action="login.failed",
+                    subject=channel,
+                    detail={"from": address},
+                )
+            raise Unauthenticated("unknown, revoked or disabled account, or wrong secret")
+        self.throttle.succeeded(account)
         return principal
 
     def forget(self, subject: str) -> None:

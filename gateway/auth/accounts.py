@@ -7,29 +7,36 @@ verification, even for an unknown name, so response time does not reveal which n
 
 from __future__ import annotations
 
+import os
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import audit
+from gateway.auth import usernames
 from gateway.auth.principals import Grants, Principal
 from gateway.clock import as_utc
-from gateway.db.models import CLIENT_ROLES, USER_ROLES, ApiClient, ApiUser
+from gateway.db.models import CLIENT_ROLES, USER_ROLES, ApiClient, ApiUser, RevokedToken
 from gateway.errors import InputError, NotFound
 
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("not a real secret")
 MIN_PASSWORD = 12
+_HASHING = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
+"""At most half the CPUs hash passwords at once: a login flood queues here instead of starving every
+other request of CPU (argon2 is deliberately expensive)."""
 
 
 def _verify(stored: str | None, offered: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY, offered) and stored is not None
+        with _HASHING:
+            return _hasher.verify(stored or _DUMMY, offered) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
@@ -147,8 +154,13 @@ def add_user(
         raise InputError(f"role must be one of {', '.join(USER_ROLES)}")
     if len(password) < MIN_PASSWORD:
         raise InputError(f"a password needs at least {MIN_PASSWORD} characters")
-    if session.get(ApiUser, username) is not None:
+    username = usernames.checked(username)
+    existing = list(session.scalars(select(ApiUser.username)))
+    if username in existing or session.get(ApiUser, username) is not None:
         raise InputError(f"user {username} already exists")
+    similar = usernames.look_alike(username, existing)
+    if similar is not None:
+        raise InputError(f"username {username} looks like the existing user {similar}; choose a distinct name")
     session.add(
         ApiUser(
             username=username,
@@ -162,15 +174,97 @@ def add_user(
 
 
 def disable_user(session: Session, username: str, *, now: datetime, actor: str) -> None:
-    user = session.get(ApiUser, username)
-    if user is None:
-        raise NotFound(f"user {username} does not exist")
+    user = _user(session, username)
     user.disabled_at = now
+    user.tokens_not_before = now
     audit.record(session, at=now, actor=actor, action="user.disabled", subject=f"user:{username}")
 
 
+def set_password(session: Session, username: str, password: str, *, now: datetime, actor: str) -> None:
+    """A new password; every session of the account ends (tokens issued before now are refused)."""
+    user = _user(session, username)
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"a password needs at least {MIN_PASSWORD} characters")
+    user.password_hash = _hasher.hash(password)
+    user.tokens_not_before = now
+    audit.record(session, at=now, actor=actor, action="user.password_changed", subject=f"user:{username}")
+
+
+def set_role(session: Session, username: str, role: str, *, now: datetime, actor: str) -> None:
+    """A new role; every session of the account ends, so no token carries the old role's reach."""
+    if role not in USER_ROLES:
+        raise InputError(f"role must be one of {', '.join(USER_ROLES)}")
+    user = _user(session, username)
+    before, user.role = user.role, role
+    user.tokens_not_before = now
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="user.role_changed",
+        subject=f"user:{username}",
+        detail={"from": before, "to": role},
+    )
+
+
+def _user(session: Session, username: str) -> ApiUser:
+    user = session.get(ApiUser, usernames.normalise(username)) or session.get(ApiUser, username)
+    if user is None:
+        raise NotFound(f"user {username} does not exist")
+    return user
+
+
+def verify_user(sessions: sessionmaker[Session], username: str, password: str) -> Principal | None:
+    """Check a password with no transaction open while argon2 runs (a login flood must not hold locks)."""
+    with sessions() as session:
+        user = session.get(ApiUser, usernames.normalise(username)) or session.get(ApiUser, username)
+        stored, disabled, role = (user.password_hash, user.disabled_at, user.role) if user else (None, None, "")
+        name = user.username if user else username
+    ok = _verify(stored, password)
+    if stored is None or not ok or disabled is not None:
+        return None
+    return Principal("user", name, role)
+
+
+def verify_client(sessions: sessionmaker[Session], client_id: str, secret: str, *, now: datetime) -> Principal | None:
+    """Check a client secret with no transaction open while argon2 runs."""
+    with sessions() as session:
+        client = session.get(ApiClient, client_id)
+        if client is not None:
+            session.expunge(client)
+    if client is None:
+        _verify(None, secret)
+        return None
+    ok = _verify(client.secret_hash, secret)
+    if not ok and client.previous_secret_hash and client.previous_valid_until:
+        ok = as_utc(now) <= as_utc(client.previous_valid_until) and _verify(client.previous_secret_hash, secret)
+    if not ok or client.revoked_at is not None:
+        return None
+    return Principal("client", client.client_id, client.role, Grants.from_json(client.grants), client.unit_code)
+
+
+def sessions_not_before(session: Session, subject: str) -> datetime | None:
+    """When the account's sessions were last ended (tokens issued earlier are refused)."""
+    kind, _, name = subject.partition(":")
+    row: ApiUser | ApiClient | None = (
+        session.get(ApiUser, name) if kind == "user" else session.get(ApiClient, name) if kind == "client" else None
+    )
+    return row.tokens_not_before if row is not None else None
+
+
+def revoke_token(session: Session, jti: str, subject: str, *, expires_at: datetime, now: datetime) -> None:
+    """End one session (logout); rows of tokens that have expired anyway are cleared on the way."""
+    session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
+    if session.get(RevokedToken, jti) is None:
+        session.add(RevokedToken(jti=jti, subject=subject[:200], expires_at=expires_at, revoked_at=now))
+
+
+def is_revoked(session: Session, jti: str) -> bool:
+    return session.get(RevokedToken, jti) is not None
+
+
 def user_principal(session: Session, username: str, password: str) -> Principal | None:
-    user = session.get(ApiUser, username)
+    user = session.get(ApiUser, usernames.normalise(username)) or session.get(ApiUser, username)
     ok = _verify(user.password_hash if user else None, password)
     if user is None or not ok or user.disabled_at is not None:
         return None

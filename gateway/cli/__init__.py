@@ -41,6 +41,44 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"gateway.cli.{_name}")
 
 
+_UNREACHABLE = (
+    "connection refused",
+    "could not connect",
+    "could not translate host name",
+    "name or service not known",
+    "timeout expired",
+    "no route to host",
+    "unable to open database file",
+    "network is unreachable",
+)
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    import socket
+
+    return isinstance(exc, ConnectionError | TimeoutError | socket.gaierror) or any(
+        m in str(exc).lower() for m in _UNREACHABLE
+    )
+
+
+def _what(exc: BaseException) -> str:
+    text = f"{type(exc).__module__} {exc}".lower()
+    return "the broker" if any(m in text for m in ("amqp", "kombu", "5672")) else "a server"
+
+
+def database_message(exc: Exception) -> str:
+    """One line for a database failure: what could not be reached, or what is wrong with the schema.
+    (A refused PostgreSQL connection used to be answered "Is the schema migrated?")."""
+    from sqlalchemy.exc import OperationalError
+
+    first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    if isinstance(exc, OperationalError) and any(m in str(exc).lower() for m in _UNREACHABLE):
+        return f"cannot reach the database: {first}. Is the server running, and is database.url right?"
+    if "no such table" in first.lower() or ("does not exist" in first.lower() and "relation" in first.lower()):
+        return f"database error: {first}. The schema is not migrated: run `gateway db upgrade`."
+    return f"database error: {first}"
+
+
 def main() -> None:
     """Entry point: domain errors become one clear line and an exit code, never a traceback
     (``GATEWAY_DEBUG=1`` re-raises unexpected errors for developers)."""
@@ -63,9 +101,19 @@ def main() -> None:
         from sqlalchemy.exc import SQLAlchemyError
 
         logging.getLogger("gateway").debug("unexpected error", exc_info=True)
+        from gateway.storage import is_no_space
+
+        if is_no_space(exc):
+            err.print(f"no space left on the disk: {str(exc).splitlines()[0]}. Free space and run again.", markup=False)
+            sys.exit(75)  # EX_TEMPFAIL: nothing is wrong with the input, try again later
         if isinstance(exc, SQLAlchemyError):
-            first = str(exc).splitlines()[0]
-            err.print(f"database error: {first}. Is the schema migrated? Run `gateway db upgrade`.", markup=False)
+            err.print(database_message(exc), markup=False, soft_wrap=True)
+            sys.exit(3)
+        if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError):
+            err.print(f"error: cannot read {exc.filename}: {exc.strerror}", markup=False, soft_wrap=True)
+            sys.exit(2)
+        if _is_unreachable(exc):
+            err.print(f"cannot reach {_what(exc)}: {exc}", markup=False, soft_wrap=True)
             sys.exit(3)
         err.print(f"unexpected error: {type(exc).__name__}: {exc}. Run with GATEWAY_DEBUG=1 for details.", markup=False)
         sys.exit(70)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Column, Table
 
 from gateway.cli.common import (
     ConfigOpt,
@@ -16,6 +15,7 @@ from gateway.cli.common import (
     err,
     gateway_for,
 )
+from gateway.cli.output import FormatOpt, Listing
 
 clients_app = typer.Typer(help="Machine clients of the API (ministries, receivers, scrapers).", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
@@ -48,13 +48,12 @@ def clients_add(
 
 
 @clients_app.command("list")
-def clients_list(config: ConfigOpt = None) -> None:
+def clients_list(config: ConfigOpt = None, fmt: FormatOpt = "table") -> None:
     """Clients with their role, grants and state (never their secrets)."""
     from gateway.auth import accounts
 
+    table = Listing(fmt, "client_id", "name", "role", "grants", "state", "created")
     gw = gateway_for(config)
-    table = Table("name", "role", "grants", "state", "created")
-    table.columns.insert(0, Column("client_id", no_wrap=True))
     with gw.sessions() as session:
         for c in accounts.list_clients(session):
             grants = "; ".join(f"{k}: {','.join(v)}" for k, v in (c.grants or {}).items() if v)
@@ -62,7 +61,7 @@ def clients_list(config: ConfigOpt = None) -> None:
                 grants = f"unit: {c.unit_code}" + (f"; {grants}" if grants else "")
             state = "revoked" if c.revoked_at else ("rotating" if c.previous_secret_hash else "active")
             table.add_row(c.client_id, c.name, c.role, grants, state, c.created_at.isoformat(timespec="seconds"))
-    console.print(table)
+    table.emit()
 
 
 @clients_app.command("rotate")
@@ -121,17 +120,17 @@ def users_add(
 
 
 @users_app.command("list")
-def users_list(config: ConfigOpt = None) -> None:
+def users_list(config: ConfigOpt = None, fmt: FormatOpt = "table") -> None:
     """Operator accounts with their role and state."""
     from gateway.auth import accounts
 
+    table = Listing(fmt, "username", "name", "role", "state", "created")
     gw = gateway_for(config)
-    table = Table("username", "name", "role", "state", "created")
     with gw.sessions() as session:
         for u in accounts.list_users(session):
             state = "disabled" if u.disabled_at else "active"
             table.add_row(u.username, u.full_name, u.role, state, u.created_at.isoformat(timespec="seconds"))
-    console.print(table)
+    table.emit()
 
 
 @users_app.command("disable")
@@ -143,3 +142,46 @@ def users_disable(username: str, config: ConfigOpt = None) -> None:
     with gw.sessions.begin() as session:
         accounts.disable_user(session, username, now=gw.clock.now(), actor="cli")
     console.print(f"disabled {username}")
+
+
+def _new_password(password_file: Path | None) -> str:
+    import os
+
+    if password_file:
+        return password_file.read_text(encoding="utf-8").splitlines()[0]
+    if os.environ.get("GATEWAY_NEW_PASSWORD"):
+        return os.environ["GATEWAY_NEW_PASSWORD"]
+    return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+@users_app.command("passwd")
+def users_passwd(
+    username: str,
+    password_file: Annotated[
+        Path | None, typer.Option(help="first line is the password (else $GATEWAY_NEW_PASSWORD, else a prompt)")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Set a new password; every session of the account ends at once."""
+    from gateway.auth import accounts
+
+    password = _new_password(password_file)
+    gw = gateway_for(config)
+    with gw.sessions.begin() as session:
+        accounts.set_password(session, username, password, now=gw.clock.now(), actor="cli")
+    console.print(f"password of {username} changed; its sessions are ended")
+
+
+@users_app.command("set-role")
+def users_set_role(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, operator or auditor")],
+    config: ConfigOpt = None,
+) -> None:
+    """Change an account's role; every session of the account ends at once."""
+    from gateway.auth import accounts
+
+    gw = gateway_for(config)
+    with gw.sessions.begin() as session:
+        accounts.set_role(session, username, role, now=gw.clock.now(), actor="cli")
+    console.print(f"{username} is now {role}; its sessions are ended")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -24,7 +25,10 @@ app.add_typer(backup_app, name="backup")
 def backup_create(directory: Path, config: ConfigOpt = None) -> None:
     """Back up the database into DIRECTORY (safe while workers run)."""
     from gateway import backup
+    from gateway.cli import checks
 
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise checks.CommandInputError(f"backup folder {directory} exists and is not empty: name a new folder")
     gw = gateway_for(config)
     manifest = backup.create(gw.engine, directory)
     total = sum(manifest.row_counts.values())
@@ -34,12 +38,25 @@ def backup_create(directory: Path, config: ConfigOpt = None) -> None:
 
 
 @backup_app.command("restore")
-def backup_restore(directory: Path, config: ConfigOpt = None) -> None:
-    """Restore DIRECTORY into the configured database (stop workers and schedulers first)."""
+def backup_restore(
+    directory: Path,
+    config: ConfigOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask: replace the database")] = False,
+) -> None:
+    """Restore DIRECTORY into the configured database, replacing what it holds (stop workers and
+    schedulers first). Asks first; --yes for scripts."""
     from gateway import backup
+    from gateway.cli import checks
 
+    checks.existing_dir(directory, "backup folder")
+    checks.readable_file(directory / "manifest.json", "backup manifest")
     settings = settings_for(config)
     from gateway.db.engine import make_engine
 
+    checks.confirm(
+        f"Replace every row of the database {make_engine(settings.database_url).url.render_as_string()} "
+        f"with the backup in {directory}?",
+        yes,
+    )
     manifest = backup.restore(make_engine(settings.database_url), directory)
     console.print(f"restored {manifest.file} ({manifest.created_at}); row counts match the manifest")

@@ -14,6 +14,7 @@ from gateway.cli.common import (
     console,
     gateway_for,
 )
+from gateway.cli.output import FormatOpt, Listing
 
 deliveries_app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
 app.add_typer(deliveries_app, name="deliveries")
@@ -27,31 +28,29 @@ def deliveries_list(
     state: Annotated[str | None, typer.Option()] = None,
     destination: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option()] = 50,
+    fmt: FormatOpt = "table",
 ) -> None:
     """List deliveries, newest first."""
     from sqlalchemy import select
 
+    from gateway.cli import checks
     from gateway.db.models import Delivery
 
+    if state:
+        checks.delivery_state(state)
     gw = gateway_for(config)
+    if destination:
+        checks.destination(gw.settings, destination, gw)
     query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
     if state:
         query = query.where(Delivery.state == state)
     if destination:
         query = query.where(Delivery.destination == destination)
-    table = Table("id", "packet", "destination", "state", "attempts", "last status", "last error")
+    table = Listing(fmt, "id", "packet", "destination", "state", "attempts", "last_status", "last_error")
     with gw.sessions() as session:
         for d in session.execute(query).scalars():
-            table.add_row(
-                str(d.id),
-                d.packet_id,
-                d.destination,
-                d.state,
-                str(d.attempts),
-                str(d.last_status or ""),
-                (d.last_error or "")[:60],
-            )
-    console.print(table)
+            table.add_row(d.id, d.packet_id, d.destination, d.state, d.attempts, d.last_status, d.last_error)
+    table.emit()
 
 
 @deliveries_app.command("show")
@@ -95,9 +94,14 @@ def replay(
     """Send dead, returned or rejected deliveries again (same idempotency key); audited."""
     from sqlalchemy import select
 
+    from gateway.cli import checks
     from gateway.db.models import Delivery, DeliveryState
 
     gw = gateway_for(config)
+    if destination:
+        checks.destination(gw.settings, destination, gw)
+    if not ids and not all_dead:
+        raise checks.CommandInputError("name the deliveries to replay (IDs) or give --all-dead")
     targets = list(ids or [])
     if all_dead:
         with gw.sessions() as session:
@@ -111,14 +115,14 @@ def replay(
 
 
 @destinations_app.command("list")
-def destinations_list(config: ConfigOpt = None) -> None:
+def destinations_list(config: ConfigOpt = None, fmt: FormatOpt = "table") -> None:
     """Configured destinations: paused or not (and why), deliveries by state."""
     from sqlalchemy import func, select
 
     from gateway.db.models import Delivery, DestinationState
 
     gw = gateway_for(config)
-    table = Table("destination", "url", "sending", "reason", "deliveries by state")
+    table = Listing(fmt, "destination", "url", "sending", "reason", "deliveries_by_state")
     with gw.sessions() as session:
         states = {row.name: row for row in session.scalars(select(DestinationState))}
         counts: dict[str, dict[str, int]] = {}
@@ -133,11 +137,11 @@ def destinations_list(config: ConfigOpt = None) -> None:
         table.add_row(
             name,
             url,
-            "[red]PAUSED[/]" if paused else "on",
+            "PAUSED" if paused else "on",
             (row.reason or "") if paused and row else "",
             ", ".join(f"{k} {v}" for k, v in sorted(counts.get(name, {}).items())),
         )
-    console.print(table)
+    table.emit()
 
 
 @destinations_app.command("resume")
@@ -145,7 +149,10 @@ def destinations_resume(
     name: str, config: ConfigOpt = None, actor: Annotated[str, typer.Option(help="who resumes (audited)")] = "cli"
 ) -> None:
     """Resume sending to a destination paused for refused credentials (after fixing them)."""
+    from gateway.cli import checks
+
     gw = gateway_for(config)
+    checks.destination(gw.settings, name, gw)
     gw.delivery_service(f"cli:{actor}").resume(name, actor=f"operator:{actor}")
     console.print(f"destination {name} resumed")
 
@@ -161,11 +168,15 @@ def export_bundle_cmd(
 ) -> None:
     """Write the packets still owed to a destination as a zip with a hashed manifest, for the
     document-management channel; they stay queued and are reconciled when the link returns."""
+    from gateway.cli import checks
     from gateway.fallback import export_bundle, verify_bundle
 
-    bundle = export_bundle(
-        gateway_for(config), period, out, regime=regime, destination=destination, actor=f"operator:{actor}"
-    )
+    period = checks.period_key(period)
+    if regime:
+        checks.regime(regime)
+    gw = gateway_for(config)
+    checks.destination(gw.settings, destination)  # a bundle is for a receiver we are configured to send to
+    bundle = export_bundle(gw, period, out, regime=regime, destination=destination, actor=f"operator:{actor}")
     problems = verify_bundle(bundle.path)
     console.print(
         f"{bundle.path}: {bundle.packets} packet(s); manifest SHA-256 {bundle.manifest_sha256}"

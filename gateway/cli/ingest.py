@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -16,7 +16,11 @@ from gateway.cli.common import (
     err,
     gateway_for,
 )
+from gateway.cli.output import FormatOpt, Listing
 from gateway.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from gateway.ingest import IngestReport
 
 quarantine_app = typer.Typer(help="Inspect quarantined input.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
@@ -27,8 +31,11 @@ app.add_typer(mapping_app, name="mapping")
 @mapping_app.command("check")
 def mapping_check(files: Annotated[list[Path], typer.Argument(help="mapping files (YAML)")]) -> None:
     """Report unknown units, incompatible units, undeclared forms, duplicate or conflicting rules, with lines."""
+    from gateway.cli import checks
     from mappings.check import check_file
 
+    for path in files:
+        checks.readable_file(path, "mapping file")
     total = 0
     for path in files:
         findings = check_file(path)
@@ -77,6 +84,17 @@ def ingest(
 
     if output_format not in ("jsonl", "table"):
         raise typer.BadParameter("--format must be jsonl or table")
+    from adapters.registry import READERS
+    from gateway.cli import checks
+
+    if adapter not in READERS:
+        raise checks.CommandInputError(f"unknown adapter {adapter!r}{checks.hint(adapter, READERS)}")
+    if adapter in ("xlsx", "csv"):  # a file: a missing one used to count as one quarantined record, exit 0
+        checks.readable_file(Path(source), "source file")
+    if mapping is not None:
+        checks.readable_file(mapping, "mapping file")
+    if period:
+        period = checks.period_key(period)
     mapped = None
     try:
         if mapping is not None:
@@ -108,9 +126,25 @@ def ingest(
         return
     assert mapped is not None
     gw = gateway_for(config)
-    from rich.progress import Progress
+    from rich.progress import (
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    with Progress(console=err, transient=True) as progress:
+    # Count, rate and time on a terminal (a streamed source has no total to give an ETA from); nothing
+    # when stderr is not a terminal (cron, CI, a pipe).
+    columns = (
+        SpinnerColumn(),
+        TextColumn("reading"),
+        MofNCompleteColumn(),
+        TaskProgressColumn(show_speed=True),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("reading", total=None)
         report = run_ingest(
             gw.sessions,
@@ -120,10 +154,54 @@ def ingest(
             reporting_unit=reporting_unit or gw.settings.sender.code,
             actor="cli",
             progress=lambda n: progress.update(task, completed=n),
+            gateway=gw,
+            options=options,
+            batch_size=gw.settings.ingest.batch_size,
+            lease_seconds=gw.settings.ingest.lease_seconds,
         )
-    console.print(f"read {report.read}: mapped {report.mapped}, quarantined {report.quarantined}, blank {report.blank}")
+    print_ingest_report(report)
+
+
+def print_ingest_report(report: IngestReport) -> None:
+    """What an ingest did, in the order an operator asks: was anything new, what changed in reports
+    already sent (and the corrections queued), what will never be sent, what was quarantined."""
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, soft_wrap=True)
+
+    for abandoned in report.recovered:
+        err.print(f"note: {abandoned.describe()}", markup=False, soft_wrap=True)
+    if report.state == "unchanged":
+        say(
+            f"unchanged: the same content was read by ingest run {report.same_as}; nothing stored, nothing sent "
+            f"(ingest run {report.run_id}, SHA-256 {report.content_hash})"
+        )
+        return
+    say(f"read {report.read}: mapped {report.mapped}, quarantined {report.quarantined}, blank {report.blank}")
+    if report.no_change and report.unchanged:
+        say(f"unchanged: all {report.unchanged:,} values equal the stored ones; nothing stored")
+    else:
+        say(
+            f"stored: {report.added:,} new, {report.changed:,} changed; "
+            f"{report.unchanged:,} unchanged (not stored again)"
+        )
+    if report.changed_in_sent:
+        say(f"changed in reports already sent: {report.changed_in_sent:,}")
+        for change in report.changes:
+            say(f"  {change.describe()}")
+        if report.changed_in_sent > len(report.changes):
+            more = report.changed_in_sent - len(report.changes)
+            say(f"  ... and {more:,} more (the summary of ingest run {report.run_id})")
+    for c in report.corrections:
+        say(f"correction queued: {c.report} revision {c.revision} as packet {c.packet_id}")
+    for name, why in report.to_correct.items():
+        say(f"to correct: {name}: {why}; then run gateway reports correct")
+    if report.outside_regime:
+        say(f"outside every regime: {report.outside_regime:,} (stored, never sent)")
+        for where, count in sorted(report.outside.items()):
+            say(f"  {count:,}: {where}")
     for reason, count in report.reasons.most_common():
-        console.print(f"  quarantined {count}: {reason}", markup=False)
+        say(f"  quarantined {count}: {reason}")
 
 
 @quarantine_app.command("replay")
@@ -133,6 +211,9 @@ def quarantine_replay(
     config: ConfigOpt = None,
 ) -> None:
     """Map open quarantine records again (after fixing a mapping); those that map become observations."""
+    from gateway.cli import checks
+
+    checks.readable_file(mapping, "mapping file")
     from gateway.ingest import replay_quarantine
     from mappings.indicators import load_mapping
 
@@ -148,15 +229,28 @@ def quarantine_replay(
 
 
 @quarantine_app.command("list")
-def quarantine_list(config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50) -> None:
-    """Quarantined input with where and why."""
+def quarantine_list(
+    config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50, fmt: FormatOpt = "table"
+) -> None:
+    """Quarantined input with where and why, and the values stored that no regime will send."""
     from sqlalchemy import select
 
+    from gateway.coverage import unsent_outside
     from gateway.db.models import QuarantineRecord
+    from gateway.ingest_runs import visible_quarantine
 
     gw = gateway_for(config)
-    table = Table("id", "location", "reason", "raw")
+    table = Listing(fmt, "id", "location", "reason", "raw")
     with gw.sessions() as session:
-        for q in session.execute(select(QuarantineRecord).order_by(QuarantineRecord.id).limit(limit)).scalars():
-            table.add_row(str(q.id), q.location, q.reason, json.dumps(q.raw, ensure_ascii=False)[:60])
-    console.print(table)
+        query = select(QuarantineRecord).where(visible_quarantine()).order_by(QuarantineRecord.id).limit(limit)
+        for q in session.execute(query).scalars():
+            table.add_row(q.id, q.location, q.reason, q.raw if fmt == "json" else json.dumps(q.raw, ensure_ascii=False))
+        outside = unsent_outside(session)
+    table.emit()
+    if outside and fmt == "table":  # json and csv carry the records alone
+        total = sum(g.values for g in outside)
+        console.print(f"outside every regime: {total:,} value(s) stored that no regime will send", markup=False)
+        listing = Table("regime", "period", "values", "why")
+        for g in outside:
+            listing.add_row(g.regime, g.period, f"{g.values:,}", g.reason)
+        console.print(listing)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from gateway.bootstrap import Gateway
 
 from gateway.cli.common import (
     ConfigOpt,
@@ -25,9 +28,41 @@ def demo(
     fmt: Annotated[str, typer.Option("--format", help="packet encoding: json or xml")] = "json",
     keep_serving: Annotated[bool, typer.Option("--keep-serving", help="leave the API up afterwards")] = False,
     packets: Annotated[int | None, typer.Option(help="total packets: adds synthetic load reports")] = None,
+    operator: Annotated[
+        str, typer.Option(help="with --keep-serving: the dashboard account made after the demo clears its folder")
+    ] = "demo",
 ) -> None:
-    """Run the whole path on the embedded default against the bundled national-system simulator."""
+    """Run the whole path on the embedded default against the bundled national-system simulator.
+
+    With --keep-serving the API and dashboard stay up, with an operator account made after the demo
+    cleared its folder (password from $GATEWAY_NEW_PASSWORD, else asked for on a terminal, else made
+    up and printed once)."""
     from gateway.demo import run_demo
+
+    def add_operator(gw: Gateway) -> None:
+        import os
+        import secrets
+        import sys
+
+        from gateway.auth import accounts
+
+        password = os.environ.get("GATEWAY_NEW_PASSWORD")
+        shown = ""
+        if not password and sys.stdin.isatty():
+            password = typer.prompt(
+                f"password for the dashboard account {operator!r}", hide_input=True, confirmation_prompt=True
+            )
+        if not password:
+            password = shown = secrets.token_urlsafe(12)
+        with gw.sessions.begin() as session:
+            accounts.add_user(session, operator, operator, "operator", password, now=gw.clock.now(), actor="demo")
+        host, port = gw.settings.api.host, gw.settings.api.port
+        console.print(
+            f"Dashboard: http://{host}:{port}/ui/ — log in as {operator!r}"
+            + (f" with the password {shown} (shown once)" if shown else ""),
+            markup=False,
+            soft_wrap=True,
+        )
 
     result = run_demo(
         settings_for(config),
@@ -36,6 +71,7 @@ def demo(
         console=console,
         keep_serving=keep_serving,
         packets=packets,
+        before_serving=add_operator,
     )
     raise typer.Exit(0 if result.ok else 1)
 

@@ -34,6 +34,12 @@ def reconcile(
         raise typer.BadParameter("--format must be table, csv, xlsx or json")
     if fmt == "xlsx" and out is None:
         raise typer.BadParameter("--format xlsx needs -o FILE.xlsx")
+    from gateway.cli import checks
+
+    if period:
+        period = checks.period_key(period)
+    if regime:
+        checks.regime(regime)
     gw = gateway_for(config)
     report = gw.reconcile(period=period, regime=regime)
     if report.period is None:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from gateway.cli.common import (
     ConfigOpt,
@@ -14,6 +13,7 @@ from gateway.cli.common import (
     console,
     gateway_for,
 )
+from gateway.cli.output import FormatOpt, Listing
 
 reports_app = typer.Typer(help="Reports after sending: revisions, corrections, recalls.", no_args_is_help=True)
 app.add_typer(reports_app, name="reports")
@@ -24,9 +24,15 @@ def reports_list(
     config: ConfigOpt = None,
     period: Annotated[str | None, typer.Option(help="e.g. 2026-THANG-10")] = None,
     limit: Annotated[int, typer.Option()] = 50,
+    fmt: FormatOpt = "table",
 ) -> None:
     """Report packets (every revision) with the receiver's latest answer."""
     from sqlalchemy import select
+
+    from gateway.cli import checks
+
+    if period:
+        period = checks.period_key(period)
 
     from gateway.db.models import Delivery, Packet
 
@@ -40,7 +46,8 @@ def reports_list(
     )
     if period:
         query = query.where(Packet.period_key == period)
-    table = Table("MaGoiTin", "regime", "form", "period", "unit", "LanGui", "destination", "state", "answer", "reason")
+    columns = ("MaGoiTin", "regime", "form", "period", "unit", "LanGui", "destination", "state", "answer", "reason")
+    table = Listing(fmt, *columns)
     with gw.sessions() as session:
         for p, d in session.execute(query):
             table.add_row(
@@ -53,9 +60,9 @@ def reports_list(
                 d.destination,
                 d.state,
                 d.ack_status or "",
-                (d.ack_reason or "")[:50],
+                d.ack_reason or "",
             )
-    console.print(table)
+    table.emit()
 
 
 @reports_app.command("correct")
@@ -69,7 +76,10 @@ def reports_correct(
     actor: Annotated[str, typer.Option()] = "cli",
 ) -> None:
     """Build and send the next revision (LanGui n+1) of a report from its latest observations."""
+    from gateway.cli import checks
     from gateway.lifecycle import ReportKey, correct
+
+    regime, period = checks.regime(regime), checks.period_key(period)
 
     gw = gateway_for(config)
     built = correct(

@@ -14,6 +14,7 @@ from gateway.cli.common import (
     console,
     gateway_for,
 )
+from gateway.cli.output import FormatOpt, Listing
 
 
 @app.command("calendar")
@@ -45,14 +46,14 @@ def calendar_cmd(
 
 
 @app.command("runs")
-def runs_list(config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50) -> None:
+def runs_list(config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50, fmt: FormatOpt = "table") -> None:
     """Scheduled runs executed so far, newest first, with late flags."""
     from sqlalchemy import select
 
     from gateway.db.models import ScheduledRun
 
     gw = gateway_for(config)
-    table = Table("regime", "period", "deadline", "executed", "by", "packets", "late", "note")
+    table = Listing(fmt, "regime", "period", "deadline", "executed", "by", "packets", "late", "note")
     with gw.sessions() as session:
         for r in session.scalars(select(ScheduledRun).order_by(ScheduledRun.id.desc()).limit(limit)):
             table.add_row(
@@ -62,7 +63,7 @@ def runs_list(config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 
                 r.executed_at.isoformat(timespec="minutes"),
                 r.executed_by,
                 str(r.packets),
-                "[red]LATE[/]" if r.late else "",
+                "LATE" if r.late else "",
                 r.note or "",
             )
-    console.print(table)
+    table.emit()

@@ -21,6 +21,7 @@ from collections.abc import Callable
 import httpx
 
 from adapters.http import parse_retry_after
+from gateway.auth.ratelimit import Pacer
 from gateway.connectors.auth import build_auth
 from gateway.connectors.base import OutgoingPacket, Receipt
 from gateway.errors import (
@@ -63,32 +64,6 @@ def _tls_context(settings: DestinationSettings) -> ssl.SSLContext:
     return context
 
 
-class RateLimiter:
-    """Token bucket: at most ``rate`` requests per second, bursts of up to ``rate`` (at least 1)."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self._tokens = self.capacity
-        self._last = time.monotonic()
-        self._lock = threading.Lock()
-
-    def acquire(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return True
-                wait = (1 - self._tokens) / self.rate
-            if time.monotonic() + wait > deadline:
-                return False
-            time.sleep(wait)
-
-
 class HttpConnector:
     """One destination over HTTP/1.1 keep-alive with bounded timeouts, a concurrency cap, an optional
     rate limit, pluggable authentication (one re-authentication on 401) and optional mTLS."""
@@ -115,7 +90,7 @@ class HttpConnector:
         )
         self.auth = build_auth(settings.auth)
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
-        self._rate = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+        self._rate = Pacer(settings.rate_limit) if settings.rate_limit else None
 
     def _headers(self, packet: OutgoingPacket) -> dict[str, str]:
         return {

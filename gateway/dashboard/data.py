@@ -22,6 +22,7 @@ from gateway.db.models import (
     QuarantineRecord,
     StatusReceipt,
 )
+from gateway.ingest_runs import visible_quarantine
 
 S = DeliveryState
 PAGE = 50
@@ -103,7 +104,7 @@ def attempts(session: Session, delivery_id: int) -> list[DeliveryAttempt]:
 
 
 def quarantine(session: Session, *, after: int | None, limit: int = PAGE) -> tuple[list[QuarantineRecord], int | None]:
-    query = select(QuarantineRecord).where(QuarantineRecord.state == "open")
+    query = select(QuarantineRecord).where(QuarantineRecord.state == "open", visible_quarantine())
     if after:
         query = query.where(QuarantineRecord.id > after)
     rows = list(session.scalars(query.order_by(QuarantineRecord.id).limit(limit + 1)))

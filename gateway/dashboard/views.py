@@ -20,17 +20,16 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
-from gateway import audit
 from gateway.api.schemas import MAX_ID, DeliveryId
 from gateway.api.security import Security
-from gateway.auth import accounts
 from gateway.auth.principals import Permission, Principal
 from gateway.clock import VN_TZ, as_utc
+from gateway.coverage import unsent_outside
 from gateway.dashboard import charts, data
 from gateway.dashboard.i18n import DEFAULT, LANGUAGES, Translator
 from gateway.db.models import Delivery, DeliveryState, Observation, Packet, StatusReceipt
 from gateway.delivery.queues import destinations
-from gateway.errors import Conflict, Forbidden, NotFound, Unauthenticated
+from gateway.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
 from gateway.reconciliation.report import CLASSES
 from gateway.scheduler import upcoming
 from mappings.indicators import INDICATOR_MAPPINGS_DIR
@@ -142,18 +141,9 @@ def build_router(security: Security) -> APIRouter:
         next: Annotated[str, Form(max_length=2000)] = "/ui/",
     ) -> Response:
         caller = request.client.host if request.client else "unknown"
-        with gw.sessions.begin() as session:
-            principal = accounts.user_principal(session, username, password)
-            if principal is None:
-                audit.record(
-                    session,
-                    at=gw.clock.now(),
-                    actor=f"user:{username}"[:200],
-                    action="login.failed",
-                    subject="dashboard",
-                    detail={"from": caller},
-                )
-        if principal is None:
+        try:
+            principal = security.login("user", username, password, caller, channel="dashboard")
+        except (Unauthenticated, RateLimited):
             return RedirectResponse(f"/ui/login?failed=1&next={quote(_safe_next(next))}", status_code=303)
         token, ttl = security.tokens.issue(principal)
         response = RedirectResponse(_safe_next(next), status_code=303)
@@ -163,7 +153,11 @@ def build_router(security: Security) -> APIRouter:
         return response
 
     @router.post("/logout")
-    def logout() -> Response:
+    def logout(request: Request) -> Response:
+        """End the session on the server too: the token is refused from now on, wherever presented."""
+        token = request.cookies.get(COOKIE)
+        if token:
+            security.revoke(token)
         response = RedirectResponse("/ui/login", status_code=303)
         response.delete_cookie(COOKIE, path="/ui")
         return response
@@ -284,6 +278,7 @@ def build_router(security: Security) -> APIRouter:
         with gw.sessions() as session:
             dead, more_dead = data.deliveries(session, state=DeliveryState.DEAD.value, destination=None, before=before)
             held, more_held = data.quarantine(session, after=after)
+            outside = unsent_outside(session)
         return render(
             request,
             "dead.html",
@@ -293,6 +288,8 @@ def build_router(security: Security) -> APIRouter:
             more_dead=more_dead,
             held=held,
             more_held=more_held,
+            outside=outside,
+            outside_total=sum(g.values for g in outside),
             mappings=sorted(p.name for p in INDICATOR_MAPPINGS_DIR.glob("*.yaml")),
         )
 

@@ -15,6 +15,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+from gateway.errors import ConfigurationError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -121,8 +124,29 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        from alembic.script import ScriptDirectory
+
+        refuse_newer_schema(conn, ScriptDirectory.from_config(cfg), engine)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def refuse_newer_schema(conn: Any, script: ScriptDirectory, engine: Engine) -> None:
+    """A database written by a newer gateway has a revision this one does not know: say so, with
+    what to do, instead of Alembic's "Can't locate revision" (shown as an unexpected error)."""
+    from alembic.runtime.migration import MigrationContext
+
+    known = {rev.revision for rev in script.walk_revisions()}
+    current = MigrationContext.configure(conn).get_current_heads()
+    unknown = [rev for rev in current if rev not in known]
+    if unknown:
+        from gateway import __version__
+
+        raise ConfigurationError(
+            f"the database {engine.url.render_as_string()} is at schema revision {', '.join(unknown)}, newer than "
+            f"this gateway ({__version__}) knows (its newest is {', '.join(script.get_heads())}): run the gateway "
+            "version that wrote it, or restore a backup made by this version (`gateway backup restore DIR`)"
+        )
 
 
 def is_at_head(engine: Engine) -> bool:

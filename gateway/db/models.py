@@ -64,7 +64,25 @@ def _in(column: str, enum: type[StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(e.value) for e in enum)})"
 
 
+class IngestState(StrEnum):
+    """``running`` -> ``completed`` | ``failed``; ``unchanged`` when the source's content was already
+    ingested (nothing read, nothing stored)."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    UNCHANGED = "unchanged"
+
+
+UNFINISHED_INGEST = (IngestState.RUNNING.value, IngestState.FAILED.value)
+"""Runs whose observations and quarantine records nobody may see (a failed run's are deleted with it;
+listing it here too keeps a half-cleaned run invisible)."""
+
+
 class IngestRun(Base):
+    """One read of one source. Its observations are committed in batches while it runs and become
+    visible only when it completes; a failed or abandoned run's rows are deleted."""
+
     __tablename__ = "ingest_runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(1000))
@@ -75,6 +93,26 @@ class IngestRun(Base):
     mapped: Mapped[int] = mapped_column(Integer, default=0)
     quarantined: Mapped[int] = mapped_column(Integer, default=0)
     blank: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(20), default=IngestState.COMPLETED.value)
+    content_hash: Mapped[str | None] = mapped_column(String(64), comment="SHA-256 of the source's bytes (or records)")
+    input_hash: Mapped[str | None] = mapped_column(
+        String(64), index=True, comment="content + adapter + options + mapping + reporting unit: equal means no-op"
+    )
+    reporting_unit: Mapped[str | None] = mapped_column(String(100))
+    added: Mapped[int] = mapped_column(Integer, default=0, comment="values stored for the first time")
+    changed: Mapped[int] = mapped_column(Integer, default=0, comment="values that replace a different stored value")
+    unchanged: Mapped[int] = mapped_column(Integer, default=0, comment="values equal to the stored ones: not stored")
+    outside_regime: Mapped[int] = mapped_column(Integer, default=0, comment="values no regime will send")
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, comment="changed values, corrections, reasons")
+    error: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint(_in("state", IngestState), name="state"),
+        Index("ix_ingest_runs_state", "state"),
+    )
 
 
 class Observation(Base):
@@ -98,10 +136,17 @@ class Observation(Base):
     value: Mapped[str] = mapped_column(String(64), comment="plain decimal text, never float")
     source_ref: Mapped[str] = mapped_column(String(1000))
     content_hash: Mapped[str] = mapped_column(String(64))
+    value_key: Mapped[str | None] = mapped_column(
+        String(64), comment="SHA-256 of what the value is of (report, indicator, disaggregation), not of the value"
+    )
     mapping_version: Mapped[str] = mapped_column(String(200))
     packet_id: Mapped[str | None] = mapped_column(ForeignKey("packets.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_observations_report", "regime_code", "form_code", "period_key", "reporting_unit"),)
+    __table_args__ = (
+        Index("ix_observations_report", "regime_code", "form_code", "period_key", "reporting_unit"),
+        Index("ix_observations_value_key", "value_key", "id"),
+        Index("ix_observations_ingest_run", "ingest_run_id"),
+    )
 
 
 class Packet(Base):
@@ -250,7 +295,10 @@ class QuarantineRecord(Base):
     reason: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(20), default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (CheckConstraint("state IN ('open', 'replayed', 'discarded')", name="state"),)
+    __table_args__ = (
+        CheckConstraint("state IN ('open', 'replayed', 'discarded')", name="state"),
+        Index("ix_quarantine_ingest_run", "ingest_run_id"),
+    )
 
 
 class AuditEvent(Base):

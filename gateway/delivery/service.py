@@ -37,7 +37,7 @@ from gateway.errors import (
     SignatureInvalid,
     TransientDeliveryError,
 )
-from gateway.logs import log_context
+from gateway.logs import log_context, redact
 from gateway.packets import model as m
 from gateway.packets.validate import write_packet
 
@@ -414,7 +414,7 @@ class DeliveryService:
                 duration_ms=int(elapsed * 1000),
                 http_status=receipt.http_status if receipt else error and error.status,
                 outcome=outcome,
-                error=str(error) if error else (receipt.note if receipt else None),
+                error=redact(str(error)) if error else (redact(receipt.note) if receipt and receipt.note else None),
                 retry_after=error.retry_after if error else None,
                 worker=self.worker_id,
             )
@@ -429,7 +429,7 @@ class DeliveryService:
         actor = f"worker:{self.worker_id}"
         if error is None:
             assert receipt is not None
-            delivery.last_error = receipt.note
+            delivery.last_error = redact(receipt.note) if receipt.note else None
             if receipt.signature_error is not None:
                 _audit_refused(session, receipt.signature_error, delivery.destination, now=now, actor=actor)
             unbound = self._unbound_answer(delivery.destination, receipt.status)
@@ -441,7 +441,7 @@ class DeliveryService:
                 return AttemptResult(delivery_id, "delivered")
             target = self._apply_status(session, delivery, receipt.status, now=now, actor=actor, receipts=receipts)
             return AttemptResult(delivery_id, target.value)
-        delivery.last_error = str(error)
+        delivery.last_error = redact(str(error))
         if isinstance(error, RejectedDeliveryError):
             transition(session, delivery, S.REJECTED, now=now, actor=actor, why=str(error))
             return AttemptResult(delivery_id, "rejected")
@@ -512,13 +512,13 @@ class DeliveryService:
                     packet_id=receipt_id,
                     original_packet_id=str(body.original_packet_id),
                     status=body.status.value,
-                    reason=body.reason,
+                    reason=redact(body.reason) if body.reason else None,
                     received_at=now,
                 )
             )
         delivery.ack_status = body.status.value
         delivery.ack_packet_id = receipt_id
-        delivery.ack_reason = body.reason
+        delivery.ack_reason = redact(body.reason) if body.reason else None
         target = STATUS_TO_STATE.get(body.status)
         current = S(delivery.state)
         if target is None or target is current:
@@ -624,7 +624,7 @@ class DeliveryService:
                         packet_id=str(status.packet_id),
                         original_packet_id=str(body.original_packet_id),
                         status=body.status.value,
-                        reason=body.reason,
+                        reason=redact(body.reason) if body.reason else None,
                         received_at=now,
                     )
                 )

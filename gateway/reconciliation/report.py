@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from gateway.clock import as_utc
 from gateway.db.models import Delivery, DeliveryAttempt, DeliveryState, Observation, Packet
 from gateway.errors import DeliveryError, InputError
+from gateway.ingest_runs import visible_observation
 from gateway.packets import codec, safe
 from gateway.packets import model as m
 from gateway.packets.profile import Profile
@@ -134,7 +135,11 @@ def _same(a: str | None, b: str | None) -> bool:
 
 
 def latest_period(session: Session, regime: str | None = None) -> str | None:
-    query = select(Observation.period_key, func.max(Observation.id)).group_by(Observation.period_key)
+    query = (
+        select(Observation.period_key, func.max(Observation.id))
+        .where(visible_observation())
+        .group_by(Observation.period_key)
+    )
     if regime:
         query = query.where(Observation.regime_code == regime)
     keys = [k for k, _ in session.execute(query)]
@@ -205,7 +210,7 @@ def reconcile(
     result = Reconciliation(regime, period)
     if period is None:
         return result
-    obs_query = select(Observation).where(Observation.period_key == period)
+    obs_query = select(Observation).where(Observation.period_key == period, visible_observation())
     if regime:
         obs_query = obs_query.where(Observation.regime_code == regime)
     source: dict[Key, Observation] = {}

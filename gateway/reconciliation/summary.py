@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import Delivery, DeliveryState, IngestRun, Observation, Packet, QuarantineRecord
+from gateway.db.models import Delivery, DeliveryState, IngestRun, IngestState, Observation, Packet, QuarantineRecord
+from gateway.ingest_runs import visible_observation, visible_quarantine
 
 S = DeliveryState
 VISIBLE_FINAL = (S.DEAD.value, S.RETURNED.value, S.REJECTED.value)
@@ -39,14 +40,15 @@ class Summary:
 
 
 def summarise(session: Session) -> Summary:
-    read, blank, mapped = session.execute(
+    read, blank, mapped, unchanged = session.execute(
         select(
             func.coalesce(func.sum(IngestRun.read), 0),
             func.coalesce(func.sum(IngestRun.blank), 0),
             func.coalesce(func.sum(IngestRun.mapped), 0),
-        )
+            func.coalesce(func.sum(IngestRun.unchanged), 0),
+        ).where(IngestRun.state == IngestState.COMPLETED.value)
     ).one()
-    quarantined = session.scalar(select(func.count()).select_from(QuarantineRecord)) or 0
+    quarantined = session.scalar(select(func.count()).select_from(QuarantineRecord).where(visible_quarantine())) or 0
     packets = session.scalar(select(func.count()).select_from(Packet)) or 0
     by_state = dict(session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).all())
     attempts = session.scalar(select(func.coalesce(func.sum(Delivery.attempts), 0))) or 0
@@ -64,10 +66,13 @@ def summarise(session: Session) -> Summary:
             select(func.count())
             .select_from(Observation)
             .where((Observation.packet_id.is_(None)) | (Observation.packet_id.in_(unsettled_packets)))
+            .where(visible_observation())
         )
         or 0
     )
-    accounted_rows = (session.scalar(select(func.count()).select_from(Observation)) or 0) + quarantined + blank
+    # A value read again and equal to the stored one is accounted for by the stored one.
+    stored = session.scalar(select(func.count()).select_from(Observation).where(visible_observation())) or 0
+    accounted_rows = stored + int(unchanged) + quarantined + blank
     lost = unaccounted + max(0, int(read) - accounted_rows)
     return Summary(
         read=int(read),

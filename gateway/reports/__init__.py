@@ -17,6 +17,7 @@ from gateway import outbox
 from gateway.calendar.regimes import RegimeDef, regime_path, run_for
 from gateway.clock import VN_TZ, Clock
 from gateway.db.models import Observation, Packet
+from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
 from gateway.reports.routing import check_routes, seal_for
 from gateway.settings import DestinationSettings, UnitSettings
@@ -71,7 +72,7 @@ def build_in_session(
     period_key: str | None = None,
 ) -> list[BuiltPacket]:
     """As ``build_reports``, inside the caller's transaction (the scheduler records its run with it)."""
-    unsent = [Observation.regime_code == regime.code, Observation.packet_id.is_(None)]
+    unsent = [Observation.regime_code == regime.code, Observation.packet_id.is_(None), visible_observation()]
     if period_key is not None:
         unsent.append(Observation.period_key == period_key)
     # Streamed by report key (issue 19): the keys first, then one report's observations at a time, so

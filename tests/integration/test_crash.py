@@ -127,3 +127,80 @@ def test_sigkilled_workers_lose_nothing(
     received = sim.app.state.stats.received
     assert set(received) == set(packet_ids)  # every MaGoiTin arrived at least once
     assert sim.stats["unique_packets"] == PACKETS  # and exactly once after deduplication
+
+
+INGEST_ROWS = 12_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_sigkilled_ingest_leaves_nothing_visible_and_the_source_is_read_again(
+    backend: str, tmp_path: Path, gateway_factory: GatewayFactory, request: pytest.FixtureRequest
+) -> None:
+    """Issue 16 item 6: an ingest killed after committing batches leaves them invisible; the next
+    ingest finds the run unfinished (its process is gone), removes them, and reads the source whole."""
+    from gateway.calendar.regimes import load_regime
+    from gateway.db.models import IngestRun, Observation
+    from gateway.reconciliation.summary import summarise
+    from gateway.reports import build_reports
+    from tests.support.sources import reports_in, write_long_csv
+
+    if backend == "sqlite":
+        database_url = f"sqlite:///{tmp_path / 'gateway.sqlite'}"
+    else:
+        database_url = fresh_pg_database(request.getfixturevalue("pg_server_url"))
+    gw = gateway_factory(
+        database_url=database_url, destinations={"national": national_destination("http://127.0.0.1:9/unused")}
+    )
+    source = write_long_csv(tmp_path / "big.csv", INGEST_ROWS)
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "cli-data"}"\n[database]\nurl = "{database_url}"\n'
+        f'[broker]\nurl = "sqla+sqlite:///{tmp_path / "broker.sqlite"}"\n[ingest]\nbatch_size = 200\n',
+        encoding="utf-8",
+    )
+    mapping = Path(__file__).resolve().parents[2] / "mappings" / "indicators" / "lao-cai-ktxh.yaml"
+    command = [str(Path(sys.executable).parent / "gateway"), "ingest", str(source), "--adapter", "csv"]
+    command += ["--mapping", str(mapping), "--config", str(config)]
+    killed = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    stored = 0
+    while stored < 1000 and killed.poll() is None and time.monotonic() < deadline:
+        with gw.sessions() as session:
+            stored = session.scalar(select(func.count()).select_from(Observation)) or 0
+        time.sleep(0.02)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    with gw.sessions() as session:
+        run = session.scalars(select(IngestRun)).one()
+        half = session.scalar(select(func.count()).select_from(Observation)) or 0
+        assert run.state == "running" and 1000 <= half < INGEST_ROWS  # killed mid-run, batches committed
+        assert summarise(session).read == 0
+    regime = load_regime("KTXH-THANG")
+
+    def build() -> int:
+        return len(
+            build_reports(
+                gw.sessions,
+                regime,
+                sender=gw.settings.sender,
+                destinations=gw.settings.destinations,
+                sealer=gw.sealer,
+                clock=gw.clock,
+            )
+        )
+
+    assert build() == 0  # nothing half-visible
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"ingest run {run.id} ({source}) was found unfinished (its process {killed.pid}" in again.stderr
+    assert f"read {INGEST_ROWS}: mapped {INGEST_ROWS}, quarantined 0, blank 0" in again.stdout
+    assert f"stored: {INGEST_ROWS:,} new, 0 changed; 0 unchanged" in again.stdout
+    with gw.sessions() as session:
+        states = list(session.scalars(select(IngestRun.state).order_by(IngestRun.id)))
+        left = session.scalar(select(func.count()).where(Observation.ingest_run_id == run.id))
+        total = session.scalar(select(func.count()).select_from(Observation))
+    assert states == ["failed", "completed"] and left == 0 and total == INGEST_ROWS
+    assert build() == reports_in(INGEST_ROWS)  # every report once
+    assert build() == 0

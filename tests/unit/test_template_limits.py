@@ -208,3 +208,17 @@ def test_a_subtotal_is_checked_and_never_sent(tmp_path: Path) -> None:
     assert values(items) == [("T1", "5"), ("T2", "7"), ("T3", "4")]
     (problem,) = problems(items)
     assert "says 13, but its 2 rows (rows 4-5) sum to 12" in problem
+
+
+def test_a_damaged_number_cell_is_a_problem_in_both_readers(tmp_path: Path) -> None:
+    """Found by mutating a corpus workbook: a number cell whose text is not a number ('1>10.54')
+    escaped both readers as a ValueError from float()."""
+    from adapters.grid import GridCell
+    from adapters.xlsx_templates import _value
+
+    path = with_sheet(tmp_path / "damaged.xlsx", data_row(2, value="1&gt;10.54") + data_row(3, value="7"))
+    items = read(path, spec())
+    assert values(items) == [("T0201", "7")]
+    assert problems(items) == ["value '1>10.54' is not a number"]
+    # the built-in reader passes it on as read: the mapping quarantines it ("not a number")
+    assert _value(GridCell("1>10.54", numeric=True)) == "1>10.54"

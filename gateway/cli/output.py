@@ -1,0 +1,52 @@
+"""``--format table|json|csv`` for every list command, as pip's ``list --format`` does.
+
+A table is for a person at a terminal: long cells wrap, nothing is cut off. JSON (an array of
+objects) and CSV (a header row, then one row per record) are for programs: every value in full, and
+nothing else on stdout.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gateway.cli.common import console
+
+FORMATS = ("table", "json", "csv")
+FormatOpt = Annotated[str, typer.Option("--format", help="table, json or csv (json and csv carry every value in full)")]
+
+
+class Listing:
+    """Rows of one list command, printed in the chosen format."""
+
+    def __init__(self, fmt: str, *columns: str, title: str | None = None) -> None:
+        if fmt not in FORMATS:
+            from gateway.cli.checks import CommandInputError
+
+            raise CommandInputError(f"unknown --format {fmt!r}; one of {', '.join(FORMATS)}")
+        self.fmt, self.columns, self.title = fmt, columns, title
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add_row(self, *values: Any) -> None:
+        self.rows.append(values)
+
+    def emit(self) -> None:
+        if self.fmt == "json":
+            records = [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+            sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=2, default=str) + "\n")
+        elif self.fmt == "csv":
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(self.columns)
+            writer.writerows(["" if v is None else v for v in row] for row in self.rows)
+        else:
+            table = Table(*self.columns, title=self.title)
+            for column in table.columns:
+                column.overflow = "fold"  # wrap long values (ids, paths) rather than cut them
+            for row in self.rows:
+                table.add_row(*("" if v is None else str(v) for v in row))
+            console.print(table, markup=False)

@@ -1,0 +1,127 @@
+"""Every command, given a wrong input, exits 2 (3 for a server it cannot reach) with one clear line on
+stderr and no traceback, and changes nothing. Before, several exited 0: ``ingest`` of a missing file,
+``destinations resume nosuch``, ``export-bundle`` to an unknown destination (an empty zip), a
+month-13 period, ``--state deadd``; a newer database was an "unexpected error" (exit 70), a refused
+PostgreSQL connection asked "Is the schema migrated?", and ``backup restore`` replaced the database
+without asking.
+
+The commands run in-process through ``gateway.cli.main`` (what the console script calls), so the
+walk stays fast; tests/e2e/test_cli_accounts.py runs the real executable.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway import resources
+
+MAPPING = str(resources.bundled("indicators") / "lao-cai-ktxh.yaml")
+PACKET = str(resources.bundled("packet-examples") / "valid" / "SO_LIEU_BAO_CAO.json")
+
+# (command line, what the one line must say, exit code)
+CASES: list[tuple[list[str], str, int]] = [
+    (["ingest", "nope.xlsx", "--adapter", "xlsx", "--mapping", MAPPING], "source file nope.xlsx does not exist", 2),
+    (["ingest", "n.csv", "--adapter", "xlxs", "--mapping", MAPPING], "unknown adapter 'xlxs'; did you mean 'xlsx'?", 2),
+    (["ingest", PACKET, "--adapter", "csv", "--mapping", "nope.yaml"], "mapping file nope.yaml does not exist", 2),
+    (["quarantine", "replay", "--mapping", "nope.yaml"], "mapping file nope.yaml does not exist", 2),
+    (["destinations", "resume", "nosuch"], "unknown destination 'nosuch'", 2),
+    (["export-bundle", "--period", "2026-THANG-10", "--destination", "nosuch"], "unknown destination 'nosuch'", 2),
+    (["export-bundle", "--period", "2026-THANG-13"], "THANG numbers run from 1 to 12", 2),
+    (["export-bundle", "--period", "October"], "'October' is not a period key such as 2026-THANG-10", 2),
+    (["reports", "list", "--period", "2026-THANG-13"], "THANG numbers run from 1 to 12", 2),
+    (["reports", "correct", "--regime", "NOPE", "--form", "F", "--period", "2026-THANG-1", "--reason", "x"],
+     "unknown regime 'NOPE'", 2),
+    (["reconcile", "--period", "2026-QUY-5"], "QUY numbers run from 1 to 4", 2),
+    (["reconcile", "--regime", "KTXH-THANGG"], "unknown regime 'KTXH-THANGG'; did you mean 'KTXH-THANG'?", 2),
+    (["deliveries", "list", "--state", "deadd"], "unknown delivery state 'deadd'; did you mean 'dead'?", 2),
+    (["deliveries", "list", "--destination", "nosuch"], "unknown destination 'nosuch'", 2),
+    (["replay", "--all-dead", "--destination", "nosuch"], "unknown destination 'nosuch'", 2),
+    (["deliveries", "list", "--format", "xml"], "unknown --format 'xml'; one of table, json, csv", 2),
+    (["replay"], "name the deliveries to replay (IDs) or give --all-dead", 2),
+    (["calendar", "--year", "2027", "--regime", "NOPE"], "unknown regime 'NOPE'", 2),
+    (["validate", "nope.json", "--format", "json"], "", 2),
+    (["convert", "nope.json", "--to", "xml"], "nope.json", 2),
+    (["sign", "nope.json", "--key", "nope.p12"], "nope", 2),
+    (["verify", "nope.json", "--trust", "nope"], "nope", 2),
+    (["unicode", "nope.txt"], "nope.txt", 2),
+    (["mapping", "check", "nope.yaml"], "nope.yaml", 2),
+    (["template", "check", "nope.yaml", "nope.xlsx"], "nope", 2),
+    (["template", "infer", "nope.xlsx"], "nope.xlsx", 2),
+    (["backup", "restore", "nope"], "backup folder nope does not exist", 2),
+    (["backup", "create", MAPPING], "exists and is not empty: name a new folder", 2),
+    (["db", "copy", "postgresql+psycopg://x@127.0.0.1:1/none"], "cannot reach", 3),
+]
+
+
+def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from gateway.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["gateway", *args])
+    monkeypatch.setenv("COLUMNS", "250")
+    with pytest.raises(SystemExit) as exited:
+        main()
+    code = exited.value.code if isinstance(exited.value.code, int) else 1
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "message", "code"), CASES, ids=[" ".join(c[0][:3]) for c in CASES])
+def test_a_wrong_input_is_one_clear_line_and_exit_2(
+    args: list[str],
+    message: str,
+    code: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
+    got, err = run(args, monkeypatch, capsys)
+    assert got == code, err
+    assert message in err  # on stderr (validate reports each file on stdout and also exits 2)
+    assert "Traceback" not in err and "unexpected error" not in err
+    assert len([line for line in err.splitlines() if line.strip()]) <= 2, err
+    assert not list(tmp_path.glob("*.zip")) and not (tmp_path / "out").exists()
+
+
+def test_backup_restore_asks_and_needs_yes_without_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
+    assert run(["users", "list"], monkeypatch, capsys)[0] == 0  # creates the database
+    assert run(["backup", "create", str(tmp_path / "b1")], monkeypatch, capsys)[0] == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal, as under cron or CI
+    code, err = run(["backup", "restore", str(tmp_path / "b1")], monkeypatch, capsys)
+    assert code == 2 and "Refusing without --yes" in err
+    restored = subprocess.run(  # its own process: this one still holds the database open
+        [sys.executable, "-m", "gateway.cli", "backup", "restore", str(tmp_path / "b1"), "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "GATEWAY_DATA_DIR": str(tmp_path / "data")},
+        stdin=subprocess.DEVNULL,
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert "row counts match the manifest" in restored.stdout
+
+
+def test_a_database_from_a_newer_gateway_says_which_revision_and_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
+    assert run(["users", "list"], monkeypatch, capsys)[0] == 0
+    with sqlite3.connect(tmp_path / "gateway.sqlite") as db:
+        db.execute("UPDATE alembic_version SET version_num = '0099'")
+    code, err = run(["deliveries", "list"], monkeypatch, capsys)
+    assert code == 2, err
+    assert "schema revision 0099, newer than this gateway" in err
+    assert "run the gateway version that wrote it" in err
