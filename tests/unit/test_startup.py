@@ -63,6 +63,10 @@ def test_a_one_row_csv_ingest_imports_neither_signing_nor_http_nor_xlsx_librarie
     modules, out = loaded_after(argv, tmp_path)  # first run: a new database, migrated by Alembic
     assert "mapped 1" in out
     assert "alembic" in modules
+    source.write_text(  # another month's value: new content (the same file again is "unchanged")
+        "ma_chi_tieu,ten_chi_tieu,don_vi_tinh,ky,ma_dvhc,gia_tri\nT0201,,người,2026-THANG-9,15,1200\n",
+        encoding="utf-8",
+    )
     modules, out = loaded_after(argv, tmp_path)  # second run: already at head, one query
     assert "mapped 1" in out
     assert modules.isdisjoint(HEAVY), sorted(modules.intersection(HEAVY))
