@@ -13,17 +13,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from adapters.base import PeriodRef, Reader, period_ref
-from adapters.csv_exports import CsvLayout, CsvReader
-from adapters.json_api import JsonApiLayout, JsonApiReader
 from adapters.long_format import PERIOD_KEY
-from adapters.sql_source import SqlLayout, SqlReader
-from adapters.template_reader import TemplateReader
 from adapters.template_spec import TemplateError, load_template, resolve
-from adapters.xlsx_templates import XlsxTemplateReader
+
+# Each reader is imported by its factory: a CSV ingest need not import openpyxl, httpx and tenacity
+# (the json-api reader) first (issue 19: command start-up).
 
 
 def _templated(kind: str, source: str, options: Mapping[str, str]) -> Reader:
     """A reader by layout; ``TemplateError`` when the layout or the period given is wrong."""
+    from adapters.template_reader import TemplateReader
+
     spec = load_template(resolve(options["template"]))
     if kind == "csv" and (options.get("encoding") or options.get("delimiter")):
         csv_opts = spec.csv.model_copy(update={k: v for k in ("encoding", "delimiter") if (v := options.get(k))})
@@ -51,6 +51,8 @@ def _xlsx(source: str, options: Mapping[str, str]) -> Reader:
     if options.get("template"):
         return _templated("xlsx", source, options)
     _untemplated("xlsx", options)
+    from adapters.xlsx_templates import XlsxTemplateReader
+
     return XlsxTemplateReader(Path(source))
 
 
@@ -58,11 +60,15 @@ def _csv(source: str, options: Mapping[str, str]) -> Reader:
     if options.get("template"):
         return _templated("csv", source, options)
     _untemplated("csv", options)
+    from adapters.csv_exports import CsvLayout, CsvReader
+
     return CsvReader(Path(source), CsvLayout(encoding=options.get("encoding"), delimiter=options.get("delimiter")))
 
 
 def _json_api(source: str, options: Mapping[str, str]) -> Reader:
     _no_template("json-api", options)
+    from adapters.json_api import JsonApiLayout, JsonApiReader
+
     return JsonApiReader(
         JsonApiLayout(url=source, bearer_token=options.get("bearer_token"), api_key=options.get("api_key"))
     )
@@ -72,6 +78,8 @@ def _sql(source: str, options: Mapping[str, str]) -> Reader:
     _no_template("sql", options)
     if not options.get("query"):
         raise UnknownAdapter("the sql adapter needs a query (--query 'SELECT ... AS ma_chi_tieu, ...')")
+    from adapters.sql_source import SqlLayout, SqlReader
+
     return SqlReader(source, SqlLayout(query=options["query"]))
 
 

@@ -9,33 +9,39 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import audit, metrics
+from gateway import audit
 from gateway.audit import checkpoints
 from gateway.clock import Clock, SystemClock
-from gateway.connectors.base import Connector
-from gateway.connectors.http import HttpConnector
-from gateway.db.engine import make_engine, upgrade
+from gateway.db.engine import make_engine, upgrade, upgrade_if_behind
 from gateway.delivery.circuit import CircuitBreakers, CircuitPolicy
 from gateway.delivery.retry import RetryPolicy
-from gateway.delivery.service import DeliveryService
 from gateway.logs import register_secret
 from gateway.messaging import Broker
 from gateway.packets.profile import Profile, load_profile
-from gateway.reconciliation.report import ReceiverCopies, Reconciliation, reconcile
 from gateway.settings import Settings
 from gateway.signing import Inbound
-from gateway.signing.keys import KeyRing, load_key, read_passphrase
-from gateway.signing.packets import PacketSigner, PacketVerifier
 from gateway.signing.seal import Sealer
-from gateway.signing.trust import TrustStore
+
+if TYPE_CHECKING:
+    from gateway.connectors.base import Connector
+    from gateway.delivery.service import DeliveryService
+    from gateway.reconciliation.report import Reconciliation
+    from gateway.signing.packets import PacketSigner, PacketVerifier
+    from gateway.signing.trust import TrustStore
+
+# What a command needs is imported when it needs it: the HTTP connectors (httpx), the delivery
+# service, reconciliation, certificate-path validation and key loading are imported on first use,
+# not by every ``gateway`` command at start (issue 19: start-up was 4.3 s, most of it imports).
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +54,27 @@ class Gateway:
     broker: Broker
     profile: Profile
     clock: Clock
-    connectors: dict[str, Connector]
     policies: dict[str, RetryPolicy]
     circuits: CircuitBreakers
     sealer: Sealer
     inbound: Inbound
+    connector_factory: Callable[[], dict[str, Connector]] = dict
+    _connectors: dict[str, Connector] | None = None
     audit_key: bytes = b""
     _services: list[DeliveryService] = field(default_factory=list)
 
+    @property
+    def connectors(self) -> dict[str, Connector]:
+        """The destinations' connectors, built on first use (commands that never deliver never
+        import or open an HTTP client)."""
+        if self._connectors is None:
+            self._connectors = self.connector_factory()
+        return self._connectors
+
     def delivery_service(self, worker_id: str | None = None) -> DeliveryService:
+        from gateway import metrics
+        from gateway.delivery.service import DeliveryService
+
         wid = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         service = DeliveryService(
             self.sessions,
@@ -76,6 +94,8 @@ class Gateway:
 
     def reconcile(self, *, period: str | None = None, regime: str | None = None) -> Reconciliation:
         """The reconciliation of a regime and period, asking receivers that expose their copies."""
+        from gateway.reconciliation.report import ReceiverCopies, reconcile
+
         copies = {
             name: connector
             for name, connector in self.connectors.items()
@@ -116,7 +136,7 @@ class Gateway:
         return found
 
     def close(self) -> None:
-        for connector in self.connectors.values():
+        for connector in (self._connectors or {}).values():
             connector.close()
         self.engine.dispose()
 
@@ -144,8 +164,10 @@ def bootstrap(
     _register_environment_secrets()
     engine = make_engine(settings.database_url)
     is_sqlite = make_url(settings.database_url).get_backend_name() == "sqlite"
-    if migrate if migrate is not None else is_sqlite:
+    if migrate:
         upgrade(engine)
+    elif migrate is None and is_sqlite:
+        upgrade_if_behind(engine)  # the embedded default: one query when already migrated
     audit_key = checkpoints.load_key(settings.audit.key_file or settings.data_dir / "secrets" / "audit.key")
     sessions = sessionmaker(engine, expire_on_commit=False, info={audit.KEY_INFO: audit_key})
     broker = Broker(
@@ -156,20 +178,26 @@ def bootstrap(
     )
     clock = clock or SystemClock()
     profile = load_profile(settings.profile)
-    trust = (
-        TrustStore(settings.trust.dir, revocation_unknown=settings.trust.revocation_unknown)
-        if settings.trust.dir
-        else None
-    )
-    verifier = (
-        PacketVerifier(profile, trust, clock=clock, max_age=timedelta(days=settings.trust.max_signature_age_days))
-        if trust
-        else None
-    )
-    built: dict[str, Connector] = dict(connectors or {})
-    for name, dest in settings.destinations.items():
-        reader = Inbound(profile, verifier if dest.verify_status else None)
-        built.setdefault(name, HttpConnector(name, dest, read=reader.packet))
+    trust: TrustStore | None = None
+    verifier: PacketVerifier | None = None
+    if settings.trust.dir:
+        from gateway.signing.packets import PacketVerifier
+        from gateway.signing.trust import TrustStore
+
+        trust = TrustStore(settings.trust.dir, revocation_unknown=settings.trust.revocation_unknown)
+        verifier = PacketVerifier(
+            profile, trust, clock=clock, max_age=timedelta(days=settings.trust.max_signature_age_days)
+        )
+    given: dict[str, Connector] = dict(connectors or {})
+
+    def build_connectors() -> dict[str, Connector]:
+        from gateway.connectors.http import HttpConnector
+
+        built = dict(given)
+        for name, dest in settings.destinations.items():
+            reader = Inbound(profile, verifier if dest.verify_status else None)
+            built.setdefault(name, HttpConnector(name, dest, read=reader.packet))
+        return built
     policies = {name: RetryPolicy(dest.retry) for name, dest in settings.destinations.items()}
     circuit_policies = {
         name: CircuitPolicy(dest.circuit_threshold, dest.circuit_cool_down)
@@ -182,7 +210,7 @@ def bootstrap(
         broker=broker,
         profile=profile,
         clock=clock,
-        connectors=built,
+        connector_factory=build_connectors,
         policies=policies,
         circuits=CircuitBreakers(clock, circuit_policies),
         sealer=Sealer(profile, _packet_signer(settings, profile, clock), _signing_destinations(settings), trust),
@@ -194,6 +222,9 @@ def bootstrap(
 def _packet_signer(settings: Settings, profile: Profile, clock: Clock) -> PacketSigner | None:
     if not settings.signing.keys:
         return None
+    from gateway.signing.keys import KeyRing, load_key, read_passphrase
+    from gateway.signing.packets import PacketSigner
+
     keys = []
     for key in settings.signing.keys:
         passphrase = read_passphrase(env=key.passphrase_env, file=key.passphrase_file)

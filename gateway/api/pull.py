@@ -29,6 +29,7 @@ from gateway.api.security import Security
 from gateway.auth.principals import Permission, Principal
 from gateway.catalogues import CATALOGUE_TYPES, build_catalogue
 from gateway.clock import as_utc
+from gateway.db.engine import read_only
 from gateway.db.models import Delivery, DeliveryState, Observation, Packet
 from gateway.errors import InputError, NotAcceptable, NotFound
 from gateway.packets import model as m
@@ -206,11 +207,13 @@ def build_router(security: Security) -> APIRouter:
     def get_packet(packet_id: str, principal: puller, request: Request) -> Response:
         """The packet as stored (signed), in JSON or XML by ``Accept``; converting to the other
         format re-serialises it and drops the signature (``X-Signature: not-carried``)."""
-        with gw.sessions() as session:
-            packet = session.get(Packet, packet_id)
-            if packet is None:
-                raise NotFound(f"packet {packet_id} does not exist")
-            payload, stored, regime = packet.payload, packet.content_type, packet.regime_code
+        with read_only(gw.engine) as conn:  # one Core statement: the bytes as stored, no ORM object
+            row = conn.execute(
+                select(Packet.payload, Packet.content_type, Packet.regime_code).where(Packet.id == packet_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"packet {packet_id} does not exist")
+        payload, stored, regime = row
         # Outside the read transaction: on SQLite a transaction holds the write lock the audit needs.
         if principal.scoped and not principal.grants.regime(regime):
             raise security.deny(principal, request, f"no grant for the regime of packet {packet_id}")

@@ -23,13 +23,15 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Annotated, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from gateway.errors import ConfigurationError, CredentialsError, TransientDeliveryError
 from gateway.logs import register_secret
+
+if TYPE_CHECKING:  # httpx is imported where a token is fetched: settings load these models at every start
+    import httpx
 
 
 class AuthStrategy(Protocol):
@@ -186,7 +188,7 @@ class _TokenCache(ABC):
                 return self._token
             try:
                 response = self._request(client)
-            except httpx.HTTPError as exc:
+            except _http_error() as exc:
                 raise TransientDeliveryError(f"token endpoint unreachable ({type(exc).__name__})") from None
             if response.status_code in (401, 403):
                 raise CredentialsError(
@@ -225,6 +227,8 @@ class OAuth2ClientCredentials(_TokenCache):
         form = {"grant_type": "client_credentials"}
         if self.settings.scope:
             form["scope"] = self.settings.scope
+        import httpx
+
         basic = httpx.BasicAuth(
             self.settings.consumer_key.get_secret_value(), self.settings.consumer_secret.get_secret_value()
         )
@@ -260,3 +264,9 @@ def build_auth(
     if isinstance(settings, BearerSettings):
         return StaticBearer(settings)
     return NoAuth()
+
+
+def _http_error() -> type[Exception]:
+    import httpx
+
+    return httpx.HTTPError

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 from gateway.errors import ConfigurationError
 
@@ -78,6 +80,8 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
+            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+                return  # a one-statement read (``read_only``): its own snapshot, no write lock to queue on
             # BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock on upgrade.
             dbapi_conn = conn.connection.dbapi_connection
             if not write_lock.acquire(timeout=BUSY_TIMEOUT):
@@ -98,7 +102,16 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def read_only(engine: Engine) -> Connection:
+    """A connection for one-statement reads on hot paths (the pull API): autocommit, so on SQLite it
+    neither takes the process's write lock nor opens ``BEGIN IMMEDIATE`` (every ORM session does, and
+    readers queued behind writers); each statement reads its own consistent snapshot."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -107,8 +120,12 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database to ``revision`` on the engine's own connection."""
+    from alembic import command
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        from alembic.script import ScriptDirectory
+
         refuse_newer_schema(conn, ScriptDirectory.from_config(cfg), engine)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
@@ -117,6 +134,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def refuse_newer_schema(conn: Any, script: ScriptDirectory, engine: Engine) -> None:
     """A database written by a newer gateway has a revision this one does not know: say so, with
     what to do, instead of Alembic's "Can't locate revision" (shown as an unexpected error)."""
+    from alembic.runtime.migration import MigrationContext
+
     known = {rev.revision for rev in script.walk_revisions()}
     current = MigrationContext.configure(conn).get_current_heads()
     unknown = [rev for rev in current if rev not in known]
@@ -131,6 +150,44 @@ def refuse_newer_schema(conn: Any, script: ScriptDirectory, engine: Engine) -> N
 
 
 def is_at_head(engine: Engine) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
     with engine.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads()) == set(script.get_heads())
+
+
+_REVISION = re.compile(r"^(down_revision|revision)\b[^=]*=\s*['\"]?([^'\"\s]+)", re.M)
+
+
+@cache
+def head_revisions() -> frozenset[str]:
+    """The heads of the migration scripts, read from their ``revision``/``down_revision`` lines.
+
+    Importing Alembic and loading every script costs more than the rest of a short command (issue 19:
+    every ``gateway`` command on the embedded default migrated on start); the scripts' own two lines
+    are enough to know whether there is anything to do. Alembic stays the one that migrates."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((key, value) for key, value in _REVISION.findall(script.read_text(encoding="utf-8")))
+        if "revision" in found:
+            revisions.add(found["revision"])
+        if found.get("down_revision") not in (None, "None"):
+            parents.add(found["down_revision"])
+    return frozenset(revisions - parents)
+
+
+def upgrade_if_behind(engine: Engine) -> bool:
+    """Migrate unless the database is already at the scripts' head (checked with one query, no
+    Alembic import); returns whether Alembic ran."""
+    try:
+        with engine.connect() as conn:
+            current = {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+    except DBAPIError:  # no alembic_version table yet: a new database
+        current = set()
+    if current and current == head_revisions():
+        return False
+    upgrade(engine)
+    return True

@@ -5,13 +5,13 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gateway import outbox
 from gateway.calendar.regimes import RegimeDef, regime_path, run_for
@@ -72,34 +72,64 @@ def build_in_session(
     period_key: str | None = None,
 ) -> list[BuiltPacket]:
     """As ``build_reports``, inside the caller's transaction (the scheduler records its run with it)."""
-    query = select(Observation).where(
-        Observation.regime_code == regime.code, Observation.packet_id.is_(None), visible_observation()
-    )
+    unsent = [Observation.regime_code == regime.code, Observation.packet_id.is_(None), visible_observation()]
     if period_key is not None:
-        query = query.where(Observation.period_key == period_key)
-    rows = session.scalars(
-        query.order_by(Observation.form_code, Observation.period_key, Observation.indicator_code, Observation.id)
+        unsent.append(Observation.period_key == period_key)
+    # Streamed by report key (issue 19): the keys first, then one report's observations at a time, so
+    # memory holds one report, not every unsent observation of the regime (3 GB for the national load).
+    keys = session.execute(
+        select(Observation.form_code, Observation.period_key, Observation.reporting_unit)
+        .where(*unsent)
+        .distinct()
+        .order_by(Observation.form_code, Observation.period_key, Observation.reporting_unit)
     ).all()
-    groups: dict[tuple[str, str, str], list[Observation]] = defaultdict(list)
-    for obs in rows:
-        groups[(obs.form_code, obs.period_key, obs.reporting_unit)].append(obs)
-    return [
-        build_report(
-            session,
-            regime,
-            form,
-            key,
-            unit,
-            observations,
-            sender=sender,
-            destinations=destinations,
-            sealer=sealer,
-            clock=clock,
-            fmt=fmt,
-            actor=actor,
+    built = []
+    for form, key, unit in keys:
+        observations = list(
+            session.scalars(
+                select(Observation)
+                .where(
+                    *unsent,
+                    Observation.form_code == form,
+                    Observation.period_key == key,
+                    Observation.reporting_unit == unit,
+                )
+                .order_by(Observation.indicator_code, Observation.id)
+            )
         )
-        for (form, key, unit), observations in sorted(groups.items())
-    ]
+        built.append(
+            build_report(
+                session,
+                regime,
+                form,
+                key,
+                unit,
+                observations,
+                sender=sender,
+                destinations=destinations,
+                sealer=sealer,
+                clock=clock,
+                fmt=fmt,
+                actor=actor,
+            )
+        )
+    return built
+
+
+LINK_CHUNK = 5000  # ids per UPDATE: under SQLite's bound-parameter limit, few statements per report
+
+
+def _link(session: Session, observations: list[Observation], packet_id: str) -> None:
+    """Point the observations at their packet with one UPDATE per ``LINK_CHUNK`` ids, not an ORM
+    update per observation (issue 19); the objects in memory show the link too."""
+    ids = [o.id for o in observations]
+    for start in range(0, len(ids), LINK_CHUNK):
+        session.execute(
+            update(Observation).where(Observation.id.in_(ids[start : start + LINK_CHUNK])).values(packet_id=packet_id),
+            execution_options={"synchronize_session": False},
+        )
+    for obs in observations:
+        set_committed_value(obs, "packet_id", packet_id)
 
 
 def _latest_by_key(observations: list[Observation]) -> list[Observation]:
@@ -201,7 +231,5 @@ def build_report(
         deadline=due,
         actor=actor,
     )
-    for obs in observations:
-        obs.packet_id = packet.id
-    session.flush()
+    _link(session, observations, packet.id)
     return BuiltPacket(packet.id, [d.id for d in deliveries], len(chosen))

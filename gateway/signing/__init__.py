@@ -13,14 +13,17 @@ is configured, then read with the profile's full validation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets.profile import Profile
 from gateway.packets.safe import DEFAULT_LIMITS, Limits
 from gateway.packets.validate import read_packet
-from gateway.signing.packets import PacketVerifier
-from gateway.signing.trust import Signer
+
+if TYPE_CHECKING:  # certificate-path validation (pyhanko-certvalidator) is imported by who verifies
+    from gateway.signing.packets import PacketVerifier
+    from gateway.signing.trust import Signer
 
 
 @dataclass

@@ -49,8 +49,9 @@ class PacketSigner:
         key = self.keys.current(self.clock.now())
         if safe.sniff(data) == "json":
             doc = json.loads(data)
-            signed = jcs.sign(doc, key, _names(self.profile))
-            return json.dumps(signed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            if not isinstance(doc, dict):
+                raise SignatureInvalid("malformed", "a packet is a JSON object", location="packet to sign")
+            return jcs.sign_bytes(doc, key, _names(self.profile))
         root = safe.parse_xml(data, "packet to sign")
         strip_signature(root)
         return xmldsig.sign(root, key)
@@ -98,7 +99,7 @@ class PacketVerifier:
             alg, cert, value = jcs.inspect(doc, names, source)
             signed_at = self._signing_time(doc.get(self.profile.wire(m.Envelope, "created_at")), received, source)
             signer = self.trust.validate(cert, signed_at, location=source)
-            jcs.verify(doc, alg, cert, value, names[0], source)
+            jcs.verify(doc, alg, cert, value, names[0], source, received=data)
             sender = _json_sender(doc, self.profile)
             verified = Verified(data, signer, signed_at)
         else:

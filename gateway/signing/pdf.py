@@ -32,9 +32,8 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from gateway.errors import SignatureInvalid
 from gateway.signing.keys import SigningKey
+from gateway.signing.seal import PDF_MEDIA_TYPE as PDF_MEDIA_TYPE  # defined where pyHanko is not imported
 from gateway.signing.trust import WEAK_HASHES, Signer, TrustStore, run_sync
-
-PDF_MEDIA_TYPE = "application/pdf"
 
 
 def make_pdf(lines: list[str]) -> bytes:

@@ -12,15 +12,18 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets.profile import Profile
 from gateway.packets.validate import write_packet
-from gateway.signing.packets import PacketSigner
-from gateway.signing.pdf import PDF_MEDIA_TYPE, verify_pdf
-from gateway.signing.trust import Signer, TrustStore
+
+if TYPE_CHECKING:  # certificate validation (pyhanko-certvalidator) is imported only where it is used
+    from gateway.signing.packets import PacketSigner
+    from gateway.signing.trust import Signer, TrustStore
+
+PDF_MEDIA_TYPE = "application/pdf"  # here, not in gateway.signing.pdf, so checking for one needs no pyHanko
 
 
 class Sealer:
@@ -50,7 +53,10 @@ class Sealer:
 
 
 def verify_attachments(envelope: m.Envelope, trust: TrustStore) -> list[Signer]:
-    """Check every signed PDF in ``TepDinhKem`` against the trust store and the reporting unit."""
+    """Check every signed PDF in ``TepDinhKem`` against the trust store and the reporting unit.
+
+    pyHanko is imported only when a packet carries a PDF: it is a third of the gateway's import time,
+    and every command, worker and scheduler would otherwise pay it at start (issue 19)."""
     body = envelope.body
     attachments = getattr(body, "attachments", None) or []
     unit = getattr(body, "reporting_unit", None)
@@ -59,6 +65,8 @@ def verify_attachments(envelope: m.Envelope, trust: TrustStore) -> list[Signer]:
     for index, attachment in enumerate(attachments, start=1):
         if attachment.media_type != PDF_MEDIA_TYPE:
             continue
+        from gateway.signing.pdf import verify_pdf
+
         where = f"packet {envelope.packet_id} attachment {index} ({attachment.file_name})"
         try:
             data = base64.b64decode(attachment.data, validate=True)

@@ -1,0 +1,96 @@
+"""Command start-up imports what the command needs (issue 19: every ``gateway`` command paid 4.3 s,
+most of it importing pyHanko, Alembic, httpx and every adapter it would never use).
+
+These are not timings: they assert which libraries a command loads, which a change can break and a
+test can see on any machine. The times are in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from gateway.db.engine import MIGRATIONS, head_revisions, make_engine, upgrade, upgrade_if_behind
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("pyhanko", "pyhanko_certvalidator", "aiohttp", "alembic", "httpx", "openpyxl")
+
+
+def loaded_after(argv: list[str], data_dir: Path) -> tuple[set[str], str]:
+    """Run ``gateway ARGV`` in a fresh interpreter; return the top-level packages it had imported."""
+    probe = (
+        "import sys, json\n"
+        f"sys.argv = ['gateway', *{argv!r}]\n"
+        "from gateway.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\nelse:\n    code = 0\n"
+        "print(json.dumps({'code': code, 'modules': sorted({m.split('.')[0] for m in sys.modules})}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=data_dir,
+        env={**os.environ, "GATEWAY_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)},
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["code"] in (0, None), done.stdout + done.stderr
+    return set(result["modules"]), done.stdout
+
+
+def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
+    modules, out = loaded_after(["--help"], tmp_path)
+    assert "ingest" in out and "scheduler" in out
+    assert modules.isdisjoint(HEAVY + ("sqlalchemy", "pydantic_settings")), sorted(modules.intersection(HEAVY))
+
+
+def test_a_one_row_csv_ingest_imports_neither_signing_nor_http_nor_xlsx_libraries(tmp_path: Path) -> None:
+    source = tmp_path / "one.csv"
+    source.write_text(
+        "ma_chi_tieu,ten_chi_tieu,don_vi_tinh,ky,ma_dvhc,gia_tri\nT0201,,người,2026-THANG-10,15,1234\n",
+        encoding="utf-8",
+    )
+    mapping = ROOT / "mappings" / "indicators" / "lao-cai-ktxh.yaml"
+    argv = ["ingest", str(source), "--adapter", "csv", "--mapping", str(mapping)]
+    modules, out = loaded_after(argv, tmp_path)  # first run: a new database, migrated by Alembic
+    assert "mapped 1" in out
+    assert "alembic" in modules
+    source.write_text(  # another month's value: new content (the same file again is "unchanged")
+        "ma_chi_tieu,ten_chi_tieu,don_vi_tinh,ky,ma_dvhc,gia_tri\nT0201,,người,2026-THANG-9,15,1200\n",
+        encoding="utf-8",
+    )
+    modules, out = loaded_after(argv, tmp_path)  # second run: already at head, one query
+    assert "mapped 1" in out
+    assert modules.isdisjoint(HEAVY), sorted(modules.intersection(HEAVY))
+
+
+def test_the_heads_read_from_the_scripts_are_alembics_heads() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revisions() == frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+def test_upgrade_if_behind_migrates_a_new_database_and_then_only_checks(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'g.sqlite'}")
+    assert upgrade_if_behind(engine) is True
+    with engine.connect() as conn:
+        assert {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))} == head_revisions()
+    assert upgrade_if_behind(engine) is False
+    engine.dispose()
+
+
+def test_a_database_behind_the_scripts_is_migrated_to_head(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    upgrade(engine, "0001")  # as an older release left it
+    assert upgrade_if_behind(engine) is True
+    with engine.connect() as conn:
+        assert {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))} == head_revisions()
+    engine.dispose()
