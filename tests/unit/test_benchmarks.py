@@ -89,6 +89,16 @@ def test_the_ingest_benchmark_ingests_both_files() -> None:
     assert "floor" in csv_line, out  # the csv + Decimal floor of issue 19, same run
 
 
+def test_the_templates_benchmark_reads_and_ingests_every_corpus_shape() -> None:
+    out = run_bench("templates_bench.py")
+    shapes = {p.stem for p in (BENCH.parent / "examples" / "templates").glob("*.yaml")}
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.strip()}
+    assert shapes and shapes <= set(rows), f"shapes without a line: {shapes - set(rows)}"
+    for shape in shapes:
+        assert int(rows[shape][1].replace(",", "")) > 0  # values read from the workbook
+    assert any(line.startswith("lao-cai sample") for line in out.splitlines())
+
+
 def test_the_dashboard_benchmark_serves_every_page() -> None:
     out = run_bench("dashboard_bench.py", "--deliveries", "600")
     assert "filled 600 deliveries" in out
