@@ -90,10 +90,10 @@ def main() -> None:
     try:
         app()
     except ConfigurationError as exc:
-        err.print(f"configuration error: {exc}", markup=False)
+        err.print(f"configuration error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
     except GatewayError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2 if not isinstance(exc, PacketInvalid) else 1)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -104,7 +104,8 @@ def main() -> None:
         from gateway.storage import is_no_space
 
         if is_no_space(exc):
-            err.print(f"no space left on the disk: {str(exc).splitlines()[0]}. Free space and run again.", markup=False)
+            first = str(exc).splitlines()[0]
+            err.print(f"no space left on the disk: {first}. Free space and run again.", markup=False, soft_wrap=True)
             sys.exit(75)  # EX_TEMPFAIL: nothing is wrong with the input, try again later
         if isinstance(exc, SQLAlchemyError):
             err.print(database_message(exc), markup=False, soft_wrap=True)
@@ -115,5 +116,9 @@ def main() -> None:
         if _is_unreachable(exc):
             err.print(f"cannot reach {_what(exc)}: {exc}", markup=False, soft_wrap=True)
             sys.exit(3)
-        err.print(f"unexpected error: {type(exc).__name__}: {exc}. Run with GATEWAY_DEBUG=1 for details.", markup=False)
+        err.print(
+            f"unexpected error: {type(exc).__name__}: {exc}. Run with GATEWAY_DEBUG=1 for details.",
+            markup=False,
+            soft_wrap=True,
+        )
         sys.exit(70)

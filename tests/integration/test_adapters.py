@@ -361,14 +361,18 @@ def test_quarantine_replay_after_fixing_the_mapping(tmp_path: Path) -> None:
     report, _, _, sessions = run(CsvReader(write_csv(tmp_path / "d.csv")), tmp_path)
     fixed = tmp_path / "fixed.yaml"
     fixed.write_text(
-        MAPPING.read_text(encoding="utf-8")
-        + """  T9999:
+        MAPPING.read_text(encoding="utf-8").replace(
+            "\nindicators:\n",
+            """\nindicators:
+  T9999:
     national_code: "9999"
     national_name: "Chỉ tiêu riêng của tỉnh"
     form: BM02-XH
     unit: "người"
     national_unit: "người"
 """,
+            1,
+        ),
         encoding="utf-8",
     )
     replayed, still = replay_quarantine(sessions, load_mapping(fixed), SystemClock(), reporting_unit="H15")

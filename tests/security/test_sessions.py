@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -29,9 +30,15 @@ from tests.support.api import PASSWORD, bearer, user
 class Site:
     gw: Gateway
     url: str
+    clients: list[httpx.Client] = field(default_factory=list)  # closed by the fixture
+
+    def browser(self, **options: Any) -> httpx.Client:
+        client = httpx.Client(base_url=self.url, timeout=30, follow_redirects=False, **options)
+        self.clients.append(client)
+        return client
 
     def login(self, username: str, password: str = PASSWORD) -> httpx.Client:
-        browser = httpx.Client(base_url=self.url, timeout=30, follow_redirects=False)
+        browser = self.browser()
         answer = browser.post("/ui/login", data={"username": username, "password": password, "next": "/ui/"})
         assert answer.status_code == 303 and answer.headers["location"] == "/ui/", answer.text
         return browser
@@ -48,7 +55,12 @@ class Site:
 def site(gateway_factory: GatewayFactory, database_url: str) -> Iterator[Site]:
     gw = gateway_factory(database_url=database_url)
     with BackgroundServer(create_app(gw)) as server:
-        yield Site(gw, server.url)
+        site = Site(gw, server.url)
+        try:
+            yield site
+        finally:
+            for client in site.clients:
+                client.close()
 
 
 def page(browser: httpx.Client) -> int:
@@ -59,7 +71,7 @@ def test_logout_ends_the_session_for_pages_and_the_api(site: Site) -> None:
     browser = site.login(user(site.gw, "nam", "operator"))
     cookie = browser.cookies["gw_session"]
     assert page(browser) == 200 and site.api(cookie) == 200
-    stolen = httpx.Client(base_url=site.url, cookies={"gw_session": cookie}, timeout=30, follow_redirects=False)
+    stolen = site.browser(cookies={"gw_session": cookie})
     assert browser.post("/ui/logout").status_code == 303
     assert page(stolen) == 303  # back to the login page: the copied cookie no longer opens anything
     assert site.api(cookie) == 401
