@@ -235,8 +235,8 @@ def write_packet(
                     raise PacketInvalid(problems, source=source)
             if canonical:
                 try:
-                    written = jcs_form.form(doc, plain)
-                    return jcs_form.CanonicalEnvelope(written) if envelope.signature is None else written
+                    form = jcs_form.form(doc, plain)
+                    return jcs_form.CanonicalEnvelope(form) if envelope.signature is None else form
                 except jcs_form.NoCanonicalForm as exc:
                     raise PacketInvalid([Violation("/", f"no RFC 8785 canonical form: {exc}")], source=source) from exc
             return data
