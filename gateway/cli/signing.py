@@ -67,10 +67,13 @@ def verify(
     path: Path,
     trust: Annotated[Path, typer.Option("--trust", help="directory of trusted roots, intermediates and CRLs")],
     revocation_unknown: Annotated[str, typer.Option(help="reject or accept when no CRL covers the signer")] = "reject",
-    max_age_days: Annotated[float | None, typer.Option(help="refuse signatures older than this")] = None,
+    max_age_days: Annotated[
+        float, typer.Option(help="refuse signatures older than this many days (0: no limit, for archives)")
+    ] = 30.0,
 ) -> None:
     """Verify a signed packet (and the signed PDFs it carries), or a signed PDF. Exit 0 when valid,
-    1 when not, with the reason."""
+    1 when not, with the reason. The signer's certificate must be valid and unrevoked now (or at the
+    time of its RFC 3161 timestamp): the date a packet claims proves nothing."""
     from gateway.errors import SignatureInvalid
     from gateway.packets.profile import load_profile
     from gateway.packets.safe import check_size
@@ -82,6 +85,8 @@ def verify(
 
     if revocation_unknown not in ("reject", "accept"):
         raise typer.BadParameter("--revocation-unknown must be reject or accept")
+    if max_age_days < 0:
+        raise typer.BadParameter("--max-age-days must be 0 or more")
     check_size(path.stat().st_size, str(path))
     store = TrustStore(trust, revocation_unknown="accept" if revocation_unknown == "accept" else "reject")
     data = path.read_bytes()
