@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "deliveries",
     "reports",
     "regimes",
+    "catalogues",
     "accounts",
     "db",
     "backup",
