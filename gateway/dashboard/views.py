@@ -157,6 +157,8 @@ def error_page(
             "lang": t.lang,
             "principal": principal,
             "can_write": False,
+            "can_read": bool(principal and principal.may(Permission.OPS_READ)),
+            "can_see_approvals": bool(principal and principal.may(Permission.APPROVALS)),
             "csrf": "",
             "path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             "msg": None,
