@@ -78,10 +78,13 @@ def verify(
     path: Path,
     trust: Annotated[Path, typer.Option("--trust", help="directory of trusted roots, intermediates and CRLs")],
     revocation_unknown: Annotated[str, typer.Option(help="reject or accept when no CRL covers the signer")] = "reject",
-    max_age_days: Annotated[float | None, typer.Option(min=0, help="refuse signatures older than this")] = None,
+    max_age_days: Annotated[
+        float, typer.Option(min=0, help="refuse signatures older than this many days (0: no limit, for archives)")
+    ] = 30.0,
 ) -> None:
     """Verify a signed packet (and the signed PDFs it carries), or a signed PDF. Exit 0 when valid,
-    1 when not, with the reason."""
+    1 when not, with the reason. The signer's certificate must be valid and unrevoked now (or at the
+    time of its RFC 3161 timestamp): the date a packet claims proves nothing."""
     from gateway.cli import checks
     from gateway.errors import SignatureInvalid
     from gateway.packets.profile import load_profile

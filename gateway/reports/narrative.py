@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway import audit, outbox
+from gateway import audit, outbox, resources
 from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import load_regime, run_for
 from gateway.clock import VN_TZ
@@ -36,8 +36,6 @@ from gateway.packets import model as m
 from gateway.reports.routing import seal_for
 from gateway.signing.pdf import PDF_MEDIA_TYPE, verify_pdf
 from gateway.signing.trust import TrustStore
-
-OUTLINES_DIR = Path(__file__).resolve().parents[2] / "mappings" / "outlines"
 
 
 class _Closed(BaseModel):
@@ -76,7 +74,7 @@ class OutlineDef(_Closed):
 def load_outline(code: str, *directories: Path) -> OutlineDef:
     """The outline ``code`` from the first of ``directories`` that has it (an operator's
     ``{data_dir}/outlines`` before the shipped ``mappings/outlines``)."""
-    folders = (*directories, OUTLINES_DIR)
+    folders = (*directories, *resources.search_path("outlines"))
     path = next((d / f"{code}.yaml" for d in folders if (d / f"{code}.yaml").is_file()), None)
     if path is None:
         known = sorted({p.stem for d in folders for p in d.glob("*.yaml")})
