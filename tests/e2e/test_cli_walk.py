@@ -240,6 +240,7 @@ TOGETHER: dict[tuple[str, str | None], dict[str, str]] = {
     ("ingest", None): {"mapping": str(MAPPING)},
     ("ingest", "encoding"): {"mapping": str(MAPPING), "adapter": "csv", "source": str(CSV)},
     ("calendar", None): {"regime": "KTXH-THANG"},
+    ("replay", None): {"ids": UNKNOWN_ID},
     ("calendar", "frequency"): {"deadline_day": "20"},
     ("calendar", "deadline_day"): {"frequency": "THANG"},
 }
