@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "deliveries",
     "reports",
     "regimes",
+    "catalogues",
     "accounts",
     "db",
     "backup",
