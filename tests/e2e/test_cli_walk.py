@@ -37,6 +37,10 @@ LAYOUT = resources.bundled("templates") / "bieu01-ktxh.yaml"
 LIST = resources.bundled("examples") / "lists" / "ds-du-an-2026-10.csv"
 
 MISSING = "missing-folder/nope.file"
+DESTINATIONS = (
+    '{"national": {"url": "http://127.0.0.1:9/receive", "sign": false, "receiver": {"code": "G01", "name": "CP"}}}'
+)
+"""One destination is configured (nothing listens there): commands that take one get a right value."""
 UNKNOWN_ID = "987654"
 
 
@@ -60,6 +64,7 @@ def under_a_file() -> Wrong:
 # What a wrong value of each parameter is. Keyed by parameter name; (command, name) wins.
 RULES: dict[str, Wrong] = {
     "config": Wrong("missing-folder/nope.toml", "nope.toml"),
+    "catalogue": Wrong("NO_SUCH_CATALOGUE", "NO_SUCH_CATALOGUE"),
     "mapping": missing(),
     "path": missing(),
     "paths": missing(),
@@ -329,6 +334,7 @@ def walk_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("walk")
     data = tmp / "data"
     environment = {**os.environ, "GATEWAY_DATA_DIR": str(data), "GATEWAY_NEW_PASSWORD": "mật khẩu đủ dài 2026"}
+    environment["GATEWAY_DESTINATIONS"] = DESTINATIONS
     environment.pop("GATEWAY_CONFIG", None)
     for args in (
         ["db", "upgrade"],
@@ -363,6 +369,7 @@ def test_a_wrong_value_of_each_parameter_is_one_line_naming_it(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(walk_env["data"]))
+    monkeypatch.setenv("GATEWAY_DESTINATIONS", DESTINATIONS)
     monkeypatch.setenv("GATEWAY_NEW_PASSWORD", "mật khẩu đủ dài 2026")
     monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
     wrong = rule(command, name)
@@ -391,6 +398,7 @@ def test_a_command_that_reads_the_database_refuses_a_data_folder_without_one_and
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GATEWAY_DATA_DIR", raising=False)
     monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
+    monkeypatch.setenv("GATEWAY_DESTINATIONS", DESTINATIONS)
     monkeypatch.setenv("GATEWAY_NEW_PASSWORD", "mật khẩu đủ dài 2026")
     args = command_line(command, None, None, walk_env)
     code, err = run(args, monkeypatch, capsys)
