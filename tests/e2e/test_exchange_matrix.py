@@ -1,7 +1,8 @@
 """The exchange matrix (issue 17 item 8): each of the 13 packet types, made or taken in by the
 product's own path (no hand-made packet), signed, in JSON and in XML, against the national simulator
 over loopback (and, in the second test, against a ministry and the provincial system); the
-simulator's validation (JSON Schema / XSD, model, rules, signature) accepts every packet we send, and we accept (verify, validate, bind, store) every packet it issues to us.
+simulator's validation (JSON Schema / XSD, model, rules, signature) accepts every packet we send,
+and we accept (verify, validate, bind, store) every packet it issues to us.
 
 Made by us and delivered through the outbox and a worker's attempts:
   SO_LIEU_BAO_CAO and DU_LIEU_CHI_SO (the scheduler), GUI_DE_CUONG (send_narrative), SO_LIEU_DANH_SACH
