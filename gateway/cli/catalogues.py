@@ -26,7 +26,9 @@ def catalogues_push(
             "repeat for several; default: all five"
         ),
     ] = None,
-    year: Annotated[int | None, typer.Option(help="the year of DANH_MUC_KY_BAO_CAO (default: this year)")] = None,
+    year: Annotated[
+        int | None, typer.Option(min=1900, max=2999, help="the year of DANH_MUC_KY_BAO_CAO (default: this year)")
+    ] = None,
     config: ConfigOpt = None,
     actor: Annotated[str, typer.Option()] = "cli",
 ) -> None:
@@ -34,14 +36,14 @@ def catalogues_push(
     its receiver) and queue it: the worker delivers it with the normal retries. Audited."""
     from gateway.catalogues import CATALOGUE_TYPES, publish
 
-    gw = gateway_for(config)
-    checks.destination(gw.settings, destination)
     names = [k.value for k in CATALOGUE_TYPES]
     chosen = []
     for name in catalogue or names:
         if name.upper() not in names:
             raise checks.CommandInputError(f"unknown catalogue {name!r}{checks.hint(name, names)}")
         chosen.append(next(k for k in CATALOGUE_TYPES if k.value == name.upper()))
+    gw = gateway_for(config)
+    checks.destination(gw.settings, destination)
     for kind in chosen:
         packet_id = publish(gw, kind, [destination], actor=f"operator:{actor}", year=year)
         console.print(f"{kind.value} queued for {destination} as packet {packet_id}", markup=False)
