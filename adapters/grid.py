@@ -1,9 +1,11 @@
 """Sheets as bounded grids of non-empty cells, streamed from XLSX (or a CSV file).
 
 Reads: an XLSX workbook's structure, styles (each cell's font name), shared strings (rich-text runs in
-legacy fonts decoded run by run) and each selected worksheet's XML, streamed with lxml's hardened
-``iterparse``; a CSV file as one sheet. Keeps only non-empty cells, with their text exactly as
-stored (a number's ``<v>`` text, never a float), and each sheet's merged ranges.
+legacy fonts decoded run by run) and each selected worksheet's XML, streamed through the gateway's
+one XML guard (``gateway.packets.safe``: no DTD, no entity, no network, in any encoding and at any
+offset; a part that declares one is refused, naming the part); a CSV file as one sheet. Keeps only
+non-empty cells, with their text exactly as stored (a number's ``<v>`` text, never a float), and
+each sheet's merged ranges.
 
 Why not openpyxl's read-only worksheets: they pad every row to the sheet's declared dimension and
 yield every missing row, so a 653 KB workbook declaring ``A1:XFD1048576`` over a million empty rows
@@ -32,6 +34,8 @@ from lxml import etree
 from adapters.base import ReadProblem, SourceRef
 from adapters.legacy_text import decode_surface, from_font
 from adapters.template_spec import Limits
+from gateway.errors import InputError, UnsafeInputError
+from gateway.packets import safe
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -122,15 +126,12 @@ class _Counted(io.RawIOBase):
         return len(data)
 
 
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=False)
-
-
 DAMAGED: tuple[type[Exception], ...] = (
     zipfile.BadZipFile,
     zlib.error,
     EOFError,
     SyntaxError,  # lxml's XMLSyntaxError
+    InputError,  # malformed XML, as the guard (gateway.packets.safe) reports it
     KeyError,
     ValueError,
     OSError,
@@ -178,9 +179,12 @@ class Workbook:
     def open(self, member: str) -> IO[bytes]:
         return io.BufferedReader(_Counted(self.zf.open(member), self.budget, self.limits.max_decompressed_bytes))
 
+    def source(self, member: str) -> str:
+        return f"{self.zf.filename or 'workbook'}:{member}"
+
     def _xml(self, member: str) -> Any:
         with self.open(member) as stream:
-            return etree.parse(stream, _parser()).getroot()
+            return safe.parse_xml(stream.read(), self.source(member), comments=True)
 
     def _rels(self, member: str) -> dict[str, str]:
         out = {}
@@ -194,7 +198,7 @@ class Workbook:
     def _strings(self, member: str) -> list[tuple[str, bool]]:
         out: list[tuple[str, bool]] = []
         with self.open(member) as stream:
-            for _, si in etree.iterparse(stream, tag=f"{{{MAIN}}}si", resolve_entities=False, no_network=True):
+            for si in safe.iter_xml(stream, self.source(member), tag=f"{{{MAIN}}}si"):
                 out.append(rich_text(si))
                 si.clear()
         return out
@@ -305,10 +309,8 @@ class _SheetStream:
         if self.stopped == "empty" and _SCAN_VALUE.search(data):
             self.empty_limit(None)
 
-    def read(self, stream: IO[bytes]) -> None:
-        parser = etree.XMLPullParser(
-            events=("end",), tag=(_ROW, _MERGE), resolve_entities=False, no_network=True, huge_tree=False
-        )
+    def read(self, stream: IO[bytes], member: str) -> None:
+        parser = safe.XmlStream(self.book.source(member), events=("end",), tag=(_ROW, _MERGE))
         carry = b""
         while chunk := stream.read(CHUNK):
             if self.stopped is not None:
@@ -342,7 +344,9 @@ def read_sheet(book: Workbook, title: str, member: str, source: str) -> GridShee
     reading = _SheetStream(book, title, source)
     stream = book.open(member)
     try:
-        reading.read(stream)
+        reading.read(stream, member)
+    except UnsafeInputError as exc:
+        reading.sheet.problems.append(ReadProblem(SourceRef(source, title), f"refused: {exc}"))
     except LimitReached as exc:
         reading.sheet.problems.append(
             ReadProblem(SourceRef(source, title), f"limit reached: {exc}; the rest of the workbook is not read")
@@ -441,6 +445,9 @@ def xlsx_sheets(path: Path, limits: Limits, wanted: Callable[[str], bool]) -> It
                 book = Workbook(zf, limits)
             except LimitReached as exc:
                 yield ReadProblem(SourceRef(source), f"limit reached: {exc}; the workbook is not read")
+                return
+            except UnsafeInputError as exc:
+                yield ReadProblem(SourceRef(source), f"refused: {exc}; the workbook is not read")
                 return
             except DAMAGED as exc:
                 yield ReadProblem(SourceRef(source), f"not a readable XLSX workbook ({type(exc).__name__}: {exc})")

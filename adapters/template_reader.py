@@ -284,6 +284,8 @@ class _SheetReader:
                     del value_cols[col]
                 else:
                     column_periods[col] = named
+        else:  # one period for the sheet: every value column has it
+            column_periods = dict.fromkeys(value_cols, period)
         unit_for_column: dict[int, str | None] = {}
         fixed_unit = self.fixed_unit()
         if isinstance(fixed_unit, ReadProblem):
@@ -303,7 +305,7 @@ class _SheetReader:
                 else:
                     unit_for_column[col] = code
         unit_col = column_index(us.column) if us.source == "column" and us.column and self.owner.unit is None else None
-        yield from self.rows(resolved, value_cols, period, column_periods, unit_for_column, fixed_unit, unit_col)
+        yield from self.rows(resolved, value_cols, column_periods, unit_for_column, fixed_unit, unit_col)
 
     def safe_text(self, row: int, col: int, merged: str = "any") -> str | None:
         try:
@@ -392,7 +394,6 @@ class _SheetReader:
         self,
         cols: dict[str, int | None],
         value_cols: dict[int, str | None],
-        period: PeriodRef | None,
         column_periods: dict[int, PeriodRef],
         unit_for_column: dict[int, str | None],
         fixed_unit: str | None,
@@ -485,7 +486,7 @@ class _SheetReader:
                     indicator_code=row.code,
                     indicator_name=row.name,
                     unit=row.unit,
-                    period=column_periods.get(col) or period,  # type: ignore[arg-type]
+                    period=column_periods[col],
                     admin_unit=unit_for_column.get(col, unit_here),
                     value=value,
                     ref=ref,

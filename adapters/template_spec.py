@@ -21,7 +21,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "mappings" / "templates"
+# The one place that knows where shipped and operator-supplied data live (the wheel, [resources]).
+from gateway import resources
+
 COLUMN_LETTERS = re.compile(r"^[A-Z]{1,3}$")
 CELL = re.compile(r"^(?P<column>[A-Z]{1,3})(?P<row>[1-9]\d{0,6})$")
 
@@ -250,14 +252,16 @@ def compile_header(pattern: str, match: HeaderMatch) -> re.Pattern[str]:
 
 def resolve(name: str | Path, relative_to: Path | None = None) -> Path:
     """A layout named in a mapping (``template: bieu01-ktxh.yaml``): beside the mapping, else in
-    ``mappings/templates``."""
+    the templates on the resource search path (an operator's folder, then the shipped ones)."""
     path = Path(name)
     if path.is_absolute() or path.is_file():
         return path
-    for base in ([relative_to] if relative_to else []) + [TEMPLATES_DIR]:
+    if relative_to is not None and (relative_to / path).is_file():
+        return relative_to / path
+    for base in resources.search_path("templates"):
         if (base / path).is_file():
             return base / path
-    return TEMPLATES_DIR / path
+    return resources.bundled("templates") / path
 
 
 def load_template(path: Path) -> TemplateSpec:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -85,12 +85,18 @@ class Gateway:
             lease_seconds=self.settings.worker.lease_seconds,
             circuits=self.circuits,
             forward_returns_to=self.settings.forward_returns_to,
+            forward_format=self._forward_format(),
             observe=metrics.observe_attempt,
             own_unit=self.settings.sender.code,
             receivers={name: dest.receiver.code for name, dest in self.settings.destinations.items()},
         )
         self._services.append(service)
         return service
+
+    def _forward_format(self) -> Literal["json", "xml"]:
+        """The format of the ``forward_returns_to`` destination: returns are forwarded in it."""
+        forward = self.settings.destinations.get(self.settings.forward_returns_to or "")
+        return forward.format if forward is not None else "json"
 
     def reconcile(self, *, period: str | None = None, regime: str | None = None) -> Reconciliation:
         """The reconciliation of a regime and period, asking receivers that expose their copies."""
@@ -198,6 +204,7 @@ def bootstrap(
             reader = Inbound(profile, verifier if dest.verify_status else None)
             built.setdefault(name, HttpConnector(name, dest, read=reader.packet))
         return built
+
     policies = {name: RetryPolicy(dest.retry) for name, dest in settings.destinations.items()}
     circuit_policies = {
         name: CircuitPolicy(dest.circuit_threshold, dest.circuit_cool_down)

@@ -35,7 +35,7 @@ from gateway.clock import VN_TZ
 from gateway.db.models import InboundPacket, RegimeProposal
 from gateway.errors import Conflict, InputError, NotFound
 from gateway.packets import model as m
-from gateway.reports.narrative import OUTLINES_DIR, OutlineDef, load_outline
+from gateway.reports.narrative import OutlineDef, load_outline
 
 SETUP_WORKING_DAYS = 3
 FOLDERS = {"regime": "regimes", "form": "forms", "outline": "outlines"}
@@ -54,7 +54,8 @@ def in_effect(kind: str, code: str, data_dir: Path) -> Path | None:
     """The file of that kind and code the gateway reads today, if any."""
     candidates = {
         "regime": [regime_path(code)],
-        "outline": [data_dir / "outlines" / f"{code}.yaml", OUTLINES_DIR / f"{code}.yaml"],
+        "outline": [data_dir / "outlines" / f"{code}.yaml"]
+        + [folder / f"{code}.yaml" for folder in resources.search_path("outlines")],
         "form": [data_dir / "forms" / f"{code}.yaml"],
     }[kind]
     return next((p for p in candidates if p.is_file()), None)
@@ -63,9 +64,12 @@ def in_effect(kind: str, code: str, data_dir: Path) -> Path | None:
 def _regime(body: m.Regime, received: date, data_dir: Path) -> dict[str, Any]:
     existing = in_effect("regime", body.regime_code, data_dir)
     destinations = ["national"]
+    kept: dict[str, Any] = {}
     if existing is not None:
         current = yaml.safe_load(existing.read_text(encoding="utf-8")) or {}
         destinations = list(current.get("destinations") or destinations)
+        # What the province configured, not the Government: kept across a new version of the regime.
+        kept = {k: current[k] for k in ("approval", "lists", "lead_days") if k in current}
     deadline = (
         {"day_of_month": body.deadline.day_of_month}
         if body.deadline.day_of_month is not None
@@ -81,6 +85,7 @@ def _regime(body: m.Regime, received: date, data_dir: Path) -> dict[str, Any]:
         "destinations": destinations,
         "forms": list(body.forms),
         "start": max(body.valid_for.start, received.replace(day=1)).isoformat(),
+        **kept,
     }
 
 

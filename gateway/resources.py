@@ -21,7 +21,9 @@ from typing import Literal, get_args
 
 from gateway.errors import ConfigurationError
 
-Kind = Literal["profiles", "packet-examples", "regimes", "calendar", "admin", "indicators", "templates", "examples"]
+Kind = Literal[
+    "profiles", "packet-examples", "regimes", "calendar", "admin", "indicators", "templates", "outlines", "examples"
+]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
@@ -39,6 +41,7 @@ _BUNDLED: dict[Kind, _Bundled] = {
     "admin": _Bundled("mappings", "admin"),
     "indicators": _Bundled("mappings", "indicators"),
     "templates": _Bundled("mappings", "templates"),
+    "outlines": _Bundled("mappings", "outlines"),
     "examples": _Bundled("gateway.bundled.examples", ""),
 }
 
@@ -49,6 +52,7 @@ OVERRIDABLE: dict[Kind, str] = {
     "calendar": "calendar_dir",
     "indicators": "indicators_dir",
     "templates": "templates_dir",
+    "outlines": "outlines_dir",
 }
 
 _overrides: dict[Kind, tuple[Path, ...]] = {}

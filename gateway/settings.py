@@ -195,13 +195,14 @@ class ResourceSettings(_Section):
     """Folders whose files are found before the data shipped in the wheel (``gateway/resources.py``).
 
     Without a key, ``{data_dir}/profiles``, ``{data_dir}/regimes``, ``{data_dir}/calendar``,
-    ``{data_dir}/indicators`` and ``{data_dir}/templates`` are used when they exist."""
+    ``{data_dir}/indicators``, ``{data_dir}/templates`` and ``{data_dir}/outlines`` are used when they exist."""
 
     profiles_dir: Path | None = Field(default=None, description="wire profiles (a folder per profile)")
     regimes_dir: Path | None = Field(default=None, description="report regimes (*.yaml)")
     calendar_dir: Path | None = Field(default=None, description="holiday overrides (overrides.yaml)")
     indicators_dir: Path | None = Field(default=None, description="indicator mappings (*.yaml)")
     templates_dir: Path | None = Field(default=None, description="report templates")
+    outlines_dir: Path | None = Field(default=None, description="narrative-report outlines (*.yaml)")
 
 
 def _default_destinations() -> dict[str, DestinationSettings]:

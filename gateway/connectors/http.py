@@ -103,9 +103,14 @@ class HttpConnector:
             "Accept": "application/json, application/xml",
         }
 
-    def send(self, packet: OutgoingPacket) -> Receipt:
+    def _paced(self) -> None:
+        """Wait for the destination's ``rate_limit``; every request to the receiver takes its turn (a
+        feed poll, a status poll or a copy request counts against the receiver's budget like a packet)."""
         if self._rate is not None and not self._rate.acquire(self.settings.timeout):
             raise TransientDeliveryError(f"{self.name}: local rate limit of {self.settings.rate_limit}/s reached")
+
+    def send(self, packet: OutgoingPacket) -> Receipt:
+        self._paced()
         if not self._slots.acquire(timeout=self.settings.timeout):
             raise TransientDeliveryError(f"{self.name}: all {self.settings.max_concurrency} connection slots busy")
         try:
@@ -177,6 +182,7 @@ class HttpConnector:
         if not self.settings.status_url:
             return None
         url = self.settings.status_url.format(packet_id=packet_id)
+        self._paced()
         try:
             response = self._client.get(url, headers={"Accept": "application/json", **self.auth.headers(self._client)})
         except httpx.HTTPError as exc:
@@ -193,6 +199,7 @@ class HttpConnector:
         ``TransientDeliveryError`` when the feed cannot be read; the cursor then stays where it was."""
         if not self.settings.poll_url:
             return [], cursor
+        self._paced()
         try:
             response = self._client.get(
                 self.settings.poll_url,
@@ -220,6 +227,7 @@ class HttpConnector:
         if not self.settings.data_url:
             raise TransientDeliveryError(f"{self.name}: no data_url configured; the receiver's copy is not exposed")
         url = self.settings.data_url.format(packet_id=packet_id)
+        self._paced()
         try:
             response = self._client.get(url, headers={"Accept": "application/json", **self.auth.headers(self._client)})
         except httpx.HTTPError as exc:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -164,6 +164,7 @@ class DeliveryService:
         circuits: CircuitBreakers | None = None,
         observe: Callable[[str, str, float, int | None], None] | None = None,
         forward_returns_to: str | None = None,
+        forward_format: Literal["json", "xml"] = "json",
         own_unit: str,
         receivers: Mapping[str, str],
     ) -> None:
@@ -178,6 +179,7 @@ class DeliveryService:
         self.circuits = circuits or CircuitBreakers(clock)
         self._observe = observe
         self.forward_returns_to = forward_returns_to
+        self.forward_format = forward_format
         self.own_unit = own_unit
         self.receivers = dict(receivers)
 
@@ -547,9 +549,12 @@ class DeliveryService:
             and forward != delivery.destination
             and session.get(Packet, receipt_id) is None
         ):
-            # The provincial system must hear of a return: the status packet itself goes through the outbox.
-            payload = write_packet(status, "json")
-            outbox.store(session, status, payload, "json", [forward], now=now, actor=actor)
+            # The provincial system must hear of a return: the status packet itself goes through the
+            # outbox, in the format that destination takes (its ``format``), like everything sent there.
+            # A JSON signature (ChuKySo) has no place in XML: the copy in the other format goes without it.
+            copy = status if self.forward_format == "json" else status.model_copy(update={"signature": None})
+            payload = write_packet(copy, self.forward_format)
+            outbox.store(session, copy, payload, self.forward_format, [forward], now=now, actor=actor)
         return target
 
     def _flag_late(

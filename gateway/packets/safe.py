@@ -10,12 +10,17 @@ default depth limit (256) stands. JSON: strict UTF-8, duplicate keys refused, nu
 floats, bounded nesting. Numbers in both are bounded in length (``MAX_NUMBER_DIGITS``) at parse time,
 well below CPython's 4,300-digit conversion limit, so a huge integer is a located refusal, never a
 crash. Every refusal is an ``UnsafeInputError`` or ``InputError`` that names the source and the place.
+
+Other XML the gateway reads (the parts of an XLSX workbook) goes through the same guard:
+``parse_xml(..., comments=True)`` for a whole part, ``XmlStream`` for a part too large to hold (a
+worksheet, the shared strings), which refuses a DTD at its first event, before any cell is read.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -188,8 +193,13 @@ def _parser() -> tuple[etree.XMLParser, _RefuseAll]:
 _NOT_DATA = (etree.Comment, etree.ProcessingInstruction, etree.Entity)
 
 
-def parse_xml(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS) -> etree._Element:
-    """Untrusted XML -> its root element, or ``UnsafeInputError``/``InputError`` naming the place."""
+def parse_xml(
+    data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS, *, comments: bool = False
+) -> etree._Element:
+    """Untrusted XML -> its root element, or ``UnsafeInputError``/``InputError`` naming the place.
+
+    ``comments=True`` lets comments and processing instructions through (a workbook part, which no
+    signature covers); DTDs and entities are refused either way."""
     check_size(len(data), source, limits)
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:  # the cheap refusal for the usual spelling, anywhere
         raise UnsafeInputError(_NO_DTD, location=source)
@@ -206,7 +216,7 @@ def parse_xml(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS) ->
         if "entity" in msg.lower() or "doctype" in msg.lower():
             raise UnsafeInputError(f"{_NO_DTD}{line}", location=source) from None
         raise InputError(f"malformed XML{line}: {msg}", location=source) from exc
-    check_no_dtd(root, source, asked=resolver.asked)
+    check_no_dtd(root, source, asked=resolver.asked, comments=comments)
     if data.count(b"<") > limits.max_elements:  # every element has a '<', so fewer means within the limit
         count = 0
         for count, _ in enumerate(root.iter(), start=1):
@@ -215,17 +225,19 @@ def parse_xml(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS) ->
     return root
 
 
-_NO_DTD = "DTDs, entity declarations and entity references are not allowed in packets"
+_NO_DTD = "DTDs, entity declarations and entity references are not allowed in packets (nor in any XML we read)"
 
 
-def check_no_dtd(root: etree._Element, source: str, *, asked: list[str] | None = None) -> None:
+def check_no_dtd(
+    root: etree._Element, source: str, *, asked: list[str] | None = None, comments: bool = False
+) -> None:
     """Refuse, after parsing, a document that declared a DTD or entities, referred to an entity, or
-    carries a comment or processing instruction (anywhere, before or after the root too)."""
-    docinfo = root.getroottree().docinfo
-    if asked or docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise UnsafeInputError(_NO_DTD, location=source)
-    outside = [*root.itersiblings(preceding=True), *root.itersiblings()]
-    for node in itertools.chain(outside, root.iter(*_NOT_DATA)):
+    (unless ``comments``) carries a comment or processing instruction (anywhere, before or after the
+    root too)."""
+    _check_doctype(root, source, asked)
+    kinds = (etree.Entity,) if comments else _NOT_DATA
+    outside = [n for n in (*root.itersiblings(preceding=True), *root.itersiblings()) if n.tag in kinds]
+    for node in itertools.chain(outside, root.iter(*kinds)):
         if isinstance(node, etree._Entity):
             raise UnsafeInputError(f"{_NO_DTD} (&{node.name}; at line {node.sourceline})", location=source)
         if isinstance(node, etree._Comment | etree._ProcessingInstruction):
@@ -237,6 +249,84 @@ def check_no_dtd(root: etree._Element, source: str, *, asked: list[str] | None =
                 "not allowed in packets (they split the text a signature covers)",
                 location=source,
             )
+
+
+def _check_doctype(el: etree._Element, source: str, asked: list[str] | None) -> None:
+    docinfo = el.getroottree().docinfo
+    if asked or docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise UnsafeInputError(_NO_DTD, location=source)
+
+
+class XmlStream:
+    """Streaming XML under the same guard as ``parse_xml``: entity resolution, DTD loading and the
+    network off, a resolver that opens nothing, and a DTD refused at the first event (a DOCTYPE can
+    only precede the root element, so by then it has been read, in whatever encoding; with none, an
+    entity reference other than the five predefined ones is a well-formedness error). Memory stays
+    the caller's: it clears what it has read, as with ``lxml.etree.XMLPullParser``."""
+
+    def __init__(self, source: str, *, events: tuple[str, ...] = ("end",), tag: Any = None) -> None:
+        self.source = source
+        self._parser = etree.XMLPullParser(
+            events=events,
+            tag=tag,
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            attribute_defaults=False,
+            huge_tree=False,
+            collect_ids=False,
+        )
+        self._resolver = _RefuseAll()
+        self._parser.resolvers.add(self._resolver)
+        self._checked = False
+
+    def feed(self, chunk: bytes) -> None:
+        try:
+            self._parser.feed(chunk)
+        except etree.XMLSyntaxError as exc:
+            raise self._refusal(exc) from exc
+
+    def read_events(self) -> Iterator[tuple[str, Any]]:
+        for event, el in self._parser.read_events():
+            if not self._checked:
+                self._check(el)
+            yield event, el
+
+    def close(self) -> etree._Element:
+        try:
+            root = self._parser.close()
+        except etree.XMLSyntaxError as exc:
+            raise self._refusal(exc) from exc
+        self._check(root)
+        check_no_dtd(root, self.source, asked=self._resolver.asked, comments=True)
+        return root
+
+    def _check(self, el: Any) -> None:
+        node = el[0] if isinstance(el, tuple) else el  # ("start-ns", ...) events carry no element
+        if isinstance(node, etree._Element):
+            _check_doctype(node, self.source, self._resolver.asked)
+            self._checked = True
+
+    def _refusal(self, exc: etree.XMLSyntaxError) -> InputError:
+        msg = str(exc.msg if hasattr(exc, "msg") else exc)
+        if self._resolver.asked or "entity" in msg.lower() or "doctype" in msg.lower():
+            return UnsafeInputError(_NO_DTD, location=self.source)
+        line = f" at line {exc.lineno}" if exc.lineno else ""
+        return InputError(f"malformed XML{line}: {msg}", location=self.source)
+
+
+def iter_xml(stream: Any, source: str, *, tag: Any = None, chunk: int = 1 << 16) -> Iterator[Any]:
+    """The elements ending in ``stream`` (a binary file), filtered by ``tag``, through ``XmlStream``;
+    the caller clears each one when done with it."""
+    parser = XmlStream(source, tag=tag)
+    while data := stream.read(chunk):
+        parser.feed(data)
+        for _, el in parser.read_events():
+            yield el
+    parser.close()
+    for _, el in parser.read_events():
+        yield el
 
 
 def _path(el: etree._Element) -> str:

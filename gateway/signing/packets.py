@@ -1,15 +1,20 @@
 """Signing and verifying whole packets, JSON or XML, under the active wire profile.
 
 ``PacketSigner`` signs bytes produced by ``write_packet``; ``PacketVerifier`` checks received bytes
-and returns what was proven signed, ready for ``read_packet``. The certificate is validated at the
-signing time the packet claims (``ThoiGianTao``), bounded by the receipt time: a signing time in the
-future (beyond clock skew) or older than ``max_age`` is refused, so a stolen expired key cannot sign
-"in the past". The signer's unit code (certificate UID) must match the sending unit when it has one.
+and returns what was proven signed, ready for ``read_packet``.
+
+The signing time a packet claims (``ThoiGianTao``) is whatever its signer wrote, so it proves nothing
+(issue 18, item 7): a revoked or expired key can sign a packet dated before its revocation. Without a
+trusted timestamp the certificate is therefore validated *at the time of verification* (expired or
+revoked now: refused, whatever the packet claims). The claimed time is still bounded: in the future
+(beyond clock skew) or older than ``max_age`` is refused. The signer's unit code (certificate UID) must
+match the sending unit when it has one.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,9 +25,10 @@ from gateway.clock import Clock, SystemClock, as_utc
 from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets import safe
+from gateway.packets.canonical import CanonicalEnvelope
 from gateway.packets.profile import Profile
 from gateway.signing import jcs, xmldsig
-from gateway.signing.keys import KeyRing
+from gateway.signing.keys import KeyRing, SigningKey
 from gateway.signing.trust import Signer, TrustStore
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -46,12 +52,25 @@ class PacketSigner:
         self.clock = clock or SystemClock()
 
     def sign(self, data: bytes) -> bytes:
+        """The signed packet. Bytes from ``write_packet(canonical=True)`` are hashed as they are; any
+        other JSON is parsed and canonicalised first; XML gets an enveloped XML-DSig."""
+        return self._sign(data, self.keys.current(self.clock.now()))
+
+    def sign_many(self, packets: Iterable[bytes]) -> list[bytes]:
+        """Sign many packets in one pass with one key (looked up once, its certificate encoded once).
+        Each packet still gets its own signature: QCVN 125 has no signature over several packets."""
         key = self.keys.current(self.clock.now())
+        return [self._sign(data, key) for data in packets]
+
+    def _sign(self, data: bytes, key: SigningKey) -> bytes:
+        names = _names(self.profile)
+        if isinstance(data, CanonicalEnvelope):  # the writer's RFC 8785 form of an unsigned envelope
+            return jcs.sign_canonical(data, key, names)
         if safe.sniff(data) == "json":
             doc = json.loads(data)
             if not isinstance(doc, dict):
                 raise SignatureInvalid("malformed", "a packet is a JSON object", location="packet to sign")
-            return jcs.sign_bytes(doc, key, _names(self.profile))
+            return jcs.sign_bytes(doc, key, names)
         root = safe.parse_xml(data, "packet to sign")
         strip_signature(root)
         return xmldsig.sign(root, key)
@@ -63,7 +82,7 @@ class Verified:
 
     data: bytes
     signer: Signer
-    signed_at: datetime
+    signed_at: datetime  # the moment the certificate was validated at: verification time, or a token's
 
 
 class PacketVerifier:
@@ -89,7 +108,8 @@ class PacketVerifier:
     ) -> Verified:
         """Raise ``SignatureInvalid`` (distinct ``code``) unless ``data`` carries a valid signature.
 
-        ``at`` is when the packet was received (default now); ``max_age`` is measured from it."""
+        ``at`` is when the packet was received (default now): the certificate must be valid and not
+        revoked then; ``max_age`` is measured from it."""
         received = at or self.clock.now()
         if safe.sniff(data) == "json":
             doc = safe.parse_json(data, source, limits)
@@ -97,7 +117,8 @@ class PacketVerifier:
                 raise SignatureInvalid("malformed", "a packet is a JSON object", location=source)
             names = _names(self.profile)
             alg, cert, value = jcs.inspect(doc, names, source)
-            signed_at = self._signing_time(doc.get(self.profile.wire(m.Envelope, "created_at")), received, source)
+            self._claimed_time(doc.get(self.profile.wire(m.Envelope, "created_at")), received, source)
+            signed_at = received
             signer = self.trust.validate(cert, signed_at, location=source)
             jcs.verify(doc, alg, cert, value, names[0], source, received=data)
             sender = _json_sender(doc, self.profile)
@@ -106,7 +127,8 @@ class PacketVerifier:
             root = safe.parse_xml(data, source, limits)
             cert, chain = xmldsig.inspect(data, root, source)
             created = root.find(f"{{{self.profile.namespace}}}{self.profile.wire(m.Envelope, 'created_at')}")
-            signed_at = self._signing_time(created.text if created is not None else None, received, source)
+            self._claimed_time(created.text if created is not None else None, received, source)
+            signed_at = received
             signer = self.trust.validate(cert, signed_at, extra=chain, location=source)
             signed = xmldsig.verify(data, cert, source)
             # The one Reference is URI="" and the Signature is the root's last child (xmldsig.inspect),
@@ -121,7 +143,8 @@ class PacketVerifier:
             )
         return verified
 
-    def _signing_time(self, raw: Any, received: datetime, source: str) -> datetime:
+    def _claimed_time(self, raw: Any, received: datetime, source: str) -> datetime:
+        """The signing time the packet claims, bounded by ``received``: never trusted for validity."""
         try:
             signed_at = datetime.fromisoformat(str(raw))
         except ValueError as exc:

@@ -4,6 +4,7 @@ stored, proposed); reading again takes nothing twice; a feed that cannot be read
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -70,3 +71,25 @@ def test_the_feed_is_read_from_the_cursor_once(
     with gw.sessions() as s:
         kept = s.get(PollCursor, "national")
         assert kept is not None and kept.cursor == "3"
+
+
+def test_the_feed_is_read_within_the_destination_rate_limit(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory, test_pki: Path
+) -> None:
+    """``rate_limit`` is the receiver's budget for every request we make to it, feed reads included:
+    five reads at 2 per second take two seconds (the old connector read the feed as fast as asked)."""
+    sim = sim_factory(FaultPlan())
+    destination = national_destination(sim.receive_url, timeout=5.0).model_copy(
+        update={"poll_url": f"{sim.url}{FEED_PATH}", "rate_limit": 2.0}
+    )
+    gw = gateway_factory(clock=FrozenClock(datetime.now(VN_TZ)), destinations={"national": destination})
+    started = time.monotonic()
+    for _ in range(5):
+        assert poll_destination(gw, "national").received == 0
+    elapsed = time.monotonic() - started
+    assert 1.8 <= elapsed < 5.0, elapsed
+    slow = destination.model_copy(update={"rate_limit": 0.2, "timeout": 0.5})  # 1 per 5 s, waiting at most 0.5 s
+    gw2 = gateway_factory(clock=FrozenClock(datetime.now(VN_TZ)), destinations={"national": slow})
+    poll_destination(gw2, "national")
+    with pytest.raises(TransientDeliveryError, match="rate limit"):  # the next read waits past its timeout
+        poll_destination(gw2, "national")

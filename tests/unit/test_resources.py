@@ -30,7 +30,7 @@ def _bundled_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_every_kind_resolves_to_a_folder_of_the_installed_packages() -> None:
-    for kind in ("profiles", "packet-examples", "regimes", "calendar", "admin", "indicators", "examples"):
+    for kind in resources.KINDS:
         folder = resources.bundled(kind)
         assert folder.is_dir(), (kind, folder)
     assert (resources.bundled("admin") / "transition-2025-07-01.csv").is_file()
@@ -103,3 +103,33 @@ def test_holiday_overrides_in_the_data_dir_replace_the_shipped_file(
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
     load_settings()
     assert not default_calendar().is_working_day(monday)
+
+
+def test_templates_and_outlines_in_configured_folders_are_found_before_the_shipped_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[resources] templates_dir`` and ``outlines_dir`` were read from the configuration but the
+    template and outline loaders looked only beside their own source files (found by review)."""
+    from adapters.template_spec import resolve
+    from gateway.reports.narrative import load_outline
+
+    shipped_template = resolve("bieu01-ktxh.yaml")
+    assert shipped_template.parent == resources.bundled("templates")
+    with pytest.raises(ConfigurationError, match=r"unknown outline 'DC-TINH'"):
+        load_outline("DC-TINH")
+
+    templates, outlines = tmp_path / "my-templates", tmp_path / "my-outlines"
+    templates.mkdir()
+    outlines.mkdir()
+    (templates / "bieu01-ktxh.yaml").write_text(shipped_template.read_text(encoding="utf-8"), "utf-8")
+    shipped_outline = (resources.bundled("outlines") / "DC-KTXH-THANG.yaml").read_text(encoding="utf-8")
+    (outlines / "DC-TINH.yaml").write_text(shipped_outline.replace("DC-KTXH-THANG", "DC-TINH"), "utf-8")
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GATEWAY_RESOURCES__TEMPLATES_DIR", str(templates))
+    monkeypatch.setenv("GATEWAY_RESOURCES__OUTLINES_DIR", str(outlines))
+    load_settings()
+    load_outline.cache_clear()
+    assert resolve("bieu01-ktxh.yaml") == templates / "bieu01-ktxh.yaml"
+    assert resolve("ds-du-an-dau-tu.yaml").parent == resources.bundled("templates")  # others still shipped
+    assert load_outline("DC-TINH").code == "DC-TINH"
+    assert load_outline("DC-KTXH-THANG").code == "DC-KTXH-THANG"
