@@ -57,9 +57,8 @@ def make_csv(path: Path, values: int) -> None:
         for i in range(values):
             code, unit = known[i % len(known)]
             number, year = month(i // per_month)
-            w.writerow(
-                [code, "", unit, f"{year}-THANG-{number}", places[i // len(known) % len(places)], f"{i % 99991}.{i % 10}"]
-            )
+            place = places[i // len(known) % len(places)]
+            w.writerow([code, "", unit, f"{year}-THANG-{number}", place, f"{i % 99991}.{i % 10}"])
 
 
 def make_xlsx(path: Path, values: int) -> None:
