@@ -51,8 +51,9 @@ from mappings.indicators import (
 if TYPE_CHECKING:
     from gateway.bootstrap import Gateway
 
-BATCH = 2000
-"""Observations per committed batch (Core bulk insert: no ORM identity map growing with the source)."""
+BATCH = 10_000
+"""Observations per committed batch: fewer commits (and WAL checkpoints) per value; a batch of rows
+as dicts is about 20 MB (issue 19: 2,000 -> 10,000 took a 100k-value CSV from 3,400 to 4,100 values/s)."""
 FLUSH_SECONDS = 2.0
 """A slow reader's batch is committed after this long even when not full, so progress shows."""
 NAMED_CHANGES = 200
