@@ -3,13 +3,18 @@ RSA-2048 and ECDSA P-256, beside a floor measured in the same run: the raw ``cry
 verify of the same canonical bytes with the same key, hashing included (issue 19; issue 9 used
 a 64-byte digest).
 
-``sign/s`` is ``PacketSigner.sign`` (parse, canonicalise once, sign, write). Verify is printed twice:
-``sig/s``, the signature check alone (``jcs.verify`` over the received bytes, or XML-DSig's
-references and SignedInfo), and ``full/s``, what every received packet gets: parse with the hostile-
-input guards, the signing-time checks and certificate-path validation with revocation against the
-CRLs in the trust directory (pyhanko-certvalidator).
+``sign/s`` is what the sealer runs: ``PacketSigner.sign`` over the writer's bytes (for JSON,
+``write_packet(canonical=True)``: the RFC 8785 form, hashed as it is; for XML, parse and XML-DSig).
+``any/s`` signs JSON bytes that are not known to be canonical (parse, canonicalise, sign).
+``canon ms`` is what ``canonical=True`` adds to ``write_packet`` (the one canonicalisation).
+Verify is printed twice: ``sig/s``, the signature check alone (``jcs.verify`` over the received
+bytes, or XML-DSig's references and SignedInfo), and ``full/s``, what every received packet gets:
+parse with the hostile-input guards, the signing-time checks and certificate-path validation with
+revocation against the CRLs in the trust directory (cached per certificate while provably
+unchanged: ``TrustStore.validate``). ``--rounds`` rounds, each measuring every figure once; the
+best of each is printed, so a slow stretch of a shared machine hits floors and paths alike.
 
-    .venv/bin/python bench/signing_bench.py [--values 1000] [--seconds 2]
+    .venv/bin/python bench/signing_bench.py [--values 1000] [--seconds 1] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -39,6 +45,7 @@ from gateway.signing.packets import PacketSigner, PacketVerifier, strip_signatur
 from gateway.signing.testpki import make_test_pki
 from gateway.signing.trust import TrustStore
 
+VN = timezone(timedelta(hours=7))
 FORMATS: tuple[Literal["json", "xml"], ...] = ("json", "xml")
 
 
@@ -94,40 +101,82 @@ def signature_check(signed: bytes, fmt: str) -> Callable[[], object]:
     return partial(xmldsig.verify, signed, cert, "bench")
 
 
+def best_ms(fn: Callable[[], object], seconds: float) -> float:
+    return 1000.0 / rate(fn, seconds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--values", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     profile = load_profile()
-    envelope = packet(args.values)
+    # Signed now, as a packet is: the certificate-path outcome is cached while the CRLs on file
+    # cover the signing time (a packet signed before the current CRL was issued is validated afresh).
+    envelope = packet(args.values).model_copy(update={"created_at": datetime.now(UTC).astimezone(VN)})
     with tempfile.TemporaryDirectory() as tmp:
         pki = make_test_pki(Path(tmp))
         passphrase = read_passphrase(file=pki / "passphrase.txt")
         verifier = PacketVerifier(profile, TrustStore(pki / "trust"), max_age=None)
-        print(f"packet: SO_LIEU_BAO_CAO with {args.values} values; {args.seconds:g} s per figure")
         print(
-            f"{'key':10} {'format':6} {'bytes':>8} {'sign/s':>8} {'floor':>8} {'ratio':>6}"
-            f" {'sig/s':>8} {'floor':>8} {'ratio':>6} {'full/s':>8} {'ratio':>7}"
+            f"packet: SO_LIEU_BAO_CAO with {args.values} values; {args.seconds:g} s per figure,"
+            f" best of {args.rounds} rounds"
         )
+        print(
+            f"{'key':10} {'format':6} {'bytes':>8} {'sign/s':>8} {'floor':>8} {'ratio':>6} {'any/s':>7}"
+            f" {'canon ms':>8} {'sig/s':>8} {'floor':>8} {'ratio':>6} {'full/s':>8} {'ratio':>7}"
+        )
+        worst = 0.0
         for name in ("signer", "signer-ec"):
             key = load_key(pki / f"{name}.p12", passphrase)
             signer = PacketSigner(profile, KeyRing([key]))
             for fmt in FORMATS:
-                data = write_packet(envelope, fmt)
+                plain = write_packet(envelope, fmt)
+                data = write_packet(envelope, fmt, canonical=fmt == "json")
                 signed = signer.sign(data)
                 verifier.verify(signed, "bench")
-                floor_sign, floor_verify = floors(key, canonical_bytes(signed, fmt), args.seconds)
-                sign_rate = rate(partial(signer.sign, data), args.seconds)
-                check_rate = rate(signature_check(signed, fmt), args.seconds)
-                verify_rate = rate(partial(verifier.verify, signed, "bench"), args.seconds)
+                value = canonical_bytes(signed, fmt)
+                best: dict[str, float] = {}
+                for _ in range(args.rounds):
+                    floor_sign, floor_verify = floors(key, value, args.seconds)
+                    readings = {
+                        "floor_sign": floor_sign,
+                        "floor_verify": floor_verify,
+                        "sign": rate(partial(signer.sign, data), args.seconds),
+                        "any": rate(partial(signer.sign, plain), args.seconds) if fmt == "json" else 0.0,
+                        "check": rate(signature_check(signed, fmt), args.seconds),
+                        "full": rate(partial(verifier.verify, signed, "bench"), args.seconds),
+                        # negative: the canonical write's extra cost is the difference of two bests
+                        "write": -best_ms(partial(write_packet, envelope, fmt), args.seconds),
+                        "write_canon": -best_ms(
+                            partial(write_packet, envelope, fmt, canonical=fmt == "json"), args.seconds
+                        ),
+                    }
+                    for k, v in readings.items():
+                        best[k] = max(best.get(k, v), v)
+                canon_ms = max(0.0, best["write"] - best["write_canon"])
                 label = "ECDSA" if key.is_ec else "RSA-2048"
+                sign_ratio = best["floor_sign"] / best["sign"]
+                check_ratio = best["floor_verify"] / best["check"]
+                worst = max(worst, sign_ratio, check_ratio)
                 print(
-                    f"{label:10} {fmt:6} {len(signed):>8} {sign_rate:>8.0f} {floor_sign:>8.0f}"
-                    f" {floor_sign / sign_rate:>5.1f}x {check_rate:>8.0f} {floor_verify:>8.0f}"
-                    f" {floor_verify / check_rate:>5.1f}x {verify_rate:>8.0f} {floor_verify / verify_rate:>6.0f}x"
+                    f"{label:10} {fmt:6} {len(signed):>8} {best['sign']:>8.0f} {best['floor_sign']:>8.0f}"
+                    f" {sign_ratio:>5.1f}x {best['any']:>7.0f} {canon_ms:>8.2f} {best['check']:>8.0f}"
+                    f" {best['floor_verify']:>8.0f} {check_ratio:>5.1f}x {best['full']:>8.0f}"
+                    f" {best['floor_verify'] / best['full']:>6.1f}x"
                 )
-        print("goal (issue 19): sign and verify within 2x of the floor (ratio <= 2.0)")
+        batch = [write_packet(envelope, "json", canonical=True) for _ in range(20)]
+        signer = PacketSigner(profile, KeyRing([load_key(pki / "signer.p12", passphrase)]))
+        one_by_one = max(rate(lambda: [signer.sign(d) for d in batch], args.seconds) for _ in range(args.rounds))
+        many = max(rate(partial(signer.sign_many, batch), args.seconds) for _ in range(args.rounds))
+        print(
+            f"batch of 20 (RSA-2048, json): sign_many {many * 20:.0f} packets/s,"
+            f" one by one {one_by_one * 20:.0f} packets/s"
+        )
+        print(
+            f"goal (issue 19): sign and verify within 2x of the floor (ratio <= 2.0); worst sign/sig ratio {worst:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from gateway import __version__, audit, metrics, storage
-from gateway.api import auth_routes, intake, ops, problems, pull
+from gateway.api import auth_routes, exchange, intake, ops, problems, pull
 from gateway.api.middleware import ETagMiddleware, LimitsMiddleware
 from gateway.api.schemas import problem_responses
 from gateway.api.security import Security, bearer
@@ -161,6 +161,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(intake.build_router(security))
     app.include_router(ops.build_router(security))
     app.include_router(ops.build_reconciliation_router(security))
+    app.include_router(exchange.build_router(security))
     app.include_router(dashboard.build_router(security))
     dashboard.install(app)
 

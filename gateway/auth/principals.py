@@ -18,6 +18,8 @@ class Permission(StrEnum):
     INTAKE = "intake"  # post status packets
     METRICS = "metrics"  # Prometheus scrape
     APPROVE = "approve"  # approve or reject reports before they are signed and sent
+    APPROVALS = "approvals:read"  # see the reports awaiting approval, their figures and reconciliation
+    REGIMES = "regimes:decide"  # accept or decline a regime, form or outline received (regime inbox)
 
 
 PERMISSIONS: dict[Permission, frozenset[str]] = {
@@ -27,6 +29,8 @@ PERMISSIONS: dict[Permission, frozenset[str]] = {
     Permission.INTAKE: frozenset({"admin", "receiver"}),
     Permission.METRICS: frozenset({"admin", "operator", "auditor", "metrics"}),
     Permission.APPROVE: frozenset({"approver"}),
+    Permission.APPROVALS: frozenset({"admin", "operator", "auditor", "approver"}),
+    Permission.REGIMES: frozenset({"admin"}),
 }
 
 

@@ -25,7 +25,7 @@ from gateway.api.security import Security
 from gateway.auth.principals import Permission, Principal
 from gateway.clock import VN_TZ, as_utc
 from gateway.coverage import unsent_outside
-from gateway.dashboard import charts, data
+from gateway.dashboard import charts, data, exchange_pages
 from gateway.dashboard.i18n import DEFAULT, LANGUAGES, Translator
 from gateway.db.models import Delivery, DeliveryState, Observation, Packet, StatusReceipt
 from gateway.delivery.queues import destinations
@@ -101,6 +101,8 @@ def build_router(security: Security) -> APIRouter:
                 "lang": t.lang,
                 "principal": principal,
                 "can_write": bool(principal and principal.may(Permission.OPS_WRITE)),
+                "can_read": bool(principal and principal.may(Permission.OPS_READ)),
+                "can_see_approvals": bool(principal and principal.may(Permission.APPROVALS)),
                 "csrf": csrf_of(token) if token else "",
                 "path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
                 "msg": request.query_params.get("msg"),
@@ -146,7 +148,10 @@ def build_router(security: Security) -> APIRouter:
         except (Unauthenticated, RateLimited):
             return RedirectResponse(f"/ui/login?failed=1&next={quote(_safe_next(next))}", status_code=303)
         token, ttl = security.tokens.issue(principal)
-        response = RedirectResponse(_safe_next(next), status_code=303)
+        target = _safe_next(next)
+        if target == "/ui/" and not principal.may(Permission.OPS_READ):
+            target = "/ui/approvals"  # an approver's home: the reports waiting for a decision
+        response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             COOKIE, token, max_age=ttl, httponly=True, samesite="strict", secure=secure_cookie, path="/ui"
         )
@@ -293,28 +298,6 @@ def build_router(security: Security) -> APIRouter:
             mappings=sorted(p.name for p in INDICATOR_MAPPINGS_DIR.glob("*.yaml")),
         )
 
-    @router.get("/exchange", response_class=HTMLResponse)
-    def exchange_page(request: Request, found: Reader) -> Response:
-        """Packets sent to us, the regime inbox and reports awaiting approval (gateway.inbound,
-        gateway.regimes_inbox, gateway.reports.approval); deciding is done with the CLI."""
-        from gateway import regimes_inbox
-        from gateway.db.models import InboundPacket
-        from gateway.reports import approval
-
-        principal, token = found
-        with gw.sessions() as session:
-            inbound = list(session.scalars(select(InboundPacket).order_by(InboundPacket.received_at.desc()).limit(50)))
-            session.expunge_all()
-        return render(
-            request,
-            "exchange.html",
-            principal,
-            token,
-            inbound=inbound,
-            proposals=regimes_inbox.inbox(gw),
-            approvals=approval.listing(gw),
-        )
-
     @router.post("/quarantine/replay")
     def quarantine_replay(
         found: Writer,
@@ -413,6 +396,7 @@ def build_router(security: Security) -> APIRouter:
             life = data.lifecycle(session, packet)
         return render(request, "report.html", principal, token, packet=packet, life=life)
 
+    exchange_pages.add_routes(router, exchange_pages.Pages(gw, render, signed_in, check_csrf))
     return router
 
 

@@ -23,6 +23,7 @@ from lxml import etree
 from pydantic import BaseModel, ValidationError
 
 from gateway.errors import InputError, PacketInvalid, UnsafeInputError, Violation
+from gateway.packets import canonical as jcs_form
 from gateway.packets import codec, rules, safe, schemas
 from gateway.packets import model as m
 from gateway.packets.profile import Profile, load_profile
@@ -203,22 +204,41 @@ def check_envelope(envelope: m.Envelope, profile: Profile | None = None, fmt: sa
 
 
 def write_packet(
-    envelope: m.Envelope, fmt: safe.Format = "json", *, profile: Profile | None = None, validate: bool = True
+    envelope: m.Envelope,
+    fmt: safe.Format = "json",
+    *,
+    profile: Profile | None = None,
+    validate: bool = True,
+    canonical: bool = False,
 ) -> bytes:
     """Serialise ``envelope``; with ``validate`` the bytes are checked against the profile's schema
-    and cross-field rules, so nothing invalid leaves the gateway."""
+    and cross-field rules, so nothing invalid leaves the gateway.
+
+    ``canonical`` (JSON only; the sealer sets it for packets it signs): the bytes returned are the
+    RFC 8785 form (``gateway.packets.canonical.CanonicalEnvelope`` when unsigned), written from the document already
+    parsed back for validation, so the signer hashes them as they are instead of parsing and
+    canonicalising the packet again (issue 19). Signed JSON packets always went out in that form."""
     profile = profile or load_profile()
     source = f"packet {envelope.packet_id}"
     codec_ = wire_model(profile, envelope.packet_type)
     with gc_paused():
         if fmt == "json":
             data = codec_.dump_json(envelope)
+            if not (validate or canonical):
+                return data
+            doc, plain = jcs_form.parse(data) if canonical else (json.loads(data), False)
             if validate:
                 # What is checked is what was written: the bytes, parsed back.
                 _raise_broken(envelope, profile, "json", data, source)
-                problems = _json_violations(json.loads(data), profile, envelope.packet_type)
+                problems = _json_violations(doc, profile, envelope.packet_type)
                 if problems:
                     raise PacketInvalid(problems, source=source)
+            if canonical:
+                try:
+                    form = jcs_form.form(doc, plain)
+                    return jcs_form.CanonicalEnvelope(form) if envelope.signature is None else form
+                except jcs_form.NoCanonicalForm as exc:
+                    raise PacketInvalid([Violation("/", f"no RFC 8785 canonical form: {exc}")], source=source) from exc
             return data
         if not validate:
             return codec.envelope_to_xml(envelope, profile)

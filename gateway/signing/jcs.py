@@ -12,9 +12,9 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
-import rfc8785
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway.errors import SignatureInvalid
+from gateway.packets.canonical import CanonicalJson, NoCanonicalForm
+from gateway.packets.canonical import canonical as canonical_json
 from gateway.signing.keys import SigningKey
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
@@ -30,20 +32,26 @@ ALLOWED = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES25
 _EC_SIZES = {"ES256": 32, "ES384": 48, "ES512": 66}
 
 
-def canonical(envelope: dict[str, Any], signature_key: str) -> bytes:
-    """RFC 8785 bytes of the envelope without its signature, by the ``rfc8785`` package (the one
-    canonicaliser: issue 20 asked to drop the home-made second one). Computed once per signed packet:
-    the signed packet is written as these bytes plus the signature, so verifiers check it over the
-    bytes they receive without canonicalising again (``verify``)."""
+def canonical(envelope: dict[str, Any], signature_key: str) -> CanonicalJson:
+    """RFC 8785 bytes of the envelope without its signature (``gateway.packets.canonical``: the C
+    ``json`` writer where it provably equals RFC 8785, the ``rfc8785`` package elsewhere). Computed
+    once per signed packet: the signed packet is written as these bytes plus the signature, so
+    verifiers check it over the bytes they receive without canonicalising again (``verify``)."""
     unsigned = {k: v for k, v in envelope.items() if k != signature_key}
     try:
-        return rfc8785.dumps(unsigned)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        return canonical_json(unsigned)
+    except NoCanonicalForm as exc:
         raise SignatureInvalid("malformed", f"the packet has no RFC 8785 canonical form ({exc})") from exc
 
 
 def _hash_of(alg: str) -> hashes.HashAlgorithm:
     return _HASHES[alg[2:]]()
+
+
+@lru_cache(maxsize=64)
+def _certificate_b64(certificate: x509.Certificate) -> str:
+    """The signer certificate as ``ChungThu`` carries it, encoded once per certificate (batch signing)."""
+    return base64.b64encode(certificate.public_bytes(Encoding.DER)).decode("ascii")
 
 
 def _signature(data: bytes, key: SigningKey, names: tuple[str, str, str, str]) -> dict[str, str]:
@@ -61,7 +69,7 @@ def _signature(data: bytes, key: SigningKey, names: tuple[str, str, str, str]) -
         raw = private.sign(data, padding.PKCS1v15(), hashes.SHA256())
     return {
         alg_name: alg,
-        cert_name: base64.b64encode(key.certificate.public_bytes(Encoding.DER)).decode("ascii"),
+        cert_name: _certificate_b64(key.certificate),
         value_name: base64.b64encode(raw).decode("ascii"),
     }
 
@@ -77,11 +85,16 @@ def sign_bytes(envelope: dict[str, Any], key: SigningKey, names: tuple[str, str,
     """The signed packet as bytes: the canonical form of the unsigned envelope, with the signature
     object appended as its last member. Canonicalised once; the bytes signed are the bytes sent, so
     a verifier finds them verbatim (``verify``)."""
+    return sign_canonical(canonical(envelope, names[0]), key, names)
+
+
+def sign_canonical(data: CanonicalJson, key: SigningKey, names: tuple[str, str, str, str]) -> bytes:
+    """``sign_bytes`` for an envelope already in canonical form without a signature member (the
+    packet writer's ``canonical=True`` output): one hash and one key operation, nothing re-read."""
     field = names[0]
-    data = canonical(envelope, field)
     member = json.dumps({field: _signature(data, key, names)}, ensure_ascii=False, separators=(",", ":"))
     tail = member[1:].encode("utf-8")  # '"ChuKySo":{...}}'
-    return data[:-1] + (b"," if data != b"{}" else b"") + tail
+    return bytes(data[:-1]) + (b"," if data != b"{}" else b"") + tail
 
 
 def inspect(

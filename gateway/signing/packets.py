@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,9 +28,10 @@ from gateway.clock import Clock, SystemClock, as_utc
 from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets import safe
+from gateway.packets.canonical import CanonicalEnvelope
 from gateway.packets.profile import Profile
 from gateway.signing import jcs, timestamps, xmldsig
-from gateway.signing.keys import KeyRing
+from gateway.signing.keys import KeyRing, SigningKey
 from gateway.signing.timestamps import TS_NS, Stamp, TsaClient
 from gateway.signing.trust import Signer, TrustStore
 
@@ -54,12 +56,25 @@ class PacketSigner:
         self.clock = clock or SystemClock()
 
     def sign(self, data: bytes) -> bytes:
+        """The signed packet. Bytes from ``write_packet(canonical=True)`` are hashed as they are; any
+        other JSON is parsed and canonicalised first; XML gets an enveloped XML-DSig."""
+        return self._sign(data, self.keys.current(self.clock.now()))
+
+    def sign_many(self, packets: Iterable[bytes]) -> list[bytes]:
+        """Sign many packets in one pass with one key (looked up once, its certificate encoded once).
+        Each packet still gets its own signature: QCVN 125 has no signature over several packets."""
         key = self.keys.current(self.clock.now())
+        return [self._sign(data, key) for data in packets]
+
+    def _sign(self, data: bytes, key: SigningKey) -> bytes:
+        names = _names(self.profile)
+        if isinstance(data, CanonicalEnvelope):  # the writer's RFC 8785 form of an unsigned envelope
+            return jcs.sign_canonical(data, key, names)
         if safe.sniff(data) == "json":
             doc = json.loads(data)
             if not isinstance(doc, dict):
                 raise SignatureInvalid("malformed", "a packet is a JSON object", location="packet to sign")
-            return jcs.sign_bytes(doc, key, _names(self.profile))
+            return jcs.sign_bytes(doc, key, names)
         root = safe.parse_xml(data, "packet to sign")
         strip_signature(root)
         return xmldsig.sign(root, key)

@@ -61,8 +61,10 @@ class Sealer:
     def seal(self, envelope: m.Envelope, fmt: Literal["json", "xml"], destinations: Iterable[str]) -> bytes:
         if self.trust is not None:
             verify_attachments(envelope, self.trust)
-        payload = write_packet(envelope, fmt, profile=self.profile)
-        if self.signer is not None and self.signs_for(destinations):
+        signing = self.signer is not None and self.signs_for(destinations)
+        # Signed JSON is written in its RFC 8785 form at once: the signer hashes those bytes as they are.
+        payload = write_packet(envelope, fmt, profile=self.profile, canonical=signing and fmt == "json")
+        if signing and self.signer is not None:
             payload = self.signer.sign(payload)
             if self.tsa is not None:
                 payload = self._stamped(payload, str(envelope.packet_id))

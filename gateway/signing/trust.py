@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator import errors as cv
+from pyhanko_certvalidator.path import ValidationPath
 
 from gateway.clock import as_utc
 from gateway.errors import ConfigurationError, SignatureInvalid, SignatureUnknown
@@ -34,6 +35,7 @@ from gateway.errors import ConfigurationError, SignatureInvalid, SignatureUnknow
 CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der")
 SIGNING_KEY_USAGE = {"digital_signature"}
 WEAK_HASHES = {"md2", "md5", "sha1"}
+MAX_CACHED_PATHS = 4096
 
 T = TypeVar("T")
 
@@ -96,6 +98,7 @@ class TrustStore:
         self.roots: list[asn1_x509.Certificate] = []
         self.intermediates: list[asn1_x509.Certificate] = []
         self.crls: list[asn1_crl.CertificateList] = []
+        self._paths: dict[tuple[bytes, ...], tuple[datetime, datetime, Signer]] = {}
         self.refresh()
         if not self.roots:
             raise ConfigurationError(f"trust directory {directory} holds no root certificate")
@@ -133,6 +136,7 @@ class TrustStore:
                         except ValueError as exc:
                             raise ConfigurationError(f"trust directory: {path.name} is not a CRL") from exc
             self.roots, self.intermediates, self.crls = roots, intermediates, crls
+            self._paths = {}  # every cached path outcome was proven against the previous files
             self._stamp = stamp
             return True
 
@@ -149,8 +153,14 @@ class TrustStore:
         Raises ``SignatureInvalid`` with a distinct code, or ``SignatureUnknown`` when revocation could
         not be established and the policy is to reject; returns the signer otherwise."""
         self.refresh()
-        end = asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
-        others = self.intermediates + [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in extra]
+        cache_key = (cert.public_bytes(Encoding.DER), *(c.public_bytes(Encoding.DER) for c in extra))
+        paths = self._paths
+        cached = paths.get(cache_key)
+        at = as_utc(moment)
+        if cached is not None and cached[0] <= at <= cached[1]:
+            return cached[2]
+        end = asn1_x509.Certificate.load(cache_key[0])
+        others = self.intermediates + [asn1_x509.Certificate.load(der) for der in cache_key[1:]]
 
         def context(mode: str) -> ValidationContext:
             return ValidationContext(
@@ -167,10 +177,10 @@ class TrustStore:
             )
 
         try:
-            run_sync(
+            path = run_sync(
                 CertificateValidator(end, validation_context=context("require")).async_validate_usage(SIGNING_KEY_USAGE)
             )
-            return signer_of(cert)
+            signer = signer_of(cert)
         except cv.InsufficientRevinfoError as exc:
             # Intact chain, but no current CRL covers it: "unknown", never "valid".
             detail = f"revocation status cannot be established ({_plain(exc)})"
@@ -180,6 +190,46 @@ class TrustStore:
             return signer_of(cert, "unknown")
         except Exception as exc:
             raise _classify(exc, location) from exc
+        window = self._unchanged_between(path)
+        if window is not None:
+            if len(paths) >= MAX_CACHED_PATHS:
+                paths.clear()
+            paths[cache_key] = (*window, signer)
+        return signer
+
+    def _unchanged_between(self, path: ValidationPath) -> tuple[datetime, datetime] | None:
+        """The moments at which validating this path again must give the same "good" outcome, or
+        None when that cannot be shown (then nothing is cached).
+
+        Why: path validation with CRLs (pyhanko-certvalidator) cost 10-15 ms per received packet,
+        90-200x the signature check (issue 19), and a province signs every packet with the same
+        certificate. The outcome depends on the moment only through: each certificate's validity
+        period, and revocation by the CRLs on file. So the cached "good" holds for every moment inside
+        every path certificate's validity and inside the [thisUpdate, nextUpdate] of every CRL from
+        the path's issuers, provided each such CRL is signed by a certificate of the path itself
+        (not an indirect CRL issuer whose own validity would also count) and lists none of the
+        path's serial numbers (a certificate revoked later is good before its revocation date and
+        bad after it: such paths are never cached). The files on disk changing clears the cache."""
+        certs = list(path.iter_certs(include_root=True))
+        subjects = {c.subject.dump() for c in certs}
+        issuers = {c.issuer.dump() for c in certs if not c.self_issued}
+        serials = {c.serial_number for c in certs}
+        low = max(c["tbs_certificate"]["validity"]["not_before"].native for c in certs)
+        high = min(c["tbs_certificate"]["validity"]["not_after"].native for c in certs)
+        for crl in self.crls:
+            if crl.issuer.dump() not in issuers:
+                continue
+            if crl.issuer.dump() not in subjects:
+                return None
+            revoked = crl["tbs_cert_list"]["revoked_certificates"].native or []
+            if any(entry["user_certificate"] in serials for entry in revoked):
+                return None
+            low = max(low, crl["tbs_cert_list"]["this_update"].native)
+            next_update = crl["tbs_cert_list"]["next_update"].native
+            if next_update is None:
+                return None
+            high = min(high, next_update)
+        return (as_utc(low), as_utc(high)) if low <= high else None
 
     def _validate_without_revocation(self, end: Any, context: Any, location: str) -> None:
         try:

@@ -72,7 +72,7 @@ def api(gateway_factory: GatewayFactory, tmp_path: Path) -> Iterator[Api]:
         s.get(Delivery, delivery_ids[1]).state = "dead"
     app = create_app(gw)
     tokens = {}
-    for role in ("admin", "operator", "auditor"):
+    for role in ("admin", "operator", "auditor", "approver"):
         tokens[role] = token(app, "user", user(gw, f"an-{role}", role), role)
     for role, grants in (
         ("ministry", {"regimes": ("KTXH-THANG",), "indicators": ("*",)}),
@@ -97,12 +97,16 @@ def request_for(api: Api, route: APIRoute, method: str) -> tuple[str, dict[str, 
         delivery_id=api.delivery_id,
         indicator="0501",
         kind="DANH_MUC_CHI_TIEU",
+        approval_id=1,  # none held: an allowed caller gets 404, others 403
+        proposal_id=1,
     )
     kwargs: dict[str, Any] = {}
     if path in ("/v1/reports", "/v1/packets"):
         kwargs["params"] = {"regime": "KTXH-THANG"}
-    if path.endswith("/cancel"):
+    if path.endswith(("/cancel", "/reject", "/decline")):
         kwargs["json"] = {"reason": "sent by hand"}
+    if path.endswith("/approve"):
+        kwargs["json"] = {}
     if path.endswith("/quarantine/replay"):
         kwargs["json"] = {"mapping": "lao-cai-ktxh.yaml"}
     if path == "/v1/intake/status":

@@ -138,7 +138,7 @@ def test_no_dashboard_route_answers_without_a_session(gateway_factory: GatewayFa
             for method in route.methods:
                 if (method, route.path) in UI_PUBLIC:
                     continue
-                path = route.path.format(delivery_id=1, packet_id="x", lang="en")
+                path = route.path.format(delivery_id=1, packet_id="x", lang="en", approval_id=1, proposal_id=1)
                 answer = httpx.request(
                     method, f"{api.url}{path}", data={"csrf": "x", "reason": "abc", "mapping": "lao-cai-ktxh.yaml"}
                 )
