@@ -94,10 +94,13 @@ def add_timestamp(signed: bytes, tsa: TsaClient, profile: Profile) -> bytes:
         old = ("," + json.dumps({field: sig}, ensure_ascii=False, separators=(",", ":"))[1:]).encode("utf-8")
         new = ("," + json.dumps({field: stamped}, ensure_ascii=False, separators=(",", ":"))[1:]).encode("utf-8")
         body = signed.rstrip(b" \t\r\n")
-        if body.endswith(old):  # written by jcs.sign_bytes: keep every signed byte as it is
-            return body[: -len(old)] + new
-        doc[field] = stamped
-        return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        if not body.endswith(old):  # re-serialising could change a number's spelling, so the signed bytes
+            raise SignatureInvalid(
+                "malformed",
+                f"the packet's {field} is not its last member as the gateway writes it: cannot add a timestamp",
+                location="packet to stamp",
+            )
+        return body[: -len(old)] + new
     root = etree.fromstring(signed)
     signature = root.find(f"{{{xmldsig.DS}}}Signature")
     value = signature.find(f"{{{xmldsig.DS}}}SignatureValue") if signature is not None else None

@@ -25,6 +25,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -80,7 +81,7 @@ class TsaClient:
         self._headers = {"Content-Type": MEDIA_QUERY, "Accept": MEDIA_REPLY}
         if bearer:
             self._headers["Authorization"] = f"Bearer {bearer}"
-        self._verify: str | bool = ca_bundle or True
+        self._verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
 
     def stamp(self, signature_value: bytes) -> bytes:
         """A DER ``TimeStampToken`` over ``signature_value``, or ``TimestampUnavailable`` saying why."""
