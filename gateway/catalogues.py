@@ -137,8 +137,8 @@ def _unique(spec: MappingFile) -> list[IndicatorRule]:
 def publish(gw: Gateway, kind: m.PacketType, destinations: list[str], *, actor: str, year: int | None = None) -> str:
     """Send a catalogue to receivers that want it pushed (a ministry system), through the outbox:
     built from the same data as the pull API, sealed and addressed per destination; audited."""
-    from gateway import outbox
-    from gateway.reports.routing import check_routes, seal_for
+    from gateway.reports.queue import queue
+    from gateway.reports.routing import check_routes
 
     check_routes([("catalogue", destinations, Path("--destination"))], gw.settings.destinations)
     now = gw.clock.now()
@@ -146,22 +146,23 @@ def publish(gw: Gateway, kind: m.PacketType, destinations: list[str], *, actor: 
         kind,
         profile=gw.profile,
         sender=m.Unit(code=gw.settings.sender.code, name=gw.settings.sender.name),
-        receiver=m.Unit(code=gw.settings.sender.code, name=gw.settings.sender.name),  # addressed by seal_for
+        receiver=m.Unit(code=gw.settings.sender.code, name=gw.settings.sender.name),  # addressed by queue
         now=now,
         year=year,
     )
     envelope = envelope.model_copy(update={"packet_id": uuid.uuid4()})  # pushed copies are new packets
-    sealed = seal_for(envelope, destinations, gw.settings.destinations, gw.sealer)
     with gw.sessions.begin() as session:
-        _, deliveries = outbox.store(
+        _, deliveries = queue(
             session,
-            sealed.envelope,
-            sealed.payload,
-            sealed.fmt,
-            sealed.destinations,
-            own_payloads=sealed.own,
+            envelope,
+            destinations,
+            gw.settings.destinations,
+            gw.sealer,
             now=now,
             actor=actor,
+            event="catalogue.pushed",
+            subject=f"catalogue:{kind.value}",
+            detail={"destinations": list(destinations)},
         )
         ids = [d.id for d in deliveries]
     gw.publish(ids)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import audit, outbox
+from gateway import audit
 from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import load_regime
 from gateway.clock import VN_TZ
@@ -29,7 +29,7 @@ from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
 from gateway.packets.validate import read_packet
 from gateway.reports import BuiltPacket, build_report
-from gateway.reports.routing import seal_for
+from gateway.reports.queue import queue
 
 
 class LifecycleError(GatewayError):
@@ -171,16 +171,8 @@ def _send_status(
             ),
         )
         destinations = list(session.scalars(select(Delivery.destination).where(Delivery.packet_id == packet_id)))
-        sealed = seal_for(envelope, destinations, gw.settings.destinations, gw.sealer)
-        _, deliveries = outbox.store(
-            session,
-            sealed.envelope,
-            sealed.payload,
-            sealed.fmt,
-            sealed.destinations,
-            own_payloads=sealed.own,
-            now=gw.clock.now(),
-            actor=actor,
+        _, deliveries = queue(
+            session, envelope, destinations, gw.settings.destinations, gw.sealer, now=gw.clock.now(), actor=actor
         )
         audit.record(
             session,

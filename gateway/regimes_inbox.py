@@ -64,9 +64,12 @@ def in_effect(kind: str, code: str, data_dir: Path) -> Path | None:
 def _regime(body: m.Regime, received: date, data_dir: Path) -> dict[str, Any]:
     existing = in_effect("regime", body.regime_code, data_dir)
     destinations = ["national"]
+    kept: dict[str, Any] = {}
     if existing is not None:
         current = yaml.safe_load(existing.read_text(encoding="utf-8")) or {}
         destinations = list(current.get("destinations") or destinations)
+        # What the province configured, not the Government: kept across a new version of the regime.
+        kept = {k: current[k] for k in ("approval", "lists", "lead_days") if k in current}
     deadline = (
         {"day_of_month": body.deadline.day_of_month}
         if body.deadline.day_of_month is not None
@@ -82,6 +85,7 @@ def _regime(body: m.Regime, received: date, data_dir: Path) -> dict[str, Any]:
         "destinations": destinations,
         "forms": list(body.forms),
         "start": max(body.valid_for.start, received.replace(day=1)).isoformat(),
+        **kept,
     }
 
 

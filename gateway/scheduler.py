@@ -27,6 +27,7 @@ from gateway.db.models import ScheduledRun
 from gateway.ingest_runs import recover
 from gateway.reports import build_in_session
 from gateway.reports.kpis import build_kpi_data
+from gateway.reports.lists import scheduled_lists
 from gateway.reports.routing import check_routes
 
 log = logging.getLogger(__name__)
@@ -129,10 +130,15 @@ class Scheduler:
                     clock=gw.clock,
                     actor=f"scheduler:{self.name}",
                 )
+                # List-type reports the regime declares (lists:), read from their files for the period.
+                lists, list_notes = scheduled_lists(session, gw, regime, run, actor=f"scheduler:{self.name}")
                 record.packets = len(built)
-                record.note = None if built else "no observations for this period: nothing was sent"
+                notes = [] if built else ["no observations for this period: nothing was sent"]
                 if kpis:
-                    record.note = f"{record.note + '; ' if record.note else ''}KPI data: {len(kpis)} packet(s), SO_BO"
+                    notes.append(f"KPI data: {len(kpis)} packet(s), SO_BO")
+                if lists:
+                    notes.append(f"list reports: {len(lists)} packet(s)")
+                record.note = "; ".join(notes + list_notes)[:2000] or None
                 audit.record(
                     session,
                     at=now,
@@ -142,13 +148,19 @@ class Scheduler:
                     detail={
                         "packets": len(built),
                         "kpi_packets": len(kpis),
+                        "list_packets": len(lists),
+                        "not_sent": list_notes,
                         "late": late,
                         "deadline": run.deadline.isoformat(),
                     },
                 )
         except IntegrityError:
             return None  # another scheduler executed this run first
-        gw.publish([d for b in built for d in b.delivery_ids] + [d for k in kpis for d in k.delivery_ids])
+        gw.publish(
+            [d for b in built for d in b.delivery_ids]
+            + [d for k in kpis for d in k.delivery_ids]
+            + [d for sent in lists for d in sent.delivery_ids]
+        )
         if late:
             log.warning("run %s %s executed after its deadline %s: flagged late", regime.code, run.key, run.deadline)
         return RunResult(regime.code, run.key, len(built), late, record.note)

@@ -58,6 +58,18 @@ class ApprovalRule(_Closed):
     warn_hours: float = Field(default=24.0, gt=0, description="flag a report still waiting this close to its deadline")
 
 
+class ListReport(_Closed):
+    """A list-type report (``SO_LIEU_DANH_SACH``) the scheduler sends with each run of the regime."""
+
+    form: str = Field(description="the list form's code (MaBieuMau)")
+    template: str = Field(description="a layout of kind list: mappings/templates/NAME.yaml, or a path")
+    source: str = Field(
+        description="the list for a period, XLSX or CSV: a path where {period} is the period key "
+        "(2026-THANG-10); relative to data_dir"
+    )
+    unit: str | None = Field(default=None, description="reporting unit code; default: our sender code")
+
+
 class RegimeDef(_Closed):
     code: str
     name: str
@@ -70,6 +82,7 @@ class RegimeDef(_Closed):
     indicators: list[str] = []
     lead_days: int = Field(default=0, ge=0, le=60, description="push this many days before the deadline")
     approval: ApprovalRule = ApprovalRule()
+    lists: list[ListReport] = Field(default=[], description="list-type reports sent with each run")
     start: date = Field(default=date(2026, 1, 1), description="first period the scheduler produces")
 
 

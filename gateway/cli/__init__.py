@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
 
-from gateway.cli.common import app, err
+import typer
+
+from gateway.cli.common import LOADED, app, err
 from gateway.errors import ConfigurationError, GatewayError, PacketInvalid, TimestampUnavailable
 
 __all__ = ["app", "main"]
@@ -30,6 +33,7 @@ COMMAND_MODULES = (
     "deliveries",
     "reports",
     "regimes",
+    "catalogues",
     "accounts",
     "db",
     "backup",
@@ -61,22 +65,69 @@ def _is_unreachable(exc: BaseException) -> bool:
     )
 
 
+def _address(url: str | None) -> str:
+    """``host:port`` of a server URL (never its password), or "" when the URL names no server."""
+    if not url:
+        return ""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url.replace("sqla+", "", 1))
+    except ArgumentError:
+        return ""
+    if not parsed.host:
+        return ""
+    default = {"postgresql": 5432, "amqp": 5672, "amqps": 5671, "pyamqp": 5672, "redis": 6379}
+    port = parsed.port or default.get(parsed.get_backend_name())
+    return f"{parsed.host}:{port}" if port else parsed.host
+
+
+def _configured(kind: str) -> str:
+    settings = LOADED.get("settings")
+    if settings is None:
+        return ""
+    return _address(settings.broker_url if kind == "broker" else settings.database_url)
+
+
 def _what(exc: BaseException) -> str:
     text = f"{type(exc).__module__} {exc}".lower()
-    return "the broker" if any(m in text for m in ("amqp", "kombu", "5672")) else "a server"
+    if any(m in text for m in ("amqp", "kombu", "5672")):
+        where = _configured("broker")
+        return f"the broker at {where}" if where else "the broker"
+    return "a server"
 
 
-def database_message(exc: Exception) -> str:
-    """One line for a database failure: what could not be reached, or what is wrong with the schema.
-    (A refused PostgreSQL connection used to be answered "Is the schema migrated?")."""
+_PG_SERVER = re.compile(r'server at "(?P<host>[^"]+)"(?: \([^)]*\))?, port (?P<port>\d+)')
+
+
+def database_message(exc: Exception, url: str | None = None) -> str:
+    """One line for a database failure: what could not be reached (host:port), or what is wrong with
+    the schema. (A refused PostgreSQL connection used to be answered "Is the schema migrated?")."""
     from sqlalchemy.exc import OperationalError
 
     first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     if isinstance(exc, OperationalError) and any(m in str(exc).lower() for m in _UNREACHABLE):
-        return f"cannot reach the database: {first}. Is the server running, and is database.url right?"
+        named = _PG_SERVER.search(first)
+        where = f"{named['host']}:{named['port']}" if named else _address(url) if url else _configured("database")
+        at = f" at {where}" if where else ""
+        return f"cannot reach the database{at}: {first}. Is the server running, and is database.url right?"
     if "no such table" in first.lower() or ("does not exist" in first.lower() and "relation" in first.lower()):
         return f"database error: {first}. The schema is not migrated: run `gateway db upgrade`."
     return f"database error: {first}"
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """A command line the parser refused (unknown command or option, a value out of range, a missing
+    argument): one line naming it and where the help is, as git and pip do, not Typer's framed panel."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # ``gateway`` or ``gateway users`` alone: the help
+        typer.echo(ctx.get_help() if ctx is not None else "", err=False)
+        return 0 if ctx is None else 2
+    message = " ".join(exc.format_message().split())
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None and ctx.command_path else ""
+    err.print(f"error: {message}{where}", markup=False, soft_wrap=True, highlight=False)
+    return int(getattr(exc, "exit_code", 2))
 
 
 def main() -> None:
@@ -88,7 +139,12 @@ def main() -> None:
         app()
         return
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:
+        sys.exit(_usage_error(exc))
+    except typer.Abort:
+        err.print("aborted: nothing was changed", markup=False)
+        sys.exit(1)
     except ConfigurationError as exc:
         err.print(f"configuration error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
@@ -114,7 +170,7 @@ def main() -> None:
             err.print(database_message(exc), markup=False, soft_wrap=True)
             sys.exit(3)
         if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError):
-            err.print(f"error: cannot read {exc.filename}: {exc.strerror}", markup=False, soft_wrap=True)
+            err.print(f"error: cannot use {exc.filename}: {exc.strerror}", markup=False, soft_wrap=True)
             sys.exit(2)
         if _is_unreachable(exc):
             err.print(f"cannot reach {_what(exc)}: {exc}", markup=False, soft_wrap=True)
@@ -125,3 +181,4 @@ def main() -> None:
             soft_wrap=True,
         )
         sys.exit(70)
+    sys.exit(code if isinstance(code, int) else 0)

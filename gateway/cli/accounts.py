@@ -38,8 +38,14 @@ def clients_add(
     to one unit: only status packets from that unit, signed by it, are taken from it."""
     from gateway.auth import accounts
     from gateway.auth.principals import Grants
+    from gateway.cli import checks
+    from gateway.db.models import CLIENT_ROLES
 
-    gw = gateway_for(config)
+    checks.one_of(role, CLIENT_ROLES, "role")
+    for code in regime or ():
+        if code != "*":
+            checks.regime(code)
+    gw = gateway_for(config, create=True)
     grants = Grants(frozenset(regime or ()), frozenset(indicator or ()))
     with gw.sessions.begin() as session:
         issued = accounts.add_client(session, name, role, grants, now=gw.clock.now(), actor="cli", unit=unit)
@@ -67,7 +73,7 @@ def clients_list(config: ConfigOpt = None, fmt: FormatOpt = "table") -> None:
 @clients_app.command("rotate")
 def clients_rotate(
     client_id: str,
-    grace_hours: Annotated[float, typer.Option(help="how long the old secret keeps working")] = 24.0,
+    grace_hours: Annotated[float, typer.Option(min=0, help="how long the old secret keeps working")] = 24.0,
     config: ConfigOpt = None,
 ) -> None:
     """Issue a new secret; the old one keeps working for the grace period (rotation without downtime)."""
@@ -103,17 +109,16 @@ def users_add(
     config: ConfigOpt = None,
 ) -> None:
     """Add an operator account (argon2-hashed password; never taken from the command line)."""
-    import os
-
     from gateway.auth import accounts
+    from gateway.cli import checks
+    from gateway.db.models import USER_ROLES
 
-    if password_file:
-        password = password_file.read_text(encoding="utf-8").splitlines()[0]
-    elif os.environ.get("GATEWAY_NEW_PASSWORD"):
-        password = os.environ["GATEWAY_NEW_PASSWORD"]
-    else:
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    gw = gateway_for(config)
+    checks.one_of(role, USER_ROLES, "role")
+    gw = gateway_for(config, create=True)
+    with gw.sessions() as session:
+        if any(u.username == username for u in accounts.list_users(session)):
+            raise checks.CommandInputError(f"account {username!r} already exists (gateway users passwd to change it)")
+    password = checks.new_password(password_file)
     with gw.sessions.begin() as session:
         accounts.add_user(session, username, full_name or username, role, password, now=gw.clock.now(), actor="cli")
     console.print(f"added {role} {username}")
@@ -144,16 +149,6 @@ def users_disable(username: str, config: ConfigOpt = None) -> None:
     console.print(f"disabled {username}")
 
 
-def _new_password(password_file: Path | None) -> str:
-    import os
-
-    if password_file:
-        return password_file.read_text(encoding="utf-8").splitlines()[0]
-    if os.environ.get("GATEWAY_NEW_PASSWORD"):
-        return os.environ["GATEWAY_NEW_PASSWORD"]
-    return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
-
-
 @users_app.command("passwd")
 def users_passwd(
     username: str,
@@ -164,9 +159,11 @@ def users_passwd(
 ) -> None:
     """Set a new password; every session of the account ends at once."""
     from gateway.auth import accounts
+    from gateway.cli import checks
 
-    password = _new_password(password_file)
     gw = gateway_for(config)
+    checks.account(gw, username)
+    password = checks.new_password(password_file)
     with gw.sessions.begin() as session:
         accounts.set_password(session, username, password, now=gw.clock.now(), actor="cli")
     console.print(f"password of {username} changed; its sessions are ended")
@@ -180,7 +177,10 @@ def users_set_role(
 ) -> None:
     """Change an account's role; every session of the account ends at once."""
     from gateway.auth import accounts
+    from gateway.cli import checks
+    from gateway.db.models import USER_ROLES
 
+    checks.one_of(role, USER_ROLES, "role")
     gw = gateway_for(config)
     with gw.sessions.begin() as session:
         accounts.set_role(session, username, role, now=gw.clock.now(), actor="cli")

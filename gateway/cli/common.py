@@ -29,18 +29,31 @@ err = Console(stderr=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML configuration file")]
 
 
+LOADED: dict[str, Settings] = {}
+"""The settings of this command, once read: an error line can then name the server it could not reach."""
+
+
 def settings_for(config: Path | None) -> Settings:
     """Settings from ``--config`` (or ``GATEWAY_CONFIG``) and the environment."""
     from gateway.settings import load_settings
 
-    return load_settings(config)
+    LOADED["settings"] = settings = load_settings(config)
+    return settings
 
 
-def gateway_for(config: Path | None, migrate: bool | None = None) -> Gateway:
-    """The composed gateway (engine, broker, connectors, clock, signer) for one command."""
+def gateway_for(config: Path | None, migrate: bool | None = None, *, create: bool = False) -> Gateway:
+    """The composed gateway (engine, broker, connectors, clock, signer) for one command.
+
+    Only the commands that may start a gateway's life (``ingest``, ``users add``, the servers ...)
+    pass ``create=True``; every other one refuses a database that does not exist rather than make an
+    empty one in ``./data`` and show an empty table (the demo's data is in ``data/demo``)."""
     from gateway.bootstrap import bootstrap
+    from gateway.cli import checks
 
-    return bootstrap(settings_for(config), migrate=migrate)
+    settings = settings_for(config)
+    if not create:
+        checks.existing_database(settings)
+    return bootstrap(settings, migrate=migrate)
 
 
 def wire_format(value: str, option: str) -> Literal["json", "xml"]:
@@ -49,7 +62,9 @@ def wire_format(value: str, option: str) -> Literal["json", "xml"]:
         return "json"
     if value == "xml":
         return "xml"
-    raise typer.BadParameter(f"{option} must be json or xml")
+    from gateway.cli.checks import CommandInputError
+
+    raise CommandInputError(f"unknown {option} {value!r}; one of json, xml")
 
 
 def configure_logs(settings: Settings) -> None:

@@ -20,11 +20,17 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
     """Migrate the database schema (Alembic) to ``revision``."""
+    from alembic.util.exc import CommandError
+
+    from gateway.cli import checks
     from gateway.db.engine import make_engine, upgrade
 
     settings = settings_for(config)
     engine = make_engine(settings.database_url)
-    upgrade(engine, revision)
+    try:
+        upgrade(engine, revision)
+    except CommandError as exc:  # an unknown revision: Alembic's own words, on one line
+        raise checks.CommandInputError(f"--revision {revision!r}: {exc}") from exc
     console.print(f"database at {revision}: {engine.url.render_as_string(hide_password=True)}")
 
 

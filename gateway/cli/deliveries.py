@@ -14,7 +14,7 @@ from gateway.cli.common import (
     console,
     gateway_for,
 )
-from gateway.cli.output import FormatOpt, Listing
+from gateway.cli.output import FormatOpt, LimitOpt, Listing
 
 deliveries_app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
 app.add_typer(deliveries_app, name="deliveries")
@@ -27,7 +27,7 @@ def deliveries_list(
     config: ConfigOpt = None,
     state: Annotated[str | None, typer.Option()] = None,
     destination: Annotated[str | None, typer.Option()] = None,
-    limit: Annotated[int, typer.Option()] = 50,
+    limit: LimitOpt = 50,
     fmt: FormatOpt = "table",
 ) -> None:
     """List deliveries, newest first."""
@@ -38,6 +38,7 @@ def deliveries_list(
 
     if state:
         checks.delivery_state(state)
+    table = Listing(fmt, "id", "packet", "destination", "state", "attempts", "last_status", "last_error")
     gw = gateway_for(config)
     if destination:
         checks.destination(gw.settings, destination, gw)
@@ -46,7 +47,6 @@ def deliveries_list(
         query = query.where(Delivery.state == state)
     if destination:
         query = query.where(Delivery.destination == destination)
-    table = Listing(fmt, "id", "packet", "destination", "state", "attempts", "last_status", "last_error")
     with gw.sessions() as session:
         for d in session.execute(query).scalars():
             table.add_row(d.id, d.packet_id, d.destination, d.state, d.attempts, d.last_status, d.last_error)
@@ -78,8 +78,10 @@ def deliveries_show(delivery_id: int, config: ConfigOpt = None) -> None:
                 str(a.duration_ms),
                 str(a.http_status or ""),
                 a.outcome,
-                (a.error or "")[:80],
+                a.error or "",
             )
+        for column in table.columns:
+            column.overflow = "fold"  # the whole error, wrapped: it is what the operator came to read
         console.print(table)
 
 
@@ -97,11 +99,11 @@ def replay(
     from gateway.cli import checks
     from gateway.db.models import Delivery, DeliveryState
 
+    if not ids and not all_dead:
+        raise checks.CommandInputError("name the deliveries to replay (IDs) or give --all-dead")
     gw = gateway_for(config)
     if destination:
         checks.destination(gw.settings, destination, gw)
-    if not ids and not all_dead:
-        raise checks.CommandInputError("name the deliveries to replay (IDs) or give --all-dead")
     targets = list(ids or [])
     if all_dead:
         with gw.sessions() as session:
@@ -121,8 +123,8 @@ def destinations_list(config: ConfigOpt = None, fmt: FormatOpt = "table") -> Non
 
     from gateway.db.models import Delivery, DestinationState
 
-    gw = gateway_for(config)
     table = Listing(fmt, "destination", "url", "sending", "reason", "deliveries_by_state")
+    gw = gateway_for(config)
     with gw.sessions() as session:
         states = {row.name: row for row in session.scalars(select(DestinationState))}
         counts: dict[str, dict[str, int]] = {}
@@ -174,6 +176,7 @@ def export_bundle_cmd(
     period = checks.period_key(period)
     if regime:
         checks.regime(regime)
+    checks.output_path(out, "folder")
     gw = gateway_for(config)
     checks.destination(gw.settings, destination)  # a bundle is for a receiver we are configured to send to
     bundle = export_bundle(gw, period, out, regime=regime, destination=destination, actor=f"operator:{actor}")

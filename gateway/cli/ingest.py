@@ -16,7 +16,7 @@ from gateway.cli.common import (
     err,
     gateway_for,
 )
-from gateway.cli.output import FormatOpt, Listing
+from gateway.cli.output import FormatOpt, LimitOpt, Listing
 from gateway.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -77,15 +77,15 @@ def ingest(
     period, unit_code, value, location) and one per problem, as jsonl or a table."""
     import os
 
-    from adapters.registry import UnknownAdapter, reader_for
+    from adapters.registry import READERS, UnknownAdapter, reader_for
     from adapters.template_spec import TemplateError, resolve
+    from gateway.cli import checks
     from gateway.ingest import ingest as run_ingest
     from mappings.indicators import MappingError, load_mapping
 
-    if output_format not in ("jsonl", "table"):
-        raise typer.BadParameter("--format must be jsonl or table")
-    from adapters.registry import READERS
-    from gateway.cli import checks
+    checks.one_of(output_format, ("table", "jsonl"), "--format")
+    if encoding is not None:
+        checks.csv_encoding(encoding, adapter)
 
     if adapter not in READERS:
         raise checks.CommandInputError(f"unknown adapter {adapter!r}{checks.hint(adapter, READERS)}")
@@ -125,7 +125,7 @@ def ingest(
         print_preview(reader, output_format)
         return
     assert mapped is not None
-    gw = gateway_for(config)
+    gw = gateway_for(config, create=True)
     from rich.progress import (
         MofNCompleteColumn,
         Progress,
@@ -229,9 +229,7 @@ def quarantine_replay(
 
 
 @quarantine_app.command("list")
-def quarantine_list(
-    config: ConfigOpt = None, limit: Annotated[int, typer.Option()] = 50, fmt: FormatOpt = "table"
-) -> None:
+def quarantine_list(config: ConfigOpt = None, limit: LimitOpt = 50, fmt: FormatOpt = "table") -> None:
     """Quarantined input with where and why, and the values stored that no regime will send."""
     from sqlalchemy import select
 
@@ -239,8 +237,8 @@ def quarantine_list(
     from gateway.db.models import QuarantineRecord
     from gateway.ingest_runs import visible_quarantine
 
-    gw = gateway_for(config)
     table = Listing(fmt, "id", "location", "reason", "raw")
+    gw = gateway_for(config)
     with gw.sessions() as session:
         query = select(QuarantineRecord).where(visible_quarantine()).order_by(QuarantineRecord.id).limit(limit)
         for q in session.execute(query).scalars():

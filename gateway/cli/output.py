@@ -19,6 +19,7 @@ from gateway.cli.common import console
 
 FORMATS = ("table", "json", "csv")
 FormatOpt = Annotated[str, typer.Option("--format", help="table, json or csv (json and csv carry every value in full)")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="at most this many rows")]
 
 
 class Listing:

@@ -25,11 +25,13 @@ def validate(
     profile: Annotated[str | None, typer.Option(help="profile id")] = None,
 ) -> None:
     """Validate packets; exit 0 all valid, 1 any invalid, 2 unreadable input."""
+    from gateway.cli import checks
     from gateway.errors import InputError
     from gateway.packets.profile import load_profile
     from gateway.packets.safe import check_size
     from gateway.packets.validate import read_packet
 
+    checks.one_of(fmt, ("table", "json"), "--format")
     prof = load_profile(profile) if profile else load_profile()
     results: list[dict[str, Any]] = []
     worst = 0
@@ -46,6 +48,7 @@ def validate(
                     "errors": [{"location": "", "message": f"cannot read: {exc.strerror}"}],
                 }
             )
+            err.print(f"error: cannot read {path}: {exc.strerror}", markup=False, soft_wrap=True)
             worst = 2
             continue
         except InputError as exc:
@@ -118,11 +121,20 @@ def convert(
 ) -> None:
     """Convert a packet between JSON and XML (validated on the way in and out). A signature cannot
     survive the change of format: it is dropped with a note on stderr, or made anew with --key."""
+    from gateway.cli import checks
     from gateway.packets.convert import convert as convert_packet
     from gateway.packets.profile import load_profile
     from gateway.packets.safe import check_size
 
     fmt = wire_format(to, "--to")
+    checks.readable_file(path, "packet file")
+    for given, what in ((key, "key file"), (passphrase_file, "passphrase file")):
+        if given is not None:
+            checks.readable_file(given, what)
+    if passphrase_file is not None and key is None:
+        raise checks.CommandInputError("--passphrase-file is for the --key that signs the converted packet: give --key")
+    if out is not None:
+        checks.output_path(out, "output file")
     check_size(path.stat().st_size, str(path))
     signer = None
     if key is not None:

@@ -27,7 +27,7 @@ def demo(
     faults: Annotated[str, typer.Option(help="simulator fault profile: none, mild, heavy")] = "mild",
     fmt: Annotated[str, typer.Option("--format", help="packet encoding: json or xml")] = "json",
     keep_serving: Annotated[bool, typer.Option("--keep-serving", help="leave the API up afterwards")] = False,
-    packets: Annotated[int | None, typer.Option(help="total packets: adds synthetic load reports")] = None,
+    packets: Annotated[int | None, typer.Option(min=1, help="total packets: adds synthetic load reports")] = None,
     operator: Annotated[
         str, typer.Option(help="with --keep-serving: the dashboard account made after the demo clears its folder")
     ] = "demo",
@@ -37,7 +37,11 @@ def demo(
     With --keep-serving the API and dashboard stay up, with an operator account made after the demo
     cleared its folder (password from $GATEWAY_NEW_PASSWORD, else asked for on a terminal, else made
     up and printed once)."""
+    from gateway.cli import checks
     from gateway.demo import run_demo
+
+    checks.fault_profile(faults)
+    encoding = wire_format(fmt, "--format")
 
     def add_operator(gw: Gateway) -> None:
         import os
@@ -67,7 +71,7 @@ def demo(
     result = run_demo(
         settings_for(config),
         fault_profile=faults,
-        fmt=wire_format(fmt, "--format"),
+        fmt=encoding,
         console=console,
         keep_serving=keep_serving,
         packets=packets,
@@ -80,21 +84,21 @@ def demo(
 def serve(
     config: ConfigOpt = None,
     host: Annotated[str | None, typer.Option()] = None,
-    port: Annotated[int | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535)] = None,
 ) -> None:
     """Serve the API (health, readiness, status intake)."""
     import uvicorn
 
     from gateway.api.app import create_app
 
-    gw = gateway_for(config)
+    gw = gateway_for(config, create=True)
     uvicorn.run(create_app(gw), host=host or gw.settings.api.host, port=port or gw.settings.api.port, log_level="info")
 
 
 @app.command()
 def worker(
     config: ConfigOpt = None,
-    concurrency: Annotated[int | None, typer.Option()] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1)] = None,
     worker_id: Annotated[str | None, typer.Option("--id")] = None,
 ) -> None:
     """Deliver packets: consume wake-ups, attempt, retry, sweep. Stops cleanly on SIGINT/SIGTERM."""
@@ -102,7 +106,7 @@ def worker(
 
     from gateway.worker import Worker
 
-    gw = gateway_for(config)
+    gw = gateway_for(config, create=True)
     configure_logs(gw.settings)
     if gw.settings.metrics.worker_port:
         from gateway import metrics
@@ -118,7 +122,7 @@ def worker(
 
 
 @app.command()
-def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Option()] = None) -> None:
+def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Option(min=1)] = None) -> None:
     """Single node: the API, a delivery worker and the scheduler in one process. Stops cleanly on
     SIGINT/SIGTERM."""
     import signal
@@ -128,7 +132,7 @@ def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Optio
     from gateway.api.app import create_app
     from gateway.worker import Worker
 
-    gw = gateway_for(config)
+    gw = gateway_for(config, create=True)
     configure_logs(gw.settings)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -164,14 +168,14 @@ def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Optio
 def scheduler(
     config: ConfigOpt = None,
     once: Annotated[bool, typer.Option("--once", help="execute due runs once and exit")] = False,
-    interval: Annotated[float, typer.Option(help="seconds between ticks")] = 60.0,
+    interval: Annotated[float, typer.Option(min=1, help="seconds between ticks")] = 60.0,
 ) -> None:
     """Build and enqueue every report whose push date has come; catch up missed runs. Safe to run twice."""
     import signal
 
     from gateway.scheduler import Scheduler
 
-    gw = gateway_for(config)
+    gw = gateway_for(config, create=True)
     configure_logs(gw.settings)
     sched = Scheduler(gw, name=f"scheduler:{__import__('os').getpid()}")
     if once:

@@ -28,13 +28,14 @@ def reconcile(
     config: ConfigOpt = None,
 ) -> None:
     """What the source says vs what was sent vs what the receiver holds, each value classified."""
+    from gateway.cli import checks
     from gateway.reconciliation.export import CLASS_TITLES, to_csv, to_xlsx
 
-    if fmt not in ("table", "csv", "xlsx", "json"):
-        raise typer.BadParameter("--format must be table, csv, xlsx or json")
+    checks.one_of(fmt, ("table", "csv", "xlsx", "json"), "--format")
     if fmt == "xlsx" and out is None:
-        raise typer.BadParameter("--format xlsx needs -o FILE.xlsx")
-    from gateway.cli import checks
+        raise checks.CommandInputError("--format xlsx needs -o FILE.xlsx")
+    if out is not None:
+        checks.output_path(out, "output file")
 
     if period:
         period = checks.period_key(period)

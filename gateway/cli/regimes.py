@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from gateway.cli.common import ConfigOpt, app, console, gateway_for
+from gateway.cli.output import FormatOpt, Listing
 
 regimes_app = typer.Typer(
     help="Regimes, forms and outlines received, waiting for an admin to accept or decline them.",
@@ -21,31 +21,36 @@ def regimes_inbox(
     config: ConfigOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="include accepted and declined proposals")] = False,
     diff: Annotated[int | None, typer.Option(help="print the diff of this proposal")] = None,
+    fmt: FormatOpt = "table",
 ) -> None:
     """Proposals with their set-up deadline (3 working days after receipt); overdue ones flagged."""
     from gateway import regimes_inbox as inbox
+    from gateway.cli import checks
 
+    table = Listing(
+        fmt, "id", "kind", "code", "state", "received", "set_up_by", "overdue", "target", "decided_by", "reason"
+    )
     items = inbox.inbox(gateway_for(config), include_decided=all_ or diff is not None)
     if diff is not None:
         chosen = [i for i in items if i.id == diff]
         if not chosen:
-            raise typer.BadParameter(f"no proposal {diff}")
+            raise checks.CommandInputError(f"no proposal {diff} (gateway regimes inbox --all lists them)")
         console.print(chosen[0].diff or "(no change against the current file)", markup=False, highlight=False)
         return
-    table = Table("id", "kind", "code", "state", "received", "set up by", "target", "decided by", "reason")
     for i in items:
         table.add_row(
-            str(i.id),
+            i.id,
             i.kind,
             i.code,
             i.state,
-            i.received_at.strftime("%Y-%m-%d %H:%M"),
-            f"{i.due_on.isoformat()}{' OVERDUE' if i.overdue else ''}",
+            i.received_at.isoformat(timespec="minutes"),
+            i.due_on.isoformat(),
+            "OVERDUE" if i.overdue else "",
             i.target,
             i.decided_by or "",
             i.reason or "",
         )
-    console.print(table)
+    table.emit()
 
 
 @regimes_app.command("accept")

@@ -13,7 +13,7 @@ from gateway.cli.common import (
     console,
     gateway_for,
 )
-from gateway.cli.output import FormatOpt, Listing
+from gateway.cli.output import FormatOpt, LimitOpt, Listing
 
 reports_app = typer.Typer(help="Reports after sending: revisions, corrections, recalls.", no_args_is_help=True)
 app.add_typer(reports_app, name="reports")
@@ -23,7 +23,7 @@ app.add_typer(reports_app, name="reports")
 def reports_list(
     config: ConfigOpt = None,
     period: Annotated[str | None, typer.Option(help="e.g. 2026-THANG-10")] = None,
-    limit: Annotated[int, typer.Option()] = 50,
+    limit: LimitOpt = 50,
     fmt: FormatOpt = "table",
 ) -> None:
     """Report packets (every revision) with the receiver's latest answer."""
@@ -36,6 +36,8 @@ def reports_list(
 
     from gateway.db.models import Delivery, Packet
 
+    columns = ("MaGoiTin", "regime", "form", "period", "unit", "LanGui", "destination", "state", "answer", "reason")
+    table = Listing(fmt, *columns)
     gw = gateway_for(config)
     query = (
         select(Packet, Delivery)
@@ -46,8 +48,6 @@ def reports_list(
     )
     if period:
         query = query.where(Packet.period_key == period)
-    columns = ("MaGoiTin", "regime", "form", "period", "unit", "LanGui", "destination", "state", "answer", "reason")
-    table = Listing(fmt, *columns)
     with gw.sessions() as session:
         for p, d in session.execute(query):
             table.add_row(
@@ -140,22 +140,27 @@ def reports_send_narrative(
     document attached. PDF signatures are verified and SHA-256 computed before anything is queued."""
     from datetime import date
 
+    from gateway.cli import checks
     from gateway.clock import VN_TZ
     from gateway.reports.narrative import DocumentInfo, NarrativeRequest, send_narrative
 
+    regime, period = checks.regime(regime), checks.period_key(period)
     sections: dict[str, Path] = {}
     for item in section or []:
         code, sep, file = item.partition("=")
         if not sep or not code or not file:
-            raise typer.BadParameter(f"--section {item!r}: expected SECTION=FILE.md")
+            raise checks.CommandInputError(f"--section {item!r}: expected SECTION=FILE.md")
         if code in sections:
-            raise typer.BadParameter(f"--section {code} given twice")
-        sections[code] = Path(file)
-    gw = gateway_for(config)
+            raise checks.CommandInputError(f"--section {code} given twice")
+        sections[code] = checks.readable_file(Path(file), f"section {code} file")
+    for path in attach or []:
+        checks.readable_file(path, "attachment")
     try:
-        day = date.fromisoformat(issued_on) if issued_on else gw.clock.now().astimezone(VN_TZ).date()
+        given_day = date.fromisoformat(issued_on) if issued_on else None
     except ValueError as exc:
-        raise typer.BadParameter(f"--issued-on {issued_on!r}: expected YYYY-MM-DD") from exc
+        raise checks.CommandInputError(f"--issued-on {issued_on!r}: expected a date YYYY-MM-DD") from exc
+    gw = gateway_for(config)
+    day = given_day or gw.clock.now().astimezone(VN_TZ).date()
     sent = send_narrative(
         gw,
         NarrativeRequest(
@@ -182,8 +187,10 @@ def reports_send_kpis(
 ) -> None:
     """Send the period's KPI data (DU_LIEU_CHI_SO) again as a revision: the scheduler sends it first as
     preliminary (SO_BO), each revision is official (CHINH_THUC)."""
+    from gateway.cli import checks
     from gateway.reports.kpis import send_kpis
 
+    regime, period = checks.regime(regime), checks.period_key(period)
     for built in send_kpis(gateway_for(config), regime, period, actor=f"operator:{actor}"):
         console.print(
             f"KPI data queued as packet {built.packet_id}: {built.values} values, {built.figure_status.value}"
@@ -202,10 +209,16 @@ def reports_send_list(
     actor: Annotated[str, typer.Option()] = "cli",
 ) -> None:
     """Send a list-type report (SO_LIEU_DANH_SACH): every row of the list becomes a record."""
-    from adapters.template_spec import load_template, resolve
+    from adapters.template_spec import TemplateError, load_template, resolve
+    from gateway.cli import checks
     from gateway.reports.lists import send_list
 
-    spec = load_template(resolve(template if template.endswith((".yaml", ".yml")) else f"{template}.yaml"))
+    checks.readable_file(source, "list file")
+    regime, period = checks.regime(regime), checks.period_key(period)
+    try:
+        spec = load_template(resolve(template if template.endswith((".yaml", ".yml")) else f"{template}.yaml"))
+    except TemplateError as exc:
+        raise checks.CommandInputError(f"--template {template!r}: {exc}") from exc
     adapter = "csv" if source.suffix.lower() in (".csv", ".txt") else "xlsx"
     sent = send_list(
         gateway_for(config),
@@ -225,27 +238,54 @@ def reports_send_list(
 def reports_approvals(
     config: ConfigOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="include approved and rejected reports")] = False,
+    fmt: FormatOpt = "table",
+    show: Annotated[
+        int | None, typer.Option("--show", min=1, help="one report's figures, each beside the source's value")
+    ] = None,
 ) -> None:
-    """Reports of regimes that need approval, waiting for an approver (flagged near their deadline)."""
-    from rich.table import Table
+    """Reports of regimes that need approval, waiting for an approver (flagged near their deadline);
+    with --show ID, that report's figures reconciled against the source (match, changed, ...)."""
+    from gateway.reports.approval import detail, listing
 
-    from gateway.reports.approval import listing
-
-    table = Table("id", "MaGoiTin", "regime", "form", "period", "unit", "values", "state", "prepared by", "deadline")
+    if show is not None:
+        shown = detail(gateway_for(config), show)
+        counts = ", ".join(f"{name}={count}" for name, count in shown.summary.items())
+        figures = Listing(
+            fmt,
+            "indicator",
+            "column",
+            "disaggregation",
+            "unit",
+            "reported",
+            "source",
+            "classification",
+            "source_ref",
+            title=f"report {show} ({shown.waiting.state}, MaGoiTin {shown.waiting.packet_id}): {counts}",
+        )
+        for x in shown.lines:
+            figures.add_row(
+                x.indicator, x.column, x.disaggregation, x.unit, x.reported, x.source, x.classification, x.source_ref
+            )
+        figures.emit()
+        return
+    columns = ("id", "MaGoiTin", "regime", "form", "period", "unit", "values", "state", "decided_by", "prepared_by")
+    table = Listing(fmt, *columns, "deadline", "due_soon")
     for a in listing(gateway_for(config), include_decided=all_):
         table.add_row(
-            str(a.id),
+            a.id,
             a.packet_id,
             a.regime,
             a.form,
             a.period,
             a.unit,
-            str(a.values),
-            a.state + (f" by {a.decided_by}" if a.decided_by else ""),
+            a.values,
+            a.state,
+            a.decided_by or "",
             a.prepared_by,
-            a.deadline.strftime("%Y-%m-%d %H:%M") + (" DUE SOON" if a.due_soon else ""),
+            a.deadline.isoformat(timespec="minutes"),
+            "DUE SOON" if a.due_soon else "",
         )
-    console.print(table)
+    table.emit()
 
 
 @reports_app.command("approve")
@@ -255,9 +295,12 @@ def reports_approve(
     config: ConfigOpt = None,
 ) -> None:
     """Approve a report: it is signed and queued now."""
+    from gateway.cli import checks
     from gateway.reports.approval import approve
 
-    console.print(f"report approved and queued as packet {approve(gateway_for(config), approval, approver=as_)}")
+    gw = gateway_for(config)
+    checks.account(gw, as_)
+    console.print(f"report approved and queued as packet {approve(gw, approval, approver=as_)}")
 
 
 @reports_app.command("reject")
@@ -268,9 +311,12 @@ def reports_reject(
     config: ConfigOpt = None,
 ) -> None:
     """Reject a report with a reason: it goes back to the source system as a returned report."""
+    from gateway.cli import checks
     from gateway.reports.approval import reject
 
-    returned = reject(gateway_for(config), approval, approver=as_, reason=reason)
+    gw = gateway_for(config)
+    checks.account(gw, as_)
+    returned = reject(gw, approval, approver=as_, reason=reason)
     console.print(
         f"report rejected; returned to the source as packet {returned}"
         if returned

@@ -27,8 +27,12 @@ def keys_test_pki(
     """Make a throw-away PKI for tests and demos: DIR/trust/ (root, intermediate, CRLs), DIR/signer.p12,
     signer-ec.p12, national.p12, ministry.p12, expired.p12, revoked.p12, untrusted.p12, tsa.p12 (a
     time-stamping authority for `gateway sim tsa`), tsa-chain.pem, passphrase.txt."""
+    from gateway.cli import checks
     from gateway.signing.testpki import make_test_pki
 
+    checks.output_path(directory, "folder")
+    if directory.exists() and any(directory.iterdir()):
+        raise checks.CommandInputError(f"folder {directory} exists and is not empty: name a new folder")
     make_test_pki(directory, province=province, national=national)
     for path in sorted(directory.rglob("*")):
         if path.is_file():
@@ -46,12 +50,19 @@ def sign(
 ) -> None:
     """Sign a packet (JSON: ChuKySo over RFC 8785; XML: enveloped XML-DSig). The passphrase is never
     taken from the command line."""
+    from gateway.cli import checks
     from gateway.packets.profile import load_profile
     from gateway.packets.safe import check_size
     from gateway.packets.validate import read_packet
     from gateway.signing.keys import KeyRing, load_key, read_passphrase
     from gateway.signing.packets import PacketSigner
 
+    checks.readable_file(path, "packet file")
+    checks.readable_file(key, "key file")
+    if passphrase_file is not None:
+        checks.readable_file(passphrase_file, "passphrase file")
+    if out is not None:
+        checks.output_path(out, "output file")
     check_size(path.stat().st_size, str(path))
     data = path.read_bytes()
     read_packet(data, source=str(path))  # sign only what is a valid packet
@@ -69,12 +80,13 @@ def verify(
     trust: Annotated[Path, typer.Option("--trust", help="directory of trusted roots, intermediates and CRLs")],
     revocation_unknown: Annotated[str, typer.Option(help="reject or accept when no CRL covers the signer")] = "reject",
     max_age_days: Annotated[
-        float, typer.Option(help="refuse signatures older than this many days (0: no limit, for archives)")
+        float, typer.Option(min=0, help="refuse signatures older than this many days (0: no limit, for archives)")
     ] = 30.0,
 ) -> None:
     """Verify a signed packet (and the signed PDFs it carries), or a signed PDF. Exit 0 when valid,
     1 when not, with the reason. The signer's certificate must be valid and unrevoked now (or at the
     time of its RFC 3161 timestamp): the date a packet claims proves nothing."""
+    from gateway.cli import checks
     from gateway.errors import SignatureInvalid
     from gateway.packets.profile import load_profile
     from gateway.packets.safe import check_size
@@ -84,10 +96,9 @@ def verify(
     from gateway.signing.seal import verify_attachments
     from gateway.signing.trust import TrustStore
 
-    if revocation_unknown not in ("reject", "accept"):
-        raise typer.BadParameter("--revocation-unknown must be reject or accept")
-    if max_age_days < 0:
-        raise typer.BadParameter("--max-age-days must be 0 or more")
+    checks.one_of(revocation_unknown, ("reject", "accept"), "--revocation-unknown")
+    checks.readable_file(path, "file")
+    checks.existing_dir(trust, "trust folder")
     check_size(path.stat().st_size, str(path))
     store = TrustStore(trust, revocation_unknown="accept" if revocation_unknown == "accept" else "reject")
     data = path.read_bytes()

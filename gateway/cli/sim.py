@@ -39,6 +39,10 @@ def _sim_signing(pki: Path | None, party: str, off: bool) -> tuple[Any, Any]:
     """Simulators sign and verify by default, like the national system, with a test PKI."""
     if off:
         return None, None
+    if pki is not None:
+        from gateway.cli import checks
+
+        checks.output_path(pki, "folder")
     from gateway.packets.profile import load_profile
     from gateway.signing.testpki import make_test_pki
     from gateway.signing.testpki import party as pki_party
@@ -53,7 +57,7 @@ def _sim_signing(pki: Path | None, party: str, off: bool) -> tuple[Any, Any]:
 
 @sim_app.command("ministry")
 def sim_ministry(
-    port: Annotated[int, typer.Option()] = 8901,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8901,
     faults: Annotated[str, typer.Option(help="none, mild, heavy")] = "none",
     code: Annotated[str, typer.Option(help="the ministry's identification code")] = "B05",
     name: Annotated[str, typer.Option(help="the ministry's name")] = "Bộ Tài chính",
@@ -62,6 +66,9 @@ def sim_ministry(
     retain: RetainOpt = 10_000,
 ) -> None:
     """Run a ministry reporting-system simulator on 127.0.0.1 (same protocol as the national one)."""
+    from gateway.cli import checks
+
+    checks.fault_profile(faults)
     import uvicorn
 
     from gateway.packets import model as m
@@ -83,13 +90,16 @@ def sim_ministry(
 
 @sim_app.command("national")
 def sim_national(
-    port: Annotated[int, typer.Option()] = 8900,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8900,
     faults: Annotated[str, typer.Option(help="none, mild, heavy")] = "none",
     pki: PkiOpt = None,
     no_signatures: NoSignaturesOpt = False,
     retain: RetainOpt = 10_000,
 ) -> None:
     """Run the national-system simulator on 127.0.0.1."""
+    from gateway.cli import checks
+
+    checks.fault_profile(faults)
     import uvicorn
 
     from gateway.sim import faults as f

@@ -15,9 +15,11 @@ app.add_typer(template_app, name="template")
 
 
 def _kind(path: Path, adapter: str | None) -> str:
+    from gateway.cli import checks
+
     kind = adapter or ("csv" if path.suffix.lower() in (".csv", ".txt") else "xlsx")
-    if kind not in ("xlsx", "csv"):
-        raise typer.BadParameter("--adapter must be xlsx or csv")
+    checks.one_of(kind, ("xlsx", "csv"), "--adapter")
+    checks.readable_file(path, "workbook")
     return kind
 
 
@@ -31,9 +33,13 @@ def template_infer(
     a column code, the period, legacy fonts. What is unsure is printed to check; edit and keep the file."""
     from adapters.template_infer import InferError, infer
     from adapters.template_spec import dump_template
+    from gateway.cli import checks
 
+    kind = _kind(workbook, adapter)
+    if output is not None:
+        checks.output_path(output, "layout file")
     try:
-        found = infer(workbook, _kind(workbook, adapter))
+        found = infer(workbook, kind)
     except InferError as exc:
         raise ConfigurationError(f"{workbook}: {exc}") from exc
     text = f"# Layout proposed by `gateway template infer {workbook.name}`: check it, edit it, keep it.\n"
@@ -53,7 +59,7 @@ def template_infer(
 def template_check(
     spec: Annotated[Path, typer.Argument(help="the layout (YAML)")],
     workbook: Annotated[Path, typer.Argument(help="a workbook (.xlsx) or CSV export in that layout")],
-    rows: Annotated[int, typer.Option(help="records to show")] = 20,
+    rows: Annotated[int, typer.Option(min=1, help="records to show")] = 20,
     period: Annotated[str | None, typer.Option(help="the period, when the layout takes it from --period")] = None,
     unit: Annotated[str | None, typer.Option(help="the unit code, when the layout takes it from --unit")] = None,
     output_format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
@@ -63,13 +69,17 @@ def template_check(
     Exit 1 when the layout reads no value at all from the workbook."""
     from adapters.registry import reader_for
     from adapters.template_spec import TemplateError
+    from gateway.cli import checks
     from gateway.cli.preview import print_preview
 
-    if output_format not in ("jsonl", "table"):
-        raise typer.BadParameter("--format must be jsonl or table")
+    checks.one_of(output_format, ("table", "jsonl"), "--format")
+    checks.readable_file(spec, "layout file")
+    kind = _kind(workbook, adapter)
+    if period:
+        period = checks.period_key(period)
     options = {k: v for k, v in {"template": str(spec), "period": period, "unit": unit}.items() if v}
     try:
-        reader = reader_for(_kind(workbook, adapter), workbook, options)
+        reader = reader_for(kind, workbook, options)
     except TemplateError as exc:
         raise ConfigurationError(str(exc)) from exc
     counts = print_preview(reader, output_format, limit=rows)

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
 from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from gateway import outbox
 from gateway.calendar.regimes import RegimeDef, regime_path, run_for
 from gateway.clock import VN_TZ, Clock
 from gateway.db.models import Observation, Packet
 from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
-from gateway.reports.routing import check_routes, seal_for
+from gateway.reports.queue import due_at, queue
+from gateway.reports.routing import check_routes
 from gateway.settings import DestinationSettings, UnitSettings
 from gateway.signing.seal import Sealer
 
@@ -119,15 +118,19 @@ def build_in_session(
 LINK_CHUNK = 5000  # ids per UPDATE: under SQLite's bound-parameter limit, few statements per report
 
 
-def _link(session: Session, observations: list[Observation], packet_id: str) -> None:
-    """Point the observations at their packet with one UPDATE per ``LINK_CHUNK`` ids, not an ORM
-    update per observation (issue 19); the objects in memory show the link too."""
-    ids = [o.id for o in observations]
+def link_ids(session: Session, ids: list[int], packet_id: str) -> None:
+    """Point observations at their packet with one UPDATE per ``LINK_CHUNK`` ids, not an ORM update
+    per observation (issue 19)."""
     for start in range(0, len(ids), LINK_CHUNK):
         session.execute(
             update(Observation).where(Observation.id.in_(ids[start : start + LINK_CHUNK])).values(packet_id=packet_id),
             execution_options={"synchronize_session": False},
         )
+
+
+def _link(session: Session, observations: list[Observation], packet_id: str) -> None:
+    """``link_ids`` for loaded observations; the objects in memory show the link too."""
+    link_ids(session, [o.id for o in observations], packet_id)
     for obs in observations:
         set_committed_value(obs, "packet_id", packet_id)
 
@@ -208,7 +211,7 @@ def build_report(
             ),
         ),
     )
-    due = datetime.combine(run.deadline, time(23, 59, 59), VN_TZ).astimezone(UTC)
+    due = due_at(run)
     if regime.approval.required:
         # Only approved reports are sealed and queued (gateway.reports.approval).
         from gateway.reports.approval import hold
@@ -217,14 +220,13 @@ def build_report(
             session, envelope, regime, observations, value_count=len(chosen), deadline=due, actor=actor, now=now
         )
         return BuiltPacket(held.packet_id, [], len(chosen))
-    sealed = seal_for(envelope, targets, destinations, sealer, fmt)
-    packet, deliveries = outbox.store(
+    packet, deliveries = queue(
         session,
-        sealed.envelope,
-        sealed.payload,
-        sealed.fmt,
-        sealed.destinations,
-        own_payloads=sealed.own,
+        envelope,
+        targets,
+        destinations,
+        sealer,
+        fmt=fmt,
         now=now,
         value_count=len(chosen),
         mapping_version=chosen[0].mapping_version,

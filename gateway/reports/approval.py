@@ -2,13 +2,14 @@
 leader (Đồng Tháp art. 16; Đồng Nai keeps entry and approval accounts apart).
 
 A report of such a regime is built as usual, then held (``report_approvals``, state
-``awaiting_approval``) as the canonical packet, unsigned: nothing is sealed or queued. An account
-with the ``approver`` role, other than whoever prepared it, approves it (the packet is then sealed
-per destination and queued, its observations marked as sent) or rejects it with a reason (the report
-goes back to the source system as a returned report: a ``TRANG_THAI_BAO_CAO`` ``TRA_LAI`` to the
-``forward_returns_to`` destination). Both names and the decision are kept and audited. A report still
-waiting within ``approval.warn_hours`` of its deadline is flagged (``gateway_reports_approval_due_soon``
-and the ``GatewayReportAwaitingApproval`` alert).
+``awaiting_approval``) as the canonical packet, unsigned: nothing is sealed or queued; at most one
+draft per report waits (built again, it is kept or replaced in place, see ``hold``). An account with
+the ``approver`` role, neither whoever prepared it nor whoever read its data in, approves it (the
+packet is then sealed per destination and queued, its observations marked as sent) or rejects it
+with a reason (the report goes back to the source system as a returned report: a
+``TRANG_THAI_BAO_CAO`` ``TRA_LAI`` to the ``forward_returns_to`` destination). Both names and the
+decision are kept and audited. A report still waiting within ``approval.warn_hours`` of its deadline
+is flagged (``gateway_reports_approval_due_soon`` and the ``GatewayReportAwaitingApproval`` alert).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway import audit, outbox
+from gateway import audit
 from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import RegimeDef, load_regime
 from gateway.clock import VN_TZ, as_utc
@@ -30,11 +31,13 @@ from gateway.errors import Conflict, Forbidden, InputError, NotFound
 from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
 from gateway.packets.validate import read_packet, write_packet
-from gateway.reports.routing import seal_for
+from gateway.reports import link_ids
+from gateway.reports.queue import queue
 
 
 class ApprovalRefused(Forbidden):
-    """This account may not decide on this report (wrong role, or it prepared the report)."""
+    """This account may not decide on this report (not an active approver, or it prepared the report or
+    read its data in): a 403 over the API, a message on the dashboard, exit 2 from the CLI."""
 
 
 def _subject(held: ReportApproval) -> str:
@@ -330,35 +333,23 @@ def approve(gw: Gateway, approval_id: int, *, approver: str, expected_packet: st
             }
         )
         regime = load_regime(held.regime_code)
-        sealed = seal_for(envelope, regime.destinations, gw.settings.destinations, gw.sealer)
-        packet, deliveries = outbox.store(
+        packet, deliveries = queue(
             session,
-            sealed.envelope,
-            sealed.payload,
-            sealed.fmt,
-            sealed.destinations,
-            own_payloads=sealed.own,
+            envelope,
+            regime.destinations,
+            gw.settings.destinations,
+            gw.sealer,
             now=now,
             value_count=held.value_count,
             mapping_version=held.mapping_version,
             deadline=as_utc(held.deadline),
             actor=f"approver:{approver}",
-        )
-        for start in range(0, len(held.observation_ids), 5000):  # the held observations are sent now
-            chunk = held.observation_ids[start : start + 5000]
-            session.execute(
-                update(Observation).where(Observation.id.in_(chunk)).values(packet_id=packet.id),
-                execution_options={"synchronize_session": False},
-            )
-        held.state, held.decided_by, held.decided_at = "approved", approver, now
-        audit.record(
-            session,
-            at=now,
-            actor=f"approver:{approver}",
-            action="report.approved",
+            event="report.approved",
             subject=_subject(held),
-            detail={"approval": approval_id, "packet": packet.id, "prepared_by": held.prepared_by},
+            detail={"approval": approval_id, "prepared_by": held.prepared_by},
         )
+        link_ids(session, held.observation_ids, packet.id)  # the held observations are sent now
+        held.state, held.decided_by, held.decided_at = "approved", approver, now
         ids = [d.id for d in deliveries]
     gw.publish(ids)
     return packet.id
@@ -389,7 +380,7 @@ def reject(
                 profile=gw.profile.id,
                 created_at=local,
                 sender=draft.sender,
-                receiver=draft.sender,  # addressed to the source by seal_for
+                receiver=draft.sender,  # addressed to the source by queue
                 body=m.StatusReport(
                     original_packet_id=draft.packet_id,
                     regime_code=body.regime_code,
@@ -402,16 +393,8 @@ def reject(
                     reason=reason,
                 ),
             )
-            sealed = seal_for(status, [source], gw.settings.destinations, gw.sealer)
-            _, deliveries = outbox.store(
-                session,
-                sealed.envelope,
-                sealed.payload,
-                sealed.fmt,
-                sealed.destinations,
-                own_payloads=sealed.own,
-                now=now,
-                actor=f"approver:{approver}",
+            _, deliveries = queue(
+                session, status, [source], gw.settings.destinations, gw.sealer, now=now, actor=f"approver:{approver}"
             )
             ids, returned = [d.id for d in deliveries], str(status.packet_id)
         audit.record(

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway import audit, outbox
 from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import RegimeDef, load_regime, run_for
 from gateway.clock import VN_TZ, Clock, as_utc
 from gateway.db.models import Observation, Packet
 from gateway.errors import NotFound
 from gateway.packets import model as m
-from gateway.reports.routing import seal_for
+from gateway.reports.queue import due_at, queue
 from gateway.settings import DestinationSettings, UnitSettings
 from gateway.signing.seal import Sealer
 from mappings.indicators import INDICATOR_MAPPINGS_DIR, load_mapping
@@ -108,7 +106,7 @@ def build_kpi_data(
             profile=sealer.profile.id,
             created_at=local_now,
             sender=m.Unit(code=sender.code, name=sender.name),
-            receiver=unit,  # addressed per destination by seal_for
+            receiver=unit,  # addressed per destination by queue
             body=m.KpiData(
                 reporting_unit=unit,
                 kpi_values=[
@@ -124,28 +122,21 @@ def build_kpi_data(
                 ],
             ),
         )
-        sealed = seal_for(envelope, regime.destinations, destinations, sealer)
-        packet, deliveries = outbox.store(
+        packet, deliveries = queue(
             session,
-            sealed.envelope,
-            sealed.payload,
-            sealed.fmt,
-            sealed.destinations,
-            own_payloads=sealed.own,
+            envelope,
+            regime.destinations,
+            destinations,
+            sealer,
             now=now,
             value_count=len(observations),
             mapping_version=observations[0].mapping_version,
-            deadline=datetime.combine(run.deadline, time(23, 59, 59), VN_TZ).astimezone(UTC),
+            deadline=due_at(run),
             actor=actor,
             report_key=(regime.code, KPI_FORM, period_key, revision),
-        )
-        audit.record(
-            session,
-            at=now,
-            actor=actor,
-            action="report.kpi_data",
+            event="report.kpi_data",
             subject=f"report:{regime.code}:{KPI_FORM}:{period_key}:{unit_code}",
-            detail={"packet": packet.id, "revision": revision, "status": status.value, "values": len(observations)},
+            detail={"revision": revision, "status": status.value, "values": len(observations)},
         )
         out.append(BuiltKpis(packet.id, [d.id for d in deliveries], len(observations), status))
     return out

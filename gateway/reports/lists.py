@@ -13,26 +13,28 @@ sheet and row: a list is sent whole or not at all.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from adapters.base import ReadProblem
 from adapters.grid import GridSheet, column_index
 from adapters.template_reader import TemplateReader
 from adapters.template_spec import ColumnRef, TemplateSpec, compile_header, fold
-from gateway import audit, outbox
 from gateway.bootstrap import Gateway
-from gateway.calendar.regimes import load_regime, run_for
+from gateway.calendar.regimes import ListReport, RegimeDef, Run, load_regime, run_for
 from gateway.clock import VN_TZ
 from gateway.db.models import Packet
 from gateway.errors import InputError
 from gateway.packets import model as m
-from gateway.reports.routing import seal_for
+from gateway.reports.queue import due_at, queue
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,71 @@ def read_records(path: Path, spec: TemplateSpec, adapter: str) -> list[m.Record]
     return records
 
 
+def build_list(
+    session: Session,
+    gw: Gateway,
+    regime: RegimeDef,
+    form: str,
+    run: Run,
+    records: list[m.Record],
+    *,
+    source: Path,
+    actor: str,
+    unit_code: str | None = None,
+) -> SentList:
+    """Revision n+1 of the list report, sealed per destination and queued in the caller's transaction
+    (the caller publishes the wake-ups after commit)."""
+    sender = gw.settings.sender
+    code = unit_code or sender.code
+    unit = m.Unit(code=code, name=sender.name if code == sender.code else code)
+    now = gw.clock.now()
+    local_now = now.astimezone(VN_TZ)
+    revision = 1 + int(
+        session.scalar(
+            select(func.max(Packet.revision)).where(
+                Packet.packet_type == m.PacketType.SO_LIEU_DANH_SACH.value,
+                Packet.regime_code == regime.code,
+                Packet.form_code == form,
+                Packet.period_key == run.key,
+                Packet.reporting_unit == code,
+            )
+        )
+        or 0
+    )
+    envelope = m.Envelope(
+        packet_id=uuid.uuid4(),
+        packet_type=m.PacketType.SO_LIEU_DANH_SACH,
+        profile=gw.profile.id,
+        created_at=local_now,
+        sender=m.Unit(code=sender.code, name=sender.name),
+        receiver=unit,  # addressed per destination by queue
+        body=m.ReportList(
+            regime_code=regime.code,
+            form_code=form,
+            period=run.period,
+            reporting_unit=unit,
+            revision=revision,
+            sent_at=local_now,
+            records=records,
+        ),
+    )
+    packet, deliveries = queue(
+        session,
+        envelope,
+        regime.destinations,
+        gw.settings.destinations,
+        gw.sealer,
+        now=now,
+        value_count=len(records),
+        deadline=due_at(run),
+        actor=actor,
+        event="report.list",
+        subject=f"report:{regime.code}:{form}:{run.key}:{code}",
+        detail={"revision": revision, "records": len(records), "source": str(source)},
+    )
+    return SentList(packet.id, revision, len(records), [d.id for d in deliveries])
+
+
 def send_list(
     gw: Gateway,
     *,
@@ -126,62 +193,54 @@ def send_list(
     regime = load_regime(regime_code)
     run = run_for(regime, period_key)
     records = read_records(source, spec, adapter)
-    sender = gw.settings.sender
-    code = unit_code or sender.code
-    unit = m.Unit(code=code, name=sender.name if code == sender.code else code)
-    now = gw.clock.now()
-    local_now = now.astimezone(VN_TZ)
     with gw.sessions.begin() as session:
-        revision = 1 + int(
-            session.scalar(
-                select(func.max(Packet.revision)).where(
-                    Packet.packet_type == m.PacketType.SO_LIEU_DANH_SACH.value,
-                    Packet.regime_code == regime.code,
-                    Packet.form_code == form,
-                    Packet.period_key == run.key,
-                    Packet.reporting_unit == code,
-                )
+        sent = build_list(session, gw, regime, form, run, records, source=source, actor=actor, unit_code=unit_code)
+    gw.publish(sent.delivery_ids)
+    return sent
+
+
+def list_source(declared: ListReport, period_key: str, data_dir: Path) -> Path:
+    """Where a declared list of a period is: ``{period}`` replaced, relative paths under ``data_dir``."""
+    path = Path(declared.source.replace("{period}", period_key))
+    return path if path.is_absolute() else data_dir / path
+
+
+def adapter_for(path: Path) -> str:
+    return "csv" if path.suffix.lower() in (".csv", ".txt") else "xlsx"
+
+
+def scheduled_lists(
+    session: Session, gw: Gateway, regime: RegimeDef, run: Run, *, actor: str
+) -> tuple[list[SentList], list[str]]:
+    """The list reports a regime declares (``lists:``), for the scheduler's run, in its transaction.
+
+    A list whose file is missing or unreadable is not sent, and says so (the run's note, a warning in
+    the log, the audit event of the run), naming the file and, for a bad one, the sheet and row; the
+    rest of the run goes on. The operator sends it later with ``gateway reports send-list``. A regime
+    that needs approval has no list sent by the scheduler: lists are not held for an approver, so a
+    person sends them (``reports send-list``) once the report is approved."""
+    from adapters.template_spec import TemplateError, load_template, resolve
+
+    if regime.lists and regime.approval.required:
+        return [], [f"list reports of {regime.code} wait for a person (approval required): gateway reports send-list"]
+    sent: list[SentList] = []
+    notes: list[str] = []
+    for declared in regime.lists:
+        path = list_source(declared, run.key, gw.settings.data_dir)
+        try:
+            if not path.is_file():
+                raise InputError("no such file", location=str(path))
+            name = declared.template
+            spec = load_template(resolve(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml"))
+            records = read_records(path, spec, adapter_for(path))
+        except (InputError, TemplateError, OSError) as exc:
+            why = f"list {declared.form} not sent: {exc}; send it with gateway reports send-list"
+            log.warning("run %s %s: %s", regime.code, run.key, why)
+            notes.append(why)
+            continue
+        sent.append(
+            build_list(
+                session, gw, regime, declared.form, run, records, source=path, actor=actor, unit_code=declared.unit
             )
-            or 0
         )
-        envelope = m.Envelope(
-            packet_id=uuid.uuid4(),
-            packet_type=m.PacketType.SO_LIEU_DANH_SACH,
-            profile=gw.profile.id,
-            created_at=local_now,
-            sender=m.Unit(code=sender.code, name=sender.name),
-            receiver=unit,  # addressed per destination by seal_for
-            body=m.ReportList(
-                regime_code=regime.code,
-                form_code=form,
-                period=run.period,
-                reporting_unit=unit,
-                revision=revision,
-                sent_at=local_now,
-                records=records,
-            ),
-        )
-        sealed = seal_for(envelope, regime.destinations, gw.settings.destinations, gw.sealer)
-        packet, deliveries = outbox.store(
-            session,
-            sealed.envelope,
-            sealed.payload,
-            sealed.fmt,
-            sealed.destinations,
-            own_payloads=sealed.own,
-            now=now,
-            value_count=len(records),
-            deadline=datetime.combine(run.deadline, time(23, 59, 59), VN_TZ).astimezone(UTC),
-            actor=actor,
-        )
-        audit.record(
-            session,
-            at=now,
-            actor=actor,
-            action="report.list",
-            subject=f"report:{regime.code}:{form}:{run.key}:{code}",
-            detail={"packet": packet.id, "revision": revision, "records": len(records), "source": str(source)},
-        )
-        ids = [d.id for d in deliveries]
-    gw.publish(ids)
-    return SentList(packet.id, revision, len(records), ids)
+    return sent, notes

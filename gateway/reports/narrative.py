@@ -6,7 +6,8 @@ Outlines are data (``mappings/outlines/*.yaml``: code, name, regime, sections), 
 (UTF-8, stored as NFC). Attachments are read from files; the gateway computes their SHA-256 and
 verifies every signed PDF (intact, whole-file, trusted, not revoked, signed for our unit) before the
 report is built: an unsigned or badly signed PDF is refused with its file named, and nothing is queued.
-The packet goes through ``seal_for`` and the outbox like a numeric report, with the regime's deadline.
+The packet goes through ``queue`` (sealed per destination, then the outbox) like a numeric report,
+with the regime's deadline.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import mimetypes
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -26,14 +27,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway import audit, outbox, resources
+from gateway import resources
 from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import load_regime, run_for
 from gateway.clock import VN_TZ
 from gateway.db.models import Packet
 from gateway.errors import ConfigurationError, InputError
 from gateway.packets import model as m
-from gateway.reports.routing import seal_for
+from gateway.reports.queue import due_at, queue
 from gateway.signing.pdf import PDF_MEDIA_TYPE, verify_pdf
 from gateway.signing.trust import TrustStore
 
@@ -202,7 +203,7 @@ def send_narrative(gw: Gateway, request: NarrativeRequest, *, actor: str) -> Sen
             profile=gw.profile.id,
             created_at=local_now,
             sender=unit,
-            receiver=unit,  # addressed per destination by seal_for
+            receiver=unit,  # addressed per destination by queue
             body=m.NarrativeReport(
                 regime_code=regime.code,
                 outline_code=outline.code,
@@ -219,27 +220,18 @@ def send_narrative(gw: Gateway, request: NarrativeRequest, *, actor: str) -> Sen
                 attachments=attached,
             ),
         )
-        sealed = seal_for(envelope, regime.destinations, gw.settings.destinations, gw.sealer)
-        due = datetime.combine(run.deadline, time(23, 59, 59), VN_TZ).astimezone(UTC)
-        packet, deliveries = outbox.store(
+        packet, deliveries = queue(
             session,
-            sealed.envelope,
-            sealed.payload,
-            sealed.fmt,
-            sealed.destinations,
-            own_payloads=sealed.own,
+            envelope,
+            regime.destinations,
+            gw.settings.destinations,
+            gw.sealer,
             now=now,
-            deadline=due,
+            deadline=due_at(run),
             actor=actor,
-        )
-        audit.record(
-            session,
-            at=now,
-            actor=actor,
-            action="report.narrative",
+            event="report.narrative",
             subject=f"report:{regime.code}:{outline.code}:{run.key}:{sender.code}",
             detail={
-                "packet": packet.id,
                 "revision": revision,
                 "sections": [c.section_code for c in contents],
                 "attachments": [{"file": a.file_name, "sha256": a.sha256} for a in attached],

@@ -71,15 +71,35 @@ def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     return code, capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, migrated database: the commands that read one refuse a data folder without it."""
+    data = tmp_path_factory.mktemp("migrated")
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "GATEWAY_DATA_DIR": str(data)},
+    )
+    assert done.returncode == 0, done.stderr
+    return data / "gateway.sqlite"
+
+
 @pytest.mark.parametrize(("args", "message", "code"), CASES, ids=[" ".join(c[0][:3]) for c in CASES])
 def test_a_wrong_input_is_one_clear_line_and_exit_2(
     args: list[str],
     message: str,
     code: int,
+    migrated: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    import shutil
+
+    (tmp_path / "data").mkdir()
+    shutil.copy(migrated, tmp_path / "data" / "gateway.sqlite")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
@@ -89,6 +109,7 @@ def test_a_wrong_input_is_one_clear_line_and_exit_2(
     assert "Traceback" not in err and "unexpected error" not in err
     assert len([line for line in err.splitlines() if line.strip()]) <= 2, err
     assert not list(tmp_path.glob("*.zip")) and not (tmp_path / "out").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
 
 def test_backup_restore_asks_and_needs_yes_without_a_terminal(
@@ -96,7 +117,7 @@ def test_backup_restore_asks_and_needs_yes_without_a_terminal(
 ) -> None:
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
-    assert run(["users", "list"], monkeypatch, capsys)[0] == 0  # creates the database
+    assert run(["db", "upgrade"], monkeypatch, capsys)[0] == 0  # creates the database
     assert run(["backup", "create", str(tmp_path / "b1")], monkeypatch, capsys)[0] == 0
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal, as under cron or CI
     code, err = run(["backup", "restore", str(tmp_path / "b1")], monkeypatch, capsys)
@@ -118,10 +139,29 @@ def test_a_database_from_a_newer_gateway_says_which_revision_and_what_to_do(
 ) -> None:
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
-    assert run(["users", "list"], monkeypatch, capsys)[0] == 0
+    assert run(["db", "upgrade"], monkeypatch, capsys)[0] == 0
     with sqlite3.connect(tmp_path / "gateway.sqlite") as db:
         db.execute("UPDATE alembic_version SET version_num = '0099'")
     code, err = run(["deliveries", "list"], monkeypatch, capsys)
     assert code == 2, err
     assert "schema revision 0099, newer than this gateway" in err
     assert "run the gateway version that wrote it" in err
+
+
+def test_a_refused_database_server_is_named_by_host_and_port_not_a_migration_question(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused PostgreSQL connection used to be answered "Is the schema migrated?"."""
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on: bound, then closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GATEWAY_DATABASE__URL", f"postgresql+psycopg://gateway:secret@127.0.0.1:{port}/gateway")
+    monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
+    code, err = run(["deliveries", "list"], monkeypatch, capsys)
+    assert code == 3, err
+    assert f"cannot reach the database at 127.0.0.1:{port}" in err
+    assert "migrated" not in err and "secret" not in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
