@@ -113,7 +113,7 @@ def sim_national(
 
 @sim_app.command("tsa")
 def sim_tsa(
-    port: Annotated[int, typer.Option()] = 8902,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8902,
     pki: PkiOpt = None,
 ) -> None:
     """Run a test RFC 3161 time-stamping authority on 127.0.0.1 (signs with the test PKI's tsa.p12);
