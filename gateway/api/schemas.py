@@ -289,5 +289,6 @@ class AuditItem(BaseModel):
 class ReconciliationView(BaseModel):
     regime: str | None
     period: str | None
-    summary: dict[str, int]
+    summary: dict[str, int]  # lines per value verdict
+    late: int = 0  # lines that reached the receiver after the deadline, whatever their verdict
     lines: list[Line]  # the reconciliation's own dataclass: one definition of a line

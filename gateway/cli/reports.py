@@ -239,10 +239,35 @@ def reports_approvals(
     config: ConfigOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="include approved and rejected reports")] = False,
     fmt: FormatOpt = "table",
+    show: Annotated[
+        int | None, typer.Option("--show", min=1, help="one report's figures, each beside the source's value")
+    ] = None,
 ) -> None:
-    """Reports of regimes that need approval, waiting for an approver (flagged near their deadline)."""
-    from gateway.reports.approval import listing
+    """Reports of regimes that need approval, waiting for an approver (flagged near their deadline);
+    with --show ID, that report's figures reconciled against the source (match, changed, ...)."""
+    from gateway.reports.approval import detail, listing
 
+    if show is not None:
+        shown = detail(gateway_for(config), show)
+        counts = ", ".join(f"{name}={count}" for name, count in shown.summary.items())
+        figures = Listing(
+            fmt,
+            "indicator",
+            "column",
+            "disaggregation",
+            "unit",
+            "reported",
+            "source",
+            "classification",
+            "source_ref",
+            title=f"report {show} ({shown.waiting.state}, MaGoiTin {shown.waiting.packet_id}): {counts}",
+        )
+        for x in shown.lines:
+            figures.add_row(
+                x.indicator, x.column, x.disaggregation, x.unit, x.reported, x.source, x.classification, x.source_ref
+            )
+        figures.emit()
+        return
     columns = ("id", "MaGoiTin", "regime", "form", "period", "unit", "values", "state", "decided_by", "prepared_by")
     table = Listing(fmt, *columns, "deadline", "due_soon")
     for a in listing(gateway_for(config), include_decided=all_):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 
@@ -13,7 +14,15 @@ class Bar:
     failed: int
 
 
-def stacked_bars(bars: list[Bar], *, title: str, ok_label: str, failed_label: str, height: int = 160) -> str:
+def stacked_bars(
+    bars: list[Bar],
+    *,
+    title: str,
+    ok_label: str,
+    failed_label: str,
+    height: int = 160,
+    number: Callable[[int], str] = str,
+) -> str:
     """Successes stacked under failures, one bar per bucket; labels every few bars."""
     width = max(320, 14 * len(bars) + 60)
     top = max((b.ok + b.failed for b in bars), default=0) or 1
@@ -23,7 +32,7 @@ def stacked_bars(bars: list[Bar], *, title: str, ok_label: str, failed_label: st
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
         f'viewBox="0 0 {width} {height}" class="chart">',
         f"<title>{escape(title)}</title>",
-        f'<text x="40" y="12" class="axis">{top}</text>',
+        f'<text x="40" y="12" class="axis">{escape(number(top))}</text>',
         f'<line x1="40" y1="{plot + 10}" x2="{width - 5}" y2="{plot + 10}" class="axis-line"/>',
     ]
     every = max(1, len(bars) // 8)
@@ -34,13 +43,13 @@ def stacked_bars(bars: list[Bar], *, title: str, ok_label: str, failed_label: st
         bar_w = max(2.0, step * 0.7)
         parts.append(
             f'<rect x="{x:.1f}" y="{plot + 10 - ok_h:.1f}" width="{bar_w:.1f}" height="{ok_h:.1f}" class="ok">'
-            f"<title>{escape(bar.label)}: {bar.ok} {escape(ok_label)}, "
-            f"{bar.failed} {escape(failed_label)}</title></rect>"
+            f"<title>{escape(bar.label)}: {escape(number(bar.ok))} {escape(ok_label)}, "
+            f"{escape(number(bar.failed))} {escape(failed_label)}</title></rect>"
         )
         if bar.failed:
             parts.append(
                 f'<rect x="{x:.1f}" y="{plot + 10 - ok_h - fail_h:.1f}" width="{bar_w:.1f}" '
-                f'height="{fail_h:.1f}" class="failed"><title>{escape(bar.label)}: {bar.failed} '
+                f'height="{fail_h:.1f}" class="failed"><title>{escape(bar.label)}: {escape(number(bar.failed))} '
                 f"{escape(failed_label)}</title></rect>"
             )
         if i % every == 0:
@@ -54,7 +63,7 @@ def stacked_bars(bars: list[Bar], *, title: str, ok_label: str, failed_label: st
     return "".join(parts)
 
 
-def hbars(items: list[tuple[str, int, str]], *, title: str) -> str:
+def hbars(items: list[tuple[str, int, str]], *, title: str, number: Callable[[int], str] = str) -> str:
     """Horizontal bars (label, count, css class): the reconciliation summary."""
     top = max((count for _, count, _ in items), default=0) or 1
     row = 22
@@ -68,6 +77,6 @@ def hbars(items: list[tuple[str, int, str]], *, title: str) -> str:
         length = 300 * count / top
         parts.append(f'<text x="0" y="{y + 14}" class="axis">{escape(label)}</text>')
         parts.append(f'<rect x="170" y="{y}" width="{length:.1f}" height="16" class="{escape(css)}"/>')
-        parts.append(f'<text x="{175 + length:.1f}" y="{y + 13}" class="axis">{count}</text>')
+        parts.append(f'<text x="{175 + length:.1f}" y="{y + 13}" class="axis">{escape(number(count))}</text>')
     parts.append("</svg>")
     return "".join(parts)

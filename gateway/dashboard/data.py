@@ -22,7 +22,7 @@ from gateway.db.models import (
     QuarantineRecord,
     StatusReceipt,
 )
-from gateway.ingest_runs import visible_quarantine
+from gateway.ingest_runs import visible_observation, visible_quarantine
 
 S = DeliveryState
 PAGE = 50
@@ -154,3 +154,50 @@ def lifecycle(session: Session, packet: Packet) -> Lifecycle:
 
 def observation(session: Session, observation_id: int) -> Observation | None:
     return session.get(Observation, observation_id)
+
+
+@dataclass
+class Found:
+    """What a search matched: report packets (by id, period or indicator) and stored values."""
+
+    packets: list[Packet]
+    values: list[Observation]
+    deliveries: list[Delivery]
+    more: bool
+
+
+SEARCH_LIMIT = 50
+
+
+def search(session: Session, text: str, limit: int = SEARCH_LIMIT) -> Found:
+    """Packets whose id starts with ``text`` or whose period is ``text``; values of the indicator
+    ``text`` (national or provincial code) or of the period ``text``; a delivery by its number.
+    Every match is an indexed equality or prefix, newest first, bounded by ``limit``."""
+    text = text.strip()
+    if not text:
+        return Found([], [], [], False)
+    packet_match = Packet.period_key == text
+    if len(text) >= 4 and all(c in "0123456789abcdef-" for c in text.lower()):
+        packet_match = packet_match | Packet.id.startswith(text.lower(), autoescape=True)
+    packets = list(
+        session.scalars(select(Packet).where(packet_match).order_by(Packet.created_at.desc()).limit(limit + 1))
+    )
+    values = list(
+        session.scalars(
+            select(Observation)
+            .where(
+                (Observation.indicator_code == text)
+                | (Observation.source_indicator_code == text)
+                | (Observation.period_key == text),
+                visible_observation(),
+            )
+            .order_by(Observation.id.desc())
+            .limit(limit + 1)
+        )
+    )
+    found_deliveries: list[Delivery] = []
+    if text.isdigit() and int(text) < 2**31:
+        delivery = session.get(Delivery, int(text))
+        found_deliveries = [delivery] if delivery is not None else []
+    more = len(packets) > limit or len(values) > limit
+    return Found(packets[:limit], values[:limit], found_deliveries, more)

@@ -8,78 +8,177 @@ and are audited with the operator's account, like the same actions through the A
 
 import hashlib
 import hmac
+import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from sqlalchemy import select
+from starlette.requests import Request as StarletteRequest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import resources
 from gateway.api.schemas import MAX_ID, DeliveryId
 from gateway.api.security import Security
 from gateway.auth.principals import Permission, Principal
-from gateway.clock import VN_TZ, as_utc
 from gateway.coverage import unsent_outside
 from gateway.dashboard import charts, data, exchange_pages
 from gateway.dashboard.i18n import DEFAULT, LANGUAGES, Translator
 from gateway.db.models import Delivery, DeliveryState, Observation, Packet, StatusReceipt
 from gateway.delivery.queues import destinations
-from gateway.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
+from gateway.errors import ConfigurationError, Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
+from gateway.reconciliation.export import to_csv, to_xlsx
 from gateway.reconciliation.report import CLASSES
 from gateway.scheduler import upcoming
-from mappings.indicators import INDICATOR_MAPPINGS_DIR
+from mappings.indicators import IndicatorMapping, MappingError, load_mapping
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 COOKIE = "gw_session"
 LANG_COOKIE = "gw_lang"
 RECON_PAGE = 100
+REFRESH_SECONDS = 30  # the overview reloads its content this often (``?refresh=N`` to change)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CLASS_CSS = {
     "match": "ok",
     "unsent": "warn",
     "pending": "info",
-    "late": "warn",
     "duplicate": "warn",
 }
 
 
-def _vn(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return as_utc(value).astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M:%S")
+def _lang(context: Any) -> str:
+    return str(context.get("lang", DEFAULT))
 
 
-def _age(value: Any) -> str:
-    if value is None:
-        return ""
-    seconds = int(value.total_seconds())
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
+@pass_context
+def _vn(context: Any, value: datetime | None) -> str:
+    """A time in Asia/Ho_Chi_Minh, written the page's way (Babel)."""
+    return Translator(_lang(context)).when(value)
+
+
+@pass_context
+def _age(context: Any, value: Any) -> str:
+    return Translator(_lang(context)).age(value)
+
+
+@pass_context
+def _num(context: Any, value: object) -> str:
+    return Translator(_lang(context)).num(value)
+
+
+@pass_context
+def _day(context: Any, value: Any) -> str:
+    return Translator(_lang(context)).day(value)
+
+
+def mapping_files() -> dict[str, Path]:
+    """The indicator mappings an operator may choose: the operator's folders, then the bundled ones
+    (``gateway.resources``: an installed wheel lists its own files; an override hides a bundled file)."""
+    return resources.listing("indicators", "*.yaml")
+
+
+class MappingUnavailable(Exception):
+    """The chosen mapping is not a listed file, or does not load: the page says which and why."""
+
+    def __init__(self, key: str, name: str, detail: str, status: int) -> None:
+        super().__init__(detail)
+        self.key, self.name, self.detail, self.status = key, name, detail, status
+
+
+def chosen_mapping(name: str) -> IndicatorMapping:
+    path = mapping_files().get(name)
+    if path is None:
+        raise MappingUnavailable("mapping_not_found", name, f"{name!r} is not one of {sorted(mapping_files())}", 404)
+    try:
+        return load_mapping(path)
+    except (MappingError, ConfigurationError) as exc:
+        raise MappingUnavailable("mapping_unusable", name, str(exc), 409) from exc
+
+
+def _templates() -> Jinja2Templates:
+    found = Jinja2Templates(directory=str(HERE / "templates"))
+    found.env.filters["vn"] = _vn
+    found.env.filters["age"] = _age
+    found.env.filters["num"] = _num
+    found.env.filters["day"] = _day
+    return found
+
+
+TEMPLATES = _templates()
+
+
+def lang_of(request: StarletteRequest) -> str:
+    lang = request.cookies.get(LANG_COOKIE, DEFAULT)
+    return lang if lang in LANGUAGES else DEFAULT
+
+
+def _principal_of(request: StarletteRequest) -> Principal | None:
+    """The signed-in operator, if any, so an error page keeps the navigation (never raises)."""
+    token = request.cookies.get(COOKIE)
+    security = getattr(request.app.state, "security", None) if "app" in request.scope else None
+    if not token or security is None:
+        return None
+    try:
+        found: Principal = security.authenticate(token)
+    except Exception:
+        return None
+    return found
+
+
+def error_page(
+    request: StarletteRequest,
+    status: int,
+    *,
+    message: str = "",
+    detail: str = "",
+    principal: Principal | None = None,
+) -> HTMLResponse:
+    """An error as a dashboard page in the operator's language, with the status code kept (a 404 is
+    still a 404 for the browser and for monitoring)."""
+    t = Translator(lang_of(request))
+    if principal is None:
+        principal = _principal_of(request)
+    title = t(f"error_title_{status}") if t.has(f"error_title_{status}") else t("error_title")
+    text = message or (t(f"error_text_{status}") if t.has(f"error_text_{status}") else "")
+    return TEMPLATES.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "t": t,
+            "lang": t.lang,
+            "principal": principal,
+            "can_write": False,
+            "can_read": bool(principal and principal.may(Permission.OPS_READ)),
+            "can_see_approvals": bool(principal and principal.may(Permission.APPROVALS)),
+            "csrf": "",
+            "path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            "msg": None,
+            "status": status,
+            "title": title,
+            "text": text,
+            "detail": detail,
+        },
+        status_code=status,
+    )
 
 
 def build_router(security: Security) -> APIRouter:
     gw = security.gateway
     router = APIRouter(prefix="/ui", include_in_schema=False)
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.filters["vn"] = _vn
-    templates.env.filters["age"] = _age
+    templates = TEMPLATES
     secure_cookie = gw.settings.api.host not in ("127.0.0.1", "localhost", "::1")
 
     def csrf_of(token: str) -> str:
         return hmac.new(security.tokens.keys[0][1], f"csrf:{token}".encode(), hashlib.sha256).hexdigest()[:32]
-
-    def lang_of(request: Request) -> str:
-        lang = request.cookies.get(LANG_COOKIE, DEFAULT)
-        return lang if lang in LANGUAGES else DEFAULT
 
     def session_of(request: Request, permission: Permission) -> tuple[Principal, str]:
         token = request.cookies.get(COOKIE)
@@ -175,7 +274,11 @@ def build_router(security: Security) -> APIRouter:
 
     # ------------------------------------------------------------------ pages
     @router.get("/", response_class=HTMLResponse)
-    def overview(request: Request, found: Reader) -> Response:
+    def overview(
+        request: Request, found: Reader, refresh: Annotated[int, Query(ge=2, le=3600)] = REFRESH_SECONDS
+    ) -> Response:
+        """The current state; the page reloads its content every ``refresh`` seconds (app.js, or a
+        meta refresh without JavaScript)."""
         principal, token = found
         t = Translator(lang_of(request))
         now = gw.clock.now()
@@ -193,13 +296,23 @@ def build_router(security: Security) -> APIRouter:
             rows=rows,
             states=[s.value for s in DeliveryState],
             chart_24h=charts.stacked_bars(
-                hourly, title=t("deliveries_24h"), ok_label=t("legend_ok"), failed_label=t("legend_failed")
+                hourly,
+                title=t("deliveries_24h"),
+                ok_label=t("legend_ok"),
+                failed_label=t("legend_failed"),
+                number=t.num,
             ),
             chart_30d=charts.stacked_bars(
-                daily, title=t("deliveries_30d"), ok_label=t("legend_ok"), failed_label=t("legend_failed")
+                daily,
+                title=t("deliveries_30d"),
+                ok_label=t("legend_ok"),
+                failed_label=t("legend_failed"),
+                number=t.num,
             ),
             due=due,
             late=late,
+            refresh=refresh,
+            now=now,
         )
 
     @router.get("/deliveries", response_class=HTMLResponse)
@@ -295,22 +408,32 @@ def build_router(security: Security) -> APIRouter:
             more_held=more_held,
             outside=outside,
             outside_total=sum(g.values for g in outside),
-            mappings=sorted(p.name for p in INDICATOR_MAPPINGS_DIR.glob("*.yaml")),
+            mappings=list(mapping_files()),
         )
 
     @router.post("/quarantine/replay")
     def quarantine_replay(
+        request: Request,
         found: Writer,
-        mapping: Annotated[str, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.yaml$")],
+        mapping: Annotated[str, Form(max_length=200)] = "",
         csrf: Annotated[str, Form(max_length=100)] = "",
     ) -> Response:
-        from gateway.ingest import replay_mapping, replay_quarantine
+        """Map the open quarantine again with a listed mapping file; a missing, unknown or broken file
+        is a page saying so (the quarantine stays as it was)."""
+        from gateway.ingest import replay_quarantine
 
         principal, token = found
         check_csrf(token, csrf)
+        try:
+            if not mapping:
+                raise MappingUnavailable("mapping_none", "", "no mapping file was chosen", 422)
+            chosen = chosen_mapping(mapping)
+        except MappingUnavailable as exc:
+            message = Translator(lang_of(request))(exc.key, name=exc.name)
+            return error_page(request, exc.status, message=message, detail=exc.detail, principal=principal)
         replayed, still = replay_quarantine(
             gw.sessions,
-            replay_mapping(mapping),
+            chosen,
             gw.clock,
             reporting_unit=gw.settings.sender.code,
             actor=principal.actor,
@@ -324,19 +447,24 @@ def build_router(security: Security) -> APIRouter:
         period: Annotated[str | None, Query(max_length=40)] = None,
         regime: Annotated[str | None, Query(max_length=100)] = None,
         cls: Annotated[str | None, Query(max_length=40)] = None,
+        late: Annotated[bool, Query()] = False,
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     ) -> Response:
+        """The value verdict per line and, apart, whether it arrived late; downloads of the same
+        report go through this session (``reconciliation.xlsx`` / ``.csv``)."""
         principal, token = found
         t = Translator(lang_of(request))
         report = gw.reconcile(period=period or None, regime=regime or None)
-        lines = [line for line in report.lines if not cls or line.classification == cls]
+        lines = [line for line in report.lines if (not cls or line.classification == cls) and (not late or line.late)]
         pages = max(1, -(-len(lines) // RECON_PAGE))
         shown = lines[(page - 1) * RECON_PAGE : page * RECON_PAGE]
         summary = report.summary
         chart = charts.hbars(
             [(t(f"class_{name}"), summary[name], CLASS_CSS.get(name, "failed")) for name in CLASSES],
             title=t("summary"),
+            number=t.num,
         )
+        query = {"period": report.period or "", "regime": report.regime or ""}
         return render(
             request,
             "reconciliation.html",
@@ -344,14 +472,56 @@ def build_router(security: Security) -> APIRouter:
             token,
             report=report,
             summary=summary,
+            total=len(report.lines),
+            late_total=report.late,
             classes=CLASSES,
             lines=shown,
             cls=cls or "",
+            late=late,
             page=page,
             pages=pages,
             chart=chart,
             css=CLASS_CSS,
+            download=urlencode({k: v for k, v in query.items() if v}),
         )
+
+    def export(period: str | None, regime: str | None, extension: str) -> Response:
+        report = gw.reconcile(period=period or None, regime=regime or None)
+        if report.period is None:
+            raise NotFound("no observations yet: nothing to reconcile")
+        name = re.sub(r"[^A-Za-z0-9.-]+", "_", f"doi-soat-{report.regime or 'tat-ca'}-{report.period}")[:120]
+        disposition = {"Content-Disposition": f'attachment; filename="{name}.{extension}"'}
+        if extension == "csv":  # with a BOM: Excel opens UTF-8 CSV as UTF-8 only then
+            body = ("\ufeff" + to_csv(report)).encode("utf-8")
+            return Response(body, media_type="text/csv; charset=utf-8", headers=disposition)
+        return Response(to_xlsx(report), media_type=XLSX, headers=disposition)
+
+    @router.get("/reconciliation.xlsx")
+    def reconciliation_xlsx(
+        found: Reader,
+        period: Annotated[str | None, Query(max_length=40)] = None,
+        regime: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> Response:
+        """The workbook with the dashboard's session (the API's ``/v1/reconciliation`` needs a bearer
+        token a browser link cannot carry); the same cells, formulas neutralised."""
+        return export(period, regime, "xlsx")
+
+    @router.get("/reconciliation.csv")
+    def reconciliation_csv(
+        found: Reader,
+        period: Annotated[str | None, Query(max_length=40)] = None,
+        regime: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> Response:
+        return export(period, regime, "csv")
+
+    @router.get("/search", response_class=HTMLResponse)
+    def search_page(request: Request, found: Reader, q: Annotated[str, Query(max_length=100)] = "") -> Response:
+        """Find a report by packet id (or its beginning), a period, or an indicator code."""
+        principal, token = found
+        with gw.sessions() as session:
+            result = data.search(session, q)
+            session.expunge_all()
+        return render(request, "search.html", principal, token, q=q, result=result, limit=data.SEARCH_LIMIT)
 
     @router.get("/journey", response_class=HTMLResponse)
     def journey(
@@ -414,9 +584,70 @@ def _safe_next(target: str) -> str:
 
 
 def install(app: FastAPI) -> None:
-    """The static files, and the redirect of anonymous callers to the login page."""
+    """The static files, the redirect of anonymous callers to the login page, and HTML error pages
+    for every dashboard path (the API keeps its problem+json)."""
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="ui-static")
+    app.add_middleware(HtmlErrors)
 
     @app.exception_handler(LoginRequired)
     async def _to_login(_request: Request, exc: LoginRequired) -> RedirectResponse:
         return RedirectResponse(f"/ui/login?next={quote(exc.target)}", status_code=303)
+
+
+def _wants_html(scope: Scope) -> bool:
+    """A dashboard path asked for by anything but a client that prefers JSON."""
+    path = str(scope.get("path", ""))
+    if scope["type"] != "http" or not (path == "/ui" or path.startswith("/ui/")) or path.startswith("/ui/static/"):
+        return False
+    accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1").lower()
+    return not (("json" in accept) and "text/html" not in accept)
+
+
+class HtmlErrors:
+    """Turns a problem+json answer on a dashboard path into the same error as a page: an operator who
+    follows a stale link or submits a bad form sees Vietnamese text and a way back, not raw JSON.
+    Unexpected exceptions on those paths become a 500 page too (logged by the outer handler)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _wants_html(scope):
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers") or [])
+                if headers.get(b"content-type", b"").startswith(b"application/problem+json"):
+                    held["start"] = message
+                    return
+                await send(message)
+            elif "start" in held:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    await self._page(scope, receive, send, held["start"]["status"], b"".join(chunks))
+            else:
+                if message["type"] == "http.response.start":
+                    held["sent"] = True
+                await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        except Exception:
+            if held.get("sent") or "start" in held:
+                raise
+            log.exception("unexpected error on %s", scope.get("path"))
+            await error_page(StarletteRequest(scope, receive), 500)(scope, receive, send)
+
+    async def _page(self, scope: Scope, receive: Receive, send: Send, status: int, body: bytes) -> None:
+        import json
+
+        try:
+            detail = str(json.loads(body).get("detail", ""))
+        except ValueError:
+            detail = ""
+        page = error_page(StarletteRequest(scope, receive), status, detail=detail)
+        await page(scope, receive, send)

@@ -551,8 +551,10 @@ class DeliveryService:
         ):
             # The provincial system must hear of a return: the status packet itself goes through the
             # outbox, in the format that destination takes (its ``format``), like everything sent there.
-            payload = write_packet(status, self.forward_format)
-            outbox.store(session, status, payload, self.forward_format, [forward], now=now, actor=actor)
+            # A JSON signature (ChuKySo) has no place in XML: the copy in the other format goes without it.
+            copy = status if self.forward_format == "json" else status.model_copy(update={"signature": None})
+            payload = write_packet(copy, self.forward_format)
+            outbox.store(session, copy, payload, self.forward_format, [forward], now=now, actor=actor)
         return target
 
     def _flag_late(

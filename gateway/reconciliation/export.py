@@ -39,6 +39,8 @@ COLUMNS = (
     ("ack_status", "Trạng thái tiếp nhận"),
     ("classification", "Kết quả đối soát"),
     ("note", "Ghi chú"),
+    ("late", "Gửi muộn"),
+    ("late_note", "Ghi chú thời hạn"),
 )
 CLASS_TITLES = {
     "match": "Khớp",
@@ -49,7 +51,6 @@ CLASS_TITLES = {
     "unit_mismatch": "Lệch đơn vị tính",
     "returned": "Bị trả lại",
     "rejected": "Bị từ chối",
-    "late": "Gửi muộn",
     "duplicate": "Trùng lặp",
 }
 HEADER = PatternFill("solid", fgColor="1F4E78")
@@ -89,6 +90,10 @@ def to_xlsx(report: Reconciliation) -> bytes:
         summary.cell(row=row, column=3, value=report.summary[name])
     summary.cell(row=len(CLASSES) + 2, column=1, value="Tổng").font = Font(bold=True)
     summary.cell(row=len(CLASSES) + 2, column=3, value=len(report.lines)).font = Font(bold=True)
+    # Lateness is a separate fact: these lines are also counted above by their value verdict.
+    summary.cell(row=len(CLASSES) + 3, column=1, value="Trong đó gửi muộn (sau hạn)")
+    summary.cell(row=len(CLASSES) + 3, column=2, value="late")
+    summary.cell(row=len(CLASSES) + 3, column=3, value=report.late)
     _widths(summary, [28, 22, 10, 2, 10, 24])
     summary.freeze_panes = "A2"
 
@@ -100,7 +105,7 @@ def to_xlsx(report: Reconciliation) -> bytes:
             _put(details, row, column, fields[name])
     details.freeze_panes = "A2"
     details.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{max(1, len(report.lines) + 1)}"
-    _widths(details, [14, 16, 12, 12, 18, 12, 16, 14, 16, 14, 16, 14, 38, 8, 14, 16, 20, 48])
+    _widths(details, [14, 16, 12, 12, 18, 12, 16, 14, 16, 14, 16, 14, 38, 8, 14, 16, 20, 48, 10, 40])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -9,11 +9,14 @@ One line per value (regime, period, reporting unit, indicator, disaggregation) a
 - **receiver**: the delivery's state and status, and, where the receiver exposes its copy
   (``destinations.<name>.data_url``), the value it holds.
 
-Classes, first match wins: ``unsent`` (no packet carried it, or its delivery died), ``rejected``,
-``returned``, ``pending`` (not yet acknowledged), ``missing_at_receiver`` (acknowledged, but the
-receiver has no copy), ``unit_mismatch`` and ``value_mismatch`` (source, sent and received disagree),
-``duplicate`` (the receiver holds the value more than once), ``late`` (acknowledged after the
-deadline), ``match``. (Two packets of one revision cannot exist: the database refuses them.)
+The class is the *value verdict*, first match wins: ``unsent`` (no packet carried it, or its delivery
+died), ``rejected``, ``returned``, ``pending`` (not yet acknowledged), ``missing_at_receiver``
+(acknowledged, but the receiver has no copy), ``unit_mismatch`` and ``value_mismatch`` (source, sent
+and received disagree), ``duplicate`` (the receiver holds the value more than once), ``match``.
+Lateness is a separate fact (``late``: it reached the receiver after the deadline): a value that
+arrived late but exactly as the source says is a ``match`` that was late, so "did they get the right
+value?" and "did it arrive in time?" each keep their answer. (Two packets of one revision cannot
+exist: the database refuses them.)
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ CLASSES = (
     "unit_mismatch",
     "returned",
     "rejected",
-    "late",
     "duplicate",
 )
 REPORT_TYPES = (m.PacketType.SO_LIEU_BAO_CAO.value,)
@@ -83,6 +85,8 @@ class Line:
     classification: str
     note: str = ""
     observation_id: int | None = None
+    late: bool = False
+    late_note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,14 +100,21 @@ class Reconciliation:
 
     @property
     def summary(self) -> dict[str, int]:
+        """Lines per value verdict (every line counted once)."""
         counts = Counter(line.classification for line in self.lines)
         return {name: counts.get(name, 0) for name in CLASSES}
+
+    @property
+    def late(self) -> int:
+        """Lines that reached the receiver after the deadline, whatever their verdict."""
+        return sum(1 for line in self.lines if line.late)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "regime": self.regime,
             "period": self.period,
             "summary": self.summary,
+            "late": self.late,
             "lines": [line.as_dict() for line in self.lines],
         }
 
@@ -286,9 +297,8 @@ def reconcile(
                 receiver_unit=received[0][1] if isinstance(received, list) else None,
                 classification="",
             )
-            line.classification, line.note = _classify(
-                line, obs, received, packet.deadline, delivered_at.get(delivery.id)
-            )
+            line.classification, line.note = _classify(line, obs, received)
+            line.late, line.late_note = _lateness(packet.deadline, delivered_at.get(delivery.id))
             result.lines.append(line)
     return result
 
@@ -333,12 +343,17 @@ def _receiver_value(
     return found if found is not None else None
 
 
+def _lateness(deadline: datetime | None, delivered_at: datetime | None) -> tuple[bool, str]:
+    """Whether the value reached the receiver after the deadline: a fact beside the verdict."""
+    if deadline is not None and delivered_at is not None and as_utc(delivered_at) > as_utc(deadline):
+        return True, f"reached the receiver {as_utc(delivered_at):%Y-%m-%d %H:%M} UTC, after the deadline"
+    return False, ""
+
+
 def _classify(
     line: Line,
     obs: Observation | None,
     received: list[tuple[str, str | None]] | str | None,
-    deadline: datetime | None,
-    delivered_at: datetime | None,
 ) -> tuple[str, str]:
     state = S(line.delivery_state) if line.delivery_state else None
     if state in (S.DEAD, S.CANCELLED):
@@ -361,6 +376,4 @@ def _classify(
         return "value_mismatch", f"sent {line.sent_value}, receiver holds {received[0][0]}"
     if isinstance(received, list) and len(received) > 1:
         return "duplicate", f"the receiver holds this value {len(received)} times"
-    if deadline is not None and delivered_at is not None and as_utc(delivered_at) > as_utc(deadline):
-        return "late", f"reached the receiver {as_utc(delivered_at):%Y-%m-%d %H:%M} UTC, after the deadline"
     return "match", "the receiver's copy could not be read" if received == "unknown" else ""

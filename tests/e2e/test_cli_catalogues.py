@@ -38,7 +38,7 @@ def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_catalogues_are_pushed_to_a_ministry_through_the_outbox(
     gateway_factory: GatewayFactory, sim_factory: SimFactory, test_pki: Path, tmp_path: Path
 ) -> None:
-    signer, verifier = party(test_pki, "national", load_profile())
+    signer, verifier = party(test_pki, "ministry", load_profile())  # the ministry's own key (unit B05)
     ministry = sim_factory(
         FaultPlan(script=("503",)), unit=m.Unit(**MINISTRY), name="ministry", signer=signer, verifier=verifier
     )
@@ -89,13 +89,13 @@ dir = {json.dumps(str(test_pki / "trust"))}
     outcomes = []
     while (result := service.attempt_next()) is not None:
         outcomes.append(result.outcome)
-    # A catalogue has no report status to answer with: the receiver takes it (2xx) and it is delivered.
-    assert outcomes.count("delivered") == 6 and "retry" in outcomes  # the 503 was retried
+    # Each acknowledged by the ministry's signed status packet, verified and bound to B05.
+    assert outcomes.count("acknowledged") == 6 and "retry" in outcomes  # the 503 was retried
     with gw.sessions() as s:
         packets = s.scalars(select(Packet).order_by(Packet.created_at)).all()
         states = set(s.scalars(select(Delivery.state)))
         pushed = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "catalogue.pushed"))
-    assert states == {"delivered"} and pushed == 6
+    assert states == {"acknowledged"} and pushed == 6
     kinds = sorted(p.packet_type for p in packets)
     assert kinds == sorted(
         ["DANH_MUC_CHI_TIEU"] * 2 + ["DANH_MUC_KY_BAO_CAO", "BO_CHI_SO", "DANH_MUC_NHOM_CHI_SO", "DANH_MUC_PHAN_TO"]

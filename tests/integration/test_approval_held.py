@@ -5,7 +5,10 @@ reconciled against the source, value by value."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import json
+import subprocess
+import sys
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,7 @@ from tests.conftest import GatewayFactory, national_destination
 from tests.support.api import user
 
 PERIOD = "2026-THANG-10"
+GATEWAY = str(Path(sys.executable).parent / "gateway")
 HEADER = "ma_chi_tieu,ky,ma_dvhc,gia_tri,don_vi_tinh\n"
 
 
@@ -150,7 +154,49 @@ def test_held_figures_are_reconciled_against_the_source_and_the_reader_may_not_a
     (line,) = [x for x in lines.lines if x.indicator == national and x.disaggregation.endswith(commune)]
     assert (line.reported, line.source, line.classification) == (value, f"{value}1", "changed")
     assert lines.summary["changed"] == 1
+    config = tmp_path / "gateway.toml"  # the CLI shows the same reconciliation
+    config.write_text(
+        f"data_dir = {json.dumps(str(gw.settings.data_dir))}\n"
+        f"[database]\nurl = {json.dumps(gw.settings.database.url)}\n"
+        f"[broker]\nurl = {json.dumps(gw.settings.broker.url)}\n",
+        encoding="utf-8",
+    )
+    shown = subprocess.run(
+        [GATEWAY, "reports", "approvals", "--show", str(first.id), "--format", "json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    (changed_row,) = [r for r in json.loads(shown.stdout) if r["classification"] == "changed"]
+    assert (changed_row["reported"], changed_row["source"]) == (value, f"{value}1")
 
     user(gw, "nhap", "approver")  # the account that read the workbook in
     with pytest.raises(ApprovalRefused, match="read in the data"):
         approve(gw, first.id, approver="nhap")
+
+
+def test_a_report_is_flagged_only_within_warn_hours_of_its_deadline(
+    gateway_factory: GatewayFactory, database_url: str
+) -> None:
+    """October's deadline is Monday 26/10/2026 (the 25th is a Sunday), end of day, Vietnam time: with
+    ``warn_hours: 24`` a report prepared on the 25th at 10:00 (37 h 59 min before) is not flagged,
+    and is at 00:00 on the 26th (23 h 59 min before); counted by hand, not by the code under test."""
+    clock = FrozenClock(datetime(2026, 10, 25, 10, 0, tzinfo=VN_TZ))
+    gw = gateway_factory(
+        database_url=database_url,
+        clock=clock,
+        destinations={"national": national_destination("http://127.0.0.1:9/unused")},
+    )
+    ingest(gw.sessions, XlsxTemplateReader(SAMPLE), load_mapping(MAPPING), clock, reporting_unit="H15")
+    regime = load_regime("KTXH-THANG").model_copy(
+        update={"start": date(2026, 10, 1), "approval": ApprovalRule(required=True, warn_hours=24)}
+    )
+    Scheduler(gw, [regime], name="lan").tick()
+    waiting = listing(gw)
+    assert len(waiting) == 2 and not any(w.due_soon for w in waiting)
+    assert all(w.deadline == datetime(2026, 10, 26, 23, 59, 59, tzinfo=VN_TZ) for w in waiting)
+    clock.advance(timedelta(hours=13, minutes=59))  # 25/10 23:59: 24 h before
+    assert not any(w.due_soon for w in listing(gw))
+    clock.advance(timedelta(minutes=1))  # 26/10 00:00
+    assert all(w.due_soon for w in listing(gw))

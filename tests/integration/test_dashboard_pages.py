@@ -86,7 +86,13 @@ def test_auditor_reads_but_cannot_replay_and_forms_need_csrf(
             token = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
             assert token is not None
             forged = operator.post(f"/ui/deliveries/{delivery_id}/replay", data={"csrf": "0" * 32})
-            assert forged.status_code == 403 and forged.headers["content-type"] == "application/problem+json"
+            # A page for the operator (issue 20: errors were raw JSON); a JSON client still gets problem+json.
+            assert forged.status_code == 403 and forged.headers["content-type"].startswith("text/html")
+            assert "Không có quyền" in forged.text
+            as_json = operator.post(
+                f"/ui/deliveries/{delivery_id}/replay", data={"csrf": "0" * 32}, headers={"Accept": "application/json"}
+            )
+            assert as_json.status_code == 403 and as_json.headers["content-type"] == "application/problem+json"
             done = operator.post(f"/ui/deliveries/{delivery_id}/replay", data={"csrf": token.group(1)})
             assert done.status_code == 303 and done.headers["location"].endswith("msg=replayed")
 

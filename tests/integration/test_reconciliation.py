@@ -18,11 +18,13 @@ from gateway.calendar.regimes import load_regime
 from gateway.clock import VN_TZ, FrozenClock
 from gateway.db.models import IngestRun, Observation
 from gateway.reconciliation.export import to_csv, to_xlsx
+from gateway.reconciliation.report import CLASSES
 from gateway.reports import build_reports
 from gateway.sim.faults import FaultPlan
 from gateway.sim.national import DATA_PATH
 from tests.conftest import GatewayFactory, SimFactory, national_destination
 
+LAST = 1 + len(CLASSES)  # the summary sheet: a header row, then one row per class
 ON_TIME = datetime(2026, 10, 20, 9, 0, tzinfo=VN_TZ)  # KTXH-THANG 2026-THANG-10 is due on 26 October
 LATE = datetime(2026, 11, 3, 9, 0, tzinfo=VN_TZ)
 PERIOD = "2026-THANG-10"
@@ -101,6 +103,14 @@ def test_each_class_is_found(
         tweak(gw)
     report = gw.reconcile(period=PERIOD)
     found = {line.classification for line in report.lines}
+    if expected == "late":  # lateness is a fact beside the verdict: the values arrived exactly, late
+        assert found == {"match"} and all(line.late for line in report.lines), [
+            (line.indicator, line.classification, line.late, line.late_note) for line in report.lines
+        ]
+        assert report.summary["match"] == report.late == len(report.lines) >= 3
+        assert "after the deadline" in report.lines[0].late_note
+        return
+    assert not any(line.late for line in report.lines)
     if expected == "duplicate":  # the receiver recorded one figure twice; the rest match
         assert report.summary["duplicate"] == 1 and found == {"duplicate", "match"}, [
             (line.indicator, line.classification, line.note, line.receiver_value) for line in report.lines
@@ -177,7 +187,9 @@ def test_exports_match_the_json_figures(
     assert sum(as_json["summary"].values()) == len(as_json["lines"])
 
     book = load_workbook(io.BytesIO(to_xlsx(report)))
-    summary = {row[1]: row[2] for row in book["Tong hop"].iter_rows(min_row=2, max_row=11, values_only=True)}
+    summary = {
+        row[1]: row[2] for row in book["Tong hop"].iter_rows(min_row=2, max_row=1 + len(CLASSES), values_only=True)
+    }
     assert summary == as_json["summary"]
     details = book["Chi tiet"]
     assert details.freeze_panes == "A2"
@@ -214,7 +226,9 @@ def test_reconciliation_api_serves_json_csv_and_xlsx(gateway_factory: GatewayFac
         xlsx = httpx.get(f"{api.url}/v1/reconciliation", params={"format": "xlsx"}, headers=auth, timeout=20)
         assert xlsx.headers["content-disposition"].endswith('.xlsx"')
         book = load_workbook(io.BytesIO(xlsx.content))
-        summary = {row[1]: row[2] for row in book["Tong hop"].iter_rows(min_row=2, max_row=11, values_only=True)}
+        summary = {
+            row[1]: row[2] for row in book["Tong hop"].iter_rows(min_row=2, max_row=1 + len(CLASSES), values_only=True)
+        }
         assert summary == as_json["summary"]
         csv_text = httpx.get(f"{api.url}/v1/reconciliation", params={"format": "csv"}, headers=auth, timeout=20).text
         assert csv_text.count("\n") == len(as_json["lines"]) + 1
