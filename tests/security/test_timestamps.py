@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,7 @@ from tests.support.packets import report_packet
 from tests.support.signing import PROFILE, key, read_passphrase, sign_raw, signer, verifier
 
 DS = xmldsig.DS
+GATEWAY = str(Path(sys.executable).parent / "gateway")
 
 
 class Tsa:
@@ -109,6 +111,15 @@ def test_a_sealed_packet_carries_a_token_that_openssl_and_our_verifier_accept(
     assert verified.signed_at == verified.stamp.time
     # the token is outside what was signed: the packet still reads, and validates, as before
     assert read_packet(stamped, source="stamped").packet_id == packet.packet_id
+    (tmp_path / f"stamped.{fmt}").write_bytes(stamped)
+    shown = subprocess.run(
+        [GATEWAY, "verify", str(tmp_path / f"stamped.{fmt}"), "--trust", str(pki / "trust")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0 and "timestamped at" in shown.stdout, shown.stdout + shown.stderr
+    assert "Time-Stamping Authority" in shown.stdout
 
 
 def test_a_token_from_openssl_ts_reply_is_accepted(pki: Path, tmp_path: Path) -> None:
