@@ -26,13 +26,13 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Literal
-
-from viparse.normalize.encodings import CHARMAPS
-from viparse.normalize.tables import Charmap, build_charmap, convert
+from typing import TYPE_CHECKING, Literal
 
 from adapters.reasons import REASON_TEXT_LIMIT, excerpt
 from adapters.vietnamese_syllables import is_syllable
+
+if TYPE_CHECKING:  # viparse reads its TOML tables at import: imported when a legacy text is decoded (issue 19)
+    from viparse.normalize.tables import Charmap
 
 Encoding = Literal["tcvn3", "vni", "viscii", "cp1258", "unicode"]
 ENCODINGS: tuple[Encoding, ...] = ("tcvn3", "vni", "viscii", "cp1258")
@@ -121,9 +121,19 @@ SUPPLEMENTS: dict[str, tuple[tuple[str, str], ...]] = {
 
 @cache
 def _charmap(encoding: str) -> Charmap:
+    from viparse.normalize.encodings import CHARMAPS
+    from viparse.normalize.tables import build_charmap
+
     base = CHARMAPS[encoding]
     extra = SUPPLEMENTS.get(encoding, ())
     return build_charmap(base.name, base.pairs + extra) if extra else base
+
+
+def _convert(text: str, charmap: Charmap) -> str:
+    from viparse.normalize.tables import convert
+
+    converted: str = convert(text, charmap)
+    return converted
 
 
 def decode_surface(text: str, encoding: Encoding, *, uppercase: bool = False) -> str:
@@ -136,7 +146,7 @@ def decode_surface(text: str, encoding: Encoding, *, uppercase: bool = False) ->
             raise UnicodeEncodeError("cp1258", text, 0, len(text), "not a legacy surface")
         out = data.decode("cp1258", errors="strict")
     else:
-        out = convert(_canonical_surface(text), _charmap(encoding))
+        out = _convert(_canonical_surface(text), _charmap(encoding))
     out = unicodedata.normalize("NFC", out)
     return out.upper() if uppercase else out
 
@@ -206,7 +216,7 @@ def _read(encoding: Encoding, word: bytes, via_utf8: bool) -> tuple[str, bool]:
     elif encoding == "cp1258":
         text = word.decode("cp1258", errors="replace")
     else:
-        text = convert(word.decode("latin-1"), _charmap(encoding))
+        text = _convert(word.decode("latin-1"), _charmap(encoding))
     text = unicodedata.normalize("NFC", text)
     return text, is_syllable(text)
 

@@ -18,7 +18,6 @@ from gateway.calendar.regimes import load_regime, run_for
 from gateway.db.models import Observation
 from gateway.errors import ConfigurationError
 from gateway.ingest_runs import visible_observation
-from gateway.reconciliation.report import period_order
 
 
 @dataclass(frozen=True)
@@ -79,4 +78,7 @@ def unsent_outside(session: Session) -> list[OutsideGroup]:
         why = outside_regime(regime, period)
         if why is not None:
             out.append(OutsideGroup(regime, period, int(count), why))
+    # Here, not at the top: reconciliation imports the whole packet layer, which an ingest never needs.
+    from gateway.reconciliation.report import period_order
+
     return sorted(out, key=lambda g: (g.regime, period_order(g.period)))

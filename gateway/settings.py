@@ -178,6 +178,9 @@ class ApiSettings(_Section):
     port: int = 8000
     token_key_file: Path | None = Field(default=None, description="default: {data_dir}/secrets/api-token.keys")
     token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    packet_cache_mb: int = Field(
+        default=64, ge=0, description="bytes of recently pulled packets kept in memory (packets never change); 0: off"
+    )
     rate_limit_per_second: float = Field(default=20.0, gt=0, description="per client, steady rate")
     rate_limit_burst: int = Field(default=60, ge=1)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)

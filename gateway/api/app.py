@@ -194,9 +194,10 @@ def _authenticated_docs(app: FastAPI, security: Security) -> None:
         return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
-def single_valued_query(request: Request) -> None:
+async def single_valued_query(request: Request) -> None:
     """A parameter the route declares as one value must come once: ``?period=a&period=b`` is refused
-    (FastAPI would silently keep the last one)."""
+    (FastAPI would silently keep the last one). Async: it does no I/O, and a sync dependency costs
+    every request of the API a thread-pool round trip (issue 19)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:

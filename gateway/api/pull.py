@@ -4,6 +4,8 @@ Ministries see only what their grants name: lists are filtered, and asking for s
 grant by name (a regime, an indicator, a packet) is a 403 that is audited.
 """
 
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,7 +13,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from gateway.api.middleware import etag_of
 from gateway.api.schemas import (
     DeliveryBrief,
     Disaggregation,
@@ -48,6 +52,45 @@ PACKET_MEDIA = {
     "application/json": {"schema": {"type": "object"}},
     "application/xml": {"schema": {"type": "string"}},
 }
+
+
+@dataclass(frozen=True)
+class StoredPacket:
+    """A packet's bytes as stored, with what serving them needs."""
+
+    payload: bytes
+    content_type: str
+    regime: str | None
+    etag: str
+
+
+class PacketCache:
+    """Recently pulled packets by id, least recently used out first, bounded in bytes.
+
+    Why: a ministry polls the same reports; reading a 1 MB row, hashing it for the ETag and a
+    thread-pool hop for the SQL were most of ``GET /v1/packets/{id}`` (issue 19). A stored packet
+    never changes: the gateway inserts packet rows and never updates or deletes them (a correction
+    is a new packet with its own id), so an entry cannot go stale. Used from the event loop only."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: OrderedDict[str, StoredPacket] = OrderedDict()
+
+    def get(self, packet_id: str) -> StoredPacket | None:
+        found = self._items.get(packet_id)
+        if found is not None:
+            self._items.move_to_end(packet_id)
+        return found
+
+    def put(self, packet_id: str, stored: StoredPacket) -> None:
+        if len(stored.payload) > self.max_bytes // 4 or packet_id in self._items:
+            return
+        self._items[packet_id] = stored
+        self.size += len(stored.payload)
+        while self.size > self.max_bytes:
+            _, dropped = self._items.popitem(last=False)
+            self.size -= len(dropped.payload)
 
 
 def _packet_query(
@@ -125,6 +168,7 @@ def build_router(security: Security) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["pull"], responses=PULL_ERRORS)
     puller = Annotated[Principal, Depends(security.requires(Permission.PULL))]
     page_max = gw.settings.api.page_size_max
+    cache = PacketCache(gw.settings.api.packet_cache_mb * 1024 * 1024)
 
     def guard_regime(principal: Principal, request: Request, regime: str | None) -> None:
         if principal.scoped and regime and not principal.grants.regime(regime):
@@ -204,20 +248,39 @@ def build_router(security: Security) -> APIRouter:
         operation_id="get_packet",
         responses={200: {"content": PACKET_MEDIA, "description": "the packet"}, **problem_responses(404, 406)},
     )
-    def get_packet(packet_id: str, principal: puller, request: Request) -> Response:
+    async def get_packet(packet_id: str, principal: puller, request: Request) -> Response:
         """The packet as stored (signed), in JSON or XML by ``Accept``; converting to the other
         format re-serialises it and drops the signature (``X-Signature: not-carried``)."""
+        stored = cache.get(packet_id)
+        if stored is None:
+            stored = await run_in_threadpool(read_stored, packet_id)
+            if stored is None:
+                raise NotFound(f"packet {packet_id} does not exist")
+            cache.put(packet_id, stored)
+        if principal.scoped and not principal.grants.regime(stored.regime):
+            why = f"no grant for the regime of packet {packet_id}"
+            raise await run_in_threadpool(security.deny, principal, request, why)
+        wanted = _negotiate(request.headers.get("accept", "*/*"), stored.content_type)
+        if wanted == stored.content_type and not (principal.scoped and "*" not in principal.grants.indicators):
+            # The hot path (issue 19): bytes and ETag from memory, no thread hop, no SQL.
+            return Response(stored.payload, media_type=stored.content_type, headers={"etag": stored.etag})
+        return await run_in_threadpool(other_view, packet_id, stored, wanted, principal, request)
+
+    def read_stored(packet_id: str) -> StoredPacket | None:
         with read_only(gw.engine) as conn:  # one Core statement: the bytes as stored, no ORM object
             row = conn.execute(
                 select(Packet.payload, Packet.content_type, Packet.regime_code).where(Packet.id == packet_id)
             ).first()
         if row is None:
-            raise NotFound(f"packet {packet_id} does not exist")
-        payload, stored, regime = row
-        # Outside the read transaction: on SQLite a transaction holds the write lock the audit needs.
-        if principal.scoped and not principal.grants.regime(regime):
-            raise security.deny(principal, request, f"no grant for the regime of packet {packet_id}")
-        wanted = _negotiate(request.headers.get("accept", "*/*"), stored)
+            return None
+        payload, content_type, regime = row
+        return StoredPacket(payload, content_type, regime, etag_of(payload))
+
+    def other_view(
+        packet_id: str, stored: StoredPacket, wanted: str, principal: Principal, request: Request
+    ) -> Response:
+        """The packet in the other format, or narrowed to the caller's indicator grant."""
+        payload = stored.payload
         withheld = 0
         envelope: m.Envelope | None = None
         if principal.scoped and "*" not in principal.grants.indicators:
@@ -225,8 +288,8 @@ def build_router(security: Security) -> APIRouter:
             envelope, withheld = _granted_view(envelope, principal)
             if envelope is None:
                 raise security.deny(principal, request, f"no grant for any indicator of packet {packet_id}")
-        if wanted == stored and not withheld:
-            return Response(payload, media_type=stored)
+        if wanted == stored.content_type and not withheld:
+            return Response(payload, media_type=stored.content_type, headers={"etag": stored.etag})
         if withheld and envelope is not None:
             # The view is ours, not the signer's: it says so, and it carries no signature to mislead.
             # It is not re-validated: removing figures cannot make a value invalid, but it can break a

@@ -26,20 +26,19 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.clock import as_utc
 from gateway.db.models import AuditEvent
 from gateway.errors import ConfigurationError
-from gateway.signing.keys import SigningKey
+
+if TYPE_CHECKING:  # cryptography is imported where a checkpoint is signed or checked: every command bootstraps
+    from cryptography import x509
+
+    from gateway.signing.keys import SigningKey
 
 SKEW = timedelta(minutes=5)
 
@@ -83,6 +82,10 @@ def sign(point: Checkpoint, key: bytes, signing: SigningKey | None) -> Checkpoin
     if signing is None:
         mac = hmac.new(key, data, hashlib.sha256).hexdigest()
         return Checkpoint(**{**asdict(point), "alg": "hmac-sha256", "signature": mac})
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     private = signing.private_key
     if isinstance(private, ec.EllipticCurvePrivateKey):
         raw, alg = private.sign(data, ec.ECDSA(hashes.SHA256())), "ecdsa-sha256"
@@ -129,6 +132,11 @@ def _signature_holds(point: Checkpoint, key: bytes, ours: list[x509.Certificate]
         return None if hmac.compare_digest(point.signature, expected) else "bad HMAC"
     if not point.certificate:
         return "no certificate"
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+
     try:
         cert = x509.load_der_x509_certificate(base64.b64decode(point.certificate))
         raw = base64.b64decode(point.signature)

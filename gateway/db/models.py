@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -455,4 +456,15 @@ class ReportApproval(Base):
     __table_args__ = (
         CheckConstraint(f"state IN ({', '.join(repr(s) for s in APPROVAL_STATES)})", name="state"),
         Index("ix_report_approvals_state", "state", "deadline"),
+        # At most one draft awaiting approval per report (gateway.reports.approval.hold; migration 0010).
+        Index(
+            "uq_report_approvals_open",
+            "regime_code",
+            "form_code",
+            "period_key",
+            "reporting_unit",
+            unique=True,
+            sqlite_where=text("state = 'awaiting_approval'"),
+            postgresql_where=text("state = 'awaiting_approval'"),
+        ),
     )

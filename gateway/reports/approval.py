@@ -2,13 +2,14 @@
 leader (Đồng Tháp art. 16; Đồng Nai keeps entry and approval accounts apart).
 
 A report of such a regime is built as usual, then held (``report_approvals``, state
-``awaiting_approval``) as the canonical packet, unsigned: nothing is sealed or queued. An account
-with the ``approver`` role, other than whoever prepared it, approves it (the packet is then sealed
-per destination and queued, its observations marked as sent) or rejects it with a reason (the report
-goes back to the source system as a returned report: a ``TRANG_THAI_BAO_CAO`` ``TRA_LAI`` to the
-``forward_returns_to`` destination). Both names and the decision are kept and audited. A report still
-waiting within ``approval.warn_hours`` of its deadline is flagged (``gateway_reports_approval_due_soon``
-and the ``GatewayReportAwaitingApproval`` alert).
+``awaiting_approval``) as the canonical packet, unsigned: nothing is sealed or queued; at most one
+draft per report waits (built again, it is kept or replaced in place, see ``hold``). An account with
+the ``approver`` role, neither whoever prepared it nor whoever read its data in, approves it (the
+packet is then sealed per destination and queued, its observations marked as sent) or rejects it
+with a reason (the report goes back to the source system as a returned report: a
+``TRANG_THAI_BAO_CAO`` ``TRA_LAI`` to the ``forward_returns_to`` destination). Both names and the
+decision are kept and audited. A report still waiting within ``approval.warn_hours`` of its deadline
+is flagged (``gateway_reports_approval_due_soon`` and the ``GatewayReportAwaitingApproval`` alert).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from gateway.reports.queue import queue
 
 
 class ApprovalRefused(Forbidden):
-    """This account may not decide on this report (wrong role, or it prepared the report)."""
+    """This account may not decide on this report (not an active approver, or it prepared the report or
+    read its data in): a 403 over the API, a message on the dashboard, exit 2 from the CLI."""
 
 
 def _subject(held: ReportApproval) -> str:

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets.profile import Profile
-from gateway.packets.safe import DEFAULT_LIMITS, Limits
-from gateway.packets.validate import read_packet
 
-if TYPE_CHECKING:  # certificate-path validation (pyhanko-certvalidator) is imported by who verifies
+if TYPE_CHECKING:  # certificate-path validation (pyhanko-certvalidator) is imported by who verifies;
+    # the packet reader (lxml, jsonschema-rs) by who reads: every command bootstraps this module
+    from gateway.packets.safe import Limits
     from gateway.signing.packets import PacketVerifier
     from gateway.signing.trust import Signer
 
@@ -33,7 +33,11 @@ class Inbound:
     profile: Profile
     verifier: PacketVerifier | None = None
 
-    def read(self, data: bytes, *, source: str, limits: Limits = DEFAULT_LIMITS) -> tuple[m.Envelope, Signer | None]:
+    def read(self, data: bytes, *, source: str, limits: Limits | None = None) -> tuple[m.Envelope, Signer | None]:
+        from gateway.packets.safe import DEFAULT_LIMITS
+        from gateway.packets.validate import read_packet
+
+        limits = limits or DEFAULT_LIMITS
         if self.verifier is None:
             return read_packet(data, source=source, profile=self.profile, limits=limits), None
         verified = self.verifier.verify(data, source, limits=limits)

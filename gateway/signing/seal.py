@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Literal
 from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets.profile import Profile
-from gateway.packets.validate import write_packet
 
 if TYPE_CHECKING:  # certificate validation (pyhanko-certvalidator) is imported only where it is used
     from gateway.signing.packets import PacketSigner
@@ -46,6 +45,8 @@ class Sealer:
     def seal(self, envelope: m.Envelope, fmt: Literal["json", "xml"], destinations: Iterable[str]) -> bytes:
         if self.trust is not None:
             verify_attachments(envelope, self.trust)
+        from gateway.packets.validate import write_packet  # the writer (lxml, jsonschema-rs) when sealing
+
         signing = self.signer is not None and self.signs_for(destinations)
         # Signed JSON is written in its RFC 8785 form at once: the signer hashes those bytes as they are.
         payload = write_packet(envelope, fmt, profile=self.profile, canonical=signing and fmt == "json")
