@@ -1,7 +1,7 @@
 """Indexes for the reconciliation of one period (the dashboard's slowest page)
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-30
 
 Issue 20 item 6: reconciliation reads a period's report packets and observations whatever the
@@ -11,8 +11,8 @@ alone was a scan of every packet (100,000 in bench/dashboard_bench.py).
 
 from alembic import op
 
-revision = '0010'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
