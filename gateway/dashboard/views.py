@@ -175,6 +175,7 @@ def build_router(security: Security) -> APIRouter:
     gw = security.gateway
     router = APIRouter(prefix="/ui", include_in_schema=False)
     templates = TEMPLATES
+    memo = data.ReconciliationMemo()  # one period's report, reused while nothing changed (paging, filters)
     secure_cookie = gw.settings.api.host not in ("127.0.0.1", "localhost", "::1")
 
     def csrf_of(token: str) -> str:
@@ -454,7 +455,7 @@ def build_router(security: Security) -> APIRouter:
         report go through this session (``reconciliation.xlsx`` / ``.csv``)."""
         principal, token = found
         t = Translator(lang_of(request))
-        report = gw.reconcile(period=period or None, regime=regime or None)
+        report = memo.get(gw, period or None, regime or None)
         lines = [line for line in report.lines if (not cls or line.classification == cls) and (not late or line.late)]
         pages = max(1, -(-len(lines) // RECON_PAGE))
         shown = lines[(page - 1) * RECON_PAGE : page * RECON_PAGE]
@@ -486,7 +487,7 @@ def build_router(security: Security) -> APIRouter:
         )
 
     def export(period: str | None, regime: str | None, extension: str) -> Response:
-        report = gw.reconcile(period=period or None, regime=regime or None)
+        report = memo.get(gw, period or None, regime or None)
         if report.period is None:
             raise NotFound("no observations yet: nothing to reconcile")
         name = re.sub(r"[^A-Za-z0-9.-]+", "_", f"doi-soat-{report.regime or 'tat-ca'}-{report.period}")[:120]
