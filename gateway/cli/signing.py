@@ -116,4 +116,6 @@ def verify(
         raise typer.Exit(1) from exc
     for who in signers:
         note = " (revocation unknown)" if who.revocation == "unknown" else ""
+        if who.stamped_at is not None:
+            note += f"; timestamped at {who.stamped_at.isoformat()} by {who.stamped_by}"
         console.print(f"VALID: signed by {who.subject}{note}", markup=False)

@@ -34,11 +34,11 @@ from gateway.dashboard import charts, data, exchange_pages
 from gateway.dashboard.i18n import DEFAULT, LANGUAGES, Translator
 from gateway.db.models import Delivery, DeliveryState, Observation, Packet, StatusReceipt
 from gateway.delivery.queues import destinations
-from gateway.errors import ConfigurationError, Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
+from gateway.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
 from gateway.reconciliation.export import to_csv, to_xlsx
 from gateway.reconciliation.report import CLASSES
 from gateway.scheduler import upcoming
-from mappings.indicators import IndicatorMapping, MappingError, load_mapping
+from mappings.indicators import IndicatorMapping
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -95,12 +95,14 @@ class MappingUnavailable(Exception):
 
 
 def chosen_mapping(name: str) -> IndicatorMapping:
-    path = mapping_files().get(name)
-    if path is None:
-        raise MappingUnavailable("mapping_not_found", name, f"{name!r} is not one of {sorted(mapping_files())}", 404)
+    """The listed mapping file ``name``, loaded (``gateway.ingest.replay_mapping``, as the API does)."""
+    from gateway.ingest import replay_mapping
+
     try:
-        return load_mapping(path)
-    except (MappingError, ConfigurationError) as exc:
+        return replay_mapping(name)
+    except NotFound as exc:
+        raise MappingUnavailable("mapping_not_found", name, str(exc), 404) from exc
+    except Conflict as exc:
         raise MappingUnavailable("mapping_unusable", name, str(exc), 409) from exc
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -181,6 +181,9 @@ class PacketVerifier:
             # so everything in ``root`` but the Signature is what was signed: read the sender there.
             sender = _xml_sender(root, self.profile)
             verified = Verified(signed, signer, signed_at, stamp)
+        if verified.stamp is not None:
+            stamped = replace(verified.signer, stamped_at=verified.stamp.time, stamped_by=verified.stamp.tsa)
+            verified = replace(verified, signer=stamped)
         if self.match_sender and signer.unit_code and sender and signer.unit_code != sender:
             raise SignatureInvalid(
                 "signer_mismatch",

@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, PrivateFormat
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
 from adapters.xlsx_templates import XlsxTemplateReader
 from gateway import audit, metrics
@@ -49,6 +50,7 @@ from tests.support.packets import report_packet
 from tests.support.signing import PROFILE, key, read_passphrase, sign_raw, signer, verifier
 
 DS = xmldsig.DS
+GATEWAY = str(Path(sys.executable).parent / "gateway")
 
 
 class Tsa:
@@ -109,6 +111,15 @@ def test_a_sealed_packet_carries_a_token_that_openssl_and_our_verifier_accept(
     assert verified.signed_at == verified.stamp.time
     # the token is outside what was signed: the packet still reads, and validates, as before
     assert read_packet(stamped, source="stamped").packet_id == packet.packet_id
+    (tmp_path / f"stamped.{fmt}").write_bytes(stamped)
+    shown = subprocess.run(
+        [GATEWAY, "verify", str(tmp_path / f"stamped.{fmt}"), "--trust", str(pki / "trust")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0 and "timestamped at" in shown.stdout, shown.stdout + shown.stderr
+    assert "Time-Stamping Authority" in shown.stdout
 
 
 def test_a_token_from_openssl_ts_reply_is_accepted(pki: Path, tmp_path: Path) -> None:
@@ -343,3 +354,44 @@ def test_audit_checkpoints_are_timestamped_and_audit_verify_checks_the_token(
         third = gw.checkpoint_audit()  # the TSA is down: the anchor is written anyway, without a token
         assert third.timestamp is None and gw.checkpoint_file.read_text().count("\n") == 3
         assert gw.verify_audit() == []
+
+
+def test_a_tsa_outage_is_exit_75_from_the_cli_with_nothing_stored(pki: Path, tmp_path: Path) -> None:
+    """`gateway catalogues push` seals packets: with the TSA down (required) it says why in one line,
+    exits 75 (try again later, as for a full disk) and stores no packet; with the TSA up it queues them."""
+    app, sim = tsa_app(pki, TsaSim(fail_with=503))
+    with BackgroundServer(app) as server:
+        config = tmp_path / "gateway.toml"
+        config.write_text(
+            f"""data_dir = {json.dumps(str(tmp_path / "data"))}
+[destinations.mpi]
+url = "http://127.0.0.1:9/unused"
+receiver = {{ code = "B05", name = "Bộ Kế hoạch và Đầu tư" }}
+[[signing.keys]]
+path = {json.dumps(str(pki / "signer.p12"))}
+passphrase_file = {json.dumps(str(pki / "passphrase.txt"))}
+[trust]
+dir = {json.dumps(str(pki / "trust"))}
+[timestamps]
+url = {json.dumps(server.url + "/")}
+timeout = 5
+""",
+            encoding="utf-8",
+        )
+        made = subprocess.run([GATEWAY, "db", "upgrade", "--config", str(config)], capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+        command = [GATEWAY, "catalogues", "push", "--config", str(config), "--destination", "mpi"]
+        down = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert down.returncode == 75, down.stdout + down.stderr
+        lines = [line for line in down.stderr.splitlines() if line.strip()]
+        assert "HTTP 503" in lines[-1] and "Nothing was stored" in lines[-1] and "Traceback" not in down.stderr
+        database = create_engine(f"sqlite:///{tmp_path / 'data' / 'gateway.sqlite'}")
+        with database.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(Packet)).scalar_one() == 0
+        sim.fail_with = None
+        up = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert up.returncode == 0, up.stdout + up.stderr
+        with database.connect() as connection:
+            payloads = connection.execute(select(Packet.payload)).scalars().all()
+        database.dispose()
+    assert payloads and all(b"DauThoiGian" in p for p in payloads)
