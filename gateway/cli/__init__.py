@@ -16,7 +16,7 @@ import sys
 import typer
 
 from gateway.cli.common import LOADED, app, err
-from gateway.errors import ConfigurationError, GatewayError, PacketInvalid
+from gateway.errors import ConfigurationError, GatewayError, PacketInvalid, TimestampUnavailable
 
 __all__ = ["app", "main"]
 
@@ -148,6 +148,9 @@ def main() -> None:
     except ConfigurationError as exc:
         err.print(f"configuration error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
+    except TimestampUnavailable as exc:
+        err.print(f"error: {exc}. Nothing was stored; run again when it answers.", markup=False, soft_wrap=True)
+        sys.exit(75)  # EX_TEMPFAIL, as for a full disk
     except GatewayError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2 if not isinstance(exc, PacketInvalid) else 1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
@@ -128,9 +129,11 @@ def _b64(text: str, source: str) -> bytes:
         raise SignatureInvalid("malformed", "X509Certificate is not base64", location=source) from exc
 
 
-def verify(data: bytes, cert: x509.Certificate, source: str) -> bytes:
-    """The cryptographic check with signxml, pinned to ``cert`` (already path-validated by the caller)."""
+def verify(data: bytes, cert: x509.Certificate, source: str, at: datetime | None = None) -> bytes:
+    """The cryptographic check with signxml, pinned to ``cert`` (already path-validated by the caller
+    at ``at``: the time of verification, or an RFC 3161 token's time, which signxml must use too)."""
     config = SignatureConfiguration(
+        verification_time=at,
         require_x509=True,
         location="./",
         expect_references=1,

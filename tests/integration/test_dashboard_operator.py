@@ -217,6 +217,11 @@ def test_late_values_that_match_are_a_match_and_late_apart(
         assert len(only_late.xpath('//table[@id="lines"]/tbody/tr')) == 3
         rows = list(csv.DictReader(io.StringIO(client.get("/ui/reconciliation.csv").text.lstrip("\ufeff"))))
         assert [(r["classification"], r["late"]) for r in rows] == [("match", "True")] * 3
+        # The page reuses its report only while nothing changed: a new value shows at once.
+        observe(gw, {"0701": ("42", "%")}, LATE)
+        again = lxml.html.fromstring(client.get("/ui/reconciliation").text)
+        assert again.get_element_by_id("total").text_content() == "4"
+        assert [td.text_content() for td in again.xpath('//td[@data-class="unsent"]')] == ["1"]
 
 
 # ---------------------------------------------------------------- language and formatting
