@@ -443,3 +443,13 @@ def test_a_usage_error_is_one_line_with_where_to_find_help(
     assert "--nope" in err and "gateway deliveries list --help" in err and "╭" not in err
     code, err = run(["nosuchcommand"], monkeypatch, capsys)
     assert code == 2 and "nosuchcommand" in err and err.strip().count("\n") == 0, err
+
+
+def test_a_group_alone_prints_its_help_once() -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "users"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 2 and done.stdout.count("Usage:") == 1, done.stdout
+    assert "passwd" in done.stdout and not done.stderr.strip()
