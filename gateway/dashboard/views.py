@@ -631,7 +631,7 @@ class HtmlErrors:
             elif "start" in held:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body"):
-                    await self._page(scope, receive, send, held["start"]["status"], b"".join(chunks))
+                    await self._page(scope, receive, send, held["start"], b"".join(chunks))
             else:
                 if message["type"] == "http.response.start":
                     held["sent"] = True
@@ -645,12 +645,15 @@ class HtmlErrors:
             log.exception("unexpected error on %s", scope.get("path"))
             await error_page(StarletteRequest(scope, receive), 500)(scope, receive, send)
 
-    async def _page(self, scope: Scope, receive: Receive, send: Send, status: int, body: bytes) -> None:
+    async def _page(self, scope: Scope, receive: Receive, send: Send, start: Message, body: bytes) -> None:
         import json
 
         try:
             detail = str(json.loads(body).get("detail", ""))
         except ValueError:
             detail = ""
-        page = error_page(StarletteRequest(scope, receive), status, detail=detail)
+        page = error_page(StarletteRequest(scope, receive), int(start["status"]), detail=detail)
+        for name, value in start.get("headers") or []:
+            if name.lower() == b"retry-after":  # a 429 or 507 page still says when to come back
+                page.headers["retry-after"] = value.decode("latin-1")
         await page(scope, receive, send)
