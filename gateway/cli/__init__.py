@@ -122,8 +122,10 @@ def _usage_error(exc: typer.TyperException) -> int:
     argument): one line naming it and where the help is, as git and pip do, not Typer's framed panel."""
     ctx = getattr(exc, "ctx", None)
     if type(exc).__name__ == "NoArgsIsHelpError":  # ``gateway`` or ``gateway users`` alone: the help
-        typer.echo(ctx.get_help() if ctx is not None else "", err=False)
-        return 0 if ctx is None else 2
+        help_text = exc.format_message()  # Rich has already drawn it when it returns nothing
+        if help_text.strip():
+            typer.echo(help_text)
+        return int(getattr(exc, "exit_code", 2))
     message = " ".join(exc.format_message().split())
     where = f" (see `{ctx.command_path} --help`)" if ctx is not None and ctx.command_path else ""
     err.print(f"error: {message}{where}", markup=False, soft_wrap=True, highlight=False)

@@ -120,11 +120,12 @@ def sim_tsa(
     point `[timestamps] url` at it."""
     import uvicorn
 
+    from gateway.cli import checks
     from gateway.errors import ConfigurationError
     from gateway.signing.testpki import make_test_pki
     from gateway.sim.tsa import tsa_app
 
-    directory = pki or settings_for(None).data_dir / "test-pki"
+    directory = checks.output_path(pki, "folder") if pki else settings_for(None).data_dir / "test-pki"
     if not (directory / "passphrase.txt").is_file():
         make_test_pki(directory)
         err.print(f"made a test PKI in {directory}", markup=False)

@@ -88,3 +88,13 @@ def test_nothing_of_a_progress_display_reaches_a_pipe(tmp_path: Path) -> None:
     for output in (done.stdout, done.stderr, backed.stdout, backed.stderr):
         assert "\r" not in output and "\x1b[" not in output, output  # no redrawn lines, no cursor moves
         assert "records/s" not in output and "pages/s" not in output and "ETA" not in output, output
+
+
+def test_validate_of_many_files_on_a_terminal_counts_them(tmp_path: Path) -> None:
+    packets = sorted((resources.bundled("packet-examples") / "valid").glob("*.json"))
+    assert len(packets) > 3
+    code, drawn = on_a_terminal(["validate", *map(str, packets)], tmp_path)
+    assert code == 0, drawn
+    assert re.search(rf"\b[\d,]+/{len(packets)} files\b", drawn) and "files/s" in drawn, drawn
+    piped_run = piped(["validate", *map(str, packets)], tmp_path)
+    assert piped_run.returncode == 0 and "files/s" not in piped_run.stdout + piped_run.stderr

@@ -355,6 +355,9 @@ def test_dashboard_errors_are_pages_and_the_api_keeps_problem_json(gateway_facto
                     .startswith({404: "Không tìm thấy", 422: "Dữ liệu gửi lên không hợp lệ"}[status])
                 ), path
                 assert tree.get_element_by_id("nav-overview") is not None  # signed in: the navigation stays
+            too_long = client.get("/ui/search", params={"q": "x" * 5000})  # the edge's limit, before any route
+            assert too_long.status_code == 414 and too_long.headers["content-type"].startswith("text/html")
+            assert 'id="error-title"' in too_long.text
             client.cookies.set(LANG_COOKIE, "en")
             assert "Not found" in client.get("/ui/deliveries/2147483647").text
             as_json = client.get("/ui/deliveries/2147483647", headers={"Accept": "application/json"})
