@@ -31,15 +31,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import Blank, PeriodRef, RawObservation, Reader, ReadItem, ReadProblem, period_ref
 from adapters.reasons import excerpt
-from gateway import audit, ingest_runs
+from gateway import audit, ingest_runs, resources
 from gateway.calendar import data_window
 from gateway.clock import Clock
 from gateway.coverage import Outside, outside_regime
 from gateway.db.models import IngestRun, IngestState, Observation, Packet, QuarantineRecord
-from gateway.errors import Conflict, GatewayError, NotFound
+from gateway.errors import ConfigurationError, Conflict, GatewayError, NotFound
 from mappings.indicators import (
     EXACT,
-    INDICATOR_MAPPINGS_DIR,
     IndicatorMapping,
     MappingError,
     MappingRejected,
@@ -868,14 +867,16 @@ def _quarantine_row(
 
 def replay_mapping(name: str) -> IndicatorMapping:
     """The mapping an operator chose (by file name, from the API or the dashboard) to replay the
-    quarantine with: ``NotFound`` outside ``mappings/indicators``, ``Conflict`` when the file does not
-    load (a mapping being edited), never a 500."""
-    path = (INDICATOR_MAPPINGS_DIR / name).resolve()
-    if path.parent != INDICATOR_MAPPINGS_DIR.resolve() or not path.is_file():
-        raise NotFound(f"mapping {name!r} is not a file in mappings/indicators")
+    quarantine with: one of the indicator mappings on the search path (the operator's folders, then
+    the bundled ``mappings/indicators``; ``gateway.resources``), the list the dashboard offers.
+    ``NotFound`` for any other name, ``Conflict`` when the file does not load (a mapping being
+    edited), never a 500."""
+    path = resources.listing("indicators", "*.yaml").get(name)
+    if path is None:
+        raise NotFound(f"mapping {name!r} is not an indicator mapping file (mappings/indicators or the data folder)")
     try:
         return load_mapping(path)
-    except MappingError as exc:
+    except (MappingError, ConfigurationError) as exc:
         raise Conflict(f"mapping {name!r} cannot be used: {exc}") from exc
 
 
