@@ -104,6 +104,7 @@ RULES: dict[str, Wrong] = {
     "approval": Wrong(UNKNOWN_ID, UNKNOWN_ID),
     "proposal": Wrong(UNKNOWN_ID, UNKNOWN_ID),
     "diff": Wrong(UNKNOWN_ID, UNKNOWN_ID),
+    "show": Wrong(UNKNOWN_ID, UNKNOWN_ID),
     "ids": Wrong(UNKNOWN_ID, UNKNOWN_ID),
     "packet_id": Wrong("GT-NO-SUCH-PACKET", "GT-NO-SUCH-PACKET"),
     "client_id": Wrong("no-such-client", "no-such-client"),
