@@ -118,7 +118,7 @@ class CsvReader:
                     continue
                 line, row = record
                 ref = SourceRef(self.source, row=line)
-                if not any(cell.strip() for cell in row):
+                if not "".join(row).strip():
                     continue  # an empty line is not a record
                 if len(row) != len(header):
                     yield ReadProblem(
@@ -127,7 +127,7 @@ class CsvReader:
                         {"fields": [convert(c) for c in row][:20]},
                     )
                     continue
-                values = {h: convert(v) for h, v in zip(header, row, strict=True)}
+                values = dict(zip(header, map(convert, row) if enc.legacy else row, strict=True))
                 yield self.layout.fields.item(values, ref)
 
 

@@ -8,8 +8,9 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
-from adapters.base import Blank, RawObservation, ReadItem, ReadProblem, SourceRef, period_ref
+from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef, period_ref
 
 PERIOD_KEY = re.compile(r"^(?P<year>\d{4})-(?P<type>THANG|QUY|6THANG|9THANG|NAM)-(?P<number>\d{1,2})$")
 
@@ -38,14 +39,13 @@ class LongFormat:
             )
         if value is None or (isinstance(value, str) and not value.strip()):
             return Blank(ref, code)
-        match = PERIOD_KEY.match(str(record[self.period] or "").strip())
-        if match is None:
+        period = _period(str(record[self.period] or "").strip())
+        if period is None:
             return ReadProblem(
                 ref,
                 f"period {record[self.period]!r} is not of the form 2026-THANG-10",
                 {k: _plain(v) for k, v in record.items()},
             )
-        period = period_ref(match["type"], int(match["number"]), int(match["year"]))
         if isinstance(period, str):
             return ReadProblem(ref, period, {k: _plain(v) for k, v in record.items()})
         name = record.get(self.name) if self.name else None
@@ -64,6 +64,16 @@ class LongFormat:
             value=value,
             ref=ref,
         )
+
+
+@lru_cache(maxsize=4096)
+def _period(key: str) -> PeriodRef | str | None:
+    """A period key read once per distinct text (a source repeats a few keys on every record): the
+    period, why it is not one, or None when it is not of the form ``2026-THANG-10``."""
+    match = PERIOD_KEY.match(key)
+    if match is None:
+        return None
+    return period_ref(match["type"], int(match["number"]), int(match["year"]))
 
 
 def _plain(value: object) -> object:

@@ -38,43 +38,51 @@ def communes() -> list[str]:
     return sorted(f"{int(w.code):05d}" for w in Ward.iter_all() if int(w.province_code) == 15)
 
 
+def month(index: int) -> tuple[int, int]:
+    """The ``index``-th month from January 2026 as (month, year)."""
+    return index % 12 + 1, 2026 + index // 12
+
+
 def make_csv(path: Path, values: int) -> None:
-    indicator = [code for code, _ in codes()]
-    units_by = dict(codes())
+    """Every value once, as a province's export has it: each (indicator, commune, month) one row,
+    months following one another from 2026 when the indicators x communes of one month run out. (The
+    file this bench wrote until issue 19 repeated each key about 31 times in a month, which no export
+    does and which made every batch look up all earlier versions of its keys.)"""
+    known = codes()
     places = communes()
+    per_month = len(known) * len(places)
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["ma_chi_tieu", "ten_chi_tieu", "don_vi_tinh", "ky", "ma_dvhc", "gia_tri"])
         for i in range(values):
-            code = indicator[i % len(indicator)]
-            w.writerow(
-                [
-                    code,
-                    "",
-                    units_by[code],
-                    f"2026-THANG-{i // 100_000 % 10 + 1}",
-                    places[i // 32 % len(places)],
-                    f"{i % 99991}.{i % 10}",
-                ]
-            )
+            code, unit = known[i % len(known)]
+            number, year = month(i // per_month)
+            place = places[i // len(known) % len(places)]
+            w.writerow([code, "", unit, f"{year}-THANG-{number}", place, f"{i % 99991}.{i % 10}"])
 
 
 def make_xlsx(path: Path, values: int) -> None:
+    """A workbook of monthly sheets in the template shape (communes across, indicators down), every
+    value once: as many sheets as the values need."""
     from openpyxl import Workbook
 
     known = codes()
-    places = communes()[:20]
-    rows_per_sheet = max(1, values // (10 * len(places)))
+    places = communes()
+    per_sheet = len(known) * len(places)
     wb = Workbook(write_only=True)
-    for month in range(1, 11):
-        ws = wb.create_sheet(f"T{month:02d}-2026")
+    for index in range(max(1, -(-values // per_sheet))):
+        number, year = month(index)
+        ws = wb.create_sheet(f"T{number:02d}-{year}")
         for _ in range(5):
             ws.append(["tiêu đề"])
-        ws.append(["STT", "Mã", "Tên", "ĐVT", "Toàn tỉnh", *places])
-        ws.append(["", "", "", "", None, *places])
-        for r in range(rows_per_sheet):
-            code, unit = known[r % len(known)]
-            ws.append([r + 1, code, "chỉ tiêu", unit, None, *[float(r * 7 % 1000) + 0.5 for _ in places]])
+        ws.append(["STT", "Mã", "Tên", "ĐVT", *places])
+        ws.append(["", "", "", "", *places])
+        left = values - index * per_sheet
+        for r, (code, unit) in enumerate(known):
+            cells = min(len(places), max(0, left - r * len(places)))
+            if not cells:
+                break
+            ws.append([r + 1, code, "chỉ tiêu", unit, *[float(r * 7 % 1000) + 0.5 for _ in range(cells)]])
     wb.save(path)
 
 

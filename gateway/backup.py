@@ -15,6 +15,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,7 +74,9 @@ def _private(path: Path) -> Path:
     return path
 
 
-def create(engine: Engine, directory: Path) -> BackupManifest:
+def create(engine: Engine, directory: Path, progress: Callable[[int, int], None] | None = None) -> BackupManifest:
+    """Back up into ``directory``. ``progress(done, total)`` follows SQLite's pages as they are copied
+    (pg_dump says nothing until it ends)."""
     if not directory.exists():
         directory.mkdir(parents=True, mode=0o700)
     backend = engine.url.get_backend_name()
@@ -83,7 +86,10 @@ def create(engine: Engine, directory: Path) -> BackupManifest:
         try:
             dest = sqlite3.connect(str(target))
             with dest:
-                source.backup(dest)
+                if progress is None:
+                    source.backup(dest)
+                else:  # 1,024 pages (4 MiB) a step, so a large database shows its pace
+                    source.backup(dest, pages=1024, progress=lambda _s, left, total: progress(total - left, total))
             dest.close()
         finally:
             source.close()
@@ -185,11 +191,15 @@ def restore(engine: Engine, directory: Path) -> BackupManifest:
     return manifest
 
 
-def copy_database(source: Engine, target: Engine, batch: int = 2000) -> dict[str, int]:
+def copy_database(
+    source: Engine, target: Engine, batch: int = 2000, progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
     """Copy every row from ``source`` to ``target`` (migrated, empty), table by table in dependency
     order, then move PostgreSQL sequences past the copied ids. Used to move from the embedded SQLite
     default to PostgreSQL; stop every gateway process first."""
     counts: dict[str, int] = {}
+    total = sum(row_counts(source).values()) if progress is not None else 0
+    done = 0
     with source.connect() as src, target.begin() as dst:
         for table in Base.metadata.sorted_tables:
             if dst.scalar(select(func.count()).select_from(table)):
@@ -199,6 +209,9 @@ def copy_database(source: Engine, target: Engine, batch: int = 2000) -> dict[str
             while rows := result.fetchmany(batch):
                 dst.execute(table.insert(), [dict(r) for r in rows])
                 copied += len(rows)
+                done += len(rows)
+                if progress is not None:
+                    progress(done, max(total, done))
             counts[table.name] = copied
         if target.url.get_backend_name() == "postgresql":
             for table in Base.metadata.sorted_tables:

@@ -25,6 +25,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.db.engine import make_engine, upgrade, upgrade_if_behind
 from gateway.delivery.circuit import CircuitBreakers, CircuitPolicy
 from gateway.delivery.retry import RetryPolicy
+from gateway.errors import ConfigurationError
 from gateway.logs import register_secret
 from gateway.messaging import Broker
 from gateway.packets.profile import Profile, load_profile
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from gateway.delivery.service import DeliveryService
     from gateway.reconciliation.report import Reconciliation
     from gateway.signing.packets import PacketSigner, PacketVerifier
+    from gateway.signing.timestamps import TsaClient
     from gateway.signing.trust import TrustStore
 
 # What a command needs is imported when it needs it: the HTTP connectors (httpx), the delivery
@@ -130,15 +132,36 @@ class Gateway:
             point = checkpoints.current(session, now)
         signing = self.sealer.signer.keys.current(now) if self.sealer.signer is not None else None
         signed = checkpoints.sign(point, self.audit_key, signing)
+        if self.sealer.tsa is not None:
+            signed = self._stamp_checkpoint(signed)
         checkpoints.append(self.checkpoint_file, signed)
         return signed
+
+    def _stamp_checkpoint(self, point: checkpoints.Checkpoint) -> checkpoints.Checkpoint:
+        """The checkpoint with an RFC 3161 token over its payload; without one (logged, counted) when the
+        authority does not answer: the anchor is written either way."""
+        import base64
+        from dataclasses import replace
+
+        from gateway import metrics
+        from gateway.errors import TimestampUnavailable
+
+        assert self.sealer.tsa is not None
+        try:
+            token = self.sealer.tsa.stamp(point.payload())
+        except TimestampUnavailable as exc:
+            metrics.TIMESTAMPS.labels(outcome="skipped").inc()
+            log.error("audit checkpoint of %s written WITHOUT a timestamp: %s", point.at, exc)
+            return point
+        metrics.TIMESTAMPS.labels(outcome="stamped").inc()
+        return replace(point, timestamp=base64.b64encode(token).decode("ascii"))
 
     def verify_audit(self) -> list[str]:
         """Every problem with the audit log: chain breaks, seals, and what the checkpoints show."""
         ours = [k.certificate for k in self.sealer.signer.keys.keys] if self.sealer.signer is not None else []
         with self.sessions() as session:
             found = [f"audit event {b.event_id}: {b.problem}" for b in audit.verify(session, self.audit_key)]
-            found += checkpoints.problems(session, self.checkpoint_file, self.audit_key, ours)
+            found += checkpoints.problems(session, self.checkpoint_file, self.audit_key, ours, self.sealer.trust)
         return found
 
     def close(self) -> None:
@@ -220,9 +243,42 @@ def bootstrap(
         connector_factory=build_connectors,
         policies=policies,
         circuits=CircuitBreakers(clock, circuit_policies),
-        sealer=Sealer(profile, _packet_signer(settings, profile, clock), _signing_destinations(settings), trust),
+        sealer=Sealer(
+            profile,
+            _packet_signer(settings, profile, clock),
+            _signing_destinations(settings),
+            trust,
+            tsa_client(settings),
+            settings.timestamps.mode == "required",
+        ),
         inbound=Inbound(profile, verifier if settings.trust.require_signed_intake else None),
         audit_key=audit_key,
+    )
+
+
+def tsa_client(settings: Settings) -> TsaClient | None:
+    """The time-stamping authority's client, when one is configured; its credentials are redacted."""
+    config = settings.timestamps
+    if not config.url:
+        return None
+    from gateway.signing.timestamps import TsaClient
+
+    def secret(env: str | None) -> str | None:
+        if not env:
+            return None
+        value = os.environ.get(env)
+        if value is None:
+            raise ConfigurationError(f"timestamps: environment variable {env} is not set")
+        register_secret(value)
+        return value
+
+    return TsaClient(
+        config.url,
+        timeout=config.timeout,
+        username=config.username,
+        password=secret(config.password_env),
+        bearer=secret(config.token_env),
+        ca_bundle=str(config.ca_bundle) if config.ca_bundle else None,
     )
 
 

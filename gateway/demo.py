@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
 from rich.table import Table
 from sqlalchemy import func, select
 
@@ -30,6 +30,7 @@ from gateway.clock import VN_TZ
 from gateway.db.models import Delivery, DeliveryState
 from gateway.ingest import ingest
 from gateway.packets.profile import load_profile
+from gateway.progress import progress_bar
 from gateway.reconciliation.summary import Summary, summarise
 from gateway.reports import build_reports
 from gateway.settings import (
@@ -177,14 +178,17 @@ def run_demo(
             f"Reading {sample.name if sample == SAMPLE else sample} "
             f"with mapping {mapping.version}"
         )
-        report = ingest(
-            gw.sessions,
-            XlsxTemplateReader(sample),
-            mapping,
-            gw.clock,
-            reporting_unit=settings.sender.code,
-            actor="demo",
-        )
+        with progress_bar(console, "reading", "cells", eta=False) as reading:
+            cells = reading.add_task("reading", total=None)
+            report = ingest(
+                gw.sessions,
+                XlsxTemplateReader(sample),
+                mapping,
+                gw.clock,
+                reporting_unit=settings.sender.code,
+                actor="demo",
+                progress=lambda n: reading.update(cells, completed=n),
+            )
         console.print(
             f"  read {report.read}: mapped {report.mapped}, blank {report.blank}, "
             f"quarantined {report.quarantined}"
@@ -242,14 +246,9 @@ def run_demo(
 def _progress(gw: Gateway, console: Console, deadline: float) -> None:
     with gw.sessions() as session:
         total = session.scalar(select(func.count()).select_from(Delivery)) or 0
-    columns = (
-        TextColumn("Delivering"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
+    # On a terminal: count, rate, time left; elsewhere nothing (the summary table follows either way).
+    with progress_bar(console, "delivering", "packets") as progress:
+        progress.columns = (*progress.columns, TextColumn("{task.fields[detail]}"))
         task = progress.add_task("deliver", total=total, detail="")
         while True:
             with gw.sessions() as session:

@@ -85,6 +85,11 @@ class SignatureUnknown(SignatureInvalid):
     """The signature is intact but the signer's revocation status could not be established."""
 
 
+class TimestampUnavailable(GatewayError):
+    """The time-stamping authority could not be reached or refused: transient, nothing is stored,
+    the caller tries again later (the scheduler at its next tick, the API answers 503)."""
+
+
 class DeliveryError(GatewayError):
     """A delivery attempt failed. ``status`` is the HTTP status when there was a response."""
 

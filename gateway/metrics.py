@@ -43,6 +43,17 @@ SCHEDULER_TICK = Gauge(
 SCHEDULER_LAG = Gauge(
     "gateway_scheduler_lag_seconds", "How late the oldest run executed by the last tick was", registry=REGISTRY
 )
+NO_SPACE_PAUSES = Counter(
+    "gateway_worker_no_space_pauses",
+    "Times a worker paused deliveries because the disk was full (1 s doubling to 60 s each)",
+    registry=REGISTRY,
+)
+TIMESTAMPS = Counter(
+    "gateway_timestamps",
+    "RFC 3161 timestamp requests when sealing: stamped, failed (required: nothing sealed), skipped (best effort)",
+    ["outcome"],
+    registry=REGISTRY,
+)
 INGESTED = Counter("gateway_ingested_values", "Values read by adapters", ["outcome"], registry=REGISTRY)
 
 WAITING = ("pending", "sending", "delivered")

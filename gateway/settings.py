@@ -120,6 +120,23 @@ class TrustSettings(_Section):
     require_signed_intake: bool = Field(default=True, description="status packets on our intake must be signed")
 
 
+class TimestampSettings(_Section):
+    """An RFC 3161 time-stamping authority asked for a token over every packet signature when sealing,
+    and over audit checkpoints (``docs/security.md``, "Signing time"). Its certificate must chain to
+    ``[trust] dir`` (where receivers check it too)."""
+
+    url: str | None = Field(default=None, description="TSA endpoint; none: packets are sealed without a token")
+    mode: Literal["required", "best_effort"] = Field(
+        default="required",
+        description="required: no token, nothing sealed (retried later); best_effort: sealed without one, logged",
+    )
+    timeout: float = Field(default=10.0, gt=0, description="seconds for one request")
+    username: str | None = Field(default=None, description="HTTP basic authentication")
+    password_env: str | None = Field(default=None, description="environment variable holding the password")
+    token_env: str | None = Field(default=None, description="environment variable holding a bearer token")
+    ca_bundle: Path | None = Field(default=None, description="CA bundle for an https TSA")
+
+
 class DatabaseSettings(_Section):
     url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under data_dir")
 
@@ -143,7 +160,7 @@ class WorkerSettings(_Section):
 class IngestSettings(_Section):
     """How ``gateway ingest`` stores what it reads (``docs/operations.md``, "Reading sources")."""
 
-    batch_size: int = Field(default=2000, ge=1, le=100_000, description="observations committed per transaction")
+    batch_size: int = Field(default=10_000, ge=1, le=100_000, description="observations committed per transaction")
     lease_seconds: float = Field(
         default=60.0, gt=0, description="a running ingest whose heartbeat is older than this is cleaned up"
     )
@@ -248,6 +265,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     signing: SigningSettings = SigningSettings()
     trust: TrustSettings = TrustSettings()
+    timestamps: TimestampSettings = TimestampSettings()
     audit: AuditSettings = AuditSettings()
     resources: ResourceSettings = ResourceSettings()
     destinations: dict[str, DestinationSettings] = Field(default_factory=_default_destinations)

@@ -37,6 +37,8 @@ class Worker:
         self.sweep_interval = gateway.settings.worker.sweep_interval
         self._space_wait = 0.0
         self._space_until = 0.0
+        self._checkpoint_wait = 0.0
+        self._checkpoint_after = 0.0
         self.batch_size = gateway.settings.worker.batch_size
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="delivery")
         self._done: queue.Queue[Message] = queue.Queue()
@@ -96,6 +98,9 @@ class Worker:
             self._space_wait = min(60.0, max(1.0, self._space_wait * 2))
             self._space_until = time.monotonic() + self._space_wait
             wait = self._space_wait
+        from gateway import metrics
+
+        metrics.NO_SPACE_PAUSES.inc()
         log.error("no space left on the disk (%s); pausing deliveries for %.0f s", str(exc).splitlines()[0], wait)
 
     def _fill(self) -> None:
@@ -160,13 +165,29 @@ class Worker:
         except Exception:
             log.exception("reading the feed of %s failed; trying again in its poll_interval", destination)
     def _checkpoint_audit(self) -> None:
-        """Anchor the audit chain every ``audit.checkpoint_interval`` seconds (a file outside the database)."""
+        """Anchor the audit chain every ``audit.checkpoint_interval`` seconds (a file outside the database).
+
+        A failed checkpoint is tried again after 1 s, doubling to 5 minutes, not at every sweep: on a
+        full disk that was a traceback a second. "No space" is said as such, without a traceback."""
         gw = self.gateway
+        now = time.monotonic()
+        if now < self._checkpoint_after:
+            return
         try:
             if checkpoints.due(gw.checkpoint_file, gw.settings.audit.checkpoint_interval):
                 gw.checkpoint_audit()
-        except Exception:
-            log.exception("could not write an audit checkpoint; trying again next sweep")
+            self._checkpoint_wait = 0.0
+        except Exception as exc:
+            self._checkpoint_wait = min(300.0, max(1.0, self._checkpoint_wait * 2))
+            self._checkpoint_after = now + self._checkpoint_wait
+            if storage.is_no_space(exc):
+                log.error(
+                    "no space left on the disk (%s); audit checkpoint postponed %.0f s",
+                    str(exc).splitlines()[0],
+                    self._checkpoint_wait,
+                )
+            else:
+                log.exception("could not write an audit checkpoint; trying again in %.0f s", self._checkpoint_wait)
 
     def _poll_statuses(self) -> None:
         pollable = {name: d.status_poll_after for name, d in self.gateway.settings.destinations.items() if d.status_url}

@@ -9,12 +9,14 @@ or raises ``MappingRejected`` with a reason an operator can act on.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow, localcontext
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -158,6 +160,65 @@ def plain(d: Decimal) -> str:
     return text
 
 
+CANONICAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?")
+"""Decimal text already in ``plain`` form: no sign but a leading minus, no leading or trailing zeros,
+ASCII digits only. Such a text is its own exact value, so it is kept without a ``Decimal`` round trip."""
+
+ONE = Decimal(1)
+CACHE_LIMIT = 65_536
+"""Entries per lookup table of a mapping (rules by code and unit, units by code and date): a source of
+endless distinct codes empties the table rather than growing it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRule:
+    """What mapping does to every value of one (source indicator, source unit), worked out once: the
+    rule's national names and the exact unit factor (None when the units are the same)."""
+
+    regime_code: str
+    form_code: str
+    indicator_code: str
+    indicator_name: str
+    unit: str
+    factor: Decimal | None
+
+    def value_text(self, value: object) -> str:
+        """The value in the national unit as plain exact decimal text, or ``MappingRejected``.
+
+        Without a factor, a value that is already plain text (or an int, or a float whose shortest
+        repr is plain) is kept as it is: ``plain(Decimal(text))`` would give the same text back. Any
+        other value takes the exact path (``parse_decimal``, ``scaled``, ``plain``)."""
+        if self.factor is None:
+            text = _as_text(value)
+            if text is not None and len(text) <= MAX_PLAIN_LENGTH and text != "-0" and CANONICAL.fullmatch(text):
+                return text
+        return plain(scaled(parse_decimal(value), self.factor or ONE))
+
+
+_PLAIN_INT = 10**MAX_PLAIN_LENGTH
+
+
+def _as_text(value: object) -> str | None:
+    """A value's text when that text is what ``parse_decimal`` would read (None: take the exact path)."""
+    kind = type(value)
+    if kind is str:
+        return cast(str, value)
+    if kind is int:  # bounded: str() of a huge int raises (Python's digit limit); Decimal() does not
+        return str(value) if -_PLAIN_INT < cast(int, value) < _PLAIN_INT else None
+    if kind is float:
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
+    return None
+
+
+def content_digest(indicator: str, period_key: str, admin: str, value: str, unit: str, column: str | None) -> str:
+    """SHA-256 of what a value says (indicator, period, unit code, value, unit, form column)."""
+    parts = [indicator, period_key, admin, value, unit]
+    if column is not None:  # values without a column keep the digests they always had
+        parts.append(f"MaCot={column}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
 class IndicatorMapping:
     def __init__(self, spec: MappingFile, path: Path, admin: AdminUnits) -> None:
         self.spec = spec
@@ -171,48 +232,99 @@ class IndicatorMapping:
                 units.factor(rule.unit, rule.national_unit)
             except units.UnitMismatch as exc:
                 raise MappingError(f"{path}: indicators.{code}: {exc}") from None
+        # Lookups by key, not per value (issue 19): a source repeats few codes, units, places and
+        # breakdowns many times. A refusal is kept as its reason and raised again each time.
+        self._rules: dict[tuple[str, str | None], PreparedRule | str] = {}
+        self._places: dict[tuple[str | None, date], tuple[str, str | None] | str] = {}
+        self._breakdowns: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...] | str] = {}
 
     def apply(self, raw: RawObservation, period_end: date) -> MappedObservation:
-        rule = self.spec.indicators.get(raw.indicator_code)
-        if rule is None:
-            raise MappingRejected(f"unknown indicator code {raw.indicator_code!r}: not in mapping {self.version}")
-        if raw.unit is not None and not units.same(raw.unit, rule.unit):
-            try:
-                units.factor(raw.unit, rule.unit)
-            except units.UnitMismatch as exc:
-                raise MappingRejected(
-                    f"unit mismatch for {raw.indicator_code}: source says {raw.unit!r}, "
-                    f"mapping expects {rule.unit!r} ({exc})"
-                ) from None
-        source_unit = raw.unit or rule.unit
-        value = scaled(parse_decimal(raw.value), units.factor(source_unit, rule.national_unit))
-        admin, converted_from = self.admin.resolve(
-            (raw.admin_unit or self.spec.province_code).strip(), self.spec.province_code, on=period_end
-        )
-        text = plain(value)
-        parts = [rule.national_code, raw.period.key, admin, text, rule.national_unit]
-        if raw.column is not None:  # values without a column keep the digests they always had
-            parts.append(f"MaCot={raw.column}")
-        digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
+        rule = self.rule(raw.indicator_code, raw.unit)
+        text = rule.value_text(raw.value)
+        admin, converted_from = self.place(raw.admin_unit, period_end)
         return MappedObservation(
-            regime_code=self.spec.regime,
-            form_code=rule.form,
-            indicator_code=rule.national_code,
-            indicator_name=rule.national_name,
+            regime_code=rule.regime_code,
+            form_code=rule.form_code,
+            indicator_code=rule.indicator_code,
+            indicator_name=rule.indicator_name,
             source_indicator_code=raw.indicator_code,
-            unit=rule.national_unit,
+            unit=rule.unit,
             period_key=raw.period.key,
             admin_unit=admin,
             value=text,
-            content_hash=digest,
+            content_hash=content_digest(rule.indicator_code, raw.period.key, admin, text, rule.unit, raw.column),
             converted_from=converted_from,
-            disaggregation=self._breakdown(raw),
+            disaggregation=self.breakdown(raw.disaggregation),
             column=raw.column,
         )
 
-    def _breakdown(self, raw: RawObservation) -> tuple[tuple[str, str], ...]:
+    def rule(self, code: str, unit: str | None) -> PreparedRule:
+        """The prepared rule for a source indicator in a source unit, or ``MappingRejected``."""
+        found = self._rules.get((code, unit))
+        if found is None:
+            try:
+                found = self._prepare(code, unit)
+            except MappingRejected as exc:
+                found = str(exc)
+            _remember(self._rules, (code, unit), found)
+        if isinstance(found, str):
+            raise MappingRejected(found)
+        return found
+
+    def _prepare(self, code: str, unit: str | None) -> PreparedRule:
+        rule = self.spec.indicators.get(code)
+        if rule is None:
+            raise MappingRejected(f"unknown indicator code {code!r}: not in mapping {self.version}")
+        if unit is not None and not units.same(unit, rule.unit):
+            try:
+                units.factor(unit, rule.unit)
+            except units.UnitMismatch as exc:
+                raise MappingRejected(
+                    f"unit mismatch for {code}: source says {unit!r}, mapping expects {rule.unit!r} ({exc})"
+                ) from None
+        factor = units.factor(unit or rule.unit, rule.national_unit)
+        return PreparedRule(
+            self.spec.regime,
+            rule.form,
+            rule.national_code,
+            rule.national_name,
+            rule.national_unit,
+            None if factor == ONE else factor,
+        )
+
+    def place(self, code: str | None, period_end: date) -> tuple[str, str | None]:
+        """The unit code to report (and the pre-reform code it was converted from), or ``MappingRejected``."""
+        found = self._places.get((code, period_end))
+        if found is None:
+            try:
+                found = self.admin.resolve(
+                    (code or self.spec.province_code).strip(), self.spec.province_code, on=period_end
+                )
+            except MappingRejected as exc:
+                found = str(exc)
+            _remember(self._places, (code, period_end), found)
+        if isinstance(found, str):
+            raise MappingRejected(found)
+        return found
+
+    def breakdown(self, disaggregation: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        """Source dimension values in national codes, or ``MappingRejected``."""
+        if not disaggregation:
+            return ()
+        found = self._breakdowns.get(disaggregation)
+        if found is None:
+            try:
+                found = self._breakdown(disaggregation)
+            except MappingRejected as exc:
+                found = str(exc)
+            _remember(self._breakdowns, disaggregation, found)
+        if isinstance(found, str):
+            raise MappingRejected(found)
+        return found
+
+    def _breakdown(self, disaggregation: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         out = []
-        for dimension, value in raw.disaggregation:
+        for dimension, value in disaggregation:
             table = self.spec.disaggregations.get(dimension)
             if table is None:
                 raise MappingRejected(f"dimension {dimension!r} is not in mapping {self.version}")
@@ -220,6 +332,12 @@ class IndicatorMapping:
                 raise MappingRejected(f"unknown value {value!r} for dimension {dimension}; known: {', '.join(table)}")
             out.append((dimension, table[value]))
         return tuple(out)
+
+
+def _remember(table: dict[Any, Any], key: object, found: object) -> None:
+    if len(table) >= CACHE_LIMIT:
+        table.clear()
+    table[key] = found
 
 
 @cache

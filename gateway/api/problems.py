@@ -21,6 +21,7 @@ from gateway.errors import (
     PacketInvalid,
     RateLimited,
     SignatureInvalid,
+    TimestampUnavailable,
     Unauthenticated,
     UnsafeInputError,
 )
@@ -69,6 +70,10 @@ def install(app: FastAPI) -> None:
             return problem(409, "Conflict", str(exc))
         if isinstance(exc, NotAcceptable):
             return problem(406, "Not Acceptable", str(exc))
+        if isinstance(exc, TimestampUnavailable):
+            log.error("sealing stopped: %s", exc)
+            headers = {"Retry-After": "60"}
+            return problem(503, "Service Unavailable", str(exc), headers=headers, code="timestamp_unavailable")
         return problem(500, "Gateway error", type(exc).__name__)
 
     @app.exception_handler(OSError)

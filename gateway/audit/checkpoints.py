@@ -8,6 +8,13 @@ that file cannot hide a cut tail, an emptied table or a recomputed chain: ``prob
 checkpoint with the database and names what is missing or changed, and events newer than the latest
 checkpoint that claim to be older than it (appended afterwards, back-dated).
 
+Where a time-stamping authority is configured (``[timestamps]``), each checkpoint also carries an
+RFC 3161 token over its payload: a third party's word that the chain was in that state at that time.
+``problems`` checks the token (imprint, TSA chained to ``[trust] dir``) and that the checkpoint was not
+stamped long after the time it claims (a checkpoint forged later and back-dated). When the TSA does
+not answer, the checkpoint is still written, without a token, and that is logged: the anchor matters
+more than its proof of time.
+
 What a checkpoint cannot see: events written after the latest one and not back-dated; the interval
 (``audit.checkpoint_interval``) bounds that window, and the per-event seal covers it for anyone
 without the audit key.
@@ -40,7 +47,12 @@ if TYPE_CHECKING:  # cryptography is imported where a checkpoint is signed or ch
 
     from gateway.signing.keys import SigningKey
 
+if TYPE_CHECKING:
+    from gateway.signing.trust import TrustStore
+
 SKEW = timedelta(minutes=5)
+STAMP_DELAY = timedelta(minutes=10)
+"""How long after the time a checkpoint claims its token may be dated (the TSA is asked right away)."""
 
 
 def load_key(path: Path) -> bytes:
@@ -65,6 +77,7 @@ class Checkpoint:
     alg: str = ""
     signature: str = ""
     certificate: str | None = None
+    timestamp: str | None = None  # base64 RFC 3161 token over ``payload()``
 
     def payload(self) -> bytes:
         body = {"count": self.count, "last_id": self.last_id, "last_hash": self.last_hash, "at": self.at}
@@ -157,14 +170,37 @@ def _signature_holds(point: Checkpoint, key: bytes, ours: list[x509.Certificate]
     return None
 
 
-def problems(session: Session, path: Path, key: bytes, ours: list[x509.Certificate]) -> list[str]:
+def _timestamp_holds(point: Checkpoint, trust: TrustStore | None) -> str | None:
+    from gateway.errors import SignatureInvalid
+    from gateway.signing import timestamps
+
+    if point.timestamp is None:
+        return None
+    if trust is None:
+        return "carries a timestamp that cannot be checked: no [trust] dir is configured"
+    try:
+        stamp = timestamps.verify_token(timestamps.decode(point.timestamp, "checkpoint"), point.payload(), trust, "")
+    except SignatureInvalid as exc:
+        return f"its timestamp does not hold ({exc.code}: {exc.reason})"
+    claimed = as_utc(datetime.fromisoformat(point.at))
+    if stamp.time > claimed + STAMP_DELAY or stamp.time < claimed - SKEW:
+        return (
+            f"it claims {point.at} but was timestamped at {stamp.time.isoformat()} by {stamp.tsa}: "
+            "written at another time than it says"
+        )
+    return None
+
+
+def problems(
+    session: Session, path: Path, key: bytes, ours: list[x509.Certificate], trust: TrustStore | None = None
+) -> list[str]:
     """Everything the checkpoints show is wrong with the chain in the database (empty: consistent)."""
     points, found = read(path)
     if not points:
         return found  # nothing to compare with: ``anchored`` says so
     valid: list[Checkpoint] = []
     for number, point in enumerate(points, start=1):
-        why = _signature_holds(point, key, ours)
+        why = _signature_holds(point, key, ours) or _timestamp_holds(point, trust)
         if why:
             found.append(f"checkpoint {number} ({point.at}): {why}; ignored")
         else:

@@ -16,7 +16,7 @@ import sys
 import typer
 
 from gateway.cli.common import LOADED, app, err
-from gateway.errors import ConfigurationError, GatewayError, PacketInvalid
+from gateway.errors import ConfigurationError, GatewayError, PacketInvalid, TimestampUnavailable
 
 __all__ = ["app", "main"]
 
@@ -122,8 +122,10 @@ def _usage_error(exc: typer.TyperException) -> int:
     argument): one line naming it and where the help is, as git and pip do, not Typer's framed panel."""
     ctx = getattr(exc, "ctx", None)
     if type(exc).__name__ == "NoArgsIsHelpError":  # ``gateway`` or ``gateway users`` alone: the help
-        typer.echo(ctx.get_help() if ctx is not None else "", err=False)
-        return 0 if ctx is None else 2
+        help_text = exc.format_message()  # Rich has already drawn it when it returns nothing
+        if help_text.strip():
+            typer.echo(help_text)
+        return int(getattr(exc, "exit_code", 2))
     message = " ".join(exc.format_message().split())
     where = f" (see `{ctx.command_path} --help`)" if ctx is not None and ctx.command_path else ""
     err.print(f"error: {message}{where}", markup=False, soft_wrap=True, highlight=False)
@@ -148,6 +150,9 @@ def main() -> None:
     except ConfigurationError as exc:
         err.print(f"configuration error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2)
+    except TimestampUnavailable as exc:
+        err.print(f"error: {exc}. Nothing was stored; run again when it answers.", markup=False, soft_wrap=True)
+        sys.exit(75)  # EX_TEMPFAIL, as for a full disk
     except GatewayError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(2 if not isinstance(exc, PacketInvalid) else 1)

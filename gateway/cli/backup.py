@@ -11,6 +11,7 @@ from gateway.cli.common import (
     ConfigOpt,
     app,
     console,
+    err,
     gateway_for,
     settings_for,
 )
@@ -29,8 +30,15 @@ def backup_create(directory: Path, config: ConfigOpt = None) -> None:
 
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise checks.CommandInputError(f"backup folder {directory} exists and is not empty: name a new folder")
+    checks.output_path(directory, "folder")
+    from gateway.progress import progress_bar
+
     gw = gateway_for(config)
-    manifest = backup.create(gw.engine, directory)
+    with progress_bar(err, "backing up", "pages") as progress:
+        task = progress.add_task("backup", total=None)
+        manifest = backup.create(
+            gw.engine, directory, lambda done, total: progress.update(task, completed=done, total=total)
+        )
     total = sum(manifest.row_counts.values())
     console.print(
         f"backup of {manifest.backend} in {directory}: {manifest.file}, {total} rows, SHA-256 {manifest.sha256}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ from gateway.cli.common import (
     ConfigOpt,
     app,
     console,
+    err,
     settings_for,
 )
 
@@ -41,13 +43,31 @@ def db_copy(
 ) -> None:
     """Copy all data from SOURCE_URL into the configured database (e.g. SQLite -> PostgreSQL).
     Stop every gateway process first; the target is migrated and must be empty."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from gateway.backup import copy_database
+    from gateway.cli import checks
     from gateway.db.engine import make_engine, upgrade
 
+    try:
+        source = make_url(source_url)
+    except ArgumentError as exc:
+        raise checks.CommandInputError(f"SOURCE_URL {source_url!r} is not a database URL: {exc}") from exc
+    if source.get_backend_name() == "sqlite" and source.database not in (None, "", ":memory:"):
+        checks.readable_file(Path(str(source.database)), "source database")  # not an empty one made on the way
     settings = settings_for(config)
     target = make_engine(settings.database_url)
     upgrade(target)
-    counts = copy_database(make_engine(source_url), target)
+    from gateway.progress import progress_bar
+
+    with progress_bar(err, "copying", "rows") as progress:
+        task = progress.add_task("copy", total=None)
+        counts = copy_database(
+            make_engine(source_url),
+            target,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     console.print(
         f"copied {sum(counts.values())} rows in {len(counts)} tables into "
         f"{target.url.render_as_string(hide_password=True)}"

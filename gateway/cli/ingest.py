@@ -126,26 +126,13 @@ def ingest(
         return
     assert mapped is not None
     gw = gateway_for(config, create=True)
-    from rich.progress import (
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from gateway.progress import progress_bar
 
-    # Count, rate and time on a terminal (a streamed source has no total to give an ETA from); nothing
-    # when stderr is not a terminal (cron, CI, a pipe).
-    columns = (
-        SpinnerColumn(),
-        TextColumn("reading"),
-        MofNCompleteColumn(),
-        TaskProgressColumn(show_speed=True),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("reading", total=None)
+    # Count and rate on a terminal, and the time left when the number of records is known before
+    # reading (a long-format CSV: one record per line); nothing when stderr is not a terminal.
+    total = _csv_records(Path(source)) if adapter == "csv" and not template else None
+    with progress_bar(err, "reading", "records", eta=total is not None) as progress:
+        task = progress.add_task("reading", total=total)
         report = run_ingest(
             gw.sessions,
             reader,
@@ -160,6 +147,20 @@ def ingest(
             lease_seconds=gw.settings.ingest.lease_seconds,
         )
     print_ingest_report(report)
+
+
+def _csv_records(path: Path) -> int | None:
+    """Records in a long-format CSV (lines after the header), counted at disk speed for the ETA."""
+    lines, last = 0, b"\n"
+    try:
+        with path.open("rb") as source:
+            while block := source.read(1 << 20):
+                lines += block.count(b"\n")
+                last = block[-1:]
+    except OSError:
+        return None
+    lines += last != b"\n"
+    return max(lines - 1, 0)
 
 
 def print_ingest_report(report: IngestReport) -> None:

@@ -35,63 +35,66 @@ def validate(
     prof = load_profile(profile) if profile else load_profile()
     results: list[dict[str, Any]] = []
     worst = 0
-    for path in paths:
-        try:
-            check_size(path.stat().st_size, str(path))  # refuse oversize files before reading them
-            data = path.read_bytes()
-        except OSError as exc:
-            results.append(
-                {
-                    "file": str(path),
-                    "valid": False,
-                    "unreadable": True,
-                    "errors": [{"location": "", "message": f"cannot read: {exc.strerror}"}],
-                }
-            )
-            err.print(f"error: cannot read {path}: {exc.strerror}", markup=False, soft_wrap=True)
-            worst = 2
-            continue
-        except InputError as exc:
-            results.append(
-                {
-                    "file": str(path),
-                    "valid": False,
-                    "unreadable": True,
-                    "errors": [{"location": "", "message": exc.reason}],
-                }
-            )
-            worst = 2
-            continue
-        try:
-            packet = read_packet(data, source=str(path), profile=prof)
-            results.append(
-                {
-                    "file": str(path),
-                    "valid": True,
-                    "type": packet.packet_type.value,
-                    "MaGoiTin": str(packet.packet_id),
-                    "errors": [],
-                }
-            )
-        except PacketInvalid as exc:
-            results.append(
-                {
-                    "file": str(path),
-                    "valid": False,
-                    "errors": [{"location": v.location, "message": v.message} for v in exc.violations],
-                }
-            )
-            worst = max(worst, 1)
-        except InputError as exc:
-            results.append(
-                {
-                    "file": str(path),
-                    "valid": False,
-                    "unreadable": True,
-                    "errors": [{"location": exc.location, "message": exc.reason}],
-                }
-            )
-            worst = 2
+    from gateway.progress import progress_bar
+
+    with progress_bar(err, "validating", "files") as bar:  # a terminal only
+        for path in bar.track(paths, total=len(paths)):
+            try:
+                check_size(path.stat().st_size, str(path))  # refuse oversize files before reading them
+                data = path.read_bytes()
+            except OSError as exc:
+                results.append(
+                    {
+                        "file": str(path),
+                        "valid": False,
+                        "unreadable": True,
+                        "errors": [{"location": "", "message": f"cannot read: {exc.strerror}"}],
+                    }
+                )
+                err.print(f"error: cannot read {path}: {exc.strerror}", markup=False, soft_wrap=True)
+                worst = 2
+                continue
+            except InputError as exc:
+                results.append(
+                    {
+                        "file": str(path),
+                        "valid": False,
+                        "unreadable": True,
+                        "errors": [{"location": "", "message": exc.reason}],
+                    }
+                )
+                worst = 2
+                continue
+            try:
+                packet = read_packet(data, source=str(path), profile=prof)
+                results.append(
+                    {
+                        "file": str(path),
+                        "valid": True,
+                        "type": packet.packet_type.value,
+                        "MaGoiTin": str(packet.packet_id),
+                        "errors": [],
+                    }
+                )
+            except PacketInvalid as exc:
+                results.append(
+                    {
+                        "file": str(path),
+                        "valid": False,
+                        "errors": [{"location": v.location, "message": v.message} for v in exc.violations],
+                    }
+                )
+                worst = max(worst, 1)
+            except InputError as exc:
+                results.append(
+                    {
+                        "file": str(path),
+                        "valid": False,
+                        "unreadable": True,
+                        "errors": [{"location": exc.location, "message": exc.reason}],
+                    }
+                )
+                worst = 2
     if fmt == "json":
         print(json.dumps(results, ensure_ascii=False, indent=2))
     else:

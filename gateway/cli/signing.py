@@ -25,7 +25,8 @@ def keys_test_pki(
     national: Annotated[str, typer.Option(help="unit code of the national system's key")] = "G01",
 ) -> None:
     """Make a throw-away PKI for tests and demos: DIR/trust/ (root, intermediate, CRLs), DIR/signer.p12,
-    signer-ec.p12, national.p12, ministry.p12, expired.p12, revoked.p12, untrusted.p12, passphrase.txt."""
+    signer-ec.p12, national.p12, ministry.p12, expired.p12, revoked.p12, untrusted.p12, tsa.p12 (a
+    time-stamping authority for `gateway sim tsa`), tsa-chain.pem, passphrase.txt."""
     from gateway.cli import checks
     from gateway.signing.testpki import make_test_pki
 
@@ -115,4 +116,6 @@ def verify(
         raise typer.Exit(1) from exc
     for who in signers:
         note = " (revocation unknown)" if who.revocation == "unknown" else ""
+        if who.stamped_at is not None:
+            note += f"; timestamped at {who.stamped_at.isoformat()} by {who.stamped_by}"
         console.print(f"VALID: signed by {who.subject}{note}", markup=False)

@@ -109,3 +109,28 @@ def sim_national(
     signer, verifier = _sim_signing(pki, "national", no_signatures)
     app_ = create_app(f.plan(faults), signer=signer, verifier=verifier, retain=retain)
     uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")
+
+
+@sim_app.command("tsa")
+def sim_tsa(
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8902,
+    pki: PkiOpt = None,
+) -> None:
+    """Run a test RFC 3161 time-stamping authority on 127.0.0.1 (signs with the test PKI's tsa.p12);
+    point `[timestamps] url` at it."""
+    import uvicorn
+
+    from gateway.cli import checks
+    from gateway.errors import ConfigurationError
+    from gateway.signing.testpki import make_test_pki
+    from gateway.sim.tsa import tsa_app
+
+    directory = checks.output_path(pki, "folder") if pki else settings_for(None).data_dir / "test-pki"
+    if not (directory / "passphrase.txt").is_file():
+        make_test_pki(directory)
+        err.print(f"made a test PKI in {directory}", markup=False)
+    if not (directory / "tsa.p12").is_file():
+        raise ConfigurationError(f"{directory} has no tsa.p12 (made by an older version): make a new test PKI")
+    console.print(f"test time-stamping authority: POST http://127.0.0.1:{port}/  (application/timestamp-query)")
+    app_, _ = tsa_app(directory)
+    uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")

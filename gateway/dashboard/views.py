@@ -34,11 +34,11 @@ from gateway.dashboard import charts, data, exchange_pages
 from gateway.dashboard.i18n import DEFAULT, LANGUAGES, Translator
 from gateway.db.models import Delivery, DeliveryState, Observation, Packet, StatusReceipt
 from gateway.delivery.queues import destinations
-from gateway.errors import ConfigurationError, Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
+from gateway.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
 from gateway.reconciliation.export import to_csv, to_xlsx
 from gateway.reconciliation.report import CLASSES
 from gateway.scheduler import upcoming
-from mappings.indicators import IndicatorMapping, MappingError, load_mapping
+from mappings.indicators import IndicatorMapping
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -95,12 +95,14 @@ class MappingUnavailable(Exception):
 
 
 def chosen_mapping(name: str) -> IndicatorMapping:
-    path = mapping_files().get(name)
-    if path is None:
-        raise MappingUnavailable("mapping_not_found", name, f"{name!r} is not one of {sorted(mapping_files())}", 404)
+    """The listed mapping file ``name``, loaded (``gateway.ingest.replay_mapping``, as the API does)."""
+    from gateway.ingest import replay_mapping
+
     try:
-        return load_mapping(path)
-    except (MappingError, ConfigurationError) as exc:
+        return replay_mapping(name)
+    except NotFound as exc:
+        raise MappingUnavailable("mapping_not_found", name, str(exc), 404) from exc
+    except Conflict as exc:
         raise MappingUnavailable("mapping_unusable", name, str(exc), 409) from exc
 
 
@@ -175,6 +177,7 @@ def build_router(security: Security) -> APIRouter:
     gw = security.gateway
     router = APIRouter(prefix="/ui", include_in_schema=False)
     templates = TEMPLATES
+    memo = data.ReconciliationMemo()  # one period's report, reused while nothing changed (paging, filters)
     secure_cookie = gw.settings.api.host not in ("127.0.0.1", "localhost", "::1")
 
     def csrf_of(token: str) -> str:
@@ -454,7 +457,7 @@ def build_router(security: Security) -> APIRouter:
         report go through this session (``reconciliation.xlsx`` / ``.csv``)."""
         principal, token = found
         t = Translator(lang_of(request))
-        report = gw.reconcile(period=period or None, regime=regime or None)
+        report = memo.get(gw, period or None, regime or None)
         lines = [line for line in report.lines if (not cls or line.classification == cls) and (not late or line.late)]
         pages = max(1, -(-len(lines) // RECON_PAGE))
         shown = lines[(page - 1) * RECON_PAGE : page * RECON_PAGE]
@@ -486,7 +489,7 @@ def build_router(security: Security) -> APIRouter:
         )
 
     def export(period: str | None, regime: str | None, extension: str) -> Response:
-        report = gw.reconcile(period=period or None, regime=regime or None)
+        report = memo.get(gw, period or None, regime or None)
         if report.period is None:
             raise NotFound("no observations yet: nothing to reconcile")
         name = re.sub(r"[^A-Za-z0-9.-]+", "_", f"doi-soat-{report.regime or 'tat-ca'}-{report.period}")[:120]
@@ -628,7 +631,7 @@ class HtmlErrors:
             elif "start" in held:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body"):
-                    await self._page(scope, receive, send, held["start"]["status"], b"".join(chunks))
+                    await self._page(scope, receive, send, held["start"], b"".join(chunks))
             else:
                 if message["type"] == "http.response.start":
                     held["sent"] = True
@@ -642,12 +645,15 @@ class HtmlErrors:
             log.exception("unexpected error on %s", scope.get("path"))
             await error_page(StarletteRequest(scope, receive), 500)(scope, receive, send)
 
-    async def _page(self, scope: Scope, receive: Receive, send: Send, status: int, body: bytes) -> None:
+    async def _page(self, scope: Scope, receive: Receive, send: Send, start: Message, body: bytes) -> None:
         import json
 
         try:
             detail = str(json.loads(body).get("detail", ""))
         except ValueError:
             detail = ""
-        page = error_page(StarletteRequest(scope, receive), status, detail=detail)
+        page = error_page(StarletteRequest(scope, receive), int(start["status"]), detail=detail)
+        for name, value in start.get("headers") or []:
+            if name.lower() == b"retry-after":  # a 429 or 507 page still says when to come back
+                page.headers["retry-after"] = value.decode("latin-1")
         await page(scope, receive, send)

@@ -148,6 +148,7 @@ class Observation(Base):
         Index("ix_observations_report", "regime_code", "form_code", "period_key", "reporting_unit"),
         Index("ix_observations_value_key", "value_key", "id"),
         Index("ix_observations_ingest_run", "ingest_run_id"),
+        Index("ix_observations_period", "period_key"),  # reconciliation of a period
     )
 
 
@@ -181,6 +182,7 @@ class Packet(Base):
             "revision",
             name="report_revision",
         ),
+        Index("ix_packets_period", "period_key", "packet_type"),  # reconciliation of a period
     )
 
 

@@ -170,6 +170,8 @@ class Signature(Part):
     algorithm: Code
     certificate: Text = Field(max_length=65536)
     value: Text = Field(max_length=65536)
+    # An RFC 3161 token over the signature value (gateway/signing/timestamps.py): optional, unsigned.
+    timestamp_token: Text | None = Field(default=None, max_length=65536)
 
 
 # ---------------------------------------------------------------- bodies

@@ -7,15 +7,18 @@ The signing time a packet claims (``ThoiGianTao``) is whatever its signer wrote,
 (issue 18, item 7): a revoked or expired key can sign a packet dated before its revocation. Without a
 trusted timestamp the certificate is therefore validated *at the time of verification* (expired or
 revoked now: refused, whatever the packet claims). The claimed time is still bounded: in the future
-(beyond clock skew) or older than ``max_age`` is refused. The signer's unit code (certificate UID) must
-match the sending unit when it has one.
+(beyond clock skew) or older than ``max_age`` is refused. A packet carrying an RFC 3161 token
+(``gateway/signing/timestamps.py``) is validated at the token's time instead, once the token holds:
+it covers this signature value and comes from a trusted time-stamping authority. The signer's unit code
+(certificate UID) must match the sending unit when it has one.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,8 +30,9 @@ from gateway.packets import model as m
 from gateway.packets import safe
 from gateway.packets.canonical import CanonicalEnvelope
 from gateway.packets.profile import Profile
-from gateway.signing import jcs, xmldsig
+from gateway.signing import jcs, timestamps, xmldsig
 from gateway.signing.keys import KeyRing, SigningKey
+from gateway.signing.timestamps import TS_NS, Stamp, TsaClient
 from gateway.signing.trust import Signer, TrustStore
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -76,6 +80,39 @@ class PacketSigner:
         return xmldsig.sign(root, key)
 
 
+def add_timestamp(signed: bytes, tsa: TsaClient, profile: Profile) -> bytes:
+    """The signed packet with an RFC 3161 token over its signature value (``timestamps`` docstring).
+
+    The token sits outside what the signature covers, so the packet's signature is unchanged; raises
+    ``TimestampUnavailable`` when the authority cannot be reached or refuses."""
+    if safe.sniff(signed) == "json":
+        field, _, _, value_name = _names(profile)
+        doc = json.loads(signed)
+        sig = doc[field]
+        old = ("," + json.dumps({field: sig}, ensure_ascii=False, separators=(",", ":"))[1:]).encode("utf-8")
+        body = signed.rstrip(b" \t\r\n")
+        if not body.endswith(old):  # re-serialising could change a number's spelling, so the signed bytes
+            raise SignatureInvalid(
+                "malformed",
+                f"the packet's {field} is not its last member as the gateway writes it: cannot add a timestamp",
+                location="packet to stamp",
+            )
+        token = tsa.stamp(base64.b64decode(sig[value_name]))
+        stamped = {**sig, profile.wire(m.Signature, "timestamp_token"): base64.b64encode(token).decode("ascii")}
+        new = ("," + json.dumps({field: stamped}, ensure_ascii=False, separators=(",", ":"))[1:]).encode("utf-8")
+        return body[: -len(old)] + new
+    root = etree.fromstring(signed)
+    signature = root.find(f"{{{xmldsig.DS}}}Signature")
+    value = signature.find(f"{{{xmldsig.DS}}}SignatureValue") if signature is not None else None
+    if signature is None or value is None:
+        raise SignatureInvalid("unsigned", "only a signed packet can be timestamped", location="packet to stamp")
+    token = tsa.stamp(base64.b64decode("".join((value.text or "").split())))
+    holder = etree.SubElement(signature, f"{{{xmldsig.DS}}}Object")
+    stamp = etree.SubElement(holder, f"{{{TS_NS}}}DauThoiGian", nsmap={"ts": TS_NS})
+    stamp.text = base64.b64encode(token).decode("ascii")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
 @dataclass(frozen=True)
 class Verified:
     """A packet whose signature holds: the bytes to read it from, and who signed it."""
@@ -83,6 +120,7 @@ class Verified:
     data: bytes
     signer: Signer
     signed_at: datetime  # the moment the certificate was validated at: verification time, or a token's
+    stamp: Stamp | None = None  # the RFC 3161 token's time and authority, when the packet carried one
 
 
 class PacketVerifier:
@@ -118,23 +156,34 @@ class PacketVerifier:
             names = _names(self.profile)
             alg, cert, value = jcs.inspect(doc, names, source)
             self._claimed_time(doc.get(self.profile.wire(m.Envelope, "created_at")), received, source)
-            signed_at = received
+            token = doc[names[0]].get(self.profile.wire(m.Signature, "timestamp_token"))
+            stamp = self._stamp(token, value, received, source)
+            signed_at = stamp.time if stamp else received
             signer = self.trust.validate(cert, signed_at, location=source)
             jcs.verify(doc, alg, cert, value, names[0], source, received=data)
             sender = _json_sender(doc, self.profile)
-            verified = Verified(data, signer, signed_at)
+            verified = Verified(data, signer, signed_at, stamp)
         else:
             root = safe.parse_xml(data, source, limits)
             cert, chain = xmldsig.inspect(data, root, source)
             created = root.find(f"{{{self.profile.namespace}}}{self.profile.wire(m.Envelope, 'created_at')}")
             self._claimed_time(created.text if created is not None else None, received, source)
-            signed_at = received
+            token_el = root.find(f"{{{xmldsig.DS}}}Signature/{{{xmldsig.DS}}}Object/{{{TS_NS}}}DauThoiGian")
+            value_el = root.find(f"{{{xmldsig.DS}}}Signature/{{{xmldsig.DS}}}SignatureValue")
+            stamp = None
+            if token_el is not None:
+                raw = timestamps.decode((value_el.text if value_el is not None else None) or "", source)
+                stamp = self._stamp(token_el.text or "", raw, received, source)
+            signed_at = stamp.time if stamp else received
             signer = self.trust.validate(cert, signed_at, extra=chain, location=source)
-            signed = xmldsig.verify(data, cert, source)
+            signed = xmldsig.verify(data, cert, source, at=signed_at)
             # The one Reference is URI="" and the Signature is the root's last child (xmldsig.inspect),
             # so everything in ``root`` but the Signature is what was signed: read the sender there.
             sender = _xml_sender(root, self.profile)
-            verified = Verified(signed, signer, signed_at)
+            verified = Verified(signed, signer, signed_at, stamp)
+        if verified.stamp is not None:
+            stamped = replace(verified.signer, stamped_at=verified.stamp.time, stamped_by=verified.stamp.tsa)
+            verified = replace(verified, signer=stamped)
         if self.match_sender and signer.unit_code and sender and signer.unit_code != sender:
             raise SignatureInvalid(
                 "signer_mismatch",
@@ -142,6 +191,26 @@ class PacketVerifier:
                 location=source,
             )
         return verified
+
+    def _stamp(self, token: Any, signature_value: bytes, received: datetime, source: str) -> Stamp | None:
+        """The verified token's time, or None without a token; a token that does not hold is a refusal
+        (never silently ignored: the sender meant it to prove the time)."""
+        if token is None:
+            return None
+        if not isinstance(token, str) or not token:
+            raise SignatureInvalid("timestamp_invalid", "the timestamp token is not a string", location=source)
+        stamp = timestamps.verify_token(timestamps.decode(token, source), signature_value, self.trust, source)
+        if as_utc(stamp.time) > as_utc(received) + CLOCK_SKEW:
+            raise SignatureInvalid(
+                "timestamp_invalid", f"the timestamp {stamp.time.isoformat()} is in the future", location=source
+            )
+        if self.max_age is not None and as_utc(received) - as_utc(stamp.time) > self.max_age:
+            raise SignatureInvalid(
+                "too_old",
+                f"timestamped at {stamp.time.isoformat()}, more than {self.max_age.days} days before receipt",
+                location=source,
+            )
+        return stamp
 
     def _claimed_time(self, raw: Any, received: datetime, source: str) -> datetime:
         """The signing time the packet claims, bounded by ``received``: never trusted for validity."""

@@ -7,6 +7,9 @@
 - ``DIR/signer.p12`` (RSA-2048, the province), ``DIR/signer-ec.p12`` (ECDSA P-256, the province),
   ``DIR/national.p12`` and ``DIR/ministry.p12`` (the simulators' keys), ``DIR/expired.p12`` (validity
   ended yesterday), ``DIR/revoked.p12``, ``DIR/untrusted.p12`` (issued by a root that is not in ``trust/``);
+- ``DIR/tsa.p12``: a time-stamping authority (extendedKeyUsage timeStamping, critical; RFC 3161 §2.3),
+  which ``gateway sim tsa`` (``gateway/sim/tsa.py``) answers with; ``DIR/tsa-chain.pem``: its
+  certificate and the CA chain, for ``openssl ts -verify``;
 - ``DIR/passphrase.txt``: the passphrase of every ``.p12`` (random, one line);
 - ``DIR/ca/``: the CA keys (encrypted with the same passphrase), so ``revoke`` can issue a new CRL.
 
@@ -25,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.packets.profile import Profile
 from gateway.signing.keys import KeyRing, PrivateKey, load_key, read_passphrase
@@ -97,9 +100,10 @@ def issue(
     not_before: datetime,
     not_after: datetime,
     key: PrivateKey | None = None,
+    time_stamping: bool = False,
 ) -> Issued:
     key = key or _rsa()
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(cn, uid))
         .issuer_name(issuer.cert.subject)
@@ -110,9 +114,10 @@ def issue(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_usage(ca=False), critical=True)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
-        .sign(issuer.key, hashes.SHA256())
     )
-    return Issued(key, cert)
+    if time_stamping:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+    return Issued(key, builder.sign(issuer.key, hashes.SHA256()))
 
 
 def crl(
@@ -189,6 +194,7 @@ def make_test_pki(
             not_after=now - timedelta(days=1),
         ),
         "revoked": issue(inter, "Province (revoked)", province, not_before=start, not_after=end),
+        "tsa": issue(inter, "Test Time-Stamping Authority", None, not_before=start, not_after=end, time_stamping=True),
     }
     stranger_root = _ca("Unknown Root CA", None, now)
     people["untrusted"] = issue(stranger_root, "Province (untrusted CA)", province, not_before=start, not_after=end)
@@ -201,6 +207,9 @@ def make_test_pki(
     for name, who in people.items():
         chain = [stranger_root.cert] if name == "untrusted" else [inter.cert]
         write_p12(directory / f"{name}.p12", who, chain, passphrase)
+    (directory / "tsa-chain.pem").write_bytes(
+        b"".join(c.public_bytes(pem) for c in (people["tsa"].cert, inter.cert, root.cert))
+    )
     ca = directory / "ca"
     ca.mkdir(exist_ok=True)
     write_p12(ca / "intermediate.p12", inter, [root.cert], passphrase)

@@ -78,6 +78,8 @@ class Signer:
     serial: int
     not_after: datetime
     revocation: Literal["good", "unknown"] = "good"
+    stamped_at: datetime | None = None  # an RFC 3161 token's time, when the packet carried a valid one
+    stamped_by: str | None = None  # the time-stamping authority's subject
 
 
 def signer_of(cert: x509.Certificate, revocation: Literal["good", "unknown"] = "good") -> Signer:

@@ -7,19 +7,64 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-LIST_COMMANDS = [
-    ["deliveries", "list"],
-    ["destinations", "list"],
-    ["quarantine", "list"],
-    ["reports", "list"],
-    ["runs"],
-    ["users", "list"],
-    ["clients", "list"],
-]
+LISTING = {"list", "inbox", "approvals", "runs", "calendar"}
+"""Commands by these names list records: each speaks --format table|json|csv."""
+NEEDS = {"calendar": ["--year", "2027", "--regime", "KTXH-THANG"]}
+
+
+def leaves(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    if hasattr(command, "commands"):
+        for name, sub in sorted(command.commands.items()):
+            yield from leaves(sub, (*path, name))
+    else:
+        yield path
+
+
+def list_commands() -> list[list[str]]:
+    """Found in the command tree, so a list command added later is held to the same rule."""
+    import typer
+
+    from gateway.cli import app
+
+    found = [list(path) for path in leaves(typer.main.get_command(app)) if path[-1] in LISTING]
+    return [[*path, *NEEDS.get(" ".join(path), [])] for path in found]
+
+
+LIST_COMMANDS = list_commands()
+
+
+def test_the_list_commands_are_found_and_each_has_the_format_option() -> None:
+    import typer
+
+    from gateway.cli import app
+
+    names = {" ".join(c[: 2 if c[0] not in ("runs", "calendar") else 1]) for c in LIST_COMMANDS}
+    assert names >= {
+        "deliveries list",
+        "destinations list",
+        "quarantine list",
+        "reports list",
+        "reports approvals",
+        "regimes inbox",
+        "runs",
+        "users list",
+        "clients list",
+        "calendar",
+    }, names
+    root = typer.main.get_command(app)
+    for command in LIST_COMMANDS:
+        node = root
+        for part in command:
+            if part.startswith("--"):
+                break
+            node = node.commands[part]
+        assert any("--format" in p.opts for p in node.params), command
 
 
 def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

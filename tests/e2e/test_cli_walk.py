@@ -18,6 +18,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -350,6 +351,15 @@ def walk_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"tmp": tmp, "data": data, "pki": tmp / "pki", "backup": tmp / "backup"}
 
 
+def contents(database: Path) -> dict[str, int]:
+    """Rows per table: a refused command changes none of them (every change is audited, too)."""
+    import sqlite3
+
+    with closing(sqlite3.connect(database)) as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+
+
 def check(code: int, err: str, wrong: Wrong, args: list[str]) -> None:
     lines = [line for line in err.splitlines() if line.strip()]
     shown = f"gateway {' '.join(args)} -> exit {code}: {err}"
@@ -376,9 +386,11 @@ def test_a_wrong_value_of_each_parameter_is_one_line_naming_it(
     wrong = rule(command, name)
     assert wrong is not None
     args = command_line(command, name, wrong.value, walk_env)
+    before = contents(walk_env["data"] / "gateway.sqlite")
     code, err = run(args, monkeypatch, capsys)
     check(code, err, wrong, args)
     assert not list(tmp_path.iterdir()), "a refused command wrote into the working folder"
+    assert contents(walk_env["data"] / "gateway.sqlite") == before, "a refused command changed the database"
 
 
 NEEDS_DATABASE = sorted(
@@ -431,3 +443,13 @@ def test_a_usage_error_is_one_line_with_where_to_find_help(
     assert "--nope" in err and "gateway deliveries list --help" in err and "╭" not in err
     code, err = run(["nosuchcommand"], monkeypatch, capsys)
     assert code == 2 and "nosuchcommand" in err and err.strip().count("\n") == 0, err
+
+
+def test_a_group_alone_prints_its_help_once() -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "users"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 2 and done.stdout.count("Usage:") == 1, done.stdout
+    assert "passwd" in done.stdout and not done.stderr.strip()

@@ -57,6 +57,8 @@ CASES: list[tuple[list[str], str, int]] = [
     (["backup", "restore", "nope"], "backup folder nope does not exist", 2),
     (["backup", "create", MAPPING], "exists and is not empty: name a new folder", 2),
     (["db", "copy", "postgresql+psycopg://x@127.0.0.1:1/none"], "cannot reach", 3),
+    (["db", "copy", "sqlite:///nope/gateway.sqlite"], "source database nope/gateway.sqlite does not exist", 2),
+    (["db", "copy", "not a url"], "is not a database URL", 2),
 ]
 
 

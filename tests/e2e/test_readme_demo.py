@@ -47,6 +47,9 @@ def test_the_readme_after_the_demo_block_works_as_written(tmp_path: Path) -> Non
         outputs.append(done.stdout)
     demo, quarantine, deliveries, reconcile = outputs
     assert "export GATEWAY_DATA_DIR=" in demo and str(tmp_path / "data" / "demo") in demo
+    # Not a terminal: no progress display (it used to print its "Delivering ━━━━" bar into the pipe)
+    assert not re.search(r"^\s*(Delivering|delivering|reading)\b", demo, re.M) and "packets/s" not in demo, demo
+    assert "\r" not in demo and "\x1b[" not in demo
     assert "T9901" in quarantine  # the demo's 22 quarantined cells, not an empty table
     assert deliveries.count("acknowledged") >= 2
     assert "2026-THANG-10" in reconcile

@@ -377,13 +377,17 @@ def test_a_single_valued_parameter_given_twice_is_refused(api: Api) -> None:
 
 
 def test_replaying_the_quarantine_with_a_broken_mapping_is_a_conflict_not_a_500(
-    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    api: Api, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """A mapping file being edited (here: not UTF-8) made the replay answer 500 from deep in the loader."""
     folder = tmp_path / "indicators"
     folder.mkdir()
     (folder / "broken.yaml").write_bytes(b"version: x\n\xff\n")
-    monkeypatch.setattr("gateway.ingest.INDICATOR_MAPPINGS_DIR", folder)
+    # The operator's own mapping folder ({data_dir}/indicators), found before the bundled one.
+    from gateway import resources
+
+    resources.configure(tmp_path, {})
+    request.addfinalizer(resources.reset)
     answer = api.call("POST", "/v1/ops/quarantine/replay", "operator", json={"mapping": "broken.yaml"})
     assert answer.status_code == 409 and answer.headers["content-type"] == "application/problem+json"
     assert "mapping 'broken.yaml' cannot be used" in answer.json()["detail"] and "not UTF-8" in answer.json()["detail"]

@@ -217,6 +217,11 @@ def test_late_values_that_match_are_a_match_and_late_apart(
         assert len(only_late.xpath('//table[@id="lines"]/tbody/tr')) == 3
         rows = list(csv.DictReader(io.StringIO(client.get("/ui/reconciliation.csv").text.lstrip("\ufeff"))))
         assert [(r["classification"], r["late"]) for r in rows] == [("match", "True")] * 3
+        # The page reuses its report only while nothing changed: a new value shows at once.
+        observe(gw, {"0701": ("42", "%")}, LATE)
+        again = lxml.html.fromstring(client.get("/ui/reconciliation").text)
+        assert again.get_element_by_id("total").text_content() == "4"
+        assert [td.text_content() for td in again.xpath('//td[@data-class="unsent"]')] == ["1"]
 
 
 # ---------------------------------------------------------------- language and formatting
@@ -350,6 +355,9 @@ def test_dashboard_errors_are_pages_and_the_api_keeps_problem_json(gateway_facto
                     .startswith({404: "Không tìm thấy", 422: "Dữ liệu gửi lên không hợp lệ"}[status])
                 ), path
                 assert tree.get_element_by_id("nav-overview") is not None  # signed in: the navigation stays
+            too_long = client.get("/ui/search", params={"q": "x" * 5000})  # the edge's limit, before any route
+            assert too_long.status_code == 414 and too_long.headers["content-type"].startswith("text/html")
+            assert 'id="error-title"' in too_long.text
             client.cookies.set(LANG_COOKIE, "en")
             assert "Not found" in client.get("/ui/deliveries/2147483647").text
             as_json = client.get("/ui/deliveries/2147483647", headers={"Accept": "application/json"})

@@ -4,9 +4,12 @@ test (the suite runs as root, as ``make test`` does), filled to the last byte, t
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +17,17 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from gateway import metrics
 from gateway.api.app import create_app
 from gateway.bootstrap import bootstrap
 from gateway.db.models import Delivery
 from gateway.packets import model as m
 from gateway.settings import Settings
+from gateway.sim.faults import FaultPlan
 from gateway.sim.server import BackgroundServer
-from tests.conftest import national_destination
+from gateway.worker import Worker
+from tests.conftest import SimFactory, national_destination
+from tests.integration.test_worker import wait_until_final
 from tests.support.api import bearer, client_token
 from tests.support.packets import status_packet, store_packets
 
@@ -97,4 +104,50 @@ def test_a_full_disk_is_reported_as_such_and_recovered_from(small_disk: Path) ->
         with gw.sessions() as s:
             assert s.scalars(select(Delivery.state)).one() == "acknowledged"
     finally:
+        gw.close()
+
+
+def test_the_worker_backs_off_a_full_disk_loses_nothing_and_resumes(
+    small_disk: Path, sim_factory: SimFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The issue's worker logged 584 errors in 40 s. With its data directory (database, broker, audit
+    checkpoints) on a full tmpfs, the worker stays up, pauses (1 s doubling), says why in a bounded
+    number of lines and in ``gateway_worker_no_space_pauses``, sends nothing half-recorded, and
+    delivers every packet once space returns."""
+    sim = sim_factory(FaultPlan())
+    settings = Settings(
+        data_dir=small_disk / "data",
+        destinations={"national": national_destination(sim.receive_url)},
+        worker={"concurrency": 2, "sweep_interval": 0.2},
+        audit={"checkpoint_interval": 1.0},
+    )
+    gw = bootstrap(settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=Worker(gw, worker_id="w-full").run, args=(stop,), daemon=True)
+    try:
+        _, delivery_ids = store_packets(gw, 12)
+        filler = fill(small_disk)
+        pauses = metrics.NO_SPACE_PAUSES._value.get()
+        with caplog.at_level(logging.WARNING):
+            thread.start()
+            time.sleep(8.0)
+            full = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("gateway")]
+            assert thread.is_alive(), "the worker died on a full disk"
+            assert any("no space left" in r.getMessage() for r in full), [r.getMessage() for r in full]
+            paused = metrics.NO_SPACE_PAUSES._value.get() - pauses
+            assert 1 <= paused <= 8, paused  # 1 + 2 + 4 s of pauses fit in 8 s: a handful, not a loop
+            assert len(full) <= 20, f"{len(full)} lines in 8 s: " + " | ".join(r.getMessage()[:80] for r in full[:30])
+            # The audit checkpoint (due every second here) backs off too, and says "no space" plainly:
+            # before, it logged a traceback at every sweep.
+            anchor = [r for r in full if "checkpoint" in r.getMessage()]
+            assert 1 <= len(anchor) <= 4, [r.getMessage()[:100] for r in anchor]
+            assert all("no space left" in r.getMessage() and r.exc_info is None for r in anchor), anchor
+            assert sim.stats["unique_packets"] == 0  # nothing sent that could not be recorded
+            filler.unlink()
+            states = wait_until_final(gw, len(delivery_ids), timeout=90)
+        assert states == {"acknowledged": 12}
+        assert sim.stats["unique_packets"] == 12
+    finally:
+        stop.set()
+        thread.join(timeout=30)
         gw.close()

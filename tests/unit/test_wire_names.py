@@ -28,7 +28,7 @@ KY = "LoaiKy SoKy Nam TuNgay DenNgay"
 DON_VI = "MaDinhDanh Ten"
 SPEC: dict[type[BaseModel], str] = {
     m.Envelope: "MaGoiTin LoaiGoiTin PhienBanHoSo ThoiGianTao DonViGui DonViNhan NoiDung ChuKySo",
-    m.Signature: "ThuatToan ChungThu GiaTri",
+    m.Signature: "ThuatToan ChungThu GiaTri DauThoiGian",
     m.Unit: DON_VI,
     m.Period: KY,
     m.Disaggregation: "MaPhanTo MaGiaTri",
