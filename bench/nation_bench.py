@@ -177,6 +177,8 @@ class Result:
     packets: int
     stages: list[Stage] = field(default_factory=list)
     checks: str = ""
+    floors: list[str] = field(default_factory=list)
+    """Each ratio of the run against its floor, measured in the same run (one line each)."""
 
     @property
     def total(self) -> float:
@@ -335,17 +337,24 @@ def run_scale(label: str, args: argparse.Namespace, fraction: float) -> Result:
     env.pop("GATEWAY_CONFIG", None)
     sim, sim_url = start_sim(pki, env, log)
     try:
-        config = write_config(work, pki, sim_url, args.database_url, args.broker_url)
+        server_url = fresh_database(args.database_url, label) if args.fresh_databases else args.database_url
+        config = write_config(work, pki, sim_url, server_url, args.broker_url)
         env["GATEWAY_CONFIG"] = str(config)
-        database_url = args.database_url or f"sqlite:///{work / 'data' / 'gateway.sqlite'}"
-        if args.database_url:
+        database_url = server_url or f"sqlite:///{work / 'data' / 'gateway.sqlite'}"
+        if server_url:
             run_timed([gateway_bin(), "db", "upgrade"], env, log)  # schema first, not timed
 
         ingest = Stage("ingest", values=values)
+        by_kind = {"csv": Stage("ingest csv"), "xlsx": Stage("ingest xlsx")}
         for province, path, kind, mapping in sources:
             command = [gateway_bin(), "ingest", str(path), "--adapter", kind, "--mapping", str(mapping)]
             seconds, rss = run_timed([*command, "--reporting-unit", province.unit], env, log)
             ingest.add(seconds, rss)
+            by_kind[kind].add(seconds, rss)
+            by_kind[kind].values += len(rules) * len(province.communes)
+        detail = None
+        if not args.database_url and not args.no_floors:  # report building alone, on a copy (SQLite)
+            detail = build_detail(work, config, database_url, env)
         build = Stage("build", values=values)
         build.add(*run_timed([gateway_bin(), "scheduler", "--once"], env, log))
 
@@ -395,11 +404,210 @@ def run_scale(label: str, args: argparse.Namespace, fraction: float) -> Result:
     if problems or lost:
         raise SystemExit(f"[{label}] the run lost or miscounted values: {'; '.join(problems)} ({checks})")
     result = Result(label, values, len(sources), c["packets"], [ingest, build, deliver], checks)
+    if not args.no_floors:
+        result.floors = floors(label, [p for _, p, kind, _ in sources if kind == "csv"], by_kind, detail)
     if not args.keep:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def fresh_database(url: str, label: str) -> str:
+    """A new, empty PostgreSQL database beside the one ``url`` names, for one size of the run."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = make_url(url)
+    name = f"{server.database}_{label.lower()}_{os.getpid()}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def csv_floor(paths: list[Path]) -> tuple[int, float]:
+    """The ingest floor of issue 19 over the run's CSV files: ``csv.reader`` and ``Decimal`` of every
+    value, in-process; best of 3. Returns (values, seconds)."""
+    from decimal import Decimal
+
+    best, count = float("inf"), 0
+    for _ in range(3):
+        started = time.perf_counter()
+        count = 0
+        for path in paths:
+            with path.open(newline="", encoding="utf-8") as f:
+                rows = csv.reader(f)
+                column = next(rows).index("gia_tri")
+                for row in rows:
+                    Decimal(row[column])
+                    count += 1
+        best = min(best, time.perf_counter() - started)
+    return count, best
+
+
+def build_detail(work: Path, config: Path, database_url: str, env: dict[str, str]) -> dict[str, float]:
+    """Report building alone, measured in its own process on a copy of the database as ingest left it
+    (the run itself goes on with the original): ``build_in_session`` for the period, with the time
+    spent signing and storing in the outbox taken out, against the packets floor of issue 3
+    (``json.dumps`` + ``json.loads`` of the same unsigned documents)."""
+    import json
+    import sqlite3
+
+    copy = work / "build-copy"
+    copy.mkdir()
+    source = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+    target = sqlite3.connect(copy / "gateway.sqlite")
+    source.backup(target)
+    source.close()
+    target.close()
+    text = config.read_text(encoding="utf-8").replace(f'data_dir = "{work / "data"}"', f'data_dir = "{copy}"')
+    copy_config = copy / "gateway.toml"
+    copy_config.write_text(text, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, __file__, "--build-detail", str(copy_config)],
+        env={**env, "GATEWAY_CONFIG": str(copy_config), "GATEWAY_DATA_DIR": str(copy)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"the report-building measurement failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+    detail: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return detail
+
+
+def build_detail_child(config: Path) -> None:
+    """In the child: build every report of the period in-process, timing the parts."""
+    import gc
+    import json
+    import resource
+
+    from sqlalchemy import select
+
+    import gateway.outbox
+    from gateway.bootstrap import bootstrap
+    from gateway.calendar.regimes import load_regime
+    from gateway.db.models import Observation
+    from gateway.reports import build_in_session, build_report
+    from gateway.settings import load_settings
+
+    gw = bootstrap(load_settings(config), migrate=False)
+    spent = {"sign": 0.0, "store": 0.0}
+    unsigned: list[bytes] = []
+    signer = gw.sealer.signer
+    if signer is not None:
+        sign = signer.sign
+
+        def timed_sign(payload: bytes) -> bytes:
+            unsigned.append(payload)
+            started = time.perf_counter()
+            try:
+                return sign(payload)
+            finally:
+                spent["sign"] += time.perf_counter() - started
+
+        signer.sign = timed_sign  # type: ignore[method-assign,assignment]
+    store = gateway.outbox.store
+
+    def timed_store(*a: object, **k: object) -> object:
+        started = time.perf_counter()
+        try:
+            return store(*a, **k)  # type: ignore[arg-type]
+        finally:
+            spent["store"] += time.perf_counter() - started
+
+    gateway.outbox.store = timed_store  # type: ignore[assignment]
+    regime = load_regime("KTXH-THANG")
+    with gw.sessions() as session:  # warm-up, rolled back: schemas, codecs and keys loaded once
+        sample = list(session.scalars(select(Observation).where(Observation.packet_id.is_(None)).limit(20)))
+        warm = session.begin_nested()
+        first = sample[0]
+        build_report(
+            session,
+            regime,
+            first.form_code,
+            first.period_key,
+            first.reporting_unit,
+            [o for o in sample if (o.form_code, o.reporting_unit) == (first.form_code, first.reporting_unit)],
+            sender=gw.settings.sender,
+            destinations=gw.settings.destinations,
+            sealer=gw.sealer,
+            clock=gw.clock,
+            fmt=None,
+            actor="bench",
+        )
+        warm.rollback()
+        session.rollback()  # nothing of the warm-up stays
+    unsigned.clear()
+    spent.update(sign=0.0, store=0.0)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    with gw.sessions.begin() as session:
+        built = build_in_session(
+            session,
+            regime,
+            sender=gw.settings.sender,
+            destinations=gw.settings.destinations,
+            sealer=gw.sealer,
+            clock=gw.clock,
+            period_key=PERIOD_KEY,
+        )
+    total = time.perf_counter() - started
+    docs = [json.loads(p) for p in unsigned]
+    floor = float("inf")
+    for _ in range(3):  # as bench/packets_bench.py measures it: best of 3, the collector paused
+        gc.collect()
+        gc.disable()
+        began = time.perf_counter()
+        for doc in docs:
+            json.loads(json.dumps(doc, ensure_ascii=False))
+        floor = min(floor, time.perf_counter() - began)
+        gc.enable()
+    print(
+        json.dumps(
+            {
+                "packets": len(built),
+                "values": sum(b.values for b in built),
+                "total": total,
+                "sign": spent["sign"],
+                "store": spent["store"],
+                "floor": floor,
+                "rss_before_mb": rss_before,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def floors(label: str, csv_paths: list[Path], by_kind: dict[str, Stage], detail: dict[str, float] | None) -> list[str]:
+    """The run's ratios against their floors, measured in this run (issue 19's goals beside each)."""
+    lines = []
+    csv_stage = by_kind["csv"]
+    if csv_paths and csv_stage.seconds:
+        count, seconds = csv_floor(csv_paths)
+        rate, floor_rate = csv_stage.values / csv_stage.seconds, count / seconds
+        lines.append(
+            f"[{label}] ingest csv: {rate:,.0f} values/s over {csv_stage.processes} processes (start-up included); "
+            f"floor csv + Decimal {floor_rate:,.0f} values/s: {rate / floor_rate:.1%} of it (goal >= 25%)"
+        )
+    xlsx_stage = by_kind["xlsx"]
+    if xlsx_stage.seconds:
+        lines.append(
+            f"[{label}] ingest xlsx: {xlsx_stage.values / xlsx_stage.seconds:,.0f} values/s over "
+            f"{xlsx_stage.processes} processes (start-up included)"
+        )
+    if detail:
+        building = detail["total"] - detail["sign"] - detail["store"]
+        lines.append(
+            f"[{label}] report building in-process ({detail['packets']:.0f} packets, {detail['values']:,.0f} values, "
+            f"on a copy): {detail['total']:.2f} s = building {building:.2f} s + signing {detail['sign']:.2f} s + "
+            f"storing {detail['store']:.2f} s; packets floor (json dumps + loads of the same documents) "
+            f"{detail['floor']:.2f} s: building {building / detail['floor']:.1f}x the floor (goal <= 2x); "
+            f"peak RSS {detail['peak_rss_mb']:.0f} MB ({detail['rss_before_mb']:.0f} MB before building)"
+        )
+    return lines
 
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": NATIONAL_VALUES, "national": NATIONAL_VALUES}
@@ -438,22 +646,35 @@ def print_table(results: list[Result]) -> None:
     print(row)
     for r in results:
         print(f"[{r.label}] {r.files} files, {r.packets} packets; {r.checks}")
+    for r in results:
+        for line in r.floors:
+            print(line)
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--build-detail":
+        build_detail_child(Path(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="1M", help="sizes to run side by side, e.g. 10k,100k,1M (default 1M)")
     parser.add_argument("--provinces", type=int, default=34, help="the first N provinces of QD19-2025")
     parser.add_argument("--indicators", type=int, default=300)
     parser.add_argument("--communes", type=int, help="at most N communes per province (overrides --scale)")
-    parser.add_argument("--database-url", help="PostgreSQL (an empty database); default: SQLite in the work dir")
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL (an empty database; with several sizes, a new database per size is created beside it); "
+        "default: SQLite in the work dir",
+    )
     parser.add_argument("--broker-url", help="amqp://... for RabbitMQ; default: kombu over SQLAlchemy")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for every acknowledgement")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (files, database, logs)")
+    parser.add_argument(
+        "--no-floors", action="store_true", help="skip the floors (csv + Decimal; report building on a copy)"
+    )
     args = parser.parse_args()
     scales = [("custom", 1.0)] if args.communes is not None else parse_scale(args.scale)
-    if args.database_url and len(scales) > 1:
-        raise SystemExit("--database-url takes one scale per run (each run needs an empty database)")
+    # Each size needs an empty database: with several sizes, one is created per size on the server.
+    args.fresh_databases = bool(args.database_url) and len(scales) > 1
     results = [run_scale(label, args, fraction) for label, fraction in scales]
     print_table(results)
     last = results[-1]

@@ -155,7 +155,7 @@ def main() -> None:
                     }
                     for k, v in readings.items():
                         best[k] = max(best.get(k, v), v)
-                canon_ms = max(0.0, best["write"] - best["write_canon"])
+                canon_ms = max(0.0, best["write"] - best["write_canon"]) if fmt == "json" else 0.0
                 label = "ECDSA" if key.is_ec else "RSA-2048"
                 sign_ratio = best["floor_sign"] / best["sign"]
                 check_ratio = best["floor_verify"] / best["check"]

@@ -160,7 +160,7 @@ class WorkerSettings(_Section):
 class IngestSettings(_Section):
     """How ``gateway ingest`` stores what it reads (``docs/operations.md``, "Reading sources")."""
 
-    batch_size: int = Field(default=2000, ge=1, le=100_000, description="observations committed per transaction")
+    batch_size: int = Field(default=10_000, ge=1, le=100_000, description="observations committed per transaction")
     lease_seconds: float = Field(
         default=60.0, gt=0, description="a running ingest whose heartbeat is older than this is cleaned up"
     )

@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+import json
+import typing
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import ARRAY, ColumnElement, Integer, String, Table, any_, bindparam, cast, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -17,6 +20,7 @@ from gateway.clock import VN_TZ, Clock
 from gateway.db.models import Observation, Packet
 from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
+from gateway.packets.validate import gc_paused
 from gateway.reports.queue import due_at, queue
 from gateway.reports.routing import check_routes
 from gateway.settings import DestinationSettings, UnitSettings
@@ -83,66 +87,151 @@ def build_in_session(
         .order_by(Observation.form_code, Observation.period_key, Observation.reporting_unit)
     ).all()
     built = []
+    cuts: dict[str, Cut] = {}  # per distinct disaggregation text, shared by its rows (never mutated)
     for form, key, unit in keys:
-        observations = list(
-            session.scalars(
-                select(Observation)
-                .where(
-                    *unsent,
-                    Observation.form_code == form,
-                    Observation.period_key == key,
-                    Observation.reporting_unit == unit,
+        with gc_paused():  # tens of thousands of rows and figures: no collector passes over them meanwhile
+            report = [Observation.form_code == form, Observation.period_key == key, Observation.reporting_unit == unit]
+            observations = _rows(session, [*unsent, *report], cuts)
+            built.append(
+                build_report(
+                    session,
+                    regime,
+                    form,
+                    key,
+                    unit,
+                    observations,
+                    sender=sender,
+                    destinations=destinations,
+                    sealer=sealer,
+                    clock=clock,
+                    fmt=fmt,
+                    actor=actor,
                 )
-                .order_by(Observation.indicator_code, Observation.id)
             )
-        )
-        built.append(
-            build_report(
-                session,
-                regime,
-                form,
-                key,
-                unit,
-                observations,
-                sender=sender,
-                destinations=destinations,
-                sealer=sealer,
-                clock=clock,
-                fmt=fmt,
-                actor=actor,
-            )
-        )
+            del observations
     return built
 
 
+class Observed(Protocol):
+    """What building a report reads of an observation: an ORM ``Observation`` (a correction) or an
+    ``ObservationRow`` (the scheduler's build)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def indicator_code(self) -> str: ...
+    @property
+    def column_code(self) -> str | None: ...
+    @property
+    def disaggregation(self) -> list[list[str]]: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def mapping_version(self) -> str: ...
+
+
+class ObservationRow(NamedTuple):
+    """An observation as a report's build reads it: a plain row, no ORM identity or instrumentation
+    (loading 30,000 ORM objects per report cost more than building the packet; issue 19). ``cut`` and
+    ``figure_cut`` are the disaggregation as a hashable key and as the packet's dicts, shared by every
+    row of the same disaggregation."""
+
+    id: int
+    indicator_code: str
+    column_code: str | None
+    disaggregation: list[list[str]]
+    value: str
+    unit: str
+    mapping_version: str
+    cut: tuple[tuple[str, ...], ...]
+    figure_cut: list[dict[str, str]]
+
+
+Cut = tuple[list[list[str]], tuple[tuple[str, ...], ...], list[dict[str, str]]]
+"""A disaggregation as stored, as a hashable key, and as the packet's dicts."""
+
+ROW_COLUMNS = (
+    Observation.id,
+    Observation.indicator_code,
+    Observation.column_code,
+    cast(Observation.disaggregation, String),  # the JSON text: decoded once per distinct text
+    Observation.value,
+    Observation.unit,
+    Observation.mapping_version,
+)
+
+
+def _rows(
+    session: Session,
+    where: list[ColumnElement[bool]],
+    cuts: dict[str, Cut],
+) -> list[ObservationRow]:
+    """One report's observations as rows, in the order the packet lists them (indicator, then id)."""
+    query = select(*ROW_COLUMNS).where(*where).order_by(Observation.indicator_code, Observation.id)
+    rows = []
+    for id_, indicator, column, text, value, unit, version in session.connection().execute(query):
+        found = cuts.get(text)
+        if found is None:
+            pairs = json.loads(text) if text else []
+            found = cuts[text] = (
+                pairs,
+                tuple(tuple(p) for p in pairs),
+                [{"dimension": d, "value_code": v} for d, v in pairs],
+            )
+        rows.append(ObservationRow(id_, indicator, column, found[0], value, unit, version, found[1], found[2]))
+    return rows
+
+
 LINK_CHUNK = 5000  # ids per UPDATE: under SQLite's bound-parameter limit, few statements per report
+OBSERVATIONS = typing.cast(Table, Observation.__table__)
 
 
 def link_ids(session: Session, ids: list[int], packet_id: str) -> None:
     """Point observations at their packet with one UPDATE per ``LINK_CHUNK`` ids, not an ORM update
-    per observation (issue 19)."""
+    per observation (issue 19); a Core statement on the session's connection (the ORM's bulk update
+    machinery cost as much as the UPDATE)."""
+    conn = session.connection()
+    name = conn.dialect.name
     for start in range(0, len(ids), LINK_CHUNK):
-        session.execute(
-            update(Observation).where(Observation.id.in_(ids[start : start + LINK_CHUNK])).values(packet_id=packet_id),
-            execution_options={"synchronize_session": False},
-        )
+        chunk = ids[start : start + LINK_CHUNK]
+        if name == "sqlite":  # the driver's own statement: SQLAlchemy expanded the IN list in Python
+            marks = ",".join("?" * len(chunk))  # placeholders only: the ids are parameters
+            statement = f"UPDATE observations SET packet_id = ? WHERE id IN ({marks})"  # noqa: S608
+            conn.exec_driver_sql(statement, (packet_id, *chunk))
+        elif name == "postgresql":
+            conn.execute(
+                update(OBSERVATIONS).where(OBSERVATIONS.c.id == any_(bindparam("ids", chunk, type_=ARRAY(Integer)))),
+                {"packet_id": packet_id},
+            )
+        else:
+            conn.execute(update(OBSERVATIONS).where(OBSERVATIONS.c.id.in_(chunk)).values(packet_id=packet_id))
 
 
-def _link(session: Session, observations: list[Observation], packet_id: str) -> None:
-    """``link_ids`` for loaded observations; the objects in memory show the link too."""
+def _link(session: Session, observations: Sequence[Observed], packet_id: str) -> None:
+    """``link_ids`` for loaded observations; ORM objects in memory show the link too."""
     link_ids(session, [o.id for o in observations], packet_id)
     for obs in observations:
-        set_committed_value(obs, "packet_id", packet_id)
+        if isinstance(obs, Observation):
+            set_committed_value(obs, "packet_id", packet_id)
 
 
-def _latest_by_key(observations: list[Observation]) -> list[Observation]:
+def _latest_by_key(observations: Sequence[Observed]) -> list[Observed]:
     """When a source was read twice, the latest observation of each value wins (no duplicate SoLieu)."""
-    latest: dict[tuple[str, str, str], Observation] = {}
+    latest: dict[tuple[str, str, object], Observed] = {}
     for obs in observations:
-        key = (obs.indicator_code, obs.column_code or "", repr(obs.disaggregation))
+        cut = obs.cut if isinstance(obs, ObservationRow) else tuple(tuple(p) for p in obs.disaggregation)
+        key = (obs.indicator_code, obs.column_code or "", cut)
         if key not in latest or obs.id > latest[key].id:
             latest[key] = obs
     return sorted(latest.values(), key=lambda o: o.id)
+
+
+def _figure_cut(obs: Observed) -> list[dict[str, str]]:
+    if isinstance(obs, ObservationRow):
+        return obs.figure_cut
+    return [{"dimension": d, "value_code": v} for d, v in obs.disaggregation]
 
 
 def build_report(
@@ -151,7 +240,7 @@ def build_report(
     form: str,
     period_key: str,
     unit_code: str,
-    observations: list[Observation],
+    observations: Sequence[Observed],
     *,
     sender: UnitSettings,
     destinations: dict[str, DestinationSettings],
@@ -203,7 +292,7 @@ def build_report(
                 {
                     "indicator_code": o.indicator_code,
                     "column_code": o.column_code,
-                    "disaggregation": [{"dimension": d, "value_code": v} for d, v in o.disaggregation],
+                    "disaggregation": _figure_cut(o),
                     "value": o.value,
                     "unit": o.unit,
                 }

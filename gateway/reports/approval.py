@@ -15,6 +15,7 @@ is flagged (``gateway_reports_approval_due_soon`` and the ``GatewayReportAwaitin
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -31,7 +32,7 @@ from gateway.errors import Conflict, Forbidden, InputError, NotFound
 from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
 from gateway.packets.validate import read_packet, write_packet
-from gateway.reports import link_ids
+from gateway.reports import Observed, link_ids
 from gateway.reports.queue import queue
 
 
@@ -64,7 +65,7 @@ def hold(
     session: Session,
     envelope: m.Envelope,
     regime: RegimeDef,
-    observations: list[Observation],
+    observations: Sequence[Observed],
     *,
     value_count: int,
     deadline: datetime,

@@ -89,10 +89,7 @@ def add_timestamp(signed: bytes, tsa: TsaClient, profile: Profile) -> bytes:
         field, _, _, value_name = _names(profile)
         doc = json.loads(signed)
         sig = doc[field]
-        token = tsa.stamp(base64.b64decode(sig[value_name]))
-        stamped = {**sig, profile.wire(m.Signature, "timestamp_token"): base64.b64encode(token).decode("ascii")}
         old = ("," + json.dumps({field: sig}, ensure_ascii=False, separators=(",", ":"))[1:]).encode("utf-8")
-        new = ("," + json.dumps({field: stamped}, ensure_ascii=False, separators=(",", ":"))[1:]).encode("utf-8")
         body = signed.rstrip(b" \t\r\n")
         if not body.endswith(old):  # re-serialising could change a number's spelling, so the signed bytes
             raise SignatureInvalid(
@@ -100,6 +97,9 @@ def add_timestamp(signed: bytes, tsa: TsaClient, profile: Profile) -> bytes:
                 f"the packet's {field} is not its last member as the gateway writes it: cannot add a timestamp",
                 location="packet to stamp",
             )
+        token = tsa.stamp(base64.b64decode(sig[value_name]))
+        stamped = {**sig, profile.wire(m.Signature, "timestamp_token"): base64.b64encode(token).decode("ascii")}
+        new = ("," + json.dumps({field: stamped}, ensure_ascii=False, separators=(",", ":"))[1:]).encode("utf-8")
         return body[: -len(old)] + new
     root = etree.fromstring(signed)
     signature = root.find(f"{{{xmldsig.DS}}}Signature")

@@ -28,9 +28,10 @@ from gateway.api.app import create_app
 from gateway.bootstrap import Gateway
 from gateway.clock import FrozenClock
 from gateway.dashboard.views import LANG_COOKIE
-from gateway.db.models import Delivery, DeliveryState, Packet
+from gateway.db.models import Delivery, DeliveryState, InboundPacket, Packet
 from gateway.delivery.service import set_paused
 from gateway.demo import MAPPING, SAMPLE
+from gateway.inbound import InboundService
 from gateway.ingest import ingest
 from gateway.packets.model import PacketType, ReportStatus
 from gateway.reconciliation.report import CLASSES
@@ -271,6 +272,12 @@ def test_vietnamese_pages_show_no_codes_or_english_reasons_and_english_is_there(
     with gw.sessions() as s:
         packet = s.get(Delivery, dead).packet_id  # type: ignore[union-attr]
         period = s.get(Packet, packet).period_key  # type: ignore[union-attr]
+    # A packet taken in and refused (unsigned): the exchange page lists its type and reason.
+    example = (resources.bundled("packet-examples") / "valid" / "CHE_DO_BAO_CAO.json").read_bytes()
+    answer = InboundService(gw).receive(example, channel="api:bo", client="bo", client_unit=None)
+    with gw.sessions() as s:
+        refused = s.scalars(select(InboundPacket)).one()
+        assert refused.state == "refused" and refused.reason, answer
     user(gw, "kiemtoan", "auditor")
     pages = [
         "/ui/",

@@ -67,3 +67,56 @@ def test_reports_link_every_observation_with_few_statements(gateway_factory: Gat
             assert mine == len(figures)  # each packet carries exactly the observations linked to it
     assert unlinked == 0 and linked == sent == sum(b.values for b in built)
     assert report.mapped >= linked
+
+
+def test_building_loads_no_orm_objects_and_keeps_the_latest_value_of_each_key(
+    gateway_factory: GatewayFactory, database_url: str, tmp_path: Any
+) -> None:
+    """The scheduler's build reads observations as plain rows (issue 19: loading an ORM object per
+    observation cost more than building the packet); what it sends is unchanged: one figure per value
+    key, the latest observation's value, disaggregations as stored."""
+    from adapters.csv_exports import CsvReader
+
+    clock = FrozenClock(datetime(2026, 11, 20, 9, tzinfo=VN_TZ))
+    gw = gateway_factory(
+        database_url=database_url, clock=clock, destinations={"national": national_destination("http://127.0.0.1:9/")}
+    )
+    mapping = load_mapping(MAPPING)
+    header = "ma_chi_tieu,ten_chi_tieu,don_vi_tinh,ky,ma_dvhc,gia_tri\n"
+    first = tmp_path / "first.csv"
+    first.write_text(
+        header + "T0201,Dân số,người,2026-THANG-10,02647,100\nT0201,Dân số,người,2026-THANG-10,02674,200\n",
+        encoding="utf-8",
+    )
+    second = tmp_path / "second.csv"  # the same source again, one value corrected before anything was sent
+    second.write_text(header + "T0201,Dân số,người,2026-THANG-10,02647,150\n", encoding="utf-8")
+    for source in (first, second):
+        ingest(gw.sessions, CsvReader(source), mapping, clock, reporting_unit="H15")
+    loaded: list[object] = []
+
+    def on_load(target: object, context: object) -> None:
+        loaded.append(target)
+
+    event.listen(Observation, "load", on_load)
+    try:
+        built = build_reports(
+            gw.sessions,
+            load_regime("KTXH-THANG"),
+            sender=gw.settings.sender,
+            destinations=gw.settings.destinations,
+            sealer=gw.sealer,
+            clock=clock,
+            period_key="2026-THANG-10",
+        )
+    finally:
+        event.remove(Observation, "load", on_load)
+    assert loaded == []  # the defect: one ORM Observation per value
+    assert len(built) == 1 and built[0].values == 2
+    with gw.sessions() as s:
+        payload = s.scalar(select(Packet.payload).where(Packet.id == built[0].packet_id))
+        links = {value: packet for value, packet in s.execute(select(Observation.value, Observation.packet_id))}
+    assert payload is not None
+    figures = json.loads(payload)["NoiDung"]["SoLieu"]
+    by_place = {f["PhanTo"][0]["MaGiaTri"]: f["GiaTri"] for f in figures}
+    assert by_place == {"02647": "150", "02674": "200"}
+    assert set(links.values()) == {built[0].packet_id}  # the replaced value is linked too: it was read

@@ -118,6 +118,9 @@ def test_the_nation_benchmark_runs_the_whole_path_and_ends_with_its_totals() -> 
     for stage in ("ingest", "build", "deliver", "total"):
         assert re.search(rf"^{stage}\b", out, re.M), out
     assert "acknowledged=" in out and "lost=0" in out, out
+    # Each ratio against its floor, measured in the same run (issue 19).
+    assert re.search(r"ingest csv: .* floor csv \+ Decimal [\d,]+ values/s: [\d.]+% of it", out), out
+    assert re.search(r"report building in-process \(4 packets, 24 values.*x the floor", out), out
 
 
 @pytest.mark.postgres
