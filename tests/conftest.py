@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import pytest
 from sqlalchemy import create_engine, text
 
+from gateway import resources
 from gateway.bootstrap import Gateway, bootstrap
 from gateway.settings import DestinationSettings, RetrySettings, Settings, UnitSettings
 from gateway.signing.testpki import make_test_pki
@@ -28,6 +29,15 @@ from tests.support import services
 
 ROOT = Path(__file__).resolve().parents[1]
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _resources_reset_after_each_test() -> Iterator[None]:
+    """The resource search path is process-wide (set whenever settings load): a test that loads
+    settings with its own temporary data dir must not leave that folder (its regimes, mappings...)
+    on the path of the next test the same worker runs."""
+    yield
+    resources.reset()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ is flagged (``gateway_reports_approval_due_soon`` and the ``GatewayReportAwaitin
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -39,6 +40,25 @@ from gateway.reports.queue import queue
 class ApprovalRefused(Forbidden):
     """This account may not decide on this report (not an active approver, or it prepared the report or
     read its data in): a 403 over the API, a message on the dashboard, exit 2 from the CLI."""
+
+
+@contextmanager
+def _refusal_audited(gw: Gateway, approval_id: int, approver: str, decision: str) -> Iterator[None]:
+    """A refused decision is kept in the audit log too (nothing silent): the decision's own
+    transaction rolls back, so the refusal is recorded in a transaction of its own."""
+    try:
+        yield
+    except ApprovalRefused as exc:
+        with gw.sessions.begin() as session:
+            audit.record(
+                session,
+                at=gw.clock.now(),
+                actor=f"approver:{approver}",
+                action="report.decision_refused",
+                subject=f"approval:{approval_id}",
+                detail={"decision": decision, "why": str(exc)},
+            )
+        raise
 
 
 def _subject(held: ReportApproval) -> str:
@@ -312,7 +332,7 @@ def _decide(session: Session, approval_id: int, approver: str, expected_packet: 
 def approve(gw: Gateway, approval_id: int, *, approver: str, expected_packet: str | None = None) -> str:
     """Seal the held report per destination and queue it; returns its MaGoiTin."""
     now = gw.clock.now()
-    with gw.sessions.begin() as session:
+    with _refusal_audited(gw, approval_id, approver, "approve"), gw.sessions.begin() as session:
         held = _decide(session, approval_id, approver, expected_packet)
         draft = read_packet(held.draft.encode("utf-8"), source=f"approval {approval_id}", profile=gw.profile)
         body = draft.body
@@ -366,7 +386,7 @@ def reject(
     now = gw.clock.now()
     ids: list[int] = []
     returned: str | None = None
-    with gw.sessions.begin() as session:
+    with _refusal_audited(gw, approval_id, approver, "reject"), gw.sessions.begin() as session:
         held = _decide(session, approval_id, approver, expected_packet)
         held.state, held.decided_by, held.decided_at, held.reason = "rejected", approver, now, reason
         source = gw.settings.forward_returns_to

@@ -77,6 +77,10 @@ def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
         main()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        from gateway import resources
+
+        resources.reset()  # loading settings pointed the process-wide search path at this data folder
     return code, capsys.readouterr().out
 
 

@@ -295,6 +295,7 @@ def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+        resources.reset()  # loading settings pointed the process-wide search path at this data folder
     code = exited.value.code if isinstance(exited.value.code, int) else 1
     return code, capsys.readouterr().err
 

@@ -67,8 +67,11 @@ def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
 
     monkeypatch.setattr(sys, "argv", ["gateway", *args])
     monkeypatch.setenv("COLUMNS", "250")
-    with pytest.raises(SystemExit) as exited:
-        main()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+    finally:
+        resources.reset()  # loading settings pointed the process-wide search path at this data folder
     code = exited.value.code if isinstance(exited.value.code, int) else 1
     return code, capsys.readouterr().err
 

@@ -105,5 +105,11 @@ def test_reports_wait_for_an_approver_and_a_rejection_goes_back_to_the_source(
     assert states == {"approved", "rejected"} and listing(gw) == []
     assert actions.count("report.awaiting_approval") == 2
     assert "report.approved" in actions and "report.rejected" in actions
+    # the refused attempts above are audited too, each with who tried and why (not rolled back unseen)
+    with gw.sessions() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "report.decision_refused"))
+        refused = [(e.actor, e.detail["why"]) for e in events]
+    assert [actor for actor, _ in refused] == ["approver:lan", "approver:vanhanh"]
+    assert "another account" in refused[0][1] and "approver role" in refused[1][1]
     with pytest.raises(Exception, match="already rejected"):
         approve(gw, second.id, approver="lanhdao")
