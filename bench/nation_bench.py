@@ -19,12 +19,17 @@ Then it runs what an operator runs, each a real ``gateway`` process on one confi
 
 It prints a table of stages (seconds, values/s, processes, the largest peak RSS of one process of
 the stage), checks that nothing was lost (every value read is an observation in an acknowledged
-packet, or blank, or quarantined), and ends with ``total_seconds=S values=N peak_rss_mb=M`` (M: the
-largest peak of any gateway process).
+packet, or blank, or quarantined), prints each ratio against its floor measured in the same run
+(ingest of the CSV files against ``csv`` + ``Decimal`` over the same files; report building alone,
+in its own process on a copy of the database as ingest left it, signing and storing taken out,
+against ``json.dumps`` + ``json.loads`` of the same documents; SQLite only, ``--no-floors`` skips
+them), and ends with ``total_seconds=S values=N peak_rss_mb=M`` (M: the largest peak of any gateway
+process).
 
     .venv/bin/python bench/nation_bench.py                   # the whole national load, embedded default
     .venv/bin/python bench/nation_bench.py --scale 10k,100k,1M   # cost against size, side by side
     .venv/bin/python bench/nation_bench.py --database-url postgresql+psycopg://... --broker-url amqp://...
+        # with several sizes, a fresh database is created beside the given one for each
     taskset -c 0,1 .venv/bin/python bench/nation_bench.py     # as docs/performance.md measures it
 
 Goals (issue 19): the whole load in < 60 s on two cores, every process < 500 MB peak RSS.
