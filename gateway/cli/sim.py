@@ -117,7 +117,7 @@ def sim_tsa(
     pki: PkiOpt = None,
 ) -> None:
     """Run a test RFC 3161 time-stamping authority on 127.0.0.1 (signs with the test PKI's tsa.p12);
-    point `[timestamps] url` at it."""
+    point `\\[timestamps] url` at it."""
     import uvicorn
 
     from gateway.cli import checks
