@@ -26,6 +26,10 @@ DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+# Base64 of a certificate, a signature value or an RFC 3161 token (which may carry the TSA's chain):
+# longer than any text field. A field-level ``Field(max_length=...)`` does not widen ``Text`` (the
+# type's own 4000 still applied), hence a type of its own.
+Base64Blob = Annotated[str, StringConstraints(min_length=1, max_length=65536)]
 DecimalText = Annotated[str, StringConstraints(pattern=DECIMAL_PATTERN, max_length=64)]
 
 
@@ -168,10 +172,10 @@ class Validfor(Part):
 
 class Signature(Part):
     algorithm: Code
-    certificate: Text = Field(max_length=65536)
-    value: Text = Field(max_length=65536)
+    certificate: Base64Blob
+    value: Base64Blob
     # An RFC 3161 token over the signature value (gateway/signing/timestamps.py): optional, unsigned.
-    timestamp_token: Text | None = Field(default=None, max_length=65536)
+    timestamp_token: Base64Blob | None = None
 
 
 # ---------------------------------------------------------------- bodies

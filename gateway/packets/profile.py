@@ -70,11 +70,15 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 
 def _scalar(tp: Any, metadata: list[Any]) -> Scalar:
-    metas = list(metadata)
+    # The type's own constraints first, then the field's: a field that widens its type
+    # (``certificate: Text = Field(max_length=65536)``) is written with the field's limit, as
+    # pydantic applies it (the schemas said 4000, so a long certificate or RFC 3161 token was refused).
+    metas: list[Any] = []
     if get_origin(tp) is Annotated:
         base, *extra = get_args(tp)
         metas.extend(extra)
         tp = base
+    metas.extend(metadata)
     kw: dict[str, Any] = {}
     for meta in metas:
         for attr, key in (("pattern", "pattern"), ("min_length", "min_length"), ("max_length", "max_length")):

@@ -105,6 +105,9 @@ def _plain_message(error: jsonschema_rs.ValidationError) -> str:
     pattern = getattr(error.kind, "pattern", None)
     if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.Pattern) and pattern in _PATTERN_MESSAGES:
         return f"{error.instance!r} {_PATTERN_MESSAGES[pattern]}"
+    if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.MaxLength) and isinstance(error.instance, str):
+        # The schema's message quotes the whole value: a 70,000-character field made a 70 kB reason.
+        return f"{len(error.instance):,} characters, longer than {error.kind.limit:,}"
     return str(error.message)
 
 
