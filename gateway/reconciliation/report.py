@@ -136,12 +136,12 @@ def dis_key(pairs: Iterable[Any]) -> str:
     return ";".join(sorted(items))
 
 
-def _cuts(stored: object) -> str:
+def _cuts(stored: str | bytes | Iterable[Any] | None) -> str:
     """``dis_key`` of a disaggregation column read as stored: JSON text (SQLite; most values have
     none, ``[]``, and skip the JSON parser) or the list a driver already decoded (psycopg)."""
     if stored is None or stored == "[]":
         return ""
-    return dis_key(json.loads(stored) if isinstance(stored, str | bytes) else stored)  # type: ignore[arg-type]
+    return dis_key(json.loads(stored) if isinstance(stored, str | bytes) else stored)
 
 
 def value_of(indicator: str, column: object) -> str:
