@@ -141,16 +141,15 @@ def test_a_token_from_openssl_ts_reply_is_accepted(pki: Path, tmp_path: Path) ->
         "default_policy = 1.3.6.1.4.1.99999.1\ndigests = sha256\nsigner_digest = sha256\n"
         "accuracy = secs:1\nordering = no\ntsa_name = yes\ness_cert_id_chain = no\ness_cert_id_alg = sha256\n"
     )
-    run = {"capture_output": True, "text": True, "timeout": 60, "cwd": tmp_path}
-    query = subprocess.run(
-        ["openssl", "ts", "-query", "-data", "value.bin", "-sha256", "-cert", "-out", "q.tsq"], **run
-    )  # type: ignore[call-overload]
+    def openssl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    query = openssl("ts", "-query", "-data", "value.bin", "-sha256", "-cert", "-out", "q.tsq")
     assert query.returncode == 0, query.stderr
-    reply = subprocess.run(
-        ["openssl", "ts", "-reply", "-config", "ts.cnf", "-queryfile", "q.tsq", "-signer", "tsa.crt",
-         "-inkey", "tsa.key", "-passin", f"file:{pki / 'passphrase.txt'}", "-token_out", "-out", "token.der"],
-        **run,
-    )  # type: ignore[call-overload]  # fmt: skip
+    reply = openssl(
+        "ts", "-reply", "-config", "ts.cnf", "-queryfile", "q.tsq", "-signer", "tsa.crt", "-inkey", "tsa.key",
+        "-passin", f"file:{pki / 'passphrase.txt'}", "-token_out", "-out", "token.der",
+    )  # fmt: skip
     assert reply.returncode == 0, reply.stderr
     token = (tmp_path / "token.der").read_bytes()
     doc = json.loads(signed)
