@@ -23,6 +23,7 @@ from gateway.db.models import Observation, Packet
 from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
 from gateway.packets.validate import FigureNames, figure_names, gc_paused, report_envelope, report_head
+from gateway.reconciliation.figures import dis_key
 from gateway.reports.queue import due_at
 from gateway.reports.routing import check_routes, seal_report_for
 from gateway.settings import DestinationSettings, UnitSettings
@@ -200,10 +201,12 @@ class ReportRows:
     figures: list[dict[str, Any]]
     ids: list[int]
     mapping_version: str
+    reconciled: str  # the packet's ``packet_figures`` text (``gateway.reconciliation.figures.encode``)
 
 
-Cut = tuple[tuple[tuple[str, ...], ...], list[dict[str, str]]]
-"""A disaggregation as a hashable key and as the packet's wire-named dicts (shared, never mutated)."""
+Cut = tuple[tuple[tuple[str, ...], ...], list[dict[str, str]], str]
+"""A disaggregation as a hashable key, as the packet's wire-named dicts (shared, never mutated) and
+as reconciliation keys it (``figures.dis_key``)."""
 
 ROW_COLUMNS = (
     Observation.id,
@@ -232,6 +235,7 @@ def _rows(session: Session, where: list[ColumnElement[bool]], cuts: dict[str, Cu
         names.unit,
     )
     figures: list[dict[str, Any] | None] = []
+    reconciled: list[list[str] | None] = []
     versions: list[str] = []
     ids: list[int] = []
     at: dict[tuple[str, str, tuple[tuple[str, ...], ...]], int] = {}
@@ -240,7 +244,7 @@ def _rows(session: Session, where: list[ColumnElement[bool]], cuts: dict[str, Cu
         found = cuts.get(text)
         if found is None:
             pairs = json.loads(text) if text else []
-            found = cuts[text] = (tuple(tuple(p) for p in pairs), _wire_cut(pairs, names))
+            found = cuts[text] = (tuple(tuple(p) for p in pairs), _wire_cut(pairs, names), dis_key(pairs))
         figure: dict[str, Any] = {indicator_key: indicator, value_key: value, unit_key: unit}
         if column is not None:
             figure[column_key] = column
@@ -249,24 +253,37 @@ def _rows(session: Session, where: list[ColumnElement[bool]], cuts: dict[str, Cu
         key = (indicator, column or "", found[0])
         earlier = at.get(key)
         if earlier is not None:
-            figures[earlier] = None
+            figures[earlier] = reconciled[earlier] = None
             replaced = True
         at[key] = len(figures)
         figures.append(figure)
+        reconciled.append([f"{indicator}/{column}" if column else indicator, found[2], value, unit])
         versions.append(version)
         ids.append(id_)
-    return _chosen(figures, versions, ids, replaced)
+    return _chosen(figures, reconciled, versions, ids, replaced)
 
 
-def _chosen(figures: list[dict[str, Any] | None], versions: list[str], ids: list[int], replaced: bool) -> ReportRows:
+def _chosen(
+    figures: list[dict[str, Any] | None],
+    reconciled: list[list[str] | None],
+    versions: list[str],
+    ids: list[int],
+    replaced: bool,
+) -> ReportRows:
     first = next((i for i, f in enumerate(figures) if f is not None), 0)
-    kept = [f for f in figures if f is not None] if replaced else figures
-    return ReportRows(typing.cast(list[dict[str, Any]], kept), ids, versions[first] if versions else "")
+    if replaced:
+        figures = [f for f in figures if f is not None]
+        reconciled = [r for r in reconciled if r is not None]
+    # The figures as reconciliation stores them beside the packet (``figures.encode``'s text, made
+    # from the same rows as the packet's figures; the outbox would otherwise read figure objects).
+    text = json.dumps(reconciled, ensure_ascii=False, separators=(",", ":"))
+    return ReportRows(typing.cast(list[dict[str, Any]], figures), ids, versions[first] if versions else "", text)
 
 
 def _observed_rows(observations: Sequence[Observed], names: FigureNames) -> ReportRows:
     """``_rows`` for observations already loaded (a correction passes ORM objects), in id order."""
     figures: list[dict[str, Any] | None] = []
+    reconciled: list[list[str] | None] = []
     versions: list[str] = []
     at: dict[tuple[str, str, tuple[tuple[str, ...], ...]], int] = {}
     replaced = False
@@ -280,12 +297,17 @@ def _observed_rows(observations: Sequence[Observed], names: FigureNames) -> Repo
         key = (obs.indicator_code, obs.column_code or "", tuple(tuple(p) for p in obs.disaggregation))
         earlier = at.get(key)
         if earlier is not None:
-            figures[earlier] = None
+            figures[earlier] = reconciled[earlier] = None
             replaced = True
         at[key] = len(figures)
         figures.append(figure)
+        column = obs.column_code
+        indicator = obs.indicator_code
+        reconciled.append(
+            [f"{indicator}/{column}" if column else indicator, dis_key(obs.disaggregation), obs.value, obs.unit]
+        )
         versions.append(obs.mapping_version)
-    return _chosen(figures, versions, [o.id for o in ordered], replaced)
+    return _chosen(figures, reconciled, versions, [o.id for o in ordered], replaced)
 
 
 def _wire_cut(pairs: list[list[str]], names: FigureNames) -> list[dict[str, str]]:
@@ -432,5 +454,6 @@ def _prepare(
         mapping_version=rows.mapping_version,
         deadline=due,
         own_payloads=sealed.own,
+        figures=rows.reconciled,
     )
     return Prepared(outgoing, rows.ids, objects)
