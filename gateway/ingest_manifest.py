@@ -376,7 +376,7 @@ def _ingest_one(index: int) -> FileResult:
     try:
         gw = _WORKER.get("gateway")
         if not isinstance(gw, Gateway):
-            gw = _WORKER["gateway"] = bootstrap(job.settings, migrate=False)
+            gw = _WORKER["gateway"] = bootstrap(job.settings, migrate=False, lazy=True)
         assert planned.mapping is not None
         reader = reader_for(entry.adapter, entry.source, planned.options)
         result.report = ingest(
