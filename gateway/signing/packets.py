@@ -28,7 +28,7 @@ from gateway.clock import Clock, SystemClock, as_utc
 from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets import safe
-from gateway.packets.canonical import CanonicalEnvelope
+from gateway.packets.canonical import CanonicalEnvelope, CanonicalXml
 from gateway.packets.profile import Profile
 from gateway.signing import jcs, timestamps, xmldsig
 from gateway.signing.keys import KeyRing, SigningKey
@@ -56,8 +56,8 @@ class PacketSigner:
         self.clock = clock or SystemClock()
 
     def sign(self, data: bytes) -> bytes:
-        """The signed packet. Bytes from ``write_packet(canonical=True)`` are hashed as they are; any
-        other JSON is parsed and canonicalised first; XML gets an enveloped XML-DSig."""
+        """The signed packet. Bytes from ``write_packet(canonical=True)`` (JSON or XML) are hashed as
+        they are; any other bytes are parsed and canonicalised first. XML gets an enveloped XML-DSig."""
         return self._sign(data, self.keys.current(self.clock.now()))
 
     def sign_many(self, packets: Iterable[bytes]) -> list[bytes]:
@@ -70,6 +70,8 @@ class PacketSigner:
         names = _names(self.profile)
         if isinstance(data, CanonicalEnvelope):  # the writer's RFC 8785 form of an unsigned envelope
             return jcs.sign_canonical(data, key, names)
+        if isinstance(data, CanonicalXml):  # the writer's exclusive C14N of an unsigned document
+            return xmldsig.sign_canonical(data, key)
         if safe.sniff(data) == "json":
             doc = json.loads(data)
             if not isinstance(doc, dict):
@@ -176,7 +178,11 @@ class PacketVerifier:
                 stamp = self._stamp(token_el.text or "", raw, received, source)
             signed_at = stamp.time if stamp else received
             signer = self.trust.validate(cert, signed_at, extra=chain, location=source)
-            signed = xmldsig.verify(data, cert, source, at=signed_at)
+            # One parse: the common signature shape is checked on the tree parsed above; anything
+            # else (other transforms, C14N 1.1) goes to signxml as before.
+            signed = xmldsig.check(data, root, cert, source)
+            if signed is None:
+                signed = xmldsig.verify(data, cert, source, at=signed_at)
             # The one Reference is URI="" and the Signature is the root's last child (xmldsig.inspect),
             # so everything in ``root`` but the Signature is what was signed: read the sender there.
             sender = _xml_sender(root, self.profile)
