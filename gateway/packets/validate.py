@@ -151,14 +151,22 @@ def _pydantic_violations(exc: ValidationError, profile: Profile, fmt: safe.Forma
 
 
 def read_packet(
-    data: bytes, *, source: str = "", profile: Profile | None = None, limits: safe.Limits = safe.DEFAULT_LIMITS
+    data: bytes,
+    *,
+    source: str = "",
+    profile: Profile | None = None,
+    limits: safe.Limits = safe.DEFAULT_LIMITS,
+    parsed: Any = None,
 ) -> m.Envelope:
-    """Untrusted bytes -> a valid canonical packet, or ``PacketInvalid`` listing every violation."""
+    """Untrusted bytes -> a valid canonical packet, or ``PacketInvalid`` listing every violation.
+
+    ``parsed``: the document ``safe.parse_json`` or ``safe.parse_xml`` already made of exactly
+    ``data`` (the signature verifier's parse, issue 19), so the packet is not parsed twice."""
     profile = profile or load_profile()
     fmt = safe.sniff(data)
     with gc_paused():
         if fmt == "json":
-            doc = safe.parse_json(data, source, limits, check_depth=False)
+            doc = parsed if parsed is not None else safe.parse_json(data, source, limits, check_depth=False)
             ptype = codec.packet_type_of(doc, profile) if isinstance(doc, dict) else None
             try:
                 problems = _json_violations(doc, profile, ptype)
@@ -173,7 +181,7 @@ def read_packet(
             wire = doc
             document: bytes | None = data  # strict UTF-8, checked by the parser
         else:
-            root = safe.parse_xml(data, source, limits)
+            root = parsed if parsed is not None else safe.parse_xml(data, source, limits)
             # The text rules scan the bytes only when they are the UTF-8 the parser read them as;
             # a document declared in another encoding gets the per-field walk.
             encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper().replace("_", "-")

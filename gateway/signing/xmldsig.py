@@ -15,8 +15,8 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
@@ -403,6 +403,21 @@ def _verbatim(data: bytes, root: etree._Element, signature: etree._Element) -> b
     if rest.count(b"<") != 1 or not rest.startswith(tail.encode("utf-8") + b"</"):
         return None
     return data[start:end] + rest
+
+
+def unwrap(root: etree._Element) -> None:
+    """Take the enveloped Signature (the root's last child) out of ``root`` as the enveloped-signature
+    transform does, keeping the text after it: what is left is the document the signature covers."""
+    signature = root[-1]
+    if signature.tag != _tag("Signature"):
+        return
+    tail, previous = signature.tail, signature.getprevious()
+    if tail:
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            root.text = (root.text or "") + tail
+    root.remove(signature)
 
 
 def _enveloped_c14n(root: etree._Element, signature: etree._Element, mode: tuple[bool, list[str] | None]) -> bytes:
