@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway import audit
 from gateway.audit import checkpoints
 from gateway.clock import Clock, SystemClock
-from gateway.db.engine import make_engine, upgrade, upgrade_if_behind
+from gateway.db.engine import make_engine, refuse_unknown_revision, upgrade, upgrade_if_behind
 from gateway.delivery.circuit import CircuitBreakers, CircuitPolicy
 from gateway.delivery.retry import RetryPolicy
 from gateway.errors import ConfigurationError
@@ -197,6 +197,12 @@ def bootstrap(
         upgrade(engine)
     elif migrate is None and is_sqlite:
         upgrade_if_behind(engine)  # the embedded default: one query when already migrated
+    elif migrate is None:
+        try:
+            refuse_unknown_revision(engine)  # a server database: migrated as a deployment step, never newer
+        except ConfigurationError:
+            engine.dispose()
+            raise
     audit_key = checkpoints.load_key(settings.audit.key_file or settings.data_dir / "secrets" / "audit.key")
     sessions = sessionmaker(engine, expire_on_commit=False, info={audit.KEY_INFO: audit_key})
     broker = Broker(

@@ -33,6 +33,8 @@ def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
         upgrade(engine, revision)
     except CommandError as exc:  # an unknown revision: Alembic's own words, on one line
         raise checks.CommandInputError(f"--revision {revision!r}: {exc}") from exc
+    finally:
+        engine.dispose()  # a server's pooled connection closed, not left to the collector
     console.print(f"database at {revision}: {engine.url.render_as_string(hide_password=True)}")
 
 

@@ -20,6 +20,8 @@ from gateway.cli.output import FormatOpt, LimitOpt, Listing
 from gateway.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from gateway.ingest import IngestReport
 
 quarantine_app = typer.Typer(help="Inspect quarantined input.", no_args_is_help=True)
@@ -49,8 +51,10 @@ def mapping_check(files: Annotated[list[Path], typer.Argument(help="mapping file
 
 @app.command()
 def ingest(
-    source: Annotated[str, typer.Argument(help="file, URL (json-api) or SQLAlchemy URL (sql)")],
-    adapter: Annotated[str, typer.Option(help="xlsx, csv, json-api or sql")],
+    source: Annotated[
+        str | None, typer.Argument(help="file, URL (json-api) or SQLAlchemy URL (sql); not with --manifest")
+    ] = None,
+    adapter: Annotated[str | None, typer.Option(help="xlsx, csv, json-api or sql")] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="indicator mapping file (mappings/indicators/*.yaml); not needed with --dry-run")
     ] = None,
@@ -68,18 +72,56 @@ def ingest(
     encoding: Annotated[
         str | None, typer.Option(help="csv: utf-8, utf-16, cp1258, tcvn3, vni (default: detect)")
     ] = None,
-    reporting_unit: Annotated[str | None, typer.Option(help="default: our sender code")] = None,
+    reporting_unit: Annotated[
+        str | None, typer.Option(help="default: our sender code (with --manifest: for entries naming none)")
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(help="a CSV or YAML list of files (source, adapter, mapping ...) read by one process"),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="with --manifest: files read at once (default: the cores)")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Read a source: every record becomes an observation or a quarantine record with a reason.
 
     With --dry-run nothing is stored: one record per value read (indicator, name, unit, column,
-    period, unit_code, value, location) and one per problem, as jsonl or a table."""
+    period, unit_code, value, location) and one per problem, as jsonl or a table.
+
+    With --manifest, many files in one process: each is its own ingest run with its own result line;
+    a file that fails is named and the others are read (exit 1); a wrong manifest reads nothing (exit 2)."""
     import os
+
+    from gateway.cli import checks
+
+    if manifest is not None:
+        given = {
+            "SOURCE": source,
+            "--adapter": adapter,
+            "--mapping": mapping,
+            "--template": template,
+            "--period": period,
+            "--unit": unit,
+            "--query": query,
+            "--encoding": encoding,
+            "--dry-run": dry_run or None,
+        }
+        named = [name for name, value in given.items() if value is not None]
+        if named:
+            raise checks.CommandInputError(
+                f"{', '.join(named)}: with --manifest each file's settings are in the manifest ({manifest})"
+            )
+        checks.readable_file(manifest, "manifest")
+        ingest_manifest(manifest, workers, reporting_unit, config)
+        return
+    if source is None or adapter is None:
+        raise checks.CommandInputError("give a SOURCE and its --adapter, or a --manifest of files")
+    if workers is not None:
+        raise checks.CommandInputError("--workers is for --manifest (one source is read by one process)")
 
     from adapters.registry import READERS, UnknownAdapter, reader_for
     from adapters.template_spec import TemplateError, resolve
-    from gateway.cli import checks
     from gateway.ingest import ingest as run_ingest
     from mappings.indicators import MappingError, load_mapping
 
@@ -163,11 +205,114 @@ def _csv_records(path: Path) -> int | None:
     return max(lines - 1, 0)
 
 
-def print_ingest_report(report: IngestReport) -> None:
+def ingest_manifest(manifest: Path, workers: int | None, reporting_unit: str | None, config: Path | None) -> None:
+    """``gateway ingest --manifest``: check the whole manifest, then read its files in a pool of
+    workers forked from this process (``gateway.ingest_manifest``); one result line per file."""
+    import time
+
+    from gateway import ingest_manifest as im
+
+    entries = im.read_manifest(manifest)  # ManifestError: exit 2 before anything is read
+    gw = gateway_for(config, create=True)  # the schema is checked (and made) once, here
+    settings = gw.settings
+    gw.close()  # the workers open their own connections
+    plans = im.plan(entries)
+    im.warm_regimes(plans)
+    count = workers or im.default_workers(sum(p.problem is None for p in plans))
+    total_bytes = sum(p.size for p in plans) or 1
+    started = time.perf_counter()
+    progress = _manifest_progress(len(plans))
+    task = progress.add_task("reading", total=total_bytes, files=0)
+    done_bytes = 0
+
+    def on_done(result: im.FileResult) -> None:
+        nonlocal done_bytes
+        done_bytes += next((p.size for p in plans if p.entry == result.entry), 0)
+        progress.update(task, completed=done_bytes, files=progress.tasks[0].fields["files"] + 1)
+
+    try:
+        results = im.ingest_all(
+            settings, plans, workers=count, reporting_unit=reporting_unit, on_start=progress.start, on_done=on_done
+        )
+    finally:
+        progress.stop()
+    seconds = time.perf_counter() - started
+    failed = [r for r in results if not r.ok]
+    values = 0
+    for r in results:
+        if r.report is not None:
+            values += r.report.read
+            print_ingest_report(r.report, name=f"{r.entry.name} ({r.seconds:.1f} s)")
+        else:
+            console.print(f"{r.entry.name}: failed: {r.error}", markup=False, soft_wrap=True)
+    peak = max((r.worker_peak_rss_mb for r in results), default=0.0)
+    console.print(
+        f"{len(results)} files: {len(results) - len(failed)} ingested, {len(failed)} failed; read {values:,} values "
+        f"in {seconds:.1f} s ({values / seconds if seconds else 0:,.0f} values/s), {min(count, len(results))} "
+        f"worker(s), largest worker peak RSS {peak:.0f} MB",
+        markup=False,
+        soft_wrap=True,
+    )
+    if failed:
+        for r in failed:
+            err.print(f"failed: {r.entry.name} ({r.entry.where}): {r.error}", markup=False, soft_wrap=True)
+        names = ", ".join(r.entry.name for r in failed)
+        err.print(f"error: {len(failed)} of {len(results)} files failed: {names}", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _manifest_progress(files: int) -> Progress:
+    """Files done of the total, values read (every worker's, live) and their rate, elapsed and the
+    time left (by the bytes of the files done); nothing when stderr is not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    from gateway.ingest_manifest import values_read
+
+    class Values(ProgressColumn):
+        """Values read so far by every worker, and per second since the start."""
+
+        def render(self, task: Task) -> Text:
+            values, elapsed = values_read(), task.elapsed or 0.0
+            rate = f"{values / elapsed:,.0f}" if elapsed > 0.5 else "-"
+            return Text(f"{values:,} values {rate} values/s", style="progress.data.speed")
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("reading"),
+        BarColumn(),
+        TextColumn(f"{{task.fields[files]}}/{files} files"),
+        Values(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def print_ingest_report(report: IngestReport, *, name: str | None = None) -> None:
     """What an ingest did, in the order an operator asks: was anything new, what changed in reports
-    already sent (and the corrections queued), what will never be sent, what was quarantined."""
+    already sent (and the corrections queued), what will never be sent, what was quarantined.
+
+    With ``name`` (a file of a manifest) the first line starts with it and the others are indented."""
+    lines = 0
 
     def say(text: str) -> None:
+        nonlocal lines
+        if name is not None:
+            text = f"{name}: {text}" if lines == 0 else f"  {text.strip()}"
+        lines += 1
         console.print(text, markup=False, soft_wrap=True)
 
     for abandoned in report.recovered:

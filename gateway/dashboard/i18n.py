@@ -73,6 +73,13 @@ class Translator:
             return ""
         return self.messages.get(f"{kind}_{value}", str(value))
 
+    def subject(self, text: object) -> str:
+        """What an audit event is about (``delivery:12`` -> "lần gửi 12"): its kind in this language
+        and its id as stored; a kind the catalogue does not name is shown as written."""
+        kind, sep, ident = str(text or "").partition(":")
+        template = self.messages.get(f"subject_{kind}") if sep else None
+        return template.format(id=ident) if template else str(text or "")
+
     def reason(self, text: object) -> str:
         """A reason the gateway wrote, in this language when its shape is known."""
         if text is None or text == "":

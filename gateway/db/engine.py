@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
@@ -140,13 +142,17 @@ def refuse_newer_schema(conn: Any, script: ScriptDirectory, engine: Engine) -> N
     current = MigrationContext.configure(conn).get_current_heads()
     unknown = [rev for rev in current if rev not in known]
     if unknown:
-        from gateway import __version__
+        raise _newer_schema(engine, unknown, script.get_heads())
 
-        raise ConfigurationError(
-            f"the database {engine.url.render_as_string()} is at schema revision {', '.join(unknown)}, newer than "
-            f"this gateway ({__version__}) knows (its newest is {', '.join(script.get_heads())}): run the gateway "
-            "version that wrote it, or restore a backup made by this version (`gateway backup restore DIR`)"
-        )
+
+def _newer_schema(engine: Engine, unknown: list[str], heads: Iterable[str]) -> ConfigurationError:
+    from gateway import __version__
+
+    return ConfigurationError(
+        f"the database {engine.url.render_as_string()} is at schema revision {', '.join(unknown)}, newer than "
+        f"this gateway ({__version__}) knows (its newest is {', '.join(sorted(heads))}): run the gateway "
+        "version that wrote it, or restore a backup made by this version (`gateway backup restore DIR`)"
+    )
 
 
 def is_at_head(engine: Engine) -> bool:
@@ -162,12 +168,8 @@ _REVISION = re.compile(r"^(down_revision|revision)\b[^=]*=\s*['\"]?([^'\"\s]+)",
 
 
 @cache
-def head_revisions() -> frozenset[str]:
-    """The heads of the migration scripts, read from their ``revision``/``down_revision`` lines.
-
-    Importing Alembic and loading every script costs more than the rest of a short command (issue 19:
-    every ``gateway`` command on the embedded default migrated on start); the scripts' own two lines
-    are enough to know whether there is anything to do. Alembic stays the one that migrates."""
+def _revision_lines() -> tuple[frozenset[str], frozenset[str]]:
+    """Every revision of the migration scripts and every parent one, read from their two lines."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for script in (MIGRATIONS / "versions").glob("*.py"):
@@ -176,7 +178,36 @@ def head_revisions() -> frozenset[str]:
             revisions.add(found["revision"])
         if found.get("down_revision") not in (None, "None"):
             parents.add(found["down_revision"])
-    return frozenset(revisions - parents)
+    return frozenset(revisions), frozenset(parents)
+
+
+def head_revisions() -> frozenset[str]:
+    """The heads of the migration scripts, read from their ``revision``/``down_revision`` lines.
+
+    Importing Alembic and loading every script costs more than the rest of a short command (issue 19:
+    every ``gateway`` command on the embedded default migrated on start); the scripts' own two lines
+    are enough to know whether there is anything to do. Alembic stays the one that migrates."""
+    revisions, parents = _revision_lines()
+    return revisions - parents
+
+
+def refuse_unknown_revision(engine: Engine) -> None:
+    """On a server database (migrated as a deployment step, not on start), refuse a schema written
+    by a newer gateway before any command reads or writes it: one query, no Alembic import.
+
+    The embedded default does the same inside its migration on start (``refuse_newer_schema``); a
+    PostgreSQL deployment used to run ordinary commands against a newer schema and fail later with
+    whatever SQL error the difference caused. A database with no schema yet is left to the first
+    query's own message (``gateway db upgrade`` is the deployment step)."""
+    try:
+        with engine.connect() as conn:
+            current = {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+    except DBAPIError:  # no alembic_version table (not migrated yet) or unreachable: said by the first query
+        return
+    known, _ = _revision_lines()
+    unknown = sorted(current - known)
+    if unknown:
+        raise _newer_schema(engine, unknown, head_revisions())
 
 
 def upgrade_if_behind(engine: Engine) -> bool:

@@ -98,3 +98,27 @@ def test_validate_of_many_files_on_a_terminal_counts_them(tmp_path: Path) -> Non
     assert re.search(rf"\b[\d,]+/{len(packets)} files\b", drawn) and "files/s" in drawn, drawn
     piped_run = piped(["validate", *map(str, packets)], tmp_path)
     assert piped_run.returncode == 0 and "files/s" not in piped_run.stdout + piped_run.stderr
+
+
+def test_a_manifest_ingest_on_a_terminal_shows_files_values_rate_and_time_left(tmp_path: Path) -> None:
+    """Several files read by workers: files done of the total, the values every worker has read,
+    their rate and the time left; nothing of it in a pipe."""
+    sources = []
+    for month in (9, 10, 11):
+        source = tmp_path / f"month-{month}.csv"
+        source.write_text(CSV.read_text(encoding="utf-8").replace("2025-THANG-11", f"2026-THANG-{month}"), "utf-8")
+        sources.append(source)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "source,adapter,mapping\n" + "".join(f"{s.name},csv,{MAPPING}\n" for s in sources), encoding="utf-8"
+    )
+    code, drawn = on_a_terminal(["ingest", "--manifest", str(manifest), "--workers", "2"], tmp_path / "data")
+    assert code == 0, drawn
+    assert re.search(r"\b[0-3]/3 files\b", drawn), drawn
+    assert re.search(r"\b[\d,]+ values (-|[\d,]+) values/s\b", drawn), drawn
+    assert "ETA" in drawn and re.search(r"\d+:\d\d:\d\d", drawn), drawn
+    assert "3 files: 3 ingested, 0 failed" in drawn
+    done = piped(["ingest", "--manifest", str(manifest)], tmp_path / "data2")
+    assert done.returncode == 0, done.stderr
+    assert "3 files: 3 ingested" in done.stdout
+    assert "values/s" not in done.stderr and "ETA" not in done.stdout + done.stderr and "\r" not in done.stderr

@@ -123,6 +123,8 @@ RULES: dict[str, Wrong] = {
     "year": Wrong("12026", "--year"),
     "min_confidence": Wrong("1.5", "--min-confidence"),
     "max_age_days": Wrong("-1", "--max-age-days"),
+    "manifest": missing(),
+    "workers": Wrong("0", "--workers"),
 }
 OVERRIDES: dict[tuple[str, str], Wrong] = {
     ("ingest", "source"): Wrong(MISSING, "nope.file"),
@@ -244,8 +246,9 @@ def valid(command: str, name: str, env: dict[str, Path]) -> str:
 
 # Optional parameters a command needs together (calendar: a regime, or a frequency and a deadline day).
 TOGETHER: dict[tuple[str, str | None], dict[str, str]] = {
-    ("ingest", None): {"mapping": str(MAPPING)},
+    ("ingest", None): {"mapping": str(MAPPING), "source": str(WORKBOOK), "adapter": "xlsx"},
     ("ingest", "encoding"): {"mapping": str(MAPPING), "adapter": "csv", "source": str(CSV)},
+    ("ingest", "manifest"): {},  # a manifest lists the sources; nothing else is given with it
     ("calendar", None): {"regime": "KTXH-THANG"},
     ("replay", None): {"ids": UNKNOWN_ID},
     ("calendar", "frequency"): {"deadline_day": "20"},

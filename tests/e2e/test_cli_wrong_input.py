@@ -153,6 +153,40 @@ def test_a_database_from_a_newer_gateway_says_which_revision_and_what_to_do(
     assert "run the gateway version that wrote it" in err
 
 
+@pytest.mark.postgres
+def test_a_newer_postgresql_schema_is_refused_before_an_ordinary_command_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], pg_server_url: str
+) -> None:
+    """A server database is migrated as a deployment step, not on start; an ordinary command used to
+    run against a newer schema and fail on whatever SQL the difference broke."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import fresh_pg_database
+
+    url = fresh_pg_database(pg_server_url)
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GATEWAY_DATABASE__URL", url)
+    monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
+    assert run(["db", "upgrade"], monkeypatch, capsys)[0] == 0
+    at_head = subprocess.run(  # its own process: an ordinary command leaves its pool open until exit
+        [sys.executable, "-m", "gateway.cli", "deliveries", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "GATEWAY_DATA_DIR": str(tmp_path / "data"), "GATEWAY_DATABASE__URL": url},
+        stdin=subprocess.DEVNULL,
+    )
+    assert at_head.returncode == 0, at_head.stderr
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    engine.dispose()
+    code, err = run(["deliveries", "list"], monkeypatch, capsys)
+    assert code == 2, err
+    assert "schema revision 0099_future, newer than this gateway" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_a_refused_database_server_is_named_by_host_and_port_not_a_migration_question(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

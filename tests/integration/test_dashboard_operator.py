@@ -302,6 +302,7 @@ def test_vietnamese_pages_show_no_codes_or_english_reasons_and_english_is_there(
             english = [r for r in ENGLISH_REASONS if r in shown]
             assert english == [], (path, english)
             assert not re.search(r"\[[a-z_]+\]", shown), path  # a key missing from the catalogue
+            assert not re.search(r"\b(delivery|packet|report):\S", shown), path  # an audit subject as stored
         client.cookies.set(LANG_COOKIE, "en")
         dead_page = text_of(client.get(f"/ui/deliveries/{dead}").text)
         assert "Acknowledged" in dead_page and "Transient error (retried)" in dead_page
