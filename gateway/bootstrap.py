@@ -112,7 +112,9 @@ class Gateway:
             and self.settings.destinations[name].data_url
         }
         with self.sessions() as session:
-            return reconcile(session, profile=self.profile, period=period, regime=regime, copies=copies)
+            report = reconcile(session, profile=self.profile, period=period, regime=regime, copies=copies)
+            session.commit()  # the figures of packets stored before migration 0012, parsed once (backfill)
+            return report
 
     def publish(self, delivery_ids: list[int]) -> None:
         """Publish wake-ups after a commit. A broker failure only delays: the sweeper will find them."""

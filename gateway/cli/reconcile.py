@@ -59,10 +59,14 @@ def reconcile(
         )
         for name, count in report.summary.items():
             table.add_row(name, CLASS_TITLES[name], str(count))
+        table.add_section()
+        table.add_row("total", "Tổng", str(len(report.lines)))
+        # Lateness is a fact beside the verdict: these lines are also counted above by their verdict.
+        table.add_row("late", "Trong đó gửi muộn (sau hạn)", str(report.late))
         console.print(table)
-        shown = [line for line in report.lines if line.classification != "match"][:50]
+        shown = [line for line in report.lines if line.classification != "match" or line.late][:50]
         if shown:
-            detail = Table("unit", "indicator", "destination", "source", "sent", "receiver", "class", "note")
+            detail = Table("unit", "indicator", "destination", "source", "sent", "receiver", "class", "late", "note")
             for line in shown:
                 detail.add_row(
                     line.reporting_unit,
@@ -72,7 +76,8 @@ def reconcile(
                     line.sent_value or "",
                     line.receiver_value or "",
                     line.classification,
-                    line.note,
+                    "late" if line.late else "",
+                    "; ".join(note for note in (line.note, line.late_note) if note),
                 )
             console.print(detail)
         return

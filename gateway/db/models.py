@@ -186,6 +186,18 @@ class Packet(Base):
     )
 
 
+class PacketFigures(Base):
+    """The figures of one report packet as reconciliation compares them, written by the outbox when it
+    stores the packet (``gateway.reconciliation.figures``), so reconciling a period never parses the
+    stored packets. A packet stored before migration 0012 gets its row on its first reconciliation."""
+
+    __tablename__ = "packet_figures"
+    packet_id: Mapped[str] = mapped_column(ForeignKey("packets.id"), primary_key=True)
+    figures: Mapped[str] = mapped_column(
+        Text, comment="JSON [[indicator(/column), disaggregation key, value, unit], ...] in packet order"
+    )
+
+
 class Delivery(Base):
     """One packet to one destination; the idempotency key never changes across retries or restarts."""
 

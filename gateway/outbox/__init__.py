@@ -2,6 +2,9 @@
 
 The queue message that follows is only a wake-up, published *after* commit by the caller
 (``DeliveryService.publish_after_commit``); if it is lost, the sweeper finds the due delivery in SQL.
+
+A report packet's figures are written beside it (``packet_figures``, ``gateway.reconciliation.figures``)
+in the same transaction, so reconciliation never has to parse the stored bytes.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from gateway import audit
-from gateway.db.models import NO_DEADLINE, Delivery, DeliveryState, Packet
+from gateway.db.models import NO_DEADLINE, Delivery, DeliveryState, Packet, PacketFigures
 from gateway.packets import model as m
+from gateway.reconciliation import figures as reconciled
 
 
 def content_type(fmt: str) -> str:
@@ -106,6 +110,13 @@ def store_many(session: Session, packets: Sequence[Outgoing], *, now: datetime, 
         for p in packets
     ]
     session.execute(insert(Packet), rows)
+    figures = [
+        {"packet_id": row["id"], "figures": text}
+        for p, row in zip(packets, rows, strict=True)
+        if (text := reconciled.encode(p.envelope)) is not None
+    ]
+    if figures:
+        session.execute(insert(PacketFigures), figures)
     wanted = [
         {
             "packet_id": row["id"],
@@ -185,6 +196,9 @@ def store(
         )
     )
     session.add(packet)
+    figures = reconciled.encode(envelope)
+    if figures is not None:
+        session.add(PacketFigures(packet_id=packet.id, figures=figures))
     deliveries = [
         Delivery(
             packet=packet,

@@ -4,8 +4,8 @@ the receiver holds it, classified so an official sees at once where the numbers 
 One line per value (regime, period, reporting unit, indicator, disaggregation) and destination:
 
 - **source**: the latest observation read for that value;
-- **sent**: the value in the latest revision of the report packet that carried it (read from the
-  stored packet bytes: what really left, not what we meant to send);
+- **sent**: the value in the latest revision of the report packet that carried it (the figures the
+  outbox recorded from the packet it stored, ``packet_figures``: what left, not what we meant to send);
 - **receiver**: the delivery's state and status, and, where the receiver exposes its copy
   (``destinations.<name>.data_url``), the value it holds.
 
@@ -22,25 +22,25 @@ exist: the database refuses them.)
 from __future__ import annotations
 
 import json
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, Protocol, TypeGuard, runtime_checkable
 
-from sqlalchemy import ColumnElement, Text, func, select, type_coerce
+from sqlalchemy import ColumnElement, Connection, Text, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from gateway.clock import as_utc
-from gateway.db.models import Delivery, DeliveryAttempt, DeliveryState, Observation, Packet
+from gateway.db.models import Delivery, DeliveryAttempt, DeliveryState, Observation, Packet, PacketFigures
 from gateway.errors import DeliveryError, InputError
 from gateway.ingest_runs import visible_observation
 from gateway.packets import codec, safe
-from gateway.packets import model as m
 from gateway.packets.profile import Profile
 from gateway.packets.validate import read_packet
+from gateway.reconciliation import figures
+from gateway.reconciliation.figures import REPORT_TYPES, Figures, dis_key, value_of
 
 CLASSES = (
     "match",
@@ -53,7 +53,6 @@ CLASSES = (
     "rejected",
     "duplicate",
 )
-REPORT_TYPES = (m.PacketType.SO_LIEU_BAO_CAO.value,)
 S = DeliveryState
 # States as stored text, compared once per line (an enum's .value costs more than the comparison).
 NEVER_GOT = (S.DEAD.value, S.CANCELLED.value)
@@ -125,29 +124,12 @@ class Reconciliation:
         }
 
 
-def dis_key(pairs: Iterable[Any]) -> str:
-    """A disaggregation as sorted ``DIM:VALUE`` items joined by ``;`` (empty for none)."""
-    items = []
-    for pair in pairs:
-        if isinstance(pair, m.Disaggregation):
-            items.append(f"{pair.dimension}:{pair.value_code}")
-        else:
-            items.append(f"{pair[0]}:{pair[1]}")
-    return ";".join(sorted(items))
-
-
 def _cuts(stored: str | bytes | Iterable[Any] | None) -> str:
     """``dis_key`` of a disaggregation column read as stored: JSON text (SQLite; most values have
     none, ``[]``, and skip the JSON parser) or the list a driver already decoded (psycopg)."""
     if stored is None or stored == "[]":
         return ""
     return dis_key(json.loads(stored) if isinstance(stored, str | bytes) else stored)
-
-
-def value_of(indicator: str, column: object) -> str:
-    """What a value is of, as lines name it: the indicator, and its form column when it has one
-    (``0201/LK``: the cumulative figure of 0201, a different value from its month ``0201/TH``)."""
-    return f"{indicator}/{column}" if column else indicator
 
 
 def _same(a: str | None, b: str | None) -> bool:
@@ -180,19 +162,11 @@ def period_order(key: str) -> tuple[int, str, int]:
         return 0, key, 0
 
 
-Figures = dict[tuple[str, str], list[tuple[str, str | None]]]
-
-
-def _figures(payload: bytes, profile: Profile, source: str) -> Figures:
-    """(indicator, disaggregation) -> every (value, unit) a report packet holds for it."""
-    packet = read_packet(payload, source=source, profile=profile)
-    body = packet.body
-    found: Figures = {}
-    if isinstance(body, m.ReportFigures):
-        for f in body.figures:
-            key = (value_of(f.indicator_code, f.column_code), dis_key(f.disaggregation))
-            found.setdefault(key, []).append((f.value, f.unit))
-    return found
+def _parsed_figures(payload: bytes, profile: Profile, source: str) -> str:
+    """``packet_figures.figures`` of a stored packet read from its bytes: the backfill of a packet
+    stored before the outbox wrote its figures (migration 0012), and the reading the stored figures
+    are tested against."""
+    return figures.encode(read_packet(payload, source=source, profile=profile)) or "[]"
 
 
 def _held(data: bytes, profile: Profile, source: str) -> Figures:
@@ -236,7 +210,6 @@ class PacketRow(NamedTuple):
     reporting_unit: str | None
     revision: int
     deadline: datetime | None
-    payload_hash: str
 
 
 class DeliveryRow(NamedTuple):
@@ -247,40 +220,17 @@ class DeliveryRow(NamedTuple):
     ack_status: str | None
 
 
-# Parsed figures of stored packets, by (id, payload hash): a packet's bytes never change, so a page
-# that reconciles the same period again (paging, filtering, a refresh) reads no packet twice.
-_FIGURES: OrderedDict[tuple[str, str], Figures] = OrderedDict()
-FIGURES_CACHED = 50_000
-_FIGURES_LOCK = threading.Lock()
-
-
-def forget_figures() -> None:
-    """Empty the parsed-figures cache (benchmarks measure a cold start with it)."""
-    with _FIGURES_LOCK:
-        _FIGURES.clear()
-
-
-def _cached_figures(session: Session, packets: list[PacketRow], profile: Profile) -> dict[str, Figures]:
-    found: dict[str, Figures] = {}
-    missing: dict[str, str] = {}
-    with _FIGURES_LOCK:
-        for packet in packets:
-            hit = _FIGURES.get((packet.id, packet.payload_hash))
-            if hit is None:
-                missing[packet.id] = packet.payload_hash
-            else:
-                _FIGURES.move_to_end((packet.id, packet.payload_hash))
-                found[packet.id] = hit
-    ids = list(missing)
-    for start in range(0, len(ids), 500):  # only the bytes not read before, in bounded chunks
-        chunk = ids[start : start + 500]
+def backfill(session: Session, packet_ids: list[str], profile: Profile) -> dict[str, str]:
+    """Parse the stored packets that have no ``packet_figures`` row yet (stored before migration 0012)
+    and add their rows to ``session`` (the caller commits): done once per packet, on the first
+    reconciliation of its period. Returns the figures text per packet id."""
+    found: dict[str, str] = {}
+    for start in range(0, len(packet_ids), 500):  # bounded chunks of bytes
+        chunk = packet_ids[start : start + 500]
         for packet_id, payload in session.execute(select(Packet.id, Packet.payload).where(Packet.id.in_(chunk))):
-            figures = _figures(payload, profile, f"packet {packet_id}")
-            found[packet_id] = figures
-            with _FIGURES_LOCK:
-                _FIGURES[(packet_id, missing[packet_id])] = figures
-                while len(_FIGURES) > FIGURES_CACHED:
-                    _FIGURES.popitem(last=False)
+            found[packet_id] = _parsed_figures(payload, profile, f"packet {packet_id}")
+    if found:
+        session.execute(insert(PacketFigures), [{"packet_id": k, "figures": v} for k, v in found.items()])
     return found
 
 
@@ -294,13 +244,17 @@ def reconcile(
 ) -> Reconciliation:
     """Build the reconciliation of ``regime`` (all when None) for ``period`` (latest with data when None).
 
-    Reads plain rows of the columns it needs (not ORM objects), joins deliveries and attempts to the
-    period's packets in SQL, and parses each stored packet once per process (``_cached_figures``):
-    a period of 2,000 packets reconciles well under half a second (bench/dashboard_bench.py)."""
+    Reads plain rows of the columns it needs through the session's connection (no ORM objects, no
+    ORM result processing), joins deliveries and attempts to the period's packets in SQL, and takes
+    what each packet carried from ``packet_figures`` (written by the outbox when it stored the packet),
+    never from the packet bytes: a period of 2,000 packets reconciles in well under half a second,
+    cold (bench/dashboard_bench.py). A packet stored before those rows existed is parsed once and its
+    row added to ``session`` (``backfill``): the caller commits (``Gateway.reconcile`` does)."""
     period = period or latest_period(session, regime)
     result = Reconciliation(regime, period)
     if period is None:
         return result
+    conn = session.connection()
     obs_query = select(
         Observation.id,
         Observation.regime_code,
@@ -314,49 +268,57 @@ def reconcile(
     if regime:
         obs_query = obs_query.where(Observation.regime_code == regime)
     source: dict[Key, SourceRow] = {}
-    for read in session.execute(obs_query.order_by(Observation.id)):
-        indicator = value_of(read.indicator_code, read.column_code)
-        key = (read.regime_code, period, read.reporting_unit, indicator, _cuts(read.cuts))
-        source[key] = SourceRow(read.id, read.value, read.unit)
+    for obs_id, obs_regime, obs_unit, code, column, stored_cuts, obs_value, obs_unit_of in conn.execute(
+        obs_query.order_by(Observation.id)
+    ):
+        key = (obs_regime, period, obs_unit, f"{code}/{column}" if column else code, _cuts(stored_cuts))
+        source[key] = SourceRow(obs_id, obs_value, obs_unit_of)
 
     in_period = [Packet.period_key == period, Packet.packet_type.in_(REPORT_TYPES)]
     if regime:
         in_period.append(Packet.regime_code == regime)
-    packets = [
-        PacketRow(*row)
-        for row in session.execute(
-            select(
-                Packet.id,
-                Packet.regime_code,
-                Packet.reporting_unit,
-                Packet.revision,
-                Packet.deadline,
-                Packet.payload_hash,
-            )
-            .where(*in_period)
-            .order_by(Packet.revision, Packet.created_at)
+    packets: list[PacketRow] = []
+    stored: dict[str, str | None] = {}
+    for packet_id, packet_regime, packet_unit, revision, deadline, held_text in conn.execute(
+        select(
+            Packet.id,
+            Packet.regime_code,
+            Packet.reporting_unit,
+            Packet.revision,
+            Packet.deadline,
+            PacketFigures.figures,
         )
-    ]
+        .outerjoin(PacketFigures, PacketFigures.packet_id == Packet.id)
+        .where(*in_period)
+        .order_by(Packet.revision, Packet.created_at)
+    ):
+        packets.append(PacketRow(packet_id, packet_regime, packet_unit, revision, deadline))
+        stored[packet_id] = held_text
     deliveries: dict[str, list[DeliveryRow]] = {}
     if packets:
-        for found in session.execute(
+        for found in conn.execute(
             select(Delivery.id, Delivery.packet_id, Delivery.destination, Delivery.state, Delivery.ack_status)
             .join(Packet, Packet.id == Delivery.packet_id)
             .where(*in_period)
         ):
-            delivery = DeliveryRow(found.id, found.packet_id, found.destination, found.state, found.ack_status)
+            delivery = DeliveryRow(*found)
             deliveries.setdefault(delivery.packet_id, []).append(delivery)
+    missing = [packet_id for packet_id, text in stored.items() if text is None]
+    if missing:
+        stored.update(backfill(session, missing, profile))
 
-    # The latest revision that carried each value.
-    figures = _cached_figures(session, packets, profile)
+    # The latest revision that carried each value (packets come in revision order).
     sent: dict[Key, tuple[PacketRow, str, str | None]] = {}
     for packet in packets:
-        for (indicator, dis), held in figures[packet.id].items():
-            key = (packet.regime_code or "", period, packet.reporting_unit or "", indicator, dis)
+        regime_code, unit_code = packet.regime_code or "", packet.reporting_unit or ""
+        carried = stored[packet.id]
+        assert carried is not None
+        for (indicator, dis), held in figures.decode(carried).items():
+            key = (regime_code, period, unit_code, indicator, dis)
             if key not in sent or packet.revision >= sent[key][0].revision:
                 sent[key] = (packet, held[0][0], held[0][1])
 
-    delivered_at = _acknowledged_at(session, in_period) if packets else {}
+    delivered_at = _acknowledged_at(conn, in_period) if packets else {}
     receiver_cache: dict[tuple[str, str], Figures | str | None] = {}
     lateness: dict[int, tuple[bool, str]] = {}
     for per_packet in deliveries.values():  # each packet's deliveries by destination, sorted once
@@ -378,7 +340,7 @@ def reconcile(
             continue
         packet, value, unit = packet_value
         for delivery in deliveries.get(packet.id, ()):
-            received = _receiver_value(receiver_cache, copies, delivery, packet, profile, key)
+            received = _receiver_value(receiver_cache, copies, delivery, packet, profile, key) if copies else "unknown"
             holds: tuple[str | None, str | None] = received[0] if isinstance(received, list) else (None, None)
             verdict, note = _classify(delivery.state, value, unit, obs, received)
             if delivery.id not in lateness:  # one answer per delivery, not per line
@@ -395,10 +357,10 @@ def reconcile(
     return result
 
 
-def _acknowledged_at(session: Session, in_period: list[ColumnElement[bool]]) -> dict[int, datetime]:
+def _acknowledged_at(conn: Connection, in_period: list[ColumnElement[bool]]) -> dict[int, datetime]:
     """When each delivery of the period's packets first reached the receiver: its first successful
     attempt (grouped in SQL)."""
-    rows = session.execute(
+    rows = conn.execute(
         select(DeliveryAttempt.delivery_id, func.min(DeliveryAttempt.started_at))
         .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
         .join(Packet, Packet.id == Delivery.packet_id)

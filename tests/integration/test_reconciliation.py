@@ -262,3 +262,54 @@ def test_workbook_takes_text_a_worksheet_cannot_hold() -> None:
     book = load_workbook(io.BytesIO(to_xlsx(Reconciliation("KTXH\x08THANG", PERIOD, [line]))))
     row = [c.value for c in book["Chi tiet"][2]]
     assert "t\ufffdỷ đồng" in row and "bell \ufffd in a note" in row
+
+
+def test_the_command_shows_and_exports_the_late_count(
+    gateway_factory: GatewayFactory,
+    sim_factory: SimFactory,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``gateway reconcile --format table`` showed the verdicts only; the late count (a fact beside
+    them) was in the JSON alone. Now the table has it, the JSON keeps it and every CSV line says it."""
+    import csv
+    import sys
+
+    from gateway import resources
+    from gateway.cli import main
+
+    sim = sim_factory(FaultPlan())
+    gw = gateway_factory(destinations={"national": national_destination(sim.receive_url)}, clock=FrozenClock(LATE))
+    observe(gw, VALUES, LATE)
+    send(gw)
+    expected = gw.reconcile(period=PERIOD)
+    assert expected.late == len(expected.lines) == 3
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(gw.settings.data_dir))
+    monkeypatch.setenv("GATEWAY_DATABASE__URL", gw.settings.database_url)
+    monkeypatch.delenv("GATEWAY_CONFIG", raising=False)
+    from gateway.cli.common import console
+
+    monkeypatch.setattr(console, "width", 250)  # a wide terminal (its width was read when first imported)
+
+    def run(*args: str) -> str:
+        monkeypatch.setattr(sys, "argv", ["gateway", "reconcile", "--period", PERIOD, *args])
+        try:
+            with pytest.raises(SystemExit) as exited:
+                main()
+        finally:
+            resources.reset()
+        captured = capsys.readouterr()
+        assert exited.value.code in (0, None), captured.err
+        return captured.out
+
+    table = run("--format", "table")
+    rows = {line.split("│")[1].strip(): line for line in table.splitlines() if line.count("│") >= 3}
+    assert rows["late"].split("│")[3].strip() == "3" and "gửi muộn" in rows["late"], table
+    assert rows["match"].split("│")[3].strip() == "3", table  # the same lines, counted by their verdict too
+    assert "after the deadline" in table  # the detail lists the late lines with their note
+    as_json = json.loads(run("--format", "json"))
+    assert as_json["late"] == 3 and as_json["summary"]["match"] == 3
+    lines = list(csv.DictReader(io.StringIO(run("--format", "csv"))))
+    assert [line["late"] for line in lines] == ["True"] * 3
+    assert all("after the deadline" in line["late_note"] for line in lines)

@@ -106,7 +106,8 @@ def test_the_dashboard_benchmark_serves_every_page() -> None:
     assert "filled 600 deliveries" in out
     assert re.search(r"^slowest page: \d+ ms$", out, re.M), out
     # The latest period: 500 packets of 5 values (issue 20 measures it at 2,000: --units 2000).
-    assert re.search(r"^reconciliation of 500 packets \(2,500 lines\): first \d+ ms", out, re.M), out
+    assert re.search(r"^reconciliation of 500 packets \(2,500 lines\): cold \d+ ms \(cpu \d+\)", out, re.M), out
+    assert re.search(r"^reconciliation_cold_ms=\d+ reconciliation_warm_ms=\d+$", out, re.M), out
 
 
 def test_the_nation_benchmark_runs_the_whole_path_and_ends_with_its_totals() -> None:
