@@ -63,8 +63,9 @@ class Sealer:
         from gateway.packets.validate import write_packet  # the writer (lxml, jsonschema-rs) when sealing
 
         signing = self.signer is not None and self.signs_for(destinations)
-        # Signed JSON is written in its RFC 8785 form at once: the signer hashes those bytes as they are.
-        payload = write_packet(envelope, fmt, profile=self.profile, canonical=signing and fmt == "json")
+        # A signed packet is written at once in the form its signature covers (JSON: RFC 8785; XML: the
+        # exclusive C14N): the signer hashes those bytes as they are.
+        payload = write_packet(envelope, fmt, profile=self.profile, canonical=signing)
         if signing and self.signer is not None:
             payload = self.signer.sign(payload)
             if self.tsa is not None:

@@ -88,7 +88,9 @@ def test_the_ingest_benchmark_ingests_both_files() -> None:
     xlsx_line = next(line for line in out.splitlines() if line.startswith("xlsx "))
     assert "300 values read" in csv_line and "mapped 300," in csv_line, out
     assert "values read" in xlsx_line and "quarantined 0" in xlsx_line, out
-    assert "floor" in csv_line, out  # the csv + Decimal floor of issue 19, same run
+    ratio = next(line for line in out.splitlines() if line.startswith("csv ingest "))
+    assert re.search(r"floor \(csv \+ Decimal, best of 3\) [\d,]+ values/s: [\d.]+% of it", ratio), out  # same run
+    assert re.search(r"store alone .* [\d,]+ values/s = [\d.]+% of the floor", ratio), out
 
 
 def test_the_templates_benchmark_reads_and_ingests_every_corpus_shape() -> None:
