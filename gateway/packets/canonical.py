@@ -51,6 +51,15 @@ class CanonicalEnvelope(CanonicalJson):
     __slots__ = ()
 
 
+class CanonicalXml(bytes):
+    """The exclusive XML C14N 1.0 form (no comments) of an unsigned packet document: what the packet
+    writer returns for XML with ``canonical=True``, from the tree it parsed to validate. It is the
+    very octets an enveloped XML-DSig Reference digests, so a signer hashes them as they are
+    (``gateway.signing.xmldsig.sign_canonical``) instead of parsing and canonicalising again."""
+
+    __slots__ = ()
+
+
 class NoCanonicalForm(ValueError):
     """The value has no RFC 8785 form (NaN, an integer outside +-(2**53 - 1), a lone surrogate...)."""
 

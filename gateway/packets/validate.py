@@ -153,14 +153,22 @@ def _pydantic_violations(exc: ValidationError, profile: Profile, fmt: safe.Forma
 
 
 def read_packet(
-    data: bytes, *, source: str = "", profile: Profile | None = None, limits: safe.Limits = safe.DEFAULT_LIMITS
+    data: bytes,
+    *,
+    source: str = "",
+    profile: Profile | None = None,
+    limits: safe.Limits = safe.DEFAULT_LIMITS,
+    parsed: Any = None,
 ) -> m.Envelope:
-    """Untrusted bytes -> a valid canonical packet, or ``PacketInvalid`` listing every violation."""
+    """Untrusted bytes -> a valid canonical packet, or ``PacketInvalid`` listing every violation.
+
+    ``parsed``: the document ``safe.parse_json`` or ``safe.parse_xml`` already made of exactly
+    ``data`` (the signature verifier's parse, issue 19), so the packet is not parsed twice."""
     profile = profile or load_profile()
     fmt = safe.sniff(data)
     with gc_paused():
         if fmt == "json":
-            doc = safe.parse_json(data, source, limits, check_depth=False)
+            doc = parsed if parsed is not None else safe.parse_json(data, source, limits, check_depth=False)
             ptype = codec.packet_type_of(doc, profile) if isinstance(doc, dict) else None
             try:
                 problems = _json_violations(doc, profile, ptype)
@@ -175,7 +183,7 @@ def read_packet(
             wire = doc
             document: bytes | None = data  # strict UTF-8, checked by the parser
         else:
-            root = safe.parse_xml(data, source, limits)
+            root = parsed if parsed is not None else safe.parse_xml(data, source, limits)
             # The text rules scan the bytes only when they are the UTF-8 the parser read them as;
             # a document declared in another encoding gets the per-field walk.
             encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper().replace("_", "-")
@@ -219,10 +227,12 @@ def write_packet(
     """Serialise ``envelope``; with ``validate`` the bytes are checked against the profile's schema
     and cross-field rules, so nothing invalid leaves the gateway.
 
-    ``canonical`` (JSON only; the sealer sets it for packets it signs): the bytes returned are the
-    RFC 8785 form (``gateway.packets.canonical.CanonicalEnvelope`` when unsigned), written from the document already
-    parsed back for validation, so the signer hashes them as they are instead of parsing and
-    canonicalising the packet again (issue 19). Signed JSON packets always went out in that form."""
+    ``canonical`` (the sealer sets it for packets it signs): the bytes returned are the form a
+    signature covers, made from the document already parsed back for validation, so the signer
+    hashes them as they are instead of parsing and canonicalising the packet again (issue 19). JSON:
+    the RFC 8785 form (``gateway.packets.canonical.CanonicalEnvelope`` when unsigned); signed JSON
+    packets always went out in that form. XML: the exclusive C14N of the document
+    (``CanonicalXml``, no XML declaration), which the XML-DSig signer writes out as it is."""
     profile = profile or load_profile()
     source = f"packet {envelope.packet_id}"
     codec_ = wire_model(profile, envelope.packet_type)
@@ -255,15 +265,19 @@ def write_packet(
         if written is None:
             data = codec.envelope_to_xml(envelope, profile)
         _raise_broken(envelope, profile, "xml", data, source)
+        tree: list[etree._Element] | None = [] if canonical else None
         try:
             # What is checked is what was written: the bytes, parsed back against the XSD.
-            problems = _xml_violations_streamed(data, profile, envelope.packet_type, source)
+            problems = _xml_violations_streamed(data, profile, envelope.packet_type, source, tree)
         except InputError:
             # A control character XML 1.0 cannot carry: the checked writer names its element.
             codec.envelope_to_xml(envelope, profile)
             raise
         if problems:
             raise PacketInvalid(problems, source=source)
+        if tree:  # canonical: the exclusive C14N of the tree the XSD just checked (signers hash it)
+            c14n = etree.tostring(tree[0].getroottree(), method="c14n", exclusive=True, with_comments=False)
+            return jcs_form.CanonicalXml(c14n)
         return data
 
 
@@ -433,7 +447,9 @@ class _NoTree:
         return None
 
 
-def _xml_violations_streamed(data: bytes, profile: Profile, ptype: m.PacketType, source: str) -> list[Violation]:
+def _xml_violations_streamed(
+    data: bytes, profile: Profile, ptype: m.PacketType, source: str, tree: list[etree._Element] | None = None
+) -> list[Violation]:
     """Validate serialised XML against the XSD while it is parsed, building no tree; ``InputError``
     when it is not well-formed.
 
@@ -441,17 +457,20 @@ def _xml_violations_streamed(data: bytes, profile: Profile, ptype: m.PacketType,
     parse (its SAX validator) at little more than the parse's own cost, where building the tree and
     then validating it cost twice that for a 100,000-value packet. The streaming validator reports
     messages without element paths, so when it finds anything the tree is built and validated again
-    for ``_xml_violations``' XPaths (its messages are kept if that somehow finds nothing)."""
+    for ``_xml_violations``' XPaths (its messages are kept if that somehow finds nothing). With
+    ``tree`` (the canonical writer) the parse keeps its tree and appends its root there."""
     parser = etree.XMLParser(
         schema=_xsd(profile, ptype),
-        target=_NoTree(),
+        target=_NoTree() if tree is None else None,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         collect_ids=False,
     )
     try:
-        etree.fromstring(data, parser)
+        root = etree.fromstring(data, parser)
+        if tree is not None and root is not None:
+            tree.append(root)
     except etree.XMLSyntaxError:
         safe.parse_xml(data, source)  # raises InputError with the place
         raise InputError("the packet written is not well-formed XML", location=source) from None

@@ -41,7 +41,10 @@ class Inbound:
         if self.verifier is None:
             return read_packet(data, source=source, profile=self.profile, limits=limits), None
         verified = self.verifier.verify(data, source, limits=limits)
-        packet = read_packet(verified.data, source=source, profile=self.profile, limits=limits)
+        # Read from what the verifier proved signed, from its parse of it: one parse per packet.
+        packet = read_packet(
+            verified.data, source=source, profile=self.profile, limits=limits, parsed=verified.document
+        )
         # The sending unit as read from exactly the signed bytes must be the certificate's unit; a
         # certificate without a unit code cannot vouch for any sender.
         if verified.signer.unit_code != packet.sender.code:

@@ -64,8 +64,9 @@ class Sealer:
 
         destinations = list(destinations)
         signing = self.signer is not None and self.signs_for(destinations)
-        # Signed JSON is written in its RFC 8785 form at once: the signer hashes those bytes as they are.
-        payload = write_packet(envelope, fmt, profile=self.profile, canonical=signing and fmt == "json")
+        # A signed packet is written at once in the form its signature covers (JSON: RFC 8785; XML: the
+        # exclusive C14N): the signer hashes those bytes as they are.
+        payload = write_packet(envelope, fmt, profile=self.profile, canonical=signing)
         return self.sign_written(payload, str(envelope.packet_id), destinations)
 
     def sign_written(self, payload: bytes, packet_id: str, destinations: Iterable[str]) -> bytes:
