@@ -552,6 +552,16 @@ def build_detail_child(config: Path) -> None:
             spent["store"] += time.perf_counter() - started
 
     gateway.outbox.store = timed_store  # type: ignore[assignment]
+    store_many = gateway.outbox.store_many
+
+    def timed_store_many(*a: object, **k: object) -> object:
+        started = time.perf_counter()
+        try:
+            return store_many(*a, **k)  # type: ignore[arg-type]
+        finally:
+            spent["store"] += time.perf_counter() - started
+
+    gateway.outbox.store_many = timed_store_many  # type: ignore[assignment]
     regime = load_regime("KTXH-THANG")
     with gw.sessions() as session:  # warm-up, rolled back: schemas, codecs and keys loaded once
         sample = list(session.scalars(select(Observation).where(Observation.packet_id.is_(None)).limit(20)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -617,11 +618,20 @@ def ingest(
         raise IngestFailed(f"ingest run {run_id} failed and stored nothing: {why}") from exc
     if progress:
         progress(report.read)
-    from gateway import metrics
+    _count_ingested(report)
+    return report
 
+
+def _count_ingested(report: IngestReport) -> None:
+    """Add the run's values to ``gateway_ingested_values`` where this process has metrics loaded (a
+    process that serves them: the API, a worker or scheduler with its listener). A ``gateway ingest``
+    process serves none, and importing them (prometheus_client) for a counter nobody reads cost it
+    about 0.1 s wall (0.03 s CPU) on every run (issue 19: the one-row ingest's start-up goal is 0.5 s)."""
+    metrics = sys.modules.get("gateway.metrics")
+    if metrics is None:
+        return
     for outcome, n in (("mapped", report.mapped), ("quarantined", report.quarantined), ("blank", report.blank)):
         metrics.INGESTED.labels(outcome).inc(n)
-    return report
 
 
 def _read(

@@ -12,9 +12,11 @@ import gc
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -277,6 +279,165 @@ def write_packet(
             c14n = etree.tostring(tree[0].getroottree(), method="c14n", exclusive=True, with_comments=False)
             return jcs_form.CanonicalXml(c14n)
         return data
+
+
+@dataclass(frozen=True)
+class FigureNames:
+    """The wire names a report's figures are written with under one profile (``figure_names``)."""
+
+    body: str  # NoiDung
+    figures: str  # SoLieu
+    receiver: str  # DonViNhan
+    row: str  # MaDong
+    indicator: str  # MaChiTieu
+    column: str  # MaCot
+    cut: str  # PhanTo
+    value: str  # GiaTri
+    unit: str  # DonViTinh
+    dimension: str  # MaPhanTo
+    value_code: str  # MaGiaTri
+    code: str  # MaDinhDanh
+    name: str  # Ten
+
+
+@cache
+def figure_names(profile: Profile) -> FigureNames:
+    w = profile.wire
+    return FigureNames(
+        body=w(m.Envelope, "body"),
+        figures=w(m.ReportFigures, "figures"),
+        receiver=w(m.Envelope, "receiver"),
+        row=w(m.Figure, "row_code"),
+        indicator=w(m.Figure, "indicator_code"),
+        column=w(m.Figure, "column_code"),
+        cut=w(m.Figure, "disaggregation"),
+        value=w(m.Figure, "value"),
+        unit=w(m.Figure, "unit"),
+        dimension=w(m.Disaggregation, "dimension"),
+        value_code=w(m.Disaggregation, "value_code"),
+        code=w(m.Unit, "code"),
+        name=w(m.Unit, "name"),
+    )
+
+
+@cache
+def _astral_names(profile: Profile) -> bool:
+    """Whether any wire name holds a character above U+FFFF (where RFC 8785's UTF-16 key order and
+    Python's code-point order can differ)."""
+    return any(jcs_form.ASTRAL.search(name) for name in profile.names.values())
+
+
+def report_head(
+    packet_id: uuid.UUID,
+    profile_id: str,
+    created_at: datetime,
+    sender: m.Unit,
+    receiver: m.Unit,
+    head: m.SubmittedForm,
+) -> m.Envelope:
+    """A ``SO_LIEU_BAO_CAO`` envelope without its figures: every field validated by the canonical
+    model, the body's figure list left empty for ``write_report_json`` (or ``report_envelope``) to
+    fill from wire-named dicts. Only the writers here read it; it is never written as it is."""
+    body = m.ReportFigures.model_construct(**dict(head), figures=[])
+    return m.Envelope(
+        packet_id=packet_id,
+        packet_type=m.PacketType.SO_LIEU_BAO_CAO,
+        profile=profile_id,
+        created_at=created_at,
+        sender=sender,
+        receiver=receiver,
+        body=body,
+    )
+
+
+def _report_document(head: m.Envelope, figures: list[dict[str, Any]], profile: Profile) -> dict[str, Any]:
+    names = figure_names(profile)
+    wire = wire_model(profile, m.PacketType.SO_LIEU_BAO_CAO).dump(head)
+    return {**wire, names.body: {**wire[names.body], names.figures: figures}}
+
+
+def report_envelope(
+    head: m.Envelope, figures: list[dict[str, Any]], *, profile: Profile | None = None, source: str = "report"
+) -> m.Envelope:
+    """The whole packet of ``report_head`` + figures as the canonical model (every figure validated):
+    for an XML copy, a report held for approval, or naming what ``write_report_json`` refused."""
+    profile = profile or load_profile()
+    doc = _report_document(head, figures, profile)
+    try:
+        return wire_model(profile, m.PacketType.SO_LIEU_BAO_CAO).load(doc)
+    except ValidationError as exc:
+        raise PacketInvalid(_pydantic_violations(exc, profile, "json"), source=source) from exc
+
+
+def write_report_json(
+    head: m.Envelope,
+    figures: list[dict[str, Any]],
+    *,
+    profile: Profile | None = None,
+    canonical: bool = False,
+) -> bytes:
+    """A ``SO_LIEU_BAO_CAO`` packet as JSON, written straight from its head and wire-named figures and
+    validated as a whole, with no model object per figure (issue 19).
+
+    ``head`` is a ``report_head``: every field but the figures went through the canonical model.
+    ``figures`` are wire-named dicts as the report builder makes them from stored rows: strings only
+    (codes, the value as stored, exact decimal text; the unit), a disaggregation as a list of
+    wire-named dicts, omitted when empty. Before the bytes are returned, the document is checked
+    against the profile's JSON Schema (every figure: types, lengths, required and unknown keys), the
+    text rules over the bytes written (NFC, legacy fonts: ``rules.text_is_clean``), the period rule
+    and the duplicate-figure rule: what ``write_packet`` checks for this packet type. Whatever this
+    path cannot prove (a violation, escaped or non-NFC text, a lone surrogate) goes through the
+    canonical model and ``write_packet`` instead, which raises the same ``PacketInvalid`` as for any
+    packet (or writes it, when the doubt was only this path's).
+
+    The bytes are the RFC 8785 form, signed or not: one ``json.dumps`` with sorted keys of a plain
+    document (strings, and the head's integers, bounded by the model; ``canonical.plain`` proves
+    it). With ``canonical`` they are returned as ``CanonicalEnvelope``, which the signer hashes as
+    they are."""
+    profile = profile or load_profile()
+    names = figure_names(profile)
+    body = head.body
+    assert isinstance(body, m.ReportFigures) and head.signature is None
+    doc = _report_document(head, figures, profile)
+    source = f"packet {head.packet_id}"
+    with gc_paused():
+        data = None
+        if (
+            not _astral_names(profile)
+            and not _json_violations(doc, profile, m.PacketType.SO_LIEU_BAO_CAO)
+            and jcs_form.plain({k: v for k, v in doc.items() if k != names.body})
+            and jcs_form.plain({k: v for k, v in doc[names.body].items() if k != names.figures})
+            and not any(rules.check_period(body.period, ("body", "period")))
+            and not _duplicates(figures, names)
+        ):
+            text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            try:
+                data = text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: the canonical model names it
+                data = None
+            if data is not None and not rules.text_is_clean(data):
+                data = None  # escaped, decomposed or legacy-font text: the per-field rules name it
+        if data is None:
+            envelope = report_envelope(head, figures, profile=profile, source=source)
+            return write_packet(envelope, "json", profile=profile, canonical=canonical)
+        return jcs_form.CanonicalEnvelope(data) if canonical else data
+
+
+def _duplicates(figures: list[dict[str, Any]], names: FigureNames) -> bool:
+    """Whether two figures share row, indicator, column and disaggregation (in any order): the rule
+    of ``rules._duplicate_figures``, on wire-named dicts. The builder shares one disaggregation list
+    among the figures that have it, so the lists are told apart by identity once it is known that no
+    two distinct lists hold the same pairs (then identity and equal pairs are the same thing)."""
+    row, indicator, column, cut = names.row, names.indicator, names.column, names.cut
+    lists = {id(c): c for c in [f.get(cut) for f in figures] if c is not None}
+    pairs = {tuple(sorted((d[names.dimension], d[names.value_code]) for d in c)) for c in lists.values()}
+    keys: set[tuple[Any, ...]]
+    if len(pairs) == len(lists):
+        keys = {(f.get(row), f[indicator], f.get(column), id(f.get(cut))) for f in figures}
+    else:
+        by_id = {i: tuple(sorted((d[names.dimension], d[names.value_code]) for d in c)) for i, c in lists.items()}
+        keys = {(f.get(row), f[indicator], f.get(column), by_id.get(id(f.get(cut)))) for f in figures}
+    return len(keys) != len(figures)
 
 
 class _NoTree:
