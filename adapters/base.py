@@ -18,6 +18,8 @@ class SourceRef:
     record: str | None = None
 
     def __str__(self) -> str:
+        if self.sheet is None and self.column is None and self.record is None and self.row is not None:
+            return f"{self.source}, row {self.row}"  # a line of a file: every value of a CSV export
         parts = [self.source]
         if self.sheet is not None:
             parts.append(f"sheet {self.sheet!r}")

@@ -112,6 +112,7 @@ class CsvReader:
                 yield first
                 return
             header = [convert(h).strip().lstrip("\ufeff") for h in first[1]]
+            item = self.layout.fields.for_header(header)
             for record in records:
                 if isinstance(record, ReadProblem):
                     yield record
@@ -127,8 +128,7 @@ class CsvReader:
                         {"fields": [convert(c) for c in row][:20]},
                     )
                     continue
-                values = dict(zip(header, map(convert, row) if enc.legacy else row, strict=True))
-                yield self.layout.fields.item(values, ref)
+                yield item(list(map(convert, row)) if enc.legacy else row, ref)
 
 
 def csv_records(

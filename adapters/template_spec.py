@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 # The one place that knows where shipped and operator-supplied data live (the wheel, [resources]).
 from gateway import resources
+from mappings import yaml_files
 
 COLUMN_LETTERS = re.compile(r"^[A-Z]{1,3}$")
 CELL = re.compile(r"^(?P<column>[A-Z]{1,3})(?P<row>[1-9]\d{0,6})$")
@@ -266,7 +267,7 @@ def resolve(name: str | Path, relative_to: Path | None = None) -> Path:
 
 def load_template(path: Path) -> TemplateSpec:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_files.safe_load(path.read_text(encoding="utf-8"))
         return TemplateSpec.model_validate(raw)
     except OSError as exc:
         raise TemplateError(f"cannot read template layout {path}: {exc.strerror or exc}") from exc

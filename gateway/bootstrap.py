@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -27,23 +28,94 @@ from gateway.delivery.circuit import CircuitBreakers, CircuitPolicy
 from gateway.delivery.retry import RetryPolicy
 from gateway.errors import ConfigurationError
 from gateway.logs import register_secret
-from gateway.messaging import Broker
-from gateway.packets.profile import Profile, load_profile
 from gateway.settings import Settings
-from gateway.signing import Inbound
-from gateway.signing.seal import Sealer
 
 if TYPE_CHECKING:
     from gateway.connectors.base import Connector
     from gateway.delivery.service import DeliveryService
+    from gateway.messaging import Broker
+    from gateway.packets.profile import Profile
     from gateway.reconciliation.report import Reconciliation
+    from gateway.signing import Inbound
     from gateway.signing.packets import PacketSigner, PacketVerifier
+    from gateway.signing.seal import Sealer
     from gateway.signing.timestamps import TsaClient
     from gateway.signing.trust import TrustStore
 
 # What a command needs is imported when it needs it: the HTTP connectors (httpx), the delivery
 # service, reconciliation, certificate-path validation and key loading are imported on first use,
 # not by every ``gateway`` command at start (issue 19: start-up was 4.3 s, most of it imports).
+# The broker, the packet profile, the signer, the trust store and the packet readers are ``Parts``:
+# built when the gateway is composed, or on first use for a command that rarely needs them
+# (``bootstrap(lazy=True)``: an ingest signs only when it corrects a report already sent).
+
+
+class Parts:
+    """The parts of a gateway built from its settings that not every command uses. Each is built
+    once, on first use; ``build_all`` builds them at once, so that a server refuses to start on a
+    wrong key, trust folder or profile rather than on its first report."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings, self.clock = settings, clock
+
+    def build_all(self) -> None:
+        for part in (self.broker, self.profile, self.verifier, self.sealer, self.inbound):
+            del part  # built and kept by its property
+
+    @cached_property
+    def broker(self) -> Broker:
+        from gateway.messaging import Broker
+
+        config = self.settings.broker
+        return Broker(
+            self.settings.broker_url,
+            config.queue,
+            polling_interval=config.polling_interval,
+            queue_type=config.queue_type,
+        )
+
+    @cached_property
+    def profile(self) -> Profile:
+        from gateway.packets.profile import load_profile
+
+        return load_profile(self.settings.profile)
+
+    @cached_property
+    def trust(self) -> TrustStore | None:
+        if not self.settings.trust.dir:
+            return None
+        from gateway.signing.trust import TrustStore
+
+        return TrustStore(self.settings.trust.dir, revocation_unknown=self.settings.trust.revocation_unknown)
+
+    @cached_property
+    def verifier(self) -> PacketVerifier | None:
+        if self.trust is None:
+            return None
+        from gateway.signing.packets import PacketVerifier
+
+        max_age = timedelta(days=self.settings.trust.max_signature_age_days)
+        return PacketVerifier(self.profile, self.trust, clock=self.clock, max_age=max_age)
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        from gateway.signing.seal import Sealer
+
+        settings = self.settings
+        return Sealer(
+            self.profile,
+            _packet_signer(settings, self.profile, self.clock),
+            _signing_destinations(settings),
+            self.trust,
+            tsa_client(settings),
+            settings.timestamps.mode == "required",
+        )
+
+    @cached_property
+    def inbound(self) -> Inbound:
+        from gateway.signing import Inbound
+
+        return Inbound(self.profile, self.verifier if self.settings.trust.require_signed_intake else None)
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +125,30 @@ class Gateway:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    broker: Broker
-    profile: Profile
     clock: Clock
     policies: dict[str, RetryPolicy]
     circuits: CircuitBreakers
-    sealer: Sealer
-    inbound: Inbound
+    parts: Parts
     connector_factory: Callable[[], dict[str, Connector]] = dict
     _connectors: dict[str, Connector] | None = None
     audit_key: bytes = b""
     _services: list[DeliveryService] = field(default_factory=list)
+
+    @property
+    def broker(self) -> Broker:
+        return self.parts.broker
+
+    @property
+    def profile(self) -> Profile:
+        return self.parts.profile
+
+    @property
+    def sealer(self) -> Sealer:
+        return self.parts.sealer
+
+    @property
+    def inbound(self) -> Inbound:
+        return self.parts.inbound
 
     @property
     def connectors(self) -> dict[str, Connector]:
@@ -188,9 +273,15 @@ def bootstrap(
     clock: Clock | None = None,
     migrate: bool | None = None,
     connectors: dict[str, Connector] | None = None,
+    lazy: bool = False,
 ) -> Gateway:
     """Build the gateway. ``migrate`` defaults to True on SQLite (the embedded default creates its
-    schema on first run) and False elsewhere (run ``gateway db upgrade`` as a deployment step)."""
+    schema on first run) and False elsewhere (run ``gateway db upgrade`` as a deployment step).
+
+    ``lazy``: the broker, the packet profile, the signer (its keys), the trust store and the packet
+    readers are built on first use, not now (issue 19: an ingest, which uses them only to correct a
+    report already sent, spent a fifth of its start-up building them). Servers leave it False, so a
+    wrong key or trust folder stops them at start."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _register_environment_secrets()
     engine = make_engine(settings.database_url)
@@ -207,32 +298,19 @@ def bootstrap(
             raise
     audit_key = checkpoints.load_key(settings.audit.key_file or settings.data_dir / "secrets" / "audit.key")
     sessions = sessionmaker(engine, expire_on_commit=False, info={audit.KEY_INFO: audit_key})
-    broker = Broker(
-        settings.broker_url,
-        settings.broker.queue,
-        polling_interval=settings.broker.polling_interval,
-        queue_type=settings.broker.queue_type,
-    )
     clock = clock or SystemClock()
-    profile = load_profile(settings.profile)
-    trust: TrustStore | None = None
-    verifier: PacketVerifier | None = None
-    if settings.trust.dir:
-        from gateway.signing.packets import PacketVerifier
-        from gateway.signing.trust import TrustStore
-
-        trust = TrustStore(settings.trust.dir, revocation_unknown=settings.trust.revocation_unknown)
-        verifier = PacketVerifier(
-            profile, trust, clock=clock, max_age=timedelta(days=settings.trust.max_signature_age_days)
-        )
+    parts = Parts(settings, clock)
+    if not lazy:
+        parts.build_all()
     given: dict[str, Connector] = dict(connectors or {})
 
     def build_connectors() -> dict[str, Connector]:
         from gateway.connectors.http import HttpConnector
+        from gateway.signing import Inbound
 
         built = dict(given)
         for name, dest in settings.destinations.items():
-            reader = Inbound(profile, verifier if dest.verify_status else None)
+            reader = Inbound(parts.profile, parts.verifier if dest.verify_status else None)
             built.setdefault(name, HttpConnector(name, dest, read=reader.packet))
         return built
 
@@ -245,21 +323,11 @@ def bootstrap(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        broker=broker,
-        profile=profile,
         clock=clock,
         connector_factory=build_connectors,
         policies=policies,
         circuits=CircuitBreakers(clock, circuit_policies),
-        sealer=Sealer(
-            profile,
-            _packet_signer(settings, profile, clock),
-            _signing_destinations(settings),
-            trust,
-            tsa_client(settings),
-            settings.timestamps.mode == "required",
-        ),
-        inbound=Inbound(profile, verifier if settings.trust.require_signed_intake else None),
+        parts=parts,
         audit_key=audit_key,
     )
 

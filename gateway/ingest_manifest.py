@@ -376,7 +376,7 @@ def _ingest_one(index: int) -> FileResult:
     try:
         gw = _WORKER.get("gateway")
         if not isinstance(gw, Gateway):
-            gw = _WORKER["gateway"] = bootstrap(job.settings, migrate=False)
+            gw = _WORKER["gateway"] = bootstrap(job.settings, migrate=False, lazy=True)
         assert planned.mapping is not None
         reader = reader_for(entry.adapter, entry.source, planned.options)
         result.report = ingest(
@@ -493,16 +493,11 @@ def _in_pool(
 
 
 def warm_regimes(plans: list[Planned]) -> None:
-    """Load, in the parent, what every worker's runs would each load again: the regimes the mappings
-    feed and the working calendar with this year's public holidays (the regime coverage check of
-    every run; building the holidays alone was 7% of a small ingest)."""
-    from datetime import date
-
-    from gateway.calendar import default_calendar
+    """Load, in the parent, the regimes the mappings feed: every run checks its values against its
+    regime (``gateway.coverage``), and the workers then find them loaded."""
     from gateway.calendar.regimes import load_regime
     from gateway.errors import ConfigurationError
 
     for code in sorted({p.mapping.spec.regime for p in plans if p.mapping is not None}):
         with contextlib.suppress(ConfigurationError):  # the runs count its values as outside every regime
             load_regime(code)
-    default_calendar().is_working_day(date.today())

@@ -36,6 +36,7 @@ from gateway.db.models import InboundPacket, RegimeProposal
 from gateway.errors import Conflict, InputError, NotFound
 from gateway.packets import model as m
 from gateway.reports.narrative import OutlineDef, load_outline
+from mappings import yaml_files
 
 SETUP_WORKING_DAYS = 3
 FOLDERS = {"regime": "regimes", "form": "forms", "outline": "outlines"}
@@ -66,7 +67,7 @@ def _regime(body: m.Regime, received: date, data_dir: Path) -> dict[str, Any]:
     destinations = ["national"]
     kept: dict[str, Any] = {}
     if existing is not None:
-        current = yaml.safe_load(existing.read_text(encoding="utf-8")) or {}
+        current = yaml_files.safe_load(existing.read_text(encoding="utf-8")) or {}
         destinations = list(current.get("destinations") or destinations)
         # What the province configured, not the Government: kept across a new version of the regime.
         kept = {k: current[k] for k in ("approval", "lists", "lead_days") if k in current}
@@ -236,7 +237,7 @@ def _open(session: Session, proposal_id: int) -> RegimeProposal:
 def _check_draft(kind: str, text: str, target: Path) -> None:
     """The draft must load as the gateway would load the file, before it replaces anything."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml_files.safe_load(text)
         if kind == "regime":
             check(RegimeDef.model_validate(doc))
         elif kind == "outline":

@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from adapters.base import RawObservation
-from mappings import units
+from mappings import units, yaml_files
 from mappings.admin_units import AdminUnits, admin_units
 
 MAPPINGS_DIR = Path(str(files("mappings")))  # the package folder, in a checkout or an installed wheel
@@ -343,7 +343,7 @@ def _remember(table: dict[Any, Any], key: object, found: object) -> None:
 @cache
 def load_mapping(path: Path) -> IndicatorMapping:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_files.safe_load(path.read_text(encoding="utf-8"))
         spec = MappingFile.model_validate(raw)
     except OSError as exc:
         raise MappingError(f"cannot read mapping {path}: {exc}") from exc

@@ -16,6 +16,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mappings import yaml_files
+
 UNITS_FILE = Path(str(files("mappings").joinpath("units.yaml")))  # a checkout or an installed wheel
 
 
@@ -62,7 +64,7 @@ def _key(unit: str) -> str:
 def table(path: Path = UNITS_FILE) -> dict[str, UnitDef]:
     """Every spelling (folded) -> its unit. A broken table is a configuration error naming the file."""
     try:
-        spec = _UnitFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        spec = _UnitFile.model_validate(yaml_files.safe_load(path.read_text(encoding="utf-8")))
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
     found: dict[str, UnitDef] = {}

@@ -13,13 +13,17 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import holidays
 import yaml
 
 from gateway import resources
 from gateway.errors import ConfigurationError
 from gateway.packets import model as m
+from mappings import yaml_files
+
+if TYPE_CHECKING:
+    import holidays
 
 OVERRIDES_FILE = resources.bundled("calendar") / "overrides.yaml"  # shipped; an operator's copy comes first
 FREQUENCIES = ("THANG", "QUY", "6THANG", "9THANG", "NAM")
@@ -79,7 +83,7 @@ class WorkingCalendar:
         calendar search path (``{data_dir}/calendar`` or ``[resources] calendar_dir``, then the shipped one)."""
         path = path or resources.find("calendar", "overrides.yaml")
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            raw = yaml_files.safe_load(path.read_text(encoding="utf-8")) or {}
             off = frozenset(_as_date(e["date"]) for e in raw.get("days_off") or [])
             on = frozenset(_as_date(e["date"]) for e in raw.get("working_days") or [])
         except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
@@ -126,6 +130,9 @@ def _as_date(value: object) -> date:
 
 @cache
 def _vn_holidays(year: int) -> holidays.HolidayBase:
+    # Imported here: the package imports every country's module (0.2-0.6 s), which only a deadline needs.
+    import holidays
+
     return holidays.country_holidays("VN", years=[year - 1, year, year + 1])
 
 

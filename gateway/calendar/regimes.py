@@ -24,6 +24,7 @@ from gateway.calendar import FREQUENCIES, PERIODS_PER_YEAR, WorkingCalendar, _cl
 from gateway.calendar import last_month_of as _last_month
 from gateway.errors import ConfigurationError
 from gateway.packets import model as m
+from mappings import yaml_files
 
 REGIMES_DIR = resources.bundled("regimes")  # the shipped regimes; operators add or override on the search path
 
@@ -201,7 +202,7 @@ def load_regime(code: str, directory: Path | None = None) -> RegimeDef:
 @cache
 def _load_regime_file(path: Path) -> RegimeDef:
     try:
-        regime = RegimeDef.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        regime = RegimeDef.model_validate(yaml_files.safe_load(path.read_text(encoding="utf-8")))
     except UnicodeDecodeError as exc:
         raise ConfigurationError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from exc
     except yaml.YAMLError as exc:

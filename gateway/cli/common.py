@@ -41,19 +41,23 @@ def settings_for(config: Path | None) -> Settings:
     return settings
 
 
-def gateway_for(config: Path | None, migrate: bool | None = None, *, create: bool = False) -> Gateway:
+def gateway_for(
+    config: Path | None, migrate: bool | None = None, *, create: bool = False, lazy: bool = False
+) -> Gateway:
     """The composed gateway (engine, broker, connectors, clock, signer) for one command.
 
     Only the commands that may start a gateway's life (``ingest``, ``users add``, the servers ...)
     pass ``create=True``; every other one refuses a database that does not exist rather than make an
-    empty one in ``./data`` and show an empty table (the demo's data is in ``data/demo``)."""
+    empty one in ``./data`` and show an empty table (the demo's data is in ``data/demo``).
+    ``lazy=True``: the signer, trust store, profile and broker are built on first use
+    (``bootstrap``), for a command that seldom needs them."""
     from gateway.bootstrap import bootstrap
     from gateway.cli import checks
 
     settings = settings_for(config)
     if not create:
         checks.existing_database(settings)
-    return bootstrap(settings, migrate=migrate)
+    return bootstrap(settings, migrate=migrate, lazy=lazy)
 
 
 def wire_format(value: str, option: str) -> Literal["json", "xml"]:

@@ -167,7 +167,7 @@ def ingest(
         print_preview(reader, output_format)
         return
     assert mapped is not None
-    gw = gateway_for(config, create=True)
+    gw = gateway_for(config, create=True, lazy=True)
     from gateway.progress import progress_bar
 
     # Count and rate on a terminal, and the time left when the number of records is known before
@@ -213,7 +213,7 @@ def ingest_manifest(manifest: Path, workers: int | None, reporting_unit: str | N
     from gateway import ingest_manifest as im
 
     entries = im.read_manifest(manifest)  # ManifestError: exit 2 before anything is read
-    gw = gateway_for(config, create=True)  # the schema is checked (and made) once, here
+    gw = gateway_for(config, create=True, lazy=True)  # the schema is checked (and made) once, here
     settings = gw.settings
     gw.close()  # the workers open their own connections
     plans = im.plan(entries)

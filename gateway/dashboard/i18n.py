@@ -18,9 +18,8 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
-import yaml
-
 from gateway.dashboard import formatting
+from mappings import yaml_files
 
 LANGUAGES = ("vi", "en")
 DEFAULT = "vi"
@@ -30,7 +29,7 @@ CODE_GROUPS = ("state", "ack", "outcome")
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    data = yaml.safe_load((MESSAGES / f"{lang}.yaml").read_text(encoding="utf-8"))
+    data = yaml_files.safe_load((MESSAGES / f"{lang}.yaml").read_text(encoding="utf-8"))
     return {str(k): str(v) for k, v in data.items()}
 
 
@@ -43,7 +42,7 @@ class ReasonShape:
 @cache
 def reason_shapes() -> tuple[ReasonShape, ...]:
     """The reasons the gateway writes, as patterns with their translations (first match wins)."""
-    data = yaml.safe_load((MESSAGES / "reasons.yaml").read_text(encoding="utf-8"))
+    data = yaml_files.safe_load((MESSAGES / "reasons.yaml").read_text(encoding="utf-8"))
     return tuple(
         ReasonShape(re.compile(item["pattern"], re.DOTALL), {k: str(v) for k, v in item.items() if k != "pattern"})
         for item in data

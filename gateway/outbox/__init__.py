@@ -81,6 +81,10 @@ class Outgoing:
     deadline: datetime | None = None
     own_payloads: Mapping[str, tuple[bytes, str]] = field(default_factory=dict)
     report_key: tuple[str | None, str | None, str | None, int] | None = None
+    figures: str | None = None
+    """The ``packet_figures`` text when the caller made it with the packet (the report builder
+    writes its packets from rows, and its envelope carries no figure objects); else encoded from
+    ``envelope``."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def store_many(session: Session, packets: Sequence[Outgoing], *, now: datetime, 
     figures = [
         {"packet_id": row["id"], "figures": text}
         for p, row in zip(packets, rows, strict=True)
-        if (text := reconciled.encode(p.envelope)) is not None
+        if (text := p.figures if p.figures is not None else reconciled.encode(p.envelope)) is not None
     ]
     if figures:
         session.execute(insert(PacketFigures), figures)

@@ -32,6 +32,8 @@ from typing import Any
 
 MAX_EXACT = 2**53 - 1
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+ASTRAL = _ASTRAL
+"""Characters above U+FFFF: where RFC 8785's UTF-16 key order may differ from Python's."""
 
 
 class CanonicalJson(bytes):
@@ -45,6 +47,15 @@ class CanonicalEnvelope(CanonicalJson):
     """The RFC 8785 form of a packet envelope that carries no signature: what the packet writer
     returns with ``canonical=True`` for an unsigned envelope. A signer appends its signature member
     to these bytes as they are, with nothing to strip and nothing to re-read."""
+
+    __slots__ = ()
+
+
+class CanonicalXml(bytes):
+    """The exclusive XML C14N 1.0 form (no comments) of an unsigned packet document: what the packet
+    writer returns for XML with ``canonical=True``, from the tree it parsed to validate. It is the
+    very octets an enveloped XML-DSig Reference digests, so a signer hashes them as they are
+    (``gateway.signing.xmldsig.sign_canonical``) instead of parsing and canonicalising again."""
 
     __slots__ = ()
 
@@ -79,6 +90,29 @@ def parse(data: bytes | str) -> tuple[Any, bool]:
         return _loads_plain(data), True
     except _NotPlain:
         return json.loads(data), False
+
+
+def plain(value: Any) -> bool:
+    """Whether a JSON value made in memory is *plain* (``parse``): strings, booleans, null, integers
+    inside +-(2**53 - 1), and lists and string-keyed objects of them; no float. ``json.dumps`` with
+    sorted keys writes such a value in its RFC 8785 form when no key holds a character above U+FFFF."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        elif isinstance(item, int):
+            if not -MAX_EXACT <= item <= MAX_EXACT:
+                return False
+        else:
+            return False
+    return True
 
 
 def _astral_key(value: Any) -> bool:

@@ -12,9 +12,11 @@ import gc
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -151,14 +153,22 @@ def _pydantic_violations(exc: ValidationError, profile: Profile, fmt: safe.Forma
 
 
 def read_packet(
-    data: bytes, *, source: str = "", profile: Profile | None = None, limits: safe.Limits = safe.DEFAULT_LIMITS
+    data: bytes,
+    *,
+    source: str = "",
+    profile: Profile | None = None,
+    limits: safe.Limits = safe.DEFAULT_LIMITS,
+    parsed: Any = None,
 ) -> m.Envelope:
-    """Untrusted bytes -> a valid canonical packet, or ``PacketInvalid`` listing every violation."""
+    """Untrusted bytes -> a valid canonical packet, or ``PacketInvalid`` listing every violation.
+
+    ``parsed``: the document ``safe.parse_json`` or ``safe.parse_xml`` already made of exactly
+    ``data`` (the signature verifier's parse, issue 19), so the packet is not parsed twice."""
     profile = profile or load_profile()
     fmt = safe.sniff(data)
     with gc_paused():
         if fmt == "json":
-            doc = safe.parse_json(data, source, limits, check_depth=False)
+            doc = parsed if parsed is not None else safe.parse_json(data, source, limits, check_depth=False)
             ptype = codec.packet_type_of(doc, profile) if isinstance(doc, dict) else None
             try:
                 problems = _json_violations(doc, profile, ptype)
@@ -173,7 +183,7 @@ def read_packet(
             wire = doc
             document: bytes | None = data  # strict UTF-8, checked by the parser
         else:
-            root = safe.parse_xml(data, source, limits)
+            root = parsed if parsed is not None else safe.parse_xml(data, source, limits)
             # The text rules scan the bytes only when they are the UTF-8 the parser read them as;
             # a document declared in another encoding gets the per-field walk.
             encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper().replace("_", "-")
@@ -217,10 +227,12 @@ def write_packet(
     """Serialise ``envelope``; with ``validate`` the bytes are checked against the profile's schema
     and cross-field rules, so nothing invalid leaves the gateway.
 
-    ``canonical`` (JSON only; the sealer sets it for packets it signs): the bytes returned are the
-    RFC 8785 form (``gateway.packets.canonical.CanonicalEnvelope`` when unsigned), written from the document already
-    parsed back for validation, so the signer hashes them as they are instead of parsing and
-    canonicalising the packet again (issue 19). Signed JSON packets always went out in that form."""
+    ``canonical`` (the sealer sets it for packets it signs): the bytes returned are the form a
+    signature covers, made from the document already parsed back for validation, so the signer
+    hashes them as they are instead of parsing and canonicalising the packet again (issue 19). JSON:
+    the RFC 8785 form (``gateway.packets.canonical.CanonicalEnvelope`` when unsigned); signed JSON
+    packets always went out in that form. XML: the exclusive C14N of the document
+    (``CanonicalXml``, no XML declaration), which the XML-DSig signer writes out as it is."""
     profile = profile or load_profile()
     source = f"packet {envelope.packet_id}"
     codec_ = wire_model(profile, envelope.packet_type)
@@ -253,16 +265,179 @@ def write_packet(
         if written is None:
             data = codec.envelope_to_xml(envelope, profile)
         _raise_broken(envelope, profile, "xml", data, source)
+        tree: list[etree._Element] | None = [] if canonical else None
         try:
             # What is checked is what was written: the bytes, parsed back against the XSD.
-            problems = _xml_violations_streamed(data, profile, envelope.packet_type, source)
+            problems = _xml_violations_streamed(data, profile, envelope.packet_type, source, tree)
         except InputError:
             # A control character XML 1.0 cannot carry: the checked writer names its element.
             codec.envelope_to_xml(envelope, profile)
             raise
         if problems:
             raise PacketInvalid(problems, source=source)
+        if tree:  # canonical: the exclusive C14N of the tree the XSD just checked (signers hash it)
+            c14n = etree.tostring(tree[0].getroottree(), method="c14n", exclusive=True, with_comments=False)
+            return jcs_form.CanonicalXml(c14n)
         return data
+
+
+@dataclass(frozen=True)
+class FigureNames:
+    """The wire names a report's figures are written with under one profile (``figure_names``)."""
+
+    body: str  # NoiDung
+    figures: str  # SoLieu
+    receiver: str  # DonViNhan
+    row: str  # MaDong
+    indicator: str  # MaChiTieu
+    column: str  # MaCot
+    cut: str  # PhanTo
+    value: str  # GiaTri
+    unit: str  # DonViTinh
+    dimension: str  # MaPhanTo
+    value_code: str  # MaGiaTri
+    code: str  # MaDinhDanh
+    name: str  # Ten
+
+
+@cache
+def figure_names(profile: Profile) -> FigureNames:
+    w = profile.wire
+    return FigureNames(
+        body=w(m.Envelope, "body"),
+        figures=w(m.ReportFigures, "figures"),
+        receiver=w(m.Envelope, "receiver"),
+        row=w(m.Figure, "row_code"),
+        indicator=w(m.Figure, "indicator_code"),
+        column=w(m.Figure, "column_code"),
+        cut=w(m.Figure, "disaggregation"),
+        value=w(m.Figure, "value"),
+        unit=w(m.Figure, "unit"),
+        dimension=w(m.Disaggregation, "dimension"),
+        value_code=w(m.Disaggregation, "value_code"),
+        code=w(m.Unit, "code"),
+        name=w(m.Unit, "name"),
+    )
+
+
+@cache
+def _astral_names(profile: Profile) -> bool:
+    """Whether any wire name holds a character above U+FFFF (where RFC 8785's UTF-16 key order and
+    Python's code-point order can differ)."""
+    return any(jcs_form.ASTRAL.search(name) for name in profile.names.values())
+
+
+def report_head(
+    packet_id: uuid.UUID,
+    profile_id: str,
+    created_at: datetime,
+    sender: m.Unit,
+    receiver: m.Unit,
+    head: m.SubmittedForm,
+) -> m.Envelope:
+    """A ``SO_LIEU_BAO_CAO`` envelope without its figures: every field validated by the canonical
+    model, the body's figure list left empty for ``write_report_json`` (or ``report_envelope``) to
+    fill from wire-named dicts. Only the writers here read it; it is never written as it is."""
+    body = m.ReportFigures.model_construct(**dict(head), figures=[])
+    return m.Envelope(
+        packet_id=packet_id,
+        packet_type=m.PacketType.SO_LIEU_BAO_CAO,
+        profile=profile_id,
+        created_at=created_at,
+        sender=sender,
+        receiver=receiver,
+        body=body,
+    )
+
+
+def _report_document(head: m.Envelope, figures: list[dict[str, Any]], profile: Profile) -> dict[str, Any]:
+    names = figure_names(profile)
+    wire = wire_model(profile, m.PacketType.SO_LIEU_BAO_CAO).dump(head)
+    return {**wire, names.body: {**wire[names.body], names.figures: figures}}
+
+
+def report_envelope(
+    head: m.Envelope, figures: list[dict[str, Any]], *, profile: Profile | None = None, source: str = "report"
+) -> m.Envelope:
+    """The whole packet of ``report_head`` + figures as the canonical model (every figure validated):
+    for an XML copy, a report held for approval, or naming what ``write_report_json`` refused."""
+    profile = profile or load_profile()
+    doc = _report_document(head, figures, profile)
+    try:
+        return wire_model(profile, m.PacketType.SO_LIEU_BAO_CAO).load(doc)
+    except ValidationError as exc:
+        raise PacketInvalid(_pydantic_violations(exc, profile, "json"), source=source) from exc
+
+
+def write_report_json(
+    head: m.Envelope,
+    figures: list[dict[str, Any]],
+    *,
+    profile: Profile | None = None,
+    canonical: bool = False,
+) -> bytes:
+    """A ``SO_LIEU_BAO_CAO`` packet as JSON, written straight from its head and wire-named figures and
+    validated as a whole, with no model object per figure (issue 19).
+
+    ``head`` is a ``report_head``: every field but the figures went through the canonical model.
+    ``figures`` are wire-named dicts as the report builder makes them from stored rows: strings only
+    (codes, the value as stored, exact decimal text; the unit), a disaggregation as a list of
+    wire-named dicts, omitted when empty. Before the bytes are returned, the document is checked
+    against the profile's JSON Schema (every figure: types, lengths, required and unknown keys), the
+    text rules over the bytes written (NFC, legacy fonts: ``rules.text_is_clean``), the period rule
+    and the duplicate-figure rule: what ``write_packet`` checks for this packet type. Whatever this
+    path cannot prove (a violation, escaped or non-NFC text, a lone surrogate) goes through the
+    canonical model and ``write_packet`` instead, which raises the same ``PacketInvalid`` as for any
+    packet (or writes it, when the doubt was only this path's).
+
+    The bytes are the RFC 8785 form, signed or not: one ``json.dumps`` with sorted keys of a plain
+    document (strings, and the head's integers, bounded by the model; ``canonical.plain`` proves
+    it). With ``canonical`` they are returned as ``CanonicalEnvelope``, which the signer hashes as
+    they are."""
+    profile = profile or load_profile()
+    names = figure_names(profile)
+    body = head.body
+    assert isinstance(body, m.ReportFigures) and head.signature is None
+    doc = _report_document(head, figures, profile)
+    source = f"packet {head.packet_id}"
+    with gc_paused():
+        data = None
+        if (
+            not _astral_names(profile)
+            and not _json_violations(doc, profile, m.PacketType.SO_LIEU_BAO_CAO)
+            and jcs_form.plain({k: v for k, v in doc.items() if k != names.body})
+            and jcs_form.plain({k: v for k, v in doc[names.body].items() if k != names.figures})
+            and not any(rules.check_period(body.period, ("body", "period")))
+            and not _duplicates(figures, names)
+        ):
+            text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            try:
+                data = text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: the canonical model names it
+                data = None
+            if data is not None and not rules.text_is_clean(data):
+                data = None  # escaped, decomposed or legacy-font text: the per-field rules name it
+        if data is None:
+            envelope = report_envelope(head, figures, profile=profile, source=source)
+            return write_packet(envelope, "json", profile=profile, canonical=canonical)
+        return jcs_form.CanonicalEnvelope(data) if canonical else data
+
+
+def _duplicates(figures: list[dict[str, Any]], names: FigureNames) -> bool:
+    """Whether two figures share row, indicator, column and disaggregation (in any order): the rule
+    of ``rules._duplicate_figures``, on wire-named dicts. The builder shares one disaggregation list
+    among the figures that have it, so the lists are told apart by identity once it is known that no
+    two distinct lists hold the same pairs (then identity and equal pairs are the same thing)."""
+    row, indicator, column, cut = names.row, names.indicator, names.column, names.cut
+    lists = {id(c): c for c in [f.get(cut) for f in figures] if c is not None}
+    pairs = {tuple(sorted((d[names.dimension], d[names.value_code]) for d in c)) for c in lists.values()}
+    keys: set[tuple[Any, ...]]
+    if len(pairs) == len(lists):
+        keys = {(f.get(row), f[indicator], f.get(column), id(f.get(cut))) for f in figures}
+    else:
+        by_id = {i: tuple(sorted((d[names.dimension], d[names.value_code]) for d in c)) for i, c in lists.items()}
+        keys = {(f.get(row), f[indicator], f.get(column), by_id.get(id(f.get(cut)))) for f in figures}
+    return len(keys) != len(figures)
 
 
 class _NoTree:
@@ -272,7 +447,9 @@ class _NoTree:
         return None
 
 
-def _xml_violations_streamed(data: bytes, profile: Profile, ptype: m.PacketType, source: str) -> list[Violation]:
+def _xml_violations_streamed(
+    data: bytes, profile: Profile, ptype: m.PacketType, source: str, tree: list[etree._Element] | None = None
+) -> list[Violation]:
     """Validate serialised XML against the XSD while it is parsed, building no tree; ``InputError``
     when it is not well-formed.
 
@@ -280,17 +457,20 @@ def _xml_violations_streamed(data: bytes, profile: Profile, ptype: m.PacketType,
     parse (its SAX validator) at little more than the parse's own cost, where building the tree and
     then validating it cost twice that for a 100,000-value packet. The streaming validator reports
     messages without element paths, so when it finds anything the tree is built and validated again
-    for ``_xml_violations``' XPaths (its messages are kept if that somehow finds nothing)."""
+    for ``_xml_violations``' XPaths (its messages are kept if that somehow finds nothing). With
+    ``tree`` (the canonical writer) the parse keeps its tree and appends its root there."""
     parser = etree.XMLParser(
         schema=_xsd(profile, ptype),
-        target=_NoTree(),
+        target=_NoTree() if tree is None else None,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         collect_ids=False,
     )
     try:
-        etree.fromstring(data, parser)
+        root = etree.fromstring(data, parser)
+        if tree is not None and root is not None:
+            tree.append(root)
     except etree.XMLSyntaxError:
         safe.parse_xml(data, source)  # raises InputError with the place
         raise InputError("the packet written is not well-formed XML", location=source) from None

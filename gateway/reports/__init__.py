@@ -9,20 +9,23 @@ import typing
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Protocol
+from datetime import datetime
+from typing import Any, Literal, NamedTuple, Protocol
 
 from sqlalchemy import ARRAY, ColumnElement, Integer, String, Table, any_, bindparam, cast, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from gateway.calendar.regimes import RegimeDef, regime_path, run_for
+from gateway import outbox
+from gateway.calendar.regimes import RegimeDef, Run, regime_path, run_for
 from gateway.clock import VN_TZ, Clock
 from gateway.db.models import Observation, Packet
 from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
-from gateway.packets.validate import gc_paused
-from gateway.reports.queue import due_at, queue
-from gateway.reports.routing import check_routes
+from gateway.packets.validate import FigureNames, figure_names, gc_paused, report_envelope, report_head
+from gateway.reconciliation.figures import dis_key
+from gateway.reports.queue import due_at
+from gateway.reports.routing import check_routes, seal_report_for
 from gateway.settings import DestinationSettings, UnitSettings
 from gateway.signing.seal import Sealer
 
@@ -86,38 +89,91 @@ def build_in_session(
         .distinct()
         .order_by(Observation.form_code, Observation.period_key, Observation.reporting_unit)
     ).all()
-    built = []
+    names = figure_names(sealer.profile)
+    built: list[BuiltPacket] = []
+    pending: list[Prepared] = []
     cuts: dict[str, Cut] = {}  # per distinct disaggregation text, shared by its rows (never mutated)
+    periods: dict[str, Run] = {}  # a period's run (its working-day calendar) worked out once, not per report
     for form, key, unit in keys:
-        with gc_paused():  # tens of thousands of rows and figures: no collector passes over them meanwhile
+        # Tens of thousands of rows and figures per report: no collector passes over them meanwhile.
+        # Nothing of them outlives the pause (a ``Prepared`` keeps bytes and ids), so the collection
+        # the resumed collector runs next has nothing of the report to walk.
+        with gc_paused():
             report = [Observation.form_code == form, Observation.period_key == key, Observation.reporting_unit == unit]
-            observations = _rows(session, [*unsent, *report], cuts)
-            built.append(
-                build_report(
-                    session,
-                    regime,
-                    form,
-                    key,
-                    unit,
-                    observations,
-                    sender=sender,
-                    destinations=destinations,
-                    sealer=sealer,
-                    clock=clock,
-                    fmt=fmt,
-                    actor=actor,
-                )
+            prepared = _prepare(
+                session,
+                regime,
+                form,
+                key,
+                unit,
+                _rows(session, [*unsent, *report], cuts, names),
+                sender=sender,
+                destinations=destinations,
+                sealer=sealer,
+                clock=clock,
+                fmt=fmt,
+                actor=actor,
+                run=periods.get(key) or periods.setdefault(key, run_for(regime, key)),
             )
-            del observations
+        if isinstance(prepared, BuiltPacket):
+            built.append(prepared)  # held for approval
+            continue
+        pending.append(prepared)
+        if sum(p.size for p in pending) >= STORE_BATCH_BYTES or len(pending) >= STORE_BATCH_PACKETS:
+            built.extend(store_prepared(session, pending, now=clock.now(), actor=actor))
+            pending = []
+    built.extend(store_prepared(session, pending, now=clock.now(), actor=actor))
     return built
 
 
-class Observed(Protocol):
-    """What building a report reads of an observation: an ORM ``Observation`` (a correction) or an
-    ``ObservationRow`` (the scheduler's build)."""
+STORE_BATCH_BYTES = 32_000_000
+"""Sealed bytes held before they are stored with ``outbox.store_many``: memory stays bounded by this,
+not by the number of values, while storing costs a few statements per batch, not per packet."""
+STORE_BATCH_PACKETS = 200
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A report sealed for its destinations, not stored yet: what ``store_prepared`` stores in a batch,
+    and the observations it links to the packet once stored (ids; ORM objects to show it in memory)."""
+
+    outgoing: outbox.Outgoing
+    ids: list[int]
+    objects: Sequence[Observation] = ()
+
+    @property
+    def size(self) -> int:
+        return len(self.outgoing.payload) + sum(len(b) for b, _ in self.outgoing.own_payloads.values())
+
+
+def store_prepared(session: Session, prepared: Sequence[Prepared], *, now: datetime, actor: str) -> list[BuiltPacket]:
+    """Store sealed reports and their deliveries with one ``outbox.store_many`` (a multi-row INSERT
+    each for packets and deliveries), then point each report's observations at its packet."""
+    if not prepared:
+        return []
+    stored = outbox.store_many(session, [p.outgoing for p in prepared], now=now, actor=actor)
+    built = []
+    for p, s in zip(prepared, stored, strict=True):
+        link_ids(session, p.ids, s.packet_id)
+        for obs in p.objects:
+            set_committed_value(obs, "packet_id", s.packet_id)
+        built.append(BuiltPacket(s.packet_id, s.delivery_ids, p.outgoing.value_count))
+    return built
+
+
+class Linked(Protocol):
+    """What holding or linking a report reads of each observation it was built from."""
 
     @property
     def id(self) -> int: ...
+    @property
+    def mapping_version(self) -> str: ...
+
+
+class Observed(Linked, Protocol):
+    """What building a report reads of an observation: an ORM ``Observation`` (a correction) or any
+    object with the same attributes."""
+
     @property
     def indicator_code(self) -> str: ...
     @property
@@ -128,29 +184,29 @@ class Observed(Protocol):
     def value(self) -> str: ...
     @property
     def unit(self) -> str: ...
-    @property
-    def mapping_version(self) -> str: ...
 
 
-class ObservationRow(NamedTuple):
-    """An observation as a report's build reads it: a plain row, no ORM identity or instrumentation
-    (loading 30,000 ORM objects per report cost more than building the packet; issue 19). ``cut`` and
-    ``figure_cut`` are the disaggregation as a hashable key and as the packet's dicts, shared by every
-    row of the same disaggregation."""
-
+class ObservationRef(NamedTuple):
     id: int
-    indicator_code: str
-    column_code: str | None
-    disaggregation: list[list[str]]
-    value: str
-    unit: str
     mapping_version: str
-    cut: tuple[tuple[str, ...], ...]
-    figure_cut: list[dict[str, str]]
 
 
-Cut = tuple[list[list[str]], tuple[tuple[str, ...], ...], list[dict[str, str]]]
-"""A disaggregation as stored, as a hashable key, and as the packet's dicts."""
+@dataclass(frozen=True)
+class ReportRows:
+    """One report's observations as its packet needs them (issue 19: no ORM object, no model object
+    per value): the figures as wire-named dicts, the latest value of each key, in the order of their
+    ids; every observation id read (a replaced value is linked to the packet too: it was read); the
+    mapping version of the first figure."""
+
+    figures: list[dict[str, Any]]
+    ids: list[int]
+    mapping_version: str
+    reconciled: str  # the packet's ``packet_figures`` text (``gateway.reconciliation.figures.encode``)
+
+
+Cut = tuple[tuple[tuple[str, ...], ...], list[dict[str, str]], str]
+"""A disaggregation as a hashable key, as the packet's wire-named dicts (shared, never mutated) and
+as reconciliation keys it (``figures.dis_key``)."""
 
 ROW_COLUMNS = (
     Observation.id,
@@ -163,25 +219,99 @@ ROW_COLUMNS = (
 )
 
 
-def _rows(
-    session: Session,
-    where: list[ColumnElement[bool]],
-    cuts: dict[str, Cut],
-) -> list[ObservationRow]:
-    """One report's observations as rows, in the order the packet lists them (indicator, then id)."""
-    query = select(*ROW_COLUMNS).where(*where).order_by(Observation.indicator_code, Observation.id)
-    rows = []
-    for id_, indicator, column, text, value, unit, version in session.connection().execute(query):
+def _rows(session: Session, where: list[ColumnElement[bool]], cuts: dict[str, Cut], names: FigureNames) -> ReportRows:
+    """One report's observations read as plain rows, by id, straight into its figures.
+
+    Values go as stored, exact decimal text; what the canonical model would check of each figure
+    the packet writer checks on the whole document (``write_report_json``). When a source was read
+    twice, the latest observation of each (indicator, column, disaggregation) wins: an earlier one's
+    figure is dropped, and the winner sits where its id puts it (no duplicate ``SoLieu``)."""
+    query = select(*ROW_COLUMNS).where(*where).order_by(Observation.id)
+    indicator_key, column_key, cut_key, value_key, unit_key = (
+        names.indicator,
+        names.column,
+        names.cut,
+        names.value,
+        names.unit,
+    )
+    figures: list[dict[str, Any] | None] = []
+    reconciled: list[list[str] | None] = []
+    versions: list[str] = []
+    ids: list[int] = []
+    at: dict[tuple[str, str, tuple[tuple[str, ...], ...]], int] = {}
+    replaced = False
+    for id_, indicator, column, text, value, unit, version in session.connection().execute(query).fetchall():
         found = cuts.get(text)
         if found is None:
             pairs = json.loads(text) if text else []
-            found = cuts[text] = (
-                pairs,
-                tuple(tuple(p) for p in pairs),
-                [{"dimension": d, "value_code": v} for d, v in pairs],
-            )
-        rows.append(ObservationRow(id_, indicator, column, found[0], value, unit, version, found[1], found[2]))
-    return rows
+            found = cuts[text] = (tuple(tuple(p) for p in pairs), _wire_cut(pairs, names), dis_key(pairs))
+        figure: dict[str, Any] = {indicator_key: indicator, value_key: value, unit_key: unit}
+        if column is not None:
+            figure[column_key] = column
+        if found[1]:
+            figure[cut_key] = found[1]
+        key = (indicator, column or "", found[0])
+        earlier = at.get(key)
+        if earlier is not None:
+            figures[earlier] = reconciled[earlier] = None
+            replaced = True
+        at[key] = len(figures)
+        figures.append(figure)
+        reconciled.append([f"{indicator}/{column}" if column else indicator, found[2], value, unit])
+        versions.append(version)
+        ids.append(id_)
+    return _chosen(figures, reconciled, versions, ids, replaced)
+
+
+def _chosen(
+    figures: list[dict[str, Any] | None],
+    reconciled: list[list[str] | None],
+    versions: list[str],
+    ids: list[int],
+    replaced: bool,
+) -> ReportRows:
+    first = next((i for i, f in enumerate(figures) if f is not None), 0)
+    if replaced:
+        figures = [f for f in figures if f is not None]
+        reconciled = [r for r in reconciled if r is not None]
+    # The figures as reconciliation stores them beside the packet (``figures.encode``'s text, made
+    # from the same rows as the packet's figures; the outbox would otherwise read figure objects).
+    text = json.dumps(reconciled, ensure_ascii=False, separators=(",", ":"))
+    return ReportRows(typing.cast(list[dict[str, Any]], figures), ids, versions[first] if versions else "", text)
+
+
+def _observed_rows(observations: Sequence[Observed], names: FigureNames) -> ReportRows:
+    """``_rows`` for observations already loaded (a correction passes ORM objects), in id order."""
+    figures: list[dict[str, Any] | None] = []
+    reconciled: list[list[str] | None] = []
+    versions: list[str] = []
+    at: dict[tuple[str, str, tuple[tuple[str, ...], ...]], int] = {}
+    replaced = False
+    ordered = sorted(observations, key=lambda o: o.id)
+    for obs in ordered:
+        figure: dict[str, Any] = {names.indicator: obs.indicator_code, names.value: obs.value, names.unit: obs.unit}
+        if obs.column_code is not None:
+            figure[names.column] = obs.column_code
+        if obs.disaggregation:
+            figure[names.cut] = _wire_cut(obs.disaggregation, names)
+        key = (obs.indicator_code, obs.column_code or "", tuple(tuple(p) for p in obs.disaggregation))
+        earlier = at.get(key)
+        if earlier is not None:
+            figures[earlier] = reconciled[earlier] = None
+            replaced = True
+        at[key] = len(figures)
+        figures.append(figure)
+        column = obs.column_code
+        indicator = obs.indicator_code
+        reconciled.append(
+            [f"{indicator}/{column}" if column else indicator, dis_key(obs.disaggregation), obs.value, obs.unit]
+        )
+        versions.append(obs.mapping_version)
+    return _chosen(figures, reconciled, versions, [o.id for o in ordered], replaced)
+
+
+def _wire_cut(pairs: list[list[str]], names: FigureNames) -> list[dict[str, str]]:
+    return [{names.dimension: d, names.value_code: v} for d, v in pairs]
 
 
 LINK_CHUNK = 5000  # ids per UPDATE: under SQLite's bound-parameter limit, few statements per report
@@ -209,31 +339,6 @@ def link_ids(session: Session, ids: list[int], packet_id: str) -> None:
             conn.execute(update(OBSERVATIONS).where(OBSERVATIONS.c.id.in_(chunk)).values(packet_id=packet_id))
 
 
-def _link(session: Session, observations: Sequence[Observed], packet_id: str) -> None:
-    """``link_ids`` for loaded observations; ORM objects in memory show the link too."""
-    link_ids(session, [o.id for o in observations], packet_id)
-    for obs in observations:
-        if isinstance(obs, Observation):
-            set_committed_value(obs, "packet_id", packet_id)
-
-
-def _latest_by_key(observations: Sequence[Observed]) -> list[Observed]:
-    """When a source was read twice, the latest observation of each value wins (no duplicate SoLieu)."""
-    latest: dict[tuple[str, str, object], Observed] = {}
-    for obs in observations:
-        cut = obs.cut if isinstance(obs, ObservationRow) else tuple(tuple(p) for p in obs.disaggregation)
-        key = (obs.indicator_code, obs.column_code or "", cut)
-        if key not in latest or obs.id > latest[key].id:
-            latest[key] = obs
-    return sorted(latest.values(), key=lambda o: o.id)
-
-
-def _figure_cut(obs: Observed) -> list[dict[str, str]]:
-    if isinstance(obs, ObservationRow):
-        return obs.figure_cut
-    return [{"dimension": d, "value_code": v} for d, v in obs.disaggregation]
-
-
 def build_report(
     session: Session,
     regime: RegimeDef,
@@ -251,11 +356,52 @@ def build_report(
     route: list[str] | None = None,
 ) -> BuiltPacket:
     """One canonical report, serialised and signed per destination (``fmt`` None: each destination's
-    ``format``; given: that format for all). ``route`` overrides the regime's destinations (a correction
-    goes where the revision it corrects went)."""
+    ``format``; given: that format for all), stored and linked to its observations. ``route``
+    overrides the regime's destinations (a correction goes where the revision it corrects went)."""
+    with gc_paused():
+        prepared = _prepare(
+            session,
+            regime,
+            form,
+            period_key,
+            unit_code,
+            _observed_rows(observations, figure_names(sealer.profile)),
+            sender=sender,
+            destinations=destinations,
+            sealer=sealer,
+            clock=clock,
+            fmt=fmt,
+            actor=actor,
+            route=route,
+            objects=[o for o in observations if isinstance(o, Observation)],
+        )
+    if isinstance(prepared, BuiltPacket):
+        return prepared
+    return store_prepared(session, [prepared], now=clock.now(), actor=actor)[0]
+
+
+def _prepare(
+    session: Session,
+    regime: RegimeDef,
+    form: str,
+    period_key: str,
+    unit_code: str,
+    rows: ReportRows,
+    *,
+    sender: UnitSettings,
+    destinations: dict[str, DestinationSettings],
+    sealer: Sealer,
+    clock: Clock,
+    fmt: Literal["json", "xml"] | None,
+    actor: str,
+    route: list[str] | None = None,
+    run: Run | None = None,
+    objects: Sequence[Observation] = (),
+) -> Prepared | BuiltPacket:
+    """``build_report`` up to storing: the report sealed for each destination (a ``Prepared`` to store),
+    or, for a regime that needs approval, the held draft (a ``BuiltPacket`` with no deliveries)."""
     now = clock.now()
-    run = run_for(regime, period_key)
-    period = run.period
+    run = run or run_for(regime, period_key)
     previous = session.execute(
         select(Packet.revision)
         .where(
@@ -268,59 +414,46 @@ def build_report(
         .order_by(Packet.revision.desc())
         .limit(1)
     ).scalar()
-    revision = (previous or 0) + 1
-    chosen = _latest_by_key(observations)
     targets = route or regime.destinations
     check_routes([(regime.code, targets, regime_path(regime.code))], destinations)
     receiver = destinations[targets[0]].receiver
     local_now = now.astimezone(VN_TZ)
-    envelope = m.Envelope(
-        packet_id=uuid.uuid4(),
-        packet_type=m.PacketType.SO_LIEU_BAO_CAO,
-        profile=sealer.profile.id,
-        created_at=local_now,
-        sender=m.Unit(code=sender.code, name=sender.name),
-        receiver=m.Unit(code=receiver.code, name=receiver.name),
-        body=m.ReportFigures(
+    profile = sealer.profile
+    head = report_head(
+        uuid.uuid4(),
+        profile.id,
+        local_now,
+        m.Unit(code=sender.code, name=sender.name),
+        m.Unit(code=receiver.code, name=receiver.name),
+        m.SubmittedForm(
             regime_code=regime.code,
             form_code=form,
-            period=period,
+            period=run.period,
             reporting_unit=m.Unit(code=unit_code, name=sender.name if unit_code == sender.code else unit_code),
-            revision=revision,
+            revision=(previous or 0) + 1,
             sent_at=local_now,
-            figures=m.figures(
-                {
-                    "indicator_code": o.indicator_code,
-                    "column_code": o.column_code,
-                    "disaggregation": _figure_cut(o),
-                    "value": o.value,
-                    "unit": o.unit,
-                }
-                for o in chosen
-            ),
         ),
     )
+    values = len(rows.figures)
     due = due_at(run)
     if regime.approval.required:
         # Only approved reports are sealed and queued (gateway.reports.approval).
         from gateway.reports.approval import hold
 
-        held = hold(
-            session, envelope, regime, observations, value_count=len(chosen), deadline=due, actor=actor, now=now
-        )
-        return BuiltPacket(held.packet_id, [], len(chosen))
-    packet, deliveries = queue(
-        session,
-        envelope,
-        targets,
-        destinations,
-        sealer,
-        fmt=fmt,
-        now=now,
-        value_count=len(chosen),
-        mapping_version=chosen[0].mapping_version,
+        envelope = report_envelope(head, rows.figures, profile=profile, source=f"packet {head.packet_id}")
+        refs = [ObservationRef(i, rows.mapping_version) for i in rows.ids]
+        held = hold(session, envelope, regime, refs, value_count=values, deadline=due, actor=actor, now=now)
+        return BuiltPacket(held.packet_id, [], values)
+    sealed = seal_report_for(head, rows.figures, targets, destinations, sealer, fmt)
+    outgoing = outbox.Outgoing(
+        sealed.envelope,
+        sealed.payload,
+        sealed.fmt,
+        sealed.destinations,
+        value_count=values,
+        mapping_version=rows.mapping_version,
         deadline=due,
-        actor=actor,
+        own_payloads=sealed.own,
+        figures=rows.reconciled,
     )
-    _link(session, observations, packet.id)
-    return BuiltPacket(packet.id, [d.id for d in deliveries], len(chosen))
+    return Prepared(outgoing, rows.ids, objects)

@@ -33,7 +33,7 @@ from gateway.errors import Conflict, Forbidden, InputError, NotFound
 from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
 from gateway.packets.validate import read_packet, write_packet
-from gateway.reports import Observed, link_ids
+from gateway.reports import Linked, link_ids
 from gateway.reports.queue import queue
 
 
@@ -85,7 +85,7 @@ def hold(
     session: Session,
     envelope: m.Envelope,
     regime: RegimeDef,
-    observations: Sequence[Observed],
+    observations: Sequence[Linked],
     *,
     value_count: int,
     deadline: datetime,

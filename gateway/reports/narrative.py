@@ -37,6 +37,7 @@ from gateway.packets import model as m
 from gateway.reports.queue import due_at, queue
 from gateway.signing.pdf import PDF_MEDIA_TYPE, verify_pdf
 from gateway.signing.trust import TrustStore
+from mappings import yaml_files
 
 
 class _Closed(BaseModel):
@@ -81,7 +82,7 @@ def load_outline(code: str, *directories: Path) -> OutlineDef:
         known = sorted({p.stem for d in folders for p in d.glob("*.yaml")})
         raise ConfigurationError(f"unknown outline {code!r} (looked in {', '.join(map(str, folders))}); known: {known}")
     try:
-        return OutlineDef.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        return OutlineDef.model_validate(yaml_files.safe_load(path.read_text(encoding="utf-8")))
     except UnicodeDecodeError as exc:
         raise ConfigurationError(f"{path}: not UTF-8 (byte {exc.start})") from exc
     except yaml.YAMLError as exc:

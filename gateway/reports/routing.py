@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from gateway.errors import ConfigurationError
 from gateway.packets import model as m
@@ -75,6 +75,54 @@ def seal_for(
         if copy == primary and copy_fmt == primary_fmt and sealer.signs_for([name]) == sealer.signs_for([first]):
             continue  # the same bytes would be made again: share the packet's own
         own[name] = (sealer.seal(copy, copy_fmt, [name]), copy_fmt)
+    return Sealed(primary, payload, primary_fmt, chosen, own)
+
+
+def seal_report_for(
+    head: m.Envelope,
+    figures: list[dict[str, Any]],
+    names: Iterable[str],
+    destinations: Mapping[str, DestinationSettings],
+    sealer: Sealer,
+    fmt: Format | None = None,
+) -> Sealed:
+    """``seal_for`` for a report written from rows (``gateway.packets.validate.report_head`` and
+    wire-named figures): a JSON copy is written by ``write_report_json`` with no model object per
+    figure; an XML copy from the whole packet as the canonical model, made once, as ``seal_for``
+    does. The same copies are shared or kept apart as there."""
+    from gateway.packets.validate import report_envelope, write_report_json
+
+    chosen = list(dict.fromkeys(names))
+    if not chosen:
+        raise ConfigurationError(f"packet {head.packet_id}: no destination to send it to")
+    whole: list[m.Envelope] = []  # the canonical model of the packet, made at the first XML copy
+
+    def format_of(name: str) -> Format:
+        if fmt is not None:
+            return fmt
+        dest = destinations.get(name)
+        return dest.format if dest is not None else "json"
+
+    def seal(envelope: m.Envelope, copy_fmt: Format, name: str) -> bytes:
+        if copy_fmt == "xml":
+            if not whole:
+                whole.append(report_envelope(head, figures, profile=sealer.profile, source=f"packet {head.packet_id}"))
+            return sealer.seal(addressed(whole[0], destinations.get(name)), "xml", [name])
+        signing = sealer.signs_for([name])
+        data = write_report_json(envelope, figures, profile=sealer.profile, canonical=signing)
+        return sealer.sign_written(data, str(envelope.packet_id), [name])
+
+    first = chosen[0]
+    primary = addressed(head, destinations.get(first))
+    primary_fmt = format_of(first)
+    payload = seal(primary, primary_fmt, first)
+    own: dict[str, tuple[bytes, str]] = {}
+    for name in chosen[1:]:
+        copy = addressed(head, destinations.get(name))
+        copy_fmt = format_of(name)
+        if copy == primary and copy_fmt == primary_fmt and sealer.signs_for([name]) == sealer.signs_for([first]):
+            continue  # the same bytes would be made again: share the packet's own
+        own[name] = (seal(copy, copy_fmt, name), copy_fmt)
     return Sealed(primary, payload, primary_fmt, chosen, own)
 
 

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gateway.errors import SignatureInvalid
+from gateway.packets import safe
 from gateway.packets.canonical import CanonicalJson, NoCanonicalForm
 from gateway.packets.canonical import canonical as canonical_json
 from gateway.signing.keys import SigningKey
@@ -148,6 +149,7 @@ def verify(
     field: str,
     source: str,
     received: bytes | None = None,
+    max_depth: int | None = None,
 ) -> bytes:
     """Check the signature value; returns the bytes that were signed.
 
@@ -156,11 +158,15 @@ def verify(
     written by ``sign_bytes`` (ours, and any sender that sends the canonical form it signed) is
     verified with no canonicalisation at all. Those bytes are exactly the unsigned envelope that was
     read, so a signature over them proves it. When that does not hold (a packet re-serialised on the
-    way, members in another order), the RFC 8785 form is computed and checked, as before."""
+    way, members in another order), the RFC 8785 form is computed and checked, as before; with
+    ``max_depth`` the envelope's nesting is bounded first (a caller that parsed without the depth
+    walk: only this fallback descends into the values)."""
     if received is not None:
         verbatim = _as_received(envelope, field, received)
         if verbatim is not None and _checks(alg, cert, value, verbatim, source):
             return verbatim
+    if max_depth is not None:  # the RFC 8785 form descends into every value: bound the nesting first
+        safe.check_json_depth(envelope, source, max_depth)
     data = canonical(envelope, field)
     if not _checks(alg, cert, value, data, source):
         raise SignatureInvalid(

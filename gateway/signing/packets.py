@@ -28,7 +28,7 @@ from gateway.clock import Clock, SystemClock, as_utc
 from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets import safe
-from gateway.packets.canonical import CanonicalEnvelope
+from gateway.packets.canonical import CanonicalEnvelope, CanonicalXml
 from gateway.packets.profile import Profile
 from gateway.signing import jcs, timestamps, xmldsig
 from gateway.signing.keys import KeyRing, SigningKey
@@ -56,8 +56,8 @@ class PacketSigner:
         self.clock = clock or SystemClock()
 
     def sign(self, data: bytes) -> bytes:
-        """The signed packet. Bytes from ``write_packet(canonical=True)`` are hashed as they are; any
-        other JSON is parsed and canonicalised first; XML gets an enveloped XML-DSig."""
+        """The signed packet. Bytes from ``write_packet(canonical=True)`` (JSON or XML) are hashed as
+        they are; any other bytes are parsed and canonicalised first. XML gets an enveloped XML-DSig."""
         return self._sign(data, self.keys.current(self.clock.now()))
 
     def sign_many(self, packets: Iterable[bytes]) -> list[bytes]:
@@ -70,6 +70,8 @@ class PacketSigner:
         names = _names(self.profile)
         if isinstance(data, CanonicalEnvelope):  # the writer's RFC 8785 form of an unsigned envelope
             return jcs.sign_canonical(data, key, names)
+        if isinstance(data, CanonicalXml):  # the writer's exclusive C14N of an unsigned document
+            return xmldsig.sign_canonical(data, key)
         if safe.sniff(data) == "json":
             doc = json.loads(data)
             if not isinstance(doc, dict):
@@ -121,6 +123,7 @@ class Verified:
     signer: Signer
     signed_at: datetime  # the moment the certificate was validated at: verification time, or a token's
     stamp: Stamp | None = None  # the RFC 3161 token's time and authority, when the packet carried one
+    document: Any = None  # ``data`` as parsed (JSON object, or XML root without its Signature), or None
 
 
 class PacketVerifier:
@@ -142,15 +145,27 @@ class PacketVerifier:
         self.match_sender = match_sender
 
     def verify(
-        self, data: bytes, source: str = "", *, at: datetime | None = None, limits: safe.Limits = safe.DEFAULT_LIMITS
+        self,
+        data: bytes,
+        source: str = "",
+        *,
+        at: datetime | None = None,
+        limits: safe.Limits = safe.DEFAULT_LIMITS,
+        parsed: Any = None,
     ) -> Verified:
         """Raise ``SignatureInvalid`` (distinct ``code``) unless ``data`` carries a valid signature.
 
         ``at`` is when the packet was received (default now): the certificate must be valid and not
-        revoked then; ``max_age`` is measured from it."""
+        revoked then; ``max_age`` is measured from it. ``parsed`` is the document ``safe`` already
+        made of exactly ``data``; else it is parsed here. Either way it is handed on in
+        ``Verified.document`` for ``read_packet(parsed=...)``, one parse per packet (issue 19).
+
+        JSON is parsed with duplicate keys refused but without the depth walk, like ``read_packet``:
+        nothing here descends into the document except the RFC 8785 fallback, which bounds the depth
+        first (``jcs.verify``), and the reader's closed schema bounds it for the rest."""
         received = at or self.clock.now()
         if safe.sniff(data) == "json":
-            doc = safe.parse_json(data, source, limits)
+            doc = parsed if parsed is not None else safe.parse_json(data, source, limits, check_depth=False)
             if not isinstance(doc, dict):
                 raise SignatureInvalid("malformed", "a packet is a JSON object", location=source)
             names = _names(self.profile)
@@ -160,11 +175,11 @@ class PacketVerifier:
             stamp = self._stamp(token, value, received, source)
             signed_at = stamp.time if stamp else received
             signer = self.trust.validate(cert, signed_at, location=source)
-            jcs.verify(doc, alg, cert, value, names[0], source, received=data)
+            jcs.verify(doc, alg, cert, value, names[0], source, received=data, max_depth=limits.max_depth)
             sender = _json_sender(doc, self.profile)
-            verified = Verified(data, signer, signed_at, stamp)
+            verified = Verified(data, signer, signed_at, stamp, document=doc)
         else:
-            root = safe.parse_xml(data, source, limits)
+            root = parsed if parsed is not None else safe.parse_xml(data, source, limits)
             cert, chain = xmldsig.inspect(data, root, source)
             created = root.find(f"{{{self.profile.namespace}}}{self.profile.wire(m.Envelope, 'created_at')}")
             self._claimed_time(created.text if created is not None else None, received, source)
@@ -176,11 +191,22 @@ class PacketVerifier:
                 stamp = self._stamp(token_el.text or "", raw, received, source)
             signed_at = stamp.time if stamp else received
             signer = self.trust.validate(cert, signed_at, extra=chain, location=source)
-            signed = xmldsig.verify(data, cert, source, at=signed_at)
+            # One parse: the common signature shape is checked on the tree parsed above; anything
+            # else (other transforms, C14N 1.1) goes to signxml as before.
+            signed = xmldsig.check(data, root, cert, source)
+            document = None
+            if signed is None:
+                signed = xmldsig.verify(data, cert, source, at=signed_at)
+            else:  # hand the parse on as the signed document
+                if parsed is None:  # our own tree: take the Signature out, as the transform does
+                    xmldsig.unwrap(root)
+                # A caller's tree is left as given: its one Signature is the root's last child
+                # (inspect), which the packet reader skips, so it reads exactly what was signed.
+                document = root
             # The one Reference is URI="" and the Signature is the root's last child (xmldsig.inspect),
             # so everything in ``root`` but the Signature is what was signed: read the sender there.
             sender = _xml_sender(root, self.profile)
-            verified = Verified(signed, signer, signed_at, stamp)
+            verified = Verified(signed, signer, signed_at, stamp, document=document)
         if verified.stamp is not None:
             stamped = replace(verified.signer, stamped_at=verified.stamp.time, stamped_by=verified.stamp.tsa)
             verified = replace(verified, signer=stamped)

@@ -62,13 +62,23 @@ class Sealer:
             verify_attachments(envelope, self.trust)
         from gateway.packets.validate import write_packet  # the writer (lxml, jsonschema-rs) when sealing
 
+        destinations = list(destinations)
         signing = self.signer is not None and self.signs_for(destinations)
-        # Signed JSON is written in its RFC 8785 form at once: the signer hashes those bytes as they are.
-        payload = write_packet(envelope, fmt, profile=self.profile, canonical=signing and fmt == "json")
-        if signing and self.signer is not None:
-            payload = self.signer.sign(payload)
-            if self.tsa is not None:
-                payload = self._stamped(payload, str(envelope.packet_id))
+        # A signed packet is written at once in the form its signature covers (JSON: RFC 8785; XML: the
+        # exclusive C14N): the signer hashes those bytes as they are.
+        payload = write_packet(envelope, fmt, profile=self.profile, canonical=signing)
+        return self.sign_written(payload, str(envelope.packet_id), destinations)
+
+    def sign_written(self, payload: bytes, packet_id: str, destinations: Iterable[str]) -> bytes:
+        """Sign (and time-stamp) a packet already written and validated by the packet writer, when
+        these destinations ask for signatures; otherwise the bytes as they are. ``seal`` ends here;
+        the report builder, which writes its packets from rows (``write_report_json``), calls it
+        directly."""
+        if self.signer is None or not self.signs_for(destinations):
+            return payload
+        payload = self.signer.sign(payload)
+        if self.tsa is not None:
+            payload = self._stamped(payload, packet_id)
         return payload
 
     def _stamped(self, signed: bytes, packet_id: str) -> bytes:

@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.clock import VN_TZ
 from gateway.errors import GatewayError, PacketInvalid, SignatureInvalid
 from gateway.packets import model as m
+from gateway.packets import safe
 from gateway.packets.validate import read_packet, write_packet
 from gateway.signing.packets import PacketSigner, PacketVerifier
 from gateway.signing.seal import verify_attachments
@@ -204,10 +205,21 @@ def _altered(data: bytes, keep: str) -> bytes:
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
-def _signature_refusal(verifier: PacketVerifier, data: bytes, packet: m.Envelope) -> str | None:
+def _read_once(data: bytes) -> tuple[m.Envelope, Any]:
+    """The packet, and the hardened parse it was read from, kept for the signature check: one parse
+    per packet (issue 19; the verifier parsed the same bytes again)."""
+    source = "request body"
+    if safe.sniff(data) == "json":
+        parsed: Any = safe.parse_json(data, source, check_depth=False)  # the closed schema bounds depth
+    else:
+        parsed = safe.parse_xml(data, source)
+    return read_packet(data, source=source, parsed=parsed), parsed
+
+
+def _signature_refusal(verifier: PacketVerifier, data: bytes, packet: m.Envelope, parsed: Any = None) -> str | None:
     """Why the packet's signature (or a signed attachment) does not hold, or None when it does."""
     try:
-        verifier.verify(data, "request body")
+        verifier.verify(data, "request body", parsed=parsed)
         verify_attachments(packet, verifier.trust)
     except SignatureInvalid as exc:
         return f"chữ ký số không hợp lệ ({exc.code}): {exc.reason}"
@@ -371,7 +383,7 @@ def create_app(
         fmt: Literal["json", "xml"] = "xml" if data.lstrip()[:1] == b"<" else "json"
 
         def seal(answer: m.Envelope, as_fmt: Literal["json", "xml"]) -> bytes:
-            out = write_packet(answer, as_fmt)
+            out = write_packet(answer, as_fmt, canonical=signer is not None)  # signed without re-reading
             return signer.sign(out) if signer is not None else out
 
         try:
@@ -379,9 +391,9 @@ def create_app(
             # simulator keeps answering its other connections; a small one inline, where the hand-off to
             # a thread would cost more than the validation (a quarter of the simulator's throughput).
             if len(data) > INLINE_VALIDATION_BYTES:
-                packet = await run_in_threadpool(read_packet, data, source="request body")
+                packet, parsed = await run_in_threadpool(_read_once, data)
             else:
-                packet = read_packet(data, source="request body")
+                packet, parsed = _read_once(data)
         except PacketInvalid as exc:
             with stats.lock:
                 stats.invalid += 1
@@ -398,7 +410,7 @@ def create_app(
                 stats.invalid += 1
             return JSONResponse({"title": "Unreadable packet", "detail": str(exc)}, status_code=400)
         if verifier is not None:
-            refusal = await run_in_threadpool(_signature_refusal, verifier, data, packet)
+            refusal = await run_in_threadpool(_signature_refusal, verifier, data, packet, parsed)
             if refusal is not None:
                 with stats.lock:
                     stats.signature_refused += 1

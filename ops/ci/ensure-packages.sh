@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs when they are missing (PostgreSQL, RabbitMQ,
-# Prometheus for promtool, Chromium for the dashboard's browser test).
+# Prometheus for promtool, Chromium for the dashboard's browser test, xmlsec1 for XML-DSig interop).
 # Needs root (or sudo) and the Debian package registry; says clearly what is missing otherwise.
 set -euo pipefail
 
@@ -9,6 +9,7 @@ command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/lib/rabbitmq/bin/rabbitm
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool checks the alert rules
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the dashboard is tested in a real browser
+command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)  # XML-DSig cross-checked against an independent implementation
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -295,3 +295,29 @@ def test_concurrent_workers_keep_every_run_whole(tmp_path: Path, database_url: s
             "state": "completed", "read": rows, "mapped": rows, "quarantined": 0, "blank": 0, "added": rows,
             "rows": rows, "quarantine_rows": 0,
         }, name  # fmt: skip
+
+
+def test_a_changed_value_of_a_sent_report_is_corrected_by_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers compose the gateway lazily (no signer until one is needed): a file that changes a
+    report already built and stored in the outbox still gets its correction (revision 2) queued."""
+    csv_file, xlsx_file = files(tmp_path)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        f"source,adapter,mapping,reporting_unit\n{csv_file.name},csv,{MAPPING},H15\n{xlsx_file.name},xlsx,{MAPPING},H15\n",
+        encoding="utf-8",
+    )
+    destinations = (
+        '{"national": {"url": "http://127.0.0.1:9/receive", "sign": false, "receiver": {"code": "G01", "name": "CP"}}}'
+    )
+    monkeypatch.setenv("GATEWAY_DESTINATIONS", destinations)
+    first = run(tmp_path, "ingest", "--manifest", str(manifest), "--workers", "2")
+    assert first.returncode == 0, first.stdout + first.stderr
+    built = run(tmp_path, "scheduler", "--once")
+    assert built.returncode == 0, built.stdout + built.stderr
+    csv_file.write_text(HAND_CSV.replace(",02647,10574", ",02647,10575"), encoding="utf-8")
+    again = run(tmp_path, "ingest", "--manifest", str(manifest), "--workers", "2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "changed in reports already sent: 1" in again.stdout, again.stdout
+    assert "correction queued: KTXH-THANG/BM02-XH/2026-THANG-10/H15 revision 2" in again.stdout, again.stdout

@@ -23,15 +23,18 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("pyhanko", "pyhanko_certvalidator", "aiohttp", "alembic", "httpx", "openpyxl")
 
 
-def loaded_after(argv: list[str], data_dir: Path) -> tuple[set[str], str]:
-    """Run ``gateway ARGV`` in a fresh interpreter; return the top-level packages it had imported."""
+def loaded_after(argv: list[str], data_dir: Path, *, full: bool = False) -> tuple[set[str], str]:
+    """Run ``gateway ARGV`` in a fresh interpreter; return the top-level packages it had imported
+    (every module's full name with ``full``)."""
+    names = "set(sys.modules)" if full else "{m.split('.')[0] for m in sys.modules}"
     probe = (
         "import sys, json\n"
         f"sys.argv = ['gateway', *{argv!r}]\n"
         "from gateway.cli import main\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\nelse:\n    code = 0\n"
-        "print(json.dumps({'code': code, 'modules': sorted({m.split('.')[0] for m in sys.modules})}))\n"
+        f"print(json.dumps({{'code': code, 'modules': sorted({names})}}))\n"
     )
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_CONFIG"}
     done = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,
@@ -39,7 +42,7 @@ def loaded_after(argv: list[str], data_dir: Path) -> tuple[set[str], str]:
         timeout=300,
         check=False,
         cwd=data_dir,
-        env={**os.environ, "GATEWAY_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)},
+        env={**env, "GATEWAY_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)},
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["code"] in (0, None), done.stdout + done.stderr
@@ -70,6 +73,35 @@ def test_a_one_row_csv_ingest_imports_neither_signing_nor_http_nor_xlsx_librarie
     modules, out = loaded_after(argv, tmp_path)  # second run: already at head, one query
     assert "mapped 1" in out
     assert modules.isdisjoint(HEAVY), sorted(modules.intersection(HEAVY))
+
+
+def test_an_ingest_with_signing_configured_builds_neither_the_signer_nor_the_holiday_calendar(
+    tmp_path: Path, test_pki: Path
+) -> None:
+    """A deployment that signs (keys, a trust folder, a destination) ingests without loading its keys,
+    the trust store, the packet signer, the broker client or the public holidays: an ingest needs
+    them only to correct a report already sent (issue 19: a fifth of a small ingest's start-up was
+    composing the signer, and the ``holidays`` package imports every country's module)."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n'
+        f'[[signing.keys]]\npath = "{test_pki / "signer.p12"}"\npassphrase_file = "{test_pki / "passphrase.txt"}"\n'
+        f'[trust]\ndir = "{test_pki / "trust"}"\n'
+        '[destinations.national]\nurl = "http://127.0.0.1:9/receive"\nreceiver = { code = "G01", name = "CP" }\n',
+        encoding="utf-8",
+    )
+    source = tmp_path / "one.csv"
+    mapping = ROOT / "mappings" / "indicators" / "lao-cai-ktxh.yaml"
+    argv = ["ingest", str(source), "--adapter", "csv", "--mapping", str(mapping), "--config", str(config)]
+    for month in (9, 10):  # the first run makes the database; the second is what every later one costs
+        source.write_text(
+            f"ma_chi_tieu,ten_chi_tieu,don_vi_tinh,ky,ma_dvhc,gia_tri\nT0201,,người,2026-THANG-{month},15,12\n",
+            encoding="utf-8",
+        )
+        modules, out = loaded_after(argv, tmp_path, full=True)
+        assert "mapped 1" in out
+    assert not [m for m in modules if m.startswith("gateway.signing")], sorted(modules)
+    assert modules.isdisjoint({"cryptography", "holidays", "kombu", "gateway.messaging", "gateway.packets.profile"})
 
 
 def test_the_heads_read_from_the_scripts_are_alembics_heads() -> None:

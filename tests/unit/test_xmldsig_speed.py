@@ -42,10 +42,18 @@ def _packet() -> bytes:
     return write_packet(envelope.model_copy(update={"sender": m.Unit(code="H15", name=names)}), "xml")
 
 
+def _c14n(doc: bytes) -> bytes:
+    return bytes(etree.tostring(etree.fromstring(doc), method="c14n", exclusive=True))
+
+
 def test_rsa_signature_is_byte_identical_to_signxml(test_pki: Path) -> None:
+    """The same document and signature as signxml writes, byte for byte once both are in C14N form
+    (ours is written in that form, so a verifier finds the digested octets as they are)."""
     who = key(test_pki, "signer")
     data = _packet()
-    assert xmldsig.sign(etree.fromstring(data), who) == _signxml(data, who)
+    ours = xmldsig.sign(etree.fromstring(data), who)
+    assert _c14n(ours) == _c14n(_signxml(data, who))
+    assert ours == b"<?xml version='1.0' encoding='UTF-8'?>\n" + _c14n(ours)
 
 
 def test_ecdsa_signature_verifies_with_signxml_and_our_verifier(test_pki: Path) -> None:
@@ -59,7 +67,7 @@ def test_ecdsa_signature_verifies_with_signxml_and_our_verifier(test_pki: Path) 
     def without_value(doc: bytes) -> bytes:
         root = etree.fromstring(doc)
         strip(root)[0].text = ""
-        return bytes(etree.tostring(root))
+        return bytes(etree.tostring(root, method="c14n", exclusive=True))
 
     assert without_value(ours) == without_value(theirs)
     cert, _ = xmldsig.inspect(ours, etree.fromstring(ours), "x")
