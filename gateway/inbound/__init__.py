@@ -69,6 +69,7 @@ class Peeked:
     fmt: safe.Format
     packet_type: str | None
     sender: m.Unit | None
+    document: Any = None  # the hardened parse, handed on to ``Inbound.read``: one parse per packet
 
 
 def peek(data: bytes, profile: Any, source: str) -> Peeked:
@@ -81,15 +82,16 @@ def peek(data: bytes, profile: Any, source: str) -> Peeked:
     raw_id: Any
     raw_type: Any
     sender: m.Unit | None = None
+    document: Any
     if fmt == "json":
-        doc = safe.parse_json(data, source, INTAKE_LIMITS)
+        doc = document = safe.parse_json(data, source, INTAKE_LIMITS)
         if not isinstance(doc, dict):
             raise InputError("a packet is a JSON object", location=source)
         raw_id, raw_type, raw_sender = doc.get(id_name), doc.get(type_name), doc.get(sender_name)
         if isinstance(raw_sender, dict):
             sender = _unit(raw_sender.get(code_name), raw_sender.get(name_name))
     else:
-        root = safe.parse_xml(data, source, INTAKE_LIMITS)
+        root = document = safe.parse_xml(data, source, INTAKE_LIMITS)
         ns = f"{{{profile.namespace}}}"
         raw_id, raw_type = root.findtext(ns + id_name), root.findtext(ns + type_name)
         node = root.find(ns + sender_name)
@@ -102,7 +104,7 @@ def peek(data: bytes, profile: Any, source: str) -> Peeked:
             f"no valid {id_name} (a UUID): the packet cannot be answered; fix it and send it again",
             location=f"{source} /{id_name}",
         ) from None
-    return Peeked(packet_id, fmt, str(raw_type) if raw_type else None, sender)
+    return Peeked(packet_id, fmt, str(raw_type) if raw_type else None, sender, document)
 
 
 def _unit(code: Any, name: Any) -> m.Unit | None:
@@ -139,7 +141,7 @@ class InboundService:
         refusal: GatewayError | None = None
         signer_subject = None
         try:
-            packet, signer = gw.inbound.read(data, source=source, limits=INTAKE_LIMITS)
+            packet, signer = gw.inbound.read(data, source=source, limits=INTAKE_LIMITS, parsed=peeked.document)
             signer_subject = signer.subject if signer else None
             origin = StatusOrigin(
                 signed=signer is not None,
@@ -261,8 +263,9 @@ class InboundService:
                 error_details=reasons_of(refusal) if refusal else [],
             ),
         )
-        payload = write_packet(envelope, peeked.fmt, profile=gw.profile)
         signer = gw.sealer.signer
+        # Written in the form its signature covers, so the signer hashes it without re-reading it.
+        payload = write_packet(envelope, peeked.fmt, profile=gw.profile, canonical=signer is not None)
         return signer.sign(payload) if signer is not None else payload
 
     def _route(

@@ -13,7 +13,7 @@ is configured, then read with the profile's full validation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.errors import SignatureInvalid
 from gateway.packets import model as m
@@ -33,14 +33,18 @@ class Inbound:
     profile: Profile
     verifier: PacketVerifier | None = None
 
-    def read(self, data: bytes, *, source: str, limits: Limits | None = None) -> tuple[m.Envelope, Signer | None]:
+    def read(
+        self, data: bytes, *, source: str, limits: Limits | None = None, parsed: Any = None
+    ) -> tuple[m.Envelope, Signer | None]:
+        """The packet and who signed it. ``parsed``: the document ``packets.safe`` already made of
+        exactly ``data`` (a caller that peeked into it), so that it is parsed once in all."""
         from gateway.packets.safe import DEFAULT_LIMITS
         from gateway.packets.validate import read_packet
 
         limits = limits or DEFAULT_LIMITS
         if self.verifier is None:
-            return read_packet(data, source=source, profile=self.profile, limits=limits), None
-        verified = self.verifier.verify(data, source, limits=limits)
+            return read_packet(data, source=source, profile=self.profile, limits=limits, parsed=parsed), None
+        verified = self.verifier.verify(data, source, limits=limits, parsed=parsed)
         # Read from what the verifier proved signed, from its parse of it: one parse per packet.
         packet = read_packet(
             verified.data, source=source, profile=self.profile, limits=limits, parsed=verified.document

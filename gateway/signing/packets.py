@@ -157,8 +157,8 @@ class PacketVerifier:
 
         ``at`` is when the packet was received (default now): the certificate must be valid and not
         revoked then; ``max_age`` is measured from it. ``parsed`` is the document ``safe`` already
-        made of exactly ``data`` (a caller that read the packet first); else it is parsed here, once,
-        and handed on in ``Verified.document`` for ``read_packet(parsed=...)`` (issue 19).
+        made of exactly ``data``; else it is parsed here. Either way it is handed on in
+        ``Verified.document`` for ``read_packet(parsed=...)``, one parse per packet (issue 19).
 
         JSON is parsed with duplicate keys refused but without the depth walk, like ``read_packet``:
         nothing here descends into the document except the RFC 8785 fallback, which bounds the depth
@@ -197,8 +197,11 @@ class PacketVerifier:
             document = None
             if signed is None:
                 signed = xmldsig.verify(data, cert, source, at=signed_at)
-            elif parsed is None:  # our own parse: hand on the signed document, without its Signature
-                xmldsig.unwrap(root)
+            else:  # hand the parse on as the signed document
+                if parsed is None:  # our own tree: take the Signature out, as the transform does
+                    xmldsig.unwrap(root)
+                # A caller's tree is left as given: its one Signature is the root's last child
+                # (inspect), which the packet reader skips, so it reads exactly what was signed.
                 document = root
             # The one Reference is URI="" and the Signature is the root's last child (xmldsig.inspect),
             # so everything in ``root`` but the Signature is what was signed: read the sender there.

@@ -383,7 +383,7 @@ def create_app(
         fmt: Literal["json", "xml"] = "xml" if data.lstrip()[:1] == b"<" else "json"
 
         def seal(answer: m.Envelope, as_fmt: Literal["json", "xml"]) -> bytes:
-            out = write_packet(answer, as_fmt)
+            out = write_packet(answer, as_fmt, canonical=signer is not None)  # signed without re-reading
             return signer.sign(out) if signer is not None else out
 
         try:

@@ -194,3 +194,38 @@ def test_an_accepted_outline_becomes_a_file_and_a_declined_one_does_not(intake: 
     assert [s.code for s in load_outline(code, target.parent).sections] == ["I", "II"]
     with pytest.raises(Exception, match="already accepted"):
         regimes_inbox.decline(intake.gw, item.id, actor="user:admin", reason="late")
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_a_received_packet_is_parsed_once(intake: Intake, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    """Issue 19: the intake peeked into the packet (a hardened parse), then verified it (a second)
+    and read it (a third); the peek's parse is now the one verified and read. Counts real parser
+    calls; each still parses."""
+    from gateway.inbound import InboundService
+    from gateway.packets import safe
+    from gateway.packets.convert import convert
+
+    doc = hand_written("CHE_DO_BAO_CAO")
+    raw = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    unsigned = raw if fmt == "json" else convert(raw, "xml", source="test", profile=PROFILE).payload
+    data = intake.national.sign(unsigned)
+    calls = {"json": 0, "xml": 0}
+    real_json, real_xml = safe.parse_json, safe.parse_xml
+
+    def parse_json(*args: Any, **kwargs: Any) -> Any:
+        calls["json"] += 1
+        return real_json(*args, **kwargs)
+
+    def parse_xml(*args: Any, **kwargs: Any) -> Any:
+        calls["xml"] += 1
+        return real_xml(*args, **kwargs)
+
+    monkeypatch.setattr(safe, "parse_json", parse_json)
+    monkeypatch.setattr(safe, "parse_xml", parse_xml)
+    answer = InboundService(intake.gw).receive(data, channel="test", client="national", client_unit="G01")
+    monkeypatch.undo()
+    assert answer.status is m.ReportStatus.DA_TIEP_NHAN, answer.payload[:2000]
+    # JSON was 3: peek, the verifier, read_packet. XML was 6: those three, the signer re-reading our
+    # signed answer (now written in its C14N form, nothing to re-read) and two in the routing, which
+    # converts the packet for the provincial destination (a JSON one; ``packets.convert``, left as is).
+    assert calls[fmt] == (1 if fmt == "json" else 1 + 2), calls
