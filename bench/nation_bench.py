@@ -10,8 +10,9 @@ has its own indicator mapping (its province code; two forms; a third of the indi
 
 Then it runs what an operator runs, each a real ``gateway`` process on one configuration:
 
-- ``ingest``: ``gateway ingest FILE --adapter csv|xlsx --mapping M --reporting-unit U`` per file
-  (read, map, store observations);
+- ``ingest``: one ``gateway ingest --manifest FILES.csv`` (each file's source, adapter, mapping and
+  reporting unit; the process forks its workers, ``--ingest-workers N``; read, map, store
+  observations, each file its own ingest run);
 - ``build``: ``gateway scheduler --once`` (build every due report, validate, sign, store packets and
   deliveries in the outbox, publish wake-ups);
 - ``deliver``: ``gateway worker`` until every delivery is acknowledged by the national simulator
