@@ -219,6 +219,37 @@ def main() -> None:
             f"{'gateway: token, grant, SQL, ETag':34} {full[0]:>8.0f} {full[1]:>8.1f} {full[2]:>8.1f}  ({_all(fulls)})"
         )
         print(f"gateway / floor throughput: {full[0] / floor[0]:.2f} (goal: >= 0.5)")
+        print(limiter_cost())
+
+
+def limiter_cost(seconds: float = 1.0, every: float = 0.002) -> str:
+    """What the API's per-client rate limiter (``gateway.auth.ratelimit.RateLimiter``: the ``limits``
+    library's moving window in its memory storage) costs per request at a steady arrival rate, one
+    request every ``every`` seconds from one client: the call itself (wall) and the process CPU per
+    request beside an idle loop's (the storage's expiry timer thread included)."""
+    from gateway.auth.ratelimit import RateLimiter
+
+    def loop(limiter: RateLimiter | None) -> tuple[int, float, float]:
+        calls, inside = 0, 0.0
+        cpu, end = time.process_time(), time.perf_counter() + seconds
+        due = time.perf_counter()
+        while time.perf_counter() < end:
+            if limiter is not None:
+                started = time.perf_counter()
+                limiter.take("client")
+                inside += time.perf_counter() - started
+            calls += 1
+            due += every
+            while time.perf_counter() < due:
+                time.sleep(every / 4)
+        return calls, inside, time.process_time() - cpu
+
+    calls, _, idle_cpu = loop(None)
+    calls, inside, cpu = loop(RateLimiter(1e6, 1_000_000))
+    return (
+        f"rate limiter (limits moving window, memory storage), one request every {every * 1000:.0f} ms: "
+        f"{inside / calls * 1e6:.0f} us per call, {max(0.0, cpu - idle_cpu) / calls * 1e6:.0f} us CPU per request"
+    )
 
 
 if __name__ == "__main__":

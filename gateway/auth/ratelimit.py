@@ -1,14 +1,14 @@
 """Rate limits and login throttling, as moving windows (in-process storage).
 
-- ``RateLimiter``: per-client request rate at the API, answered with 429 and ``Retry-After`` (its own
-  timestamp deques: it runs on every API request);
+- ``RateLimiter``: per-client request rate at the API, answered with 429 and ``Retry-After``;
 - ``LoginThrottle``: failed logins counted per account and per address in tiers that widen (a minute,
   an hour, a day), so a guesser is slowed down more the longer it goes on, while a refused request
   costs no password hashing and no database write;
 - ``Pacer``: a blocking limiter for our own outbound requests (``destinations.<name>.rate_limit``).
 
-Counters live in the process that serves the requests (behind a load balancer with N processes a
-client gets at most N times the rate); the storage forgets expired windows by itself.
+All three are the ``limits`` library's moving windows in its in-process memory storage (``_Windows``):
+one implementation. Counters live in the process that serves the requests (behind a load balancer
+with N processes a client gets at most N times the rate); the storage forgets expired windows by itself.
 """
 
 from __future__ import annotations
@@ -16,15 +16,12 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerHour, RateLimitItemPerMinute
 from limits import RateLimitItemPerSecond as PerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-
-MAX_KEYS = 100_000
 
 
 def _per_second(rate: float, burst: int) -> RateLimitItem:
@@ -34,9 +31,49 @@ def _per_second(rate: float, burst: int) -> RateLimitItem:
     return PerSecond(max(1, burst), max(1, round(burst / rate)))
 
 
+class _InlineExpiryStorage(MemoryStorage):
+    """``limits``' memory storage, expiring old entries on the calling thread instead of a timer thread.
+
+    The library's storage starts a ``threading.Timer`` (10 ms) whenever a hit arrives and none is
+    running, to drop expired entries; under a steady stream of API requests that is a thread started
+    every 10 ms, and each start waits for the new thread to run: 80-180 us per request against 8 us
+    for the same moving window kept by hand (``bench/api_bench.py``, last line). Here the same expiry
+    (the library's own ``__expire_events``) runs inline at most every ``sweep_every`` seconds, and the
+    moving window's list per key is cut to the entries a window can look at, so the strategies, items
+    and window statistics stay the library's and no thread is started."""
+
+    def __init__(self, sweep_every: float = 1.0) -> None:
+        super().__init__()
+        self.timer.cancel()  # the one the constructor starts
+        self._sweep_every = sweep_every
+        self._swept = time.monotonic()
+        self._sweeping = threading.Lock()
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # the library's private hook, replaced
+        now = time.monotonic()
+        if now - self._swept >= self._sweep_every and self._sweeping.acquire(blocking=False):
+            try:
+                self._swept = now
+                self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+                for key in [k for k, events in self.events.items() if not events]:  # forget idle clients
+                    with self.locks[key]:
+                        if not self.events.get(key):
+                            self.events.pop(key, None)
+            finally:
+                self._sweeping.release()
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        acquired = super().acquire_entry(key, limit, expiry, amount)
+        with self.locks[key]:
+            events = self.events.get(key)
+            if events is not None and len(events) > 2 * limit:
+                del events[limit:]  # a window of ``limit`` never looks past its ``limit`` newest entries
+        return acquired
+
+
 class _Windows:
     def __init__(self) -> None:
-        self.storage = MemoryStorage()
+        self.storage = _InlineExpiryStorage()
         self.limiter = MovingWindowRateLimiter(self.storage)
 
     def wait(self, items: list[RateLimitItem], key: str) -> float:
@@ -51,13 +88,14 @@ class _Windows:
 
 class RateLimiter:
     """Per-key steady rate with a burst (the API's per-client limit): a moving window of ``limit``
-    requests per ``window`` seconds, the same windows ``_per_second`` gives the ``limits`` library.
+    requests per ``window`` seconds (``_per_second``), kept by the ``limits`` library's moving-window
+    strategy in its memory storage, like the login throttle and the outbound pacer below.
 
-    Kept in a deque of timestamps per key instead of ``limits``' memory storage: that storage starts a
-    timer thread every 10 ms to expire entries and inserts each hit at the front of a list, which on
-    every API request cost more than the route itself (issue 19). Same answers: a request goes ahead
-    when fewer than ``limit`` went ahead in the last ``window`` seconds; otherwise the wait is until
-    the oldest of them leaves the window."""
+    A request goes ahead when fewer than ``limit`` went ahead in the last ``window`` seconds (and is
+    counted); otherwise it is not counted and the wait is until the oldest of them leaves the window.
+    Issue 19 had replaced this with hand-written deques because the memory storage starts a timer
+    thread (every 10 ms while hits arrive) to expire entries: ``_InlineExpiryStorage`` expires them
+    inline instead (issue 20, docs/performance.md, API)."""
 
     def __init__(self, rate: float, burst: int):
         self.rate = rate
@@ -65,29 +103,13 @@ class RateLimiter:
         self._item = _per_second(rate, burst)
         self.limit = self._item.amount
         self.window = float(self._item.get_expiry())
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self._windows = _Windows()
 
-    def take(self, key: str, *, now: float | None = None) -> float:
+    def take(self, key: str) -> float:
         """0 when the request may go ahead (and counts it); otherwise the seconds to wait."""
-        at = time.monotonic() if now is None else now
-        with self._lock:
-            hits = self._hits.get(key)
-            if hits is None:
-                if len(self._hits) >= MAX_KEYS:
-                    self._forget(at)
-                hits = self._hits[key] = deque()
-            while hits and hits[0] <= at - self.window:
-                hits.popleft()
-            if len(hits) < self.limit:
-                hits.append(at)
-                return 0.0
-            return max(hits[0] + self.window - at, 1e-3)
-
-    def _forget(self, at: float) -> None:
-        """Drop keys with nothing in their window (bounded memory under many clients)."""
-        for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= at - self.window]:
-            del self._hits[key]
+        if self._windows.limiter.hit(self._item, key):
+            return 0.0
+        return max(self._windows.wait([self._item], key), 1e-3)
 
     @staticmethod
     def retry_after(wait: float) -> str:

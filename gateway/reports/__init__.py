@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import typing
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
@@ -89,6 +90,55 @@ def build_in_session(
         .distinct()
         .order_by(Observation.form_code, Observation.period_key, Observation.reporting_unit)
     ).all()
+    with _page_cache(session):
+        return _build_all(
+            session,
+            regime,
+            keys,
+            unsent,
+            sender=sender,
+            destinations=destinations,
+            sealer=sealer,
+            clock=clock,
+            fmt=fmt,
+            actor=actor,
+        )
+
+
+SQLITE_BUILD_CACHE_KIB = 65_536
+"""SQLite's page cache while reports are built (the connection's default is 2 MB): linking rewrites
+every observation row of the period, and with the default cache the dirty pages were spilled and
+read back throughout; 64 MB took a third off linking 100,000 observations (issue 19). A bound, not a
+size that grows with the values; the connection's own setting is restored after the build."""
+
+
+@contextmanager
+def _page_cache(session: Session) -> Iterator[None]:
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BUILD_CACHE_KIB:d}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before or -2000):d}")
+
+
+def _build_all(
+    session: Session,
+    regime: RegimeDef,
+    keys: Sequence[Any],
+    unsent: list[ColumnElement[bool]],
+    *,
+    sender: UnitSettings,
+    destinations: dict[str, DestinationSettings],
+    sealer: Sealer,
+    clock: Clock,
+    fmt: Literal["json", "xml"] | None,
+    actor: str,
+) -> list[BuiltPacket]:
     names = figure_names(sealer.profile)
     built: list[BuiltPacket] = []
     pending: list[Prepared] = []

@@ -109,9 +109,17 @@ def add_timestamp(signed: bytes, tsa: TsaClient, profile: Profile) -> bytes:
     if signature is None or value is None:
         raise SignatureInvalid("unsigned", "only a signed packet can be timestamped", location="packet to stamp")
     token = tsa.stamp(base64.b64decode("".join((value.text or "").split())))
+    before = bytes(etree.tostring(signature, method="c14n", exclusive=True, with_comments=False))
     holder = etree.SubElement(signature, f"{{{xmldsig.DS}}}Object")
     stamp = etree.SubElement(holder, f"{{{TS_NS}}}DauThoiGian", nsmap={"ts": TS_NS})
     stamp.text = base64.b64encode(token).decode("ascii")
+    at = signed.rfind(before)
+    if at >= 0 and signed[at + len(before) :].lstrip().startswith(b"</"):
+        # The Signature stands in its C14N form (as ``xmldsig.sign_canonical`` writes it): put the
+        # stamped Signature, in the same form, in its place, so the document stays one a verifier
+        # finds verbatim (``xmldsig.check``) and nothing else in it is re-serialised.
+        after = bytes(etree.tostring(signature, method="c14n", exclusive=True, with_comments=False))
+        return signed[:at] + after + signed[at + len(before) :]
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 

@@ -64,7 +64,6 @@ def sign(root: etree._Element, key: SigningKey) -> bytes:
 def sign_canonical(data: bytes, key: SigningKey) -> bytes:
     """``sign`` for a document already in exclusive C14N form (the packet writer's ``canonical=True``
     output, ``CanonicalXml``): those octets are digested as they are, nothing parsed."""
-    data = bytes(data)
     signature = etree.Element(_tag("Signature"), nsmap={"ds": DS})
     signed_info = _child(signature, "SignedInfo")
     _child(signed_info, "CanonicalizationMethod", Algorithm=_EXC_C14N)
@@ -92,7 +91,8 @@ def sign_canonical(data: bytes, key: SigningKey) -> bytes:
         _child(x509_data, "X509Certificate").text = _pem_body(certificate)
     end = data.rindex(b"</")  # the root's end tag: C14N always writes one
     element = etree.tostring(signature, method="c14n", exclusive=True, with_comments=False)
-    return _DECLARATION + data[:end] + bytes(element) + data[end:]
+    whole = memoryview(data)  # one copy of the document, in the join
+    return b"".join((_DECLARATION, whole[:end], bytes(element), whole[end:]))
 
 
 _DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>\n"
