@@ -27,6 +27,7 @@ FULL = [
     ["api_bench.py"],
     ["dashboard_bench.py"],
     ["scale_out_bench.py"],
+    ["startup_bench.py"],
     # The national load at a tenth of its size (a few minutes); the whole load: bench/nation_bench.py
     ["nation_bench.py", "--scale", "100k"],
 ]
@@ -39,6 +40,7 @@ QUICK = [
     ["api_bench.py", "--seconds", "3", "--rounds", "1", "--requests", "500"],
     ["dashboard_bench.py", "--deliveries", "10000"],
     ["scale_out_bench.py", "--packets", "500"],
+    ["startup_bench.py", "--rounds", "1"],
     ["nation_bench.py", "--scale", "10k"],
 ]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import audit, outbox
@@ -297,7 +297,10 @@ class DeliveryService:
             assert len(locked) == len(rows)
             receipts = [str(x.receipt.status.packet_id) for x in sent if x.receipt and x.receipt.status]
             known = set(session.scalars(select(StatusReceipt.packet_id).where(StatusReceipt.packet_id.in_(receipts))))
-            results = [self._record(session, item, locked=True, receipts=known) for item in sent]
+            attempts: list[dict[str, Any]] = []
+            results = [self._record(session, item, locked=True, receipts=known, attempts=attempts) for item in sent]
+            if attempts:  # the batch's attempt rows in one multi-row INSERT, not one ORM object each
+                session.execute(insert(DeliveryAttempt), attempts)
         for item, result in zip(sent, results, strict=True):
             _log_result(item.delivery_id, rows[item.delivery_id], result)
         return results
@@ -354,7 +357,13 @@ class DeliveryService:
         return _Sent(delivery_id, attempt_no, created_at, receipt, failure, elapsed)
 
     def _record(
-        self, session: Session, sent: _Sent, *, locked: bool = False, receipts: set[str] | None = None
+        self,
+        session: Session,
+        sent: _Sent,
+        *,
+        locked: bool = False,
+        receipts: set[str] | None = None,
+        attempts: list[dict[str, Any]] | None = None,
     ) -> AttemptResult:
         if sent.defer:
             return self._defer_in(session, sent.delivery_id, sent.defer, sent.why)
@@ -368,6 +377,7 @@ class DeliveryService:
             sent.elapsed,
             locked=locked,
             receipts=receipts,
+            attempts=attempts,
         )
 
     def _defer_in(self, session: Session, delivery_id: int, wait: float, why: str) -> AttemptResult:
@@ -400,27 +410,31 @@ class DeliveryService:
         *,
         locked: bool = False,
         receipts: set[str] | None = None,
+        attempts: list[dict[str, Any]] | None = None,
     ) -> AttemptResult:
         """Record one attempt and apply its outcome, inside the caller's transaction (``locked``: the
         caller already holds the row, loaded with a locking read, in this session; ``receipts``: the
-        status packets already recorded, as ``_apply_status`` takes them)."""
+        status packets already recorded, as ``_apply_status`` takes them; ``attempts``: where a batch
+        collects its attempt rows to insert them in one statement, else the row is added here)."""
         now = self.clock.now()
         delivery = session.get(Delivery, delivery_id, with_for_update=None if locked else True)
         assert delivery is not None
         outcome = "ok" if error is None else type(error).__name__
-        session.add(
-            DeliveryAttempt(
-                delivery_id=delivery_id,
-                number=attempt_no,
-                started_at=now - timedelta(seconds=elapsed),
-                duration_ms=int(elapsed * 1000),
-                http_status=receipt.http_status if receipt else error and error.status,
-                outcome=outcome,
-                error=redact(str(error)) if error else (redact(receipt.note) if receipt and receipt.note else None),
-                retry_after=error.retry_after if error else None,
-                worker=self.worker_id,
-            )
-        )
+        attempt = {
+            "delivery_id": delivery_id,
+            "number": attempt_no,
+            "started_at": now - timedelta(seconds=elapsed),
+            "duration_ms": int(elapsed * 1000),
+            "http_status": receipt.http_status if receipt else error and error.status,
+            "outcome": outcome,
+            "error": redact(str(error)) if error else (redact(receipt.note) if receipt and receipt.note else None),
+            "retry_after": error.retry_after if error else None,
+            "worker": self.worker_id,
+        }
+        if attempts is None:
+            session.add(DeliveryAttempt(**attempt))
+        else:
+            attempts.append(attempt)
         if self._observe:
             self._observe(delivery.destination, outcome, elapsed, attempt_no)
         if delivery.state != S.SENDING.value or delivery.claimed_by != self.worker_id:

@@ -113,6 +113,13 @@ def test_the_dashboard_benchmark_serves_every_page() -> None:
     assert re.search(r"^reconciliation_cold_ms=\d+ reconciliation_warm_ms=\d+$", out, re.M), out
 
 
+def test_the_startup_benchmark_times_help_and_a_one_row_ingest() -> None:
+    out = run_bench("startup_bench.py", "--rounds", "1")
+    assert re.search(r"^gateway --help +best wall \d+\.\d\d s, best CPU \d+\.\d\d s", out, re.M), out
+    assert re.search(r"^one-row ingest +best wall \d+\.\d\d s, best CPU \d+\.\d\d s", out, re.M), out
+    assert re.search(r"^one-row ingest loaded \d+ modules$", out, re.M), out
+
+
 def test_the_nation_benchmark_runs_the_whole_path_and_ends_with_its_totals() -> None:
     out = run_bench("nation_bench.py", "--provinces", "2", "--indicators", "3", "--communes", "4", timeout=400)
     last = out.strip().splitlines()[-1]
