@@ -55,6 +55,7 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (database, PKI)")
     args = parser.parse_args()
     from gateway.signing.testpki import make_test_pki
 
@@ -103,6 +104,10 @@ def main() -> None:
             f"(each: {', '.join(f'{w:.2f}/{c:.2f}' for w, c in runs)} wall/CPU) goal < 0.5 s"
         )
     print(f"one-row ingest loaded {modules.split()[-1]} modules")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

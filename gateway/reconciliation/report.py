@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, Protocol, TypeGuard, runtime_checkable
 
 from sqlalchemy import ColumnElement, Connection, Text, func, insert, select, type_coerce
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.clock import as_utc
@@ -230,7 +231,16 @@ def backfill(session: Session, packet_ids: list[str], profile: Profile) -> dict[
         for packet_id, payload in session.execute(select(Packet.id, Packet.payload).where(Packet.id.in_(chunk))):
             found[packet_id] = _parsed_figures(payload, profile, f"packet {packet_id}")
     if found:
-        session.execute(insert(PacketFigures), [{"packet_id": k, "figures": v} for k, v in found.items()])
+        # Two first reconciliations of a period at once (PostgreSQL, read committed) both parse it; the
+        # second's rows are the same, so it keeps the first's instead of failing on the primary key.
+        rows = [{"packet_id": k, "figures": v} for k, v in found.items()]
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            session.execute(postgresql.insert(PacketFigures).on_conflict_do_nothing(), rows)
+        elif dialect == "sqlite":
+            session.execute(sqlite.insert(PacketFigures).on_conflict_do_nothing(), rows)
+        else:
+            session.execute(insert(PacketFigures), rows)
     return found
 
 

@@ -385,10 +385,10 @@ def _verbatim(data: bytes, root: etree._Element, signature: etree._Element) -> b
     anywhere, so after the element come only whitespace and the root's end tag; the serialisation
     declares the XML-DSig namespace itself and holds no ``]]>`` (lxml escapes ``>``), so where it
     stands is not inside a CDATA section, an attribute or another element of that name. The bytes
-    must be UTF-8 as declared, so the octets cut out mean what the parse read."""
-    encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper()
-    if encoding not in ("UTF-8", "UTF8"):
-        return None
+    must be UTF-8 and XML 1.0 as declared, so the octets cut out mean what the parse read."""
+    info = root.getroottree().docinfo
+    if (info.encoding or "UTF-8").upper() not in ("UTF-8", "UTF8") or info.xml_version not in (None, "1.0"):
+        return None  # other bytes for the same text, or XML 1.1's other line-end rules: canonicalise
     start = 0
     if data.startswith(b"<?xml"):
         start = data.find(b"?>") + 2

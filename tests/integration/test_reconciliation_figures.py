@@ -8,6 +8,8 @@ computation); a database upgraded from 0011 gets its figures on first use. SQLit
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +29,7 @@ from gateway.db.models import Base, Delivery, DeliveryAttempt, IngestRun, Observ
 from gateway.packets import model as m
 from gateway.packets.validate import write_packet
 from gateway.reconciliation import figures
-from gateway.reconciliation.report import _parsed_figures
+from gateway.reconciliation.report import _parsed_figures, reconcile
 from gateway.reports import build_reports
 from gateway.sim.faults import FaultPlan
 from gateway.sim.national import DATA_PATH
@@ -183,6 +185,60 @@ def _packet(unit: str, values: list[tuple[str, str]]) -> m.Envelope:
 def test_a_database_from_before_0012_gets_its_figures_on_first_use(
     gateway_factory: GatewayFactory, database_url: str
 ) -> None:
+    sent = _database_from_before_0012(database_url)
+    gw = gateway_factory(database_url=database_url, clock=FrozenClock(WHEN))  # upgrades to head
+    with gw.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(PacketFigures)) == 0
+    with gw.engine.connect() as conn:  # the migrated table is the one the models declare
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diffs if "packet_figures" in repr(d)] == []
+    report = gw.reconcile(period=PERIOD)
+    verdicts = {(line.reporting_unit, line.indicator): (line.classification, line.sent_value) for line in report.lines}
+    assert verdicts == {
+        ("U1", "0501"): ("match", "1250.5"),
+        ("U1", "0601"): ("value_mismatch", "310"),  # the source says 300 now
+        ("U2", "0501"): ("match", "7"),
+    }
+    with gw.sessions() as s:
+        stored = {k: v for k, v in s.execute(select(Packet.reporting_unit, PacketFigures.figures).join(Packet))}
+    assert {unit: figures.decode(text) for unit, text in stored.items()} == {
+        unit: {(code, ""): [(value, "tỷ đồng")] for code, value in values} for unit, values in sent.items()
+    }
+    with statements(gw) as seen:  # from now on, as for packets the outbox stored: no packet bytes read
+        again = gw.reconcile(period=PERIOD)
+    assert reads_packet_bytes(seen) == [] and [x.as_dict() for x in again.lines] == [x.as_dict() for x in report.lines]
+
+
+def test_two_first_reconciliations_at_once_both_succeed(gateway_factory: GatewayFactory, database_url: str) -> None:
+    """After the upgrade, two people open the period at the same moment: on PostgreSQL both parse the
+    packets and write the same rows; the second used to fail on the primary key."""
+    _database_from_before_0012(database_url)
+    gw = gateway_factory(database_url=database_url, clock=FrozenClock(WHEN))
+    first = gw.sessions()
+    reconcile(first, profile=gw.profile, period=PERIOD)  # its rows written, not yet committed
+    failures: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with gw.sessions() as s:
+                assert len(reconcile(s, profile=gw.profile, period=PERIOD).lines) == 3
+                s.commit()
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(0.5)  # PostgreSQL: the second waits on the first's uncommitted rows; SQLite: on its lock
+    first.commit()
+    first.close()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and failures == []
+    with gw.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(PacketFigures)) == 2
+
+
+def _database_from_before_0012(database_url: str) -> dict[str, list[tuple[str, str]]]:
+    """A database at 0011 holding two report packets, their deliveries and the source values."""
     engine = create_engine(database_url)
     upgrade(engine, "0011")
     sent = {"U1": [("0501", "1250.5"), ("0601", "310")], "U2": [("0501", "7")]}
@@ -227,25 +283,4 @@ def test_a_database_from_before_0012_gets_its_figures_on_first_use(
                 )
             )  # fmt: skip
     engine.dispose()
-
-    gw = gateway_factory(database_url=database_url, clock=FrozenClock(WHEN))  # upgrades to head
-    with gw.sessions() as s:
-        assert s.scalar(select(func.count()).select_from(PacketFigures)) == 0
-    with gw.engine.connect() as conn:  # the migrated table is the one the models declare
-        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    assert [d for d in diffs if "packet_figures" in repr(d)] == []
-    report = gw.reconcile(period=PERIOD)
-    verdicts = {(line.reporting_unit, line.indicator): (line.classification, line.sent_value) for line in report.lines}
-    assert verdicts == {
-        ("U1", "0501"): ("match", "1250.5"),
-        ("U1", "0601"): ("value_mismatch", "310"),  # the source says 300 now
-        ("U2", "0501"): ("match", "7"),
-    }
-    with gw.sessions() as s:
-        stored = {k: v for k, v in s.execute(select(Packet.reporting_unit, PacketFigures.figures).join(Packet))}
-    assert {unit: figures.decode(text) for unit, text in stored.items()} == {
-        unit: {(code, ""): [(value, "tỷ đồng")] for code, value in values} for unit, values in sent.items()
-    }
-    with statements(gw) as seen:  # from now on, as for packets the outbox stored: no packet bytes read
-        again = gw.reconcile(period=PERIOD)
-    assert reads_packet_bytes(seen) == [] and [x.as_dict() for x in again.lines] == [x.as_dict() for x in report.lines]
+    return sent

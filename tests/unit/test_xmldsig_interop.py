@@ -134,7 +134,9 @@ def test_a_signed_info_changed_after_signing_is_refused(test_pki: Path, tmp_path
     root = etree.fromstring(signed)
     digest = root.find(f".//{{{DS}}}DigestValue")
     assert digest is not None and digest.text
-    forged = signed.replace(digest.text.encode(), b"A" + digest.text.encode()[1:], 1)
+    first = b"B" if digest.text.startswith("A") else b"A"  # another first character, always
+    forged = signed.replace(digest.text.encode(), first + digest.text.encode()[1:], 1)
+    assert forged != signed
     with pytest.raises(SignatureInvalid) as caught:
         verifier(test_pki).verify(forged, "forged")
     assert caught.value.code == "tampered"
@@ -181,3 +183,16 @@ def test_a_document_declared_in_another_encoding_is_canonicalised_not_cut(test_p
     with pytest.raises(SignatureInvalid) as caught:
         verifier(test_pki).verify(latin, "latin-1")
     assert caught.value.code == "tampered"
+
+
+def test_an_xml_1_1_declaration_is_canonicalised_not_cut(test_pki: Path) -> None:
+    """XML 1.1 has other line-end rules (U+0085, U+2028), so the same octets need not mean the same
+    text: such a document never takes the verbatim cut. Here the C14N path still finds it intact."""
+    signed = signer(test_pki).sign(packet_bytes())
+    eleven = signed.replace(b"version='1.0'", b"version='1.1'", 1)
+    assert eleven != signed
+    root = safe.parse_xml(eleven, "test")
+    assert xmldsig._verbatim(eleven, root, root[-1]) is None
+    plain = safe.parse_xml(signed, "test")
+    assert xmldsig._verbatim(signed, plain, plain[-1]) is not None
+    assert checked(eleven, test_pki) == checked(signed, test_pki)
