@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -159,7 +160,14 @@ class IngestReport:
 
 
 def _reason_class(reason: str) -> str:
-    return excerpt(reason.split(":")[0].split("(")[0].strip())  # whole words: never "chưa có số li"
+    """The reason a run's summary counts under: up to its first colon, parenthesised asides left out
+    (a commune's name), the rest of the sentence kept. Cutting at the first parenthesis made
+    "commune '04183' (Xã Mường Lầm) belongs to province 14, not 15" a bare "commune '04183'"."""
+    head = _ASIDE.sub("", reason.split(":")[0]).split("(")[0]  # an unclosed parenthesis: cut there
+    return excerpt(head.strip())  # whole words: never "chưa có số li"
+
+
+_ASIDE = re.compile(r"\s*\([^()]*\)")
 
 
 def value_key(

@@ -85,3 +85,18 @@ def test_a_merged_sum_too_long_to_carry_sends_its_parts_to_quarantine(
     )
     with sessions() as s:
         assert list(s.scalars(select(Observation))) == []
+
+
+def test_a_commune_of_another_province_is_summarised_with_its_whole_reason(tmp_path: Path) -> None:
+    """The run's summary counted "commune '04183' (Xã Mường Lầm) belongs to province 14, not 15" as a
+    bare "commune '04183'": the class was cut at the first parenthesis."""
+    rows = [
+        ["T0201", "Dân số", "người", "2026-THANG-10", "04183", "7300"],  # Xã Mường Lầm: Sơn La (14)
+        ["T0201", "Dân số", "người", "2026-THANG-10", "02647", "10574"],  # Phường Lào Cai (15)
+    ]
+    source = tmp_path / "typed.csv"
+    source.write_text(",".join(FIELDS) + "\n" + "\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    report, reasons, _, _ = run(CsvReader(source), tmp_path)
+    assert (report.read, report.mapped, report.quarantined) == (2, 1, 1)
+    assert reasons == ["commune '04183' (Xã Mường Lầm) belongs to province 14, not 15"]
+    assert dict(report.reasons) == {"commune '04183' belongs to province 14, not 15": 1}
