@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -34,6 +35,8 @@ from gateway.errors import InputError, UnsafeInputError
 
 if TYPE_CHECKING:
     import msgspec
+
+log = logging.getLogger(__name__)
 
 Format = Literal["json", "xml"]
 
@@ -124,11 +127,17 @@ _LONG_NUMBER = b"\x01" * (MAX_NUMBER_DIGITS + 1)
 
 
 @cache
-def _codec() -> tuple[msgspec.json.Decoder[Any], msgspec.json.Encoder]:
+def _codec() -> tuple[msgspec.json.Decoder[Any], msgspec.json.Encoder] | None:
     """msgspec's JSON decoder and encoder, imported when the first JSON document is parsed (not
-    at every command's start). Decimals are written back as numbers, as they were read."""
-    import msgspec
+    at every command's start). Decimals are written back as numbers, as they were read.
 
+    None, said once in the log, in an environment installed before msgspec was a dependency: every
+    document then goes to the strict parser, which reads the same documents, only slower."""
+    try:
+        import msgspec
+    except ImportError:
+        log.warning("msgspec is not installed: JSON is read by the slower strict parser only (pip install -e .)")
+        return None
     return msgspec.json.Decoder(float_hook=_exact_decimal), msgspec.json.Encoder(decimal_format="number")
 
 
@@ -156,7 +165,10 @@ def _compact(data: bytes) -> Any:
     long integer is ever converted."""
     if _LONG_NUMBER in data.translate(_NUMBER_CHARS):
         return _NOT_COMPACT
-    decoder, encoder = _codec()
+    codec = _codec()
+    if codec is None:
+        return _NOT_COMPACT
+    decoder, encoder = codec
     try:
         doc = decoder.decode(data)
         again = encoder.encode(doc)
