@@ -15,7 +15,10 @@ against the CRLs in the trust directory, cached per certificate while provably u
 ``TrustStore.validate``), and, in the second table, what verification adds to reading a received
 packet now that the two share one parse: ``given/s`` is ``PacketVerifier.verify(parsed=...)``
 (everything ``full/s`` does but the parse), beside ``Inbound.read`` with a verifier (one parse,
-verify, ``read_packet``) and ``read_packet`` of the same bytes unverified, for scale.
+verify, ``read_packet``) and ``read_packet`` of the same bytes unverified, for scale. ``parse/s`` is
+a plain parse of the same bytes with no check at all (``json.loads``; lxml's ``etree.fromstring``),
+and ``vs p+f`` the full verify against that parse plus the verify floor: what any verifier that has
+to parse the packet first cannot go below.
 ``--rounds`` rounds, each measuring every figure once; the best of each is printed, so a slow
 stretch of a shared machine hits floors and paths alike.
 
@@ -160,6 +163,7 @@ def main() -> None:
                         "given": rate(partial(verifier.verify, signed, "bench", parsed=parsed), args.seconds),
                         "read": rate(partial(inbound.read, signed, source="bench"), args.seconds),
                         "unverified": rate(partial(read_packet, signed, source="bench"), args.seconds),
+                        "parse": rate(partial(json.loads if fmt == "json" else etree.fromstring, signed), args.seconds),
                         # negative: the canonical write's extra cost is the difference of two bests
                         "write": -best_ms(partial(write_packet, envelope, fmt), args.seconds),
                         "write_canon": -best_ms(partial(write_packet, envelope, fmt, canonical=True), args.seconds),
@@ -172,8 +176,10 @@ def main() -> None:
                 check_ratio = best["floor_verify"] / best["check"]
                 worst = max(worst, sign_ratio, check_ratio)
                 given_ratio = best["floor_verify"] / best["given"]
+                parse_and_floor = 1 / (1 / best["parse"] + 1 / best["floor_verify"])  # per second
                 received.append(
                     f"{label:10} {fmt:6} {best['given']:>8.0f} {best['floor_verify']:>8.0f} {given_ratio:>5.1f}x"
+                    f" {best['parse']:>8.0f} {parse_and_floor / best['full']:>6.1f}x"
                     f" {best['read']:>8.0f} {best['unverified']:>12.0f}"
                 )
                 worst_full = max(worst_full, best["floor_verify"] / best["full"])
@@ -185,7 +191,10 @@ def main() -> None:
                     f" {best['floor_verify'] / best['full']:>6.1f}x"
                 )
         print("received packets: verification given the reader's parse; Inbound.read and read_packet for scale")
-        print(f"{'key':10} {'format':6} {'given/s':>8} {'floor':>8} {'ratio':>6} {'read/s':>8} {'unverified/s':>12}")
+        print(
+            f"{'key':10} {'format':6} {'given/s':>8} {'floor':>8} {'ratio':>6} {'parse/s':>8} {'vs p+f':>7}"
+            f" {'read/s':>8} {'unverified/s':>12}"
+        )
         print("\n".join(received))
         batch = [write_packet(envelope, "json", canonical=True) for _ in range(20)]
         signer = PacketSigner(profile, KeyRing([load_key(pki / "signer.p12", passphrase)]))
