@@ -17,13 +17,17 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from adapters.base import ReadItem, ReadProblem, SourceRef
-from adapters.grid import GridCell, GridSheet
 from adapters.legacy_text import Encoding, decode_surface, detect_bytes, unsure_message
 from adapters.long_format import LongFormat
-from adapters.template_spec import Limits
+
+if TYPE_CHECKING:
+    # A template's CSV export is read as a grid (``csv_sheet``); a long-format CSV never needs the
+    # grid reader (lxml) or the layouts' models, so they are imported there (issue 19: start-up).
+    from adapters.grid import GridSheet
+    from adapters.template_spec import Limits
 
 SAMPLE = 256 * 1024
 
@@ -205,6 +209,8 @@ def csv_sheet(
     """A CSV export of a report template (the same grid as its workbook, one sheet named after the
     file), bounded like a worksheet: rows, fields per row, non-empty cells, consecutive empty rows
     and the file's size (``max_decompressed_bytes``)."""
+    from adapters.grid import GridCell, GridSheet
+
     source = str(path)
     try:
         raw = path.open("rb")

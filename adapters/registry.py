@@ -14,15 +14,16 @@ from pathlib import Path
 
 from adapters.base import PeriodRef, Reader, period_ref
 from adapters.long_format import PERIOD_KEY
-from adapters.template_spec import TemplateError, load_template, resolve
+from adapters.template_paths import TemplateError, resolve
 
 # Each reader is imported by its factory: a CSV ingest need not import openpyxl, httpx and tenacity
-# (the json-api reader) first (issue 19: command start-up).
+# (the json-api reader) first, nor build the layouts' pydantic models (issue 19: command start-up).
 
 
 def _templated(kind: str, source: str, options: Mapping[str, str]) -> Reader:
     """A reader by layout; ``TemplateError`` when the layout or the period given is wrong."""
     from adapters.template_reader import TemplateReader
+    from adapters.template_spec import load_template
 
     spec = load_template(resolve(options["template"]))
     if kind == "csv" and (options.get("encoding") or options.get("delimiter")):

@@ -21,16 +21,14 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-# The one place that knows where shipped and operator-supplied data live (the wheel, [resources]).
-from gateway import resources
+# Where a layout file is (``resolve``, through ``gateway.resources``: the one place that knows where
+# shipped and operator-supplied data live) and ``TemplateError`` are in a module without the models.
+from adapters.template_paths import TemplateError as TemplateError
+from adapters.template_paths import resolve as resolve
 from mappings import yaml_files
 
 COLUMN_LETTERS = re.compile(r"^[A-Z]{1,3}$")
 CELL = re.compile(r"^(?P<column>[A-Z]{1,3})(?P<row>[1-9]\d{0,6})$")
-
-
-class TemplateError(ValueError):
-    """The layout file itself is wrong: refuse to read with it, naming the file and key."""
 
 
 class _Closed(BaseModel):
@@ -249,20 +247,6 @@ def compile_header(pattern: str, match: HeaderMatch) -> re.Pattern[str]:
         fold(pattern, HeaderMatch(ignore_case=False, ignore_diacritics=match.ignore_diacritics)),
         re.IGNORECASE if match.ignore_case else 0,
     )
-
-
-def resolve(name: str | Path, relative_to: Path | None = None) -> Path:
-    """A layout named in a mapping (``template: bieu01-ktxh.yaml``): beside the mapping, else in
-    the templates on the resource search path (an operator's folder, then the shipped ones)."""
-    path = Path(name)
-    if path.is_absolute() or path.is_file():
-        return path
-    if relative_to is not None and (relative_to / path).is_file():
-        return relative_to / path
-    for base in resources.search_path("templates"):
-        if (base / path).is_file():
-            return base / path
-    return resources.bundled("templates") / path
 
 
 def load_template(path: Path) -> TemplateSpec:

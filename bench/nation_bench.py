@@ -303,7 +303,7 @@ def counts(database_url: str) -> dict[str, int]:
             "quarantined": one("SELECT COALESCE(SUM(quarantined), 0) FROM ingest_runs"),
             "blank": one("SELECT COALESCE(SUM(blank), 0) FROM ingest_runs"),
             "observations": one("SELECT COUNT(*) FROM observations"),
-            "in_packets": one("SELECT COUNT(*) FROM observations WHERE packet_id IS NOT NULL"),
+            "in_packets": one("SELECT COUNT(*) FROM observation_links"),
             "packets": one("SELECT COUNT(*) FROM packets WHERE packet_type = 'SO_LIEU_BAO_CAO'"),
             "packet_values": one(
                 "SELECT COALESCE(SUM(value_count), 0) FROM packets WHERE packet_type = 'SO_LIEU_BAO_CAO'"

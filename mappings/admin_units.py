@@ -96,11 +96,40 @@ def admin_units(code_list: str) -> AdminUnits:
         return _pre_reform()
     if code_list != "QD19-2025":
         raise UnknownAdminUnit(f"unknown administrative code list {code_list!r}; known: QD19-2025, PRE-2025")
+    provinces, communes = _current_list()
+    return AdminUnits(code_list, REFORM_DATE, provinces, communes)
+
+
+def _current_list() -> tuple[frozenset[str], dict[str, tuple[str, str]]]:
+    """The QD19-2025 provinces and communes, read from the JSON file ``vietnam-provinces`` ships
+    beside its code (``NESTED_DIVISIONS_JSON_PATH``), without importing the package: its Python form
+    is a 3,321-member ``IntEnum`` and as many objects built at import, about a tenth of a second of
+    every ingest's start-up (issue 19); the JSON is the same data (tested equal) and reads in a
+    fiftieth of that. The package's objects are the fallback should a release stop shipping the file."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.find_spec("vietnam_provinces")  # finds the package; does not import it
+    if spec is not None and spec.origin is not None:
+        data = Path(spec.origin).parent / "data" / "nested-divisions.json"
+        try:
+            divisions = json.loads(data.read_bytes())
+        except FileNotFoundError:
+            pass
+        else:
+            return (
+                frozenset(f"{int(p['code']):02d}" for p in divisions),
+                {f"{int(w['code']):05d}": (f"{int(p['code']):02d}", w["name"]) for p in divisions for w in p["wards"]},
+            )
+    return _current_list_from_objects()
+
+
+def _current_list_from_objects() -> tuple[frozenset[str], dict[str, tuple[str, str]]]:
     from vietnam_provinces import Province, Ward
 
     provinces = frozenset(f"{int(p.code):02d}" for p in Province.iter_all())
     communes = {f"{int(w.code):05d}": (f"{int(w.province_code):02d}", w.name) for w in Ward.iter_all()}
-    return AdminUnits(code_list, REFORM_DATE, provinces, communes)
+    return provinces, communes
 
 
 TRANSITION_FILE = Path(str(files("mappings").joinpath("admin", "transition-2025-07-01.csv")))

@@ -19,7 +19,7 @@ import yaml
 
 from gateway import resources
 from gateway.errors import ConfigurationError
-from gateway.packets import model as m
+from gateway.packets import period as m
 from mappings import yaml_files
 
 if TYPE_CHECKING:

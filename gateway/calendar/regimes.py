@@ -23,7 +23,7 @@ from gateway import resources
 from gateway.calendar import FREQUENCIES, PERIODS_PER_YEAR, WorkingCalendar, _clamp, data_window, default_calendar
 from gateway.calendar import last_month_of as _last_month
 from gateway.errors import ConfigurationError
-from gateway.packets import model as m
+from gateway.packets import period as m
 from mappings import yaml_files
 
 REGIMES_DIR = resources.bundled("regimes")  # the shipped regimes; operators add or override on the search path

@@ -121,7 +121,7 @@ def ingest(
         raise checks.CommandInputError("--workers is for --manifest (one source is read by one process)")
 
     from adapters.registry import READERS, UnknownAdapter, reader_for
-    from adapters.template_spec import TemplateError, resolve
+    from adapters.template_paths import TemplateError, resolve
     from gateway.ingest import ingest as run_ingest
     from mappings.indicators import MappingError, load_mapping
 

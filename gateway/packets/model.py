@@ -19,7 +19,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
+from pydantic import Field, StringConstraints, TypeAdapter, model_validator
+
+# The reporting period and the models' base are in their own module: the calendar (and so every
+# ingest) needs them, not the fifty other models here (issue 19: 0.04 s of an ingest's start-up).
+from gateway.packets.period import Part as Part
+from gateway.packets.period import Period as Period
+from gateway.packets.period import PeriodType as PeriodType
 
 DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
 """Plain decimal notation: no exponent, no thousands separators, no leading '+' or zeros."""
@@ -56,17 +62,6 @@ class PacketType(StrEnum):
     DANH_MUC_NHOM_CHI_SO = "DANH_MUC_NHOM_CHI_SO"
     DANH_MUC_PHAN_TO = "DANH_MUC_PHAN_TO"
     DU_LIEU_CHI_SO = "DU_LIEU_CHI_SO"
-
-
-class PeriodType(StrEnum):
-    NGAY = "NGAY"
-    TUAN = "TUAN"
-    THANG = "THANG"
-    QUY = "QUY"
-    SAU_THANG = "6THANG"
-    CHIN_THANG = "9THANG"
-    NAM = "NAM"
-    DOT_XUAT = "DOT_XUAT"
 
 
 class RegimeType(StrEnum):
@@ -112,29 +107,10 @@ class FigureStatus(StrEnum):
     UOC_TINH = "UOC_TINH"
 
 
-class Part(BaseModel):
-    """Base of every canonical model: closed (unknown fields are errors) and immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
-
-
 # ---------------------------------------------------------------- shared parts
 class Unit(Part):
     code: Code
     name: Text
-
-
-class Period(Part):
-    period_type: PeriodType
-    number: int = Field(ge=1, le=366)
-    year: int = Field(ge=1900, le=2999)
-    start: date
-    end: date
-
-    @property
-    def key(self) -> str:
-        """The ``MaKy`` form: ``{Nam}-{LoaiKy}-{SoKy}``, e.g. ``2026-THANG-10``."""
-        return f"{self.year}-{self.period_type.value}-{self.number}"
 
 
 class Disaggregation(Part):

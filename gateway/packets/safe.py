@@ -7,9 +7,11 @@ a BOM, UTF-32, EBCDIC...) and at any offset (a DOCTYPE after a 70 KB comment). C
 processing instructions are refused anywhere in a packet: they split text nodes, so a reader and a
 signature could otherwise see different text (``<MaDinhDanh><!---->H15</MaDinhDanh>``). libxml2's
 default depth limit (256) stands. JSON: strict UTF-8, duplicate keys refused, numbers never become
-floats, bounded nesting. Numbers in both are bounded in length (``MAX_NUMBER_DIGITS``) at parse time,
-well below CPython's 4,300-digit conversion limit, so a huge integer is a located refusal, never a
-crash. Every refusal is an ``UnsafeInputError`` or ``InputError`` that names the source and the place.
+floats, bounded nesting; compact JSON (what signed packets are) is parsed in C and proven to be the
+same document (``_compact``), anything else by the standard library with hooks. Numbers in both
+are bounded in length (``MAX_NUMBER_DIGITS``) at parse time, well below CPython's 4,300-digit
+conversion limit, so a huge integer is a located refusal, never a crash. Every refusal is an
+``UnsafeInputError`` or ``InputError`` that names the source and the place.
 
 Other XML the gateway reads (the parts of an XLSX workbook) goes through the same guard:
 ``parse_xml(..., comments=True)`` for a whole part, ``XmlStream`` for a part too large to hold (a
@@ -20,14 +22,21 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any, Literal
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from lxml import etree
 
 from gateway.errors import InputError, UnsafeInputError
+
+if TYPE_CHECKING:
+    import msgspec
+
+log = logging.getLogger(__name__)
 
 Format = Literal["json", "xml"]
 
@@ -72,6 +81,11 @@ def parse_json(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS, *
     check_size(len(data), source, limits)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    doc = _compact(data)
+    if doc is not _NOT_COMPACT:
+        if check_depth:
+            check_json_depth(doc, source, limits.max_depth)
+        return doc
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -96,8 +110,72 @@ def parse_json(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS, *
         raise InputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", location=source) from exc
     except _DuplicateKey as exc:
         raise InputError(f"duplicate key {exc.args[0]!r} in one object", location=source) from exc
+    except _NumberOutOfRange as exc:
+        raise InputError(
+            f"the number {exc.args[0]} at {_position(text, exc.args[0])} is out of range (its exponent)",
+            location=source,
+        ) from None
     if check_depth:
         check_json_depth(doc, source, limits.max_depth)
+    return doc
+
+
+_NOT_COMPACT: Any = object()
+_JSON_SPACE = b" \t\r\n"
+_NUMBER_CHARS = bytes(1 if chr(i) in "+-.0123456789Ee" else 0 for i in range(256))
+_LONG_NUMBER = b"\x01" * (MAX_NUMBER_DIGITS + 1)
+
+
+@cache
+def _codec() -> tuple[msgspec.json.Decoder[Any], msgspec.json.Encoder] | None:
+    """msgspec's JSON decoder and encoder, imported when the first JSON document is parsed (not
+    at every command's start). Decimals are written back as numbers, as they were read.
+
+    None, said once in the log, in an environment installed before msgspec was a dependency: every
+    document then goes to the strict parser, which reads the same documents, only slower."""
+    try:
+        import msgspec
+    except ImportError:
+        log.warning("msgspec is not installed: JSON is read by the slower strict parser only (pip install -e .)")
+        return None
+    return msgspec.json.Decoder(float_hook=_exact_decimal), msgspec.json.Encoder(decimal_format="number")
+
+
+def _exact_decimal(text: str) -> Decimal:
+    return Decimal(text)  # a float's text as written; an exponent Decimal refuses goes to the strict parser
+
+
+def _compact(data: bytes) -> Any:
+    """The document, parsed in C, when ``data`` is JSON written compactly (RFC 8785's form, as signed
+    packets are sent: no whitespace between tokens); else ``_NOT_COMPACT`` and the strict parser below
+    decides, and names any problem, exactly as before.
+
+    Why: the strict parser calls Python for every object (the duplicate-key hook) and every number,
+    twice plain ``json.loads``, itself about seven times the RSA verification of the same packet
+    (issue 19). msgspec parses in C but keeps the last of two equal keys, so what it read is proven
+    to be the whole text instead: encoded again it must give back ``data`` byte for byte. The
+    encoder writes each key of a dict once, escapes each string one way and writes numbers as they
+    were read (integers as integers, every other number kept as its exact ``Decimal``, as the strict
+    parser's hooks make them), so equal bytes mean the text holds no key twice and means exactly
+    this document: the one the strict parser makes of it. A duplicate key, whitespace, another
+    escape or spelling of a number, a lone surrogate, invalid UTF-8, NaN or nesting past Python's
+    recursion limit all end here (different bytes, or msgspec refuses) and go to the strict parser.
+    Numbers longer than ``MAX_NUMBER_DIGITS`` are looked for before parsing (a run of number
+    characters anywhere, strings included: such a run sends the text to the strict parser), so no
+    long integer is ever converted."""
+    if _LONG_NUMBER in data.translate(_NUMBER_CHARS):
+        return _NOT_COMPACT
+    codec = _codec()
+    if codec is None:
+        return _NOT_COMPACT
+    decoder, encoder = codec
+    try:
+        doc = decoder.decode(data)
+        again = encoder.encode(doc)
+    except (ValueError, TypeError, ArithmeticError, RecursionError):  # msgspec's errors are ValueErrors
+        return _NOT_COMPACT
+    if again != data and again != data.strip(_JSON_SPACE):
+        return _NOT_COMPACT
     return doc
 
 
@@ -106,6 +184,10 @@ class _DuplicateKey(ValueError):
 
 
 class _NumberTooLong(ValueError):
+    pass
+
+
+class _NumberOutOfRange(ValueError):
     pass
 
 
@@ -118,7 +200,10 @@ def _bounded_int(text: str) -> int:
 def _bounded_decimal(text: str) -> Decimal:
     if len(text) > MAX_NUMBER_DIGITS:
         raise _NumberTooLong(text)
-    return Decimal(text)
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # an exponent beyond Decimal's (1e999999999999999999): was a traceback
+        raise _NumberOutOfRange(text) from None
 
 
 def _position(text: str, number: str) -> str:

@@ -177,6 +177,26 @@ def test_refusals_are_answered_with_tu_choi_and_located_reasons(intake: Intake, 
     assert states == ["refused"] * 4 and deliveries == []  # nothing refused is routed
 
 
+def test_deep_nesting_posted_to_the_intake_is_refused_as_such(intake: Intake, test_pki: Path) -> None:
+    """The intake's peek parses without the depth walk (issue 19); the verifier and the reader bound
+    the depth before anything walks the document, so a 200-deep member is still named as such: in
+    a signed packet (outside what was signed, and inside it), and a 10,000-deep one is
+    refused at the parse, before anything is stored."""
+    doc = hand_written("SO_LIEU_BAO_CAO")
+    signed = intake.signed(doc)
+    deep = b'{"X":' + b"[" * 200 + b"]" * 200 + b"," + signed.lstrip()[1:]
+    status = answer_of(intake.post(deep), test_pki)
+    assert status.status is m.ReportStatus.TU_CHOI and "nested deeper than 64" in (status.reason or "")
+    inside = hand_written("SO_LIEU_BAO_CAO")
+    inside["NoiDung"]["X"] = json.loads("[" * 200 + "]" * 200)
+    status = answer_of(intake.post(intake.signed(inside)), test_pki)  # signed with it: the reader names it
+    assert status.status is m.ReportStatus.TU_CHOI and "nested deeper than 64" in (status.reason or "")
+    bomb = intake.post(b'{"MaGoiTin":' + b"[" * 10_000 + b"]" * 10_000 + b"}")
+    assert bomb.status_code == 400 and "nested deeper" in bomb.json()["detail"]
+    with intake.gw.sessions() as s:
+        assert [r.state for r in s.scalars(select(InboundPacket))] == ["refused", "refused"]
+
+
 def test_an_accepted_outline_becomes_a_file_and_a_declined_one_does_not(intake: Intake, test_pki: Path) -> None:
     doc = hand_written("BIEU_MAU_DE_CUONG")
     code = f"DC-TEST-{uuid.uuid4().hex[:6].upper()}"
