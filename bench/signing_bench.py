@@ -22,7 +22,10 @@ to parse the packet first cannot go below.
 ``--rounds`` rounds, each measuring every figure once; the best of each is printed, so a slow
 stretch of a shared machine hits floors and paths alike.
 
-    .venv/bin/python bench/signing_bench.py [--values 1000] [--seconds 1] [--rounds 3] [--clock wall|cpu]
+    .venv/bin/python bench/signing_bench.py [--values 1000] [--seconds 1] [--rounds 3] [--clock wall|cpu] [--split]
+
+``--split`` prints only what the full verify of a received packet is made of (RSA-2048, each part
+against the verify floor: the plain parse, the hardened reader's steps, verification given the parse).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -120,15 +123,90 @@ def best_ms(fn: Callable[[], object], seconds: float) -> float:
     return 1000.0 / rate(fn, seconds)
 
 
+def split(key: SigningKey, signer: PacketSigner, verifier: PacketVerifier, envelope: Any, seconds: float) -> None:
+    """``--split``: what the full verify of a received packet is made of, RSA-2048, each part in ms
+    (of ``CLOCK``) and against the raw verify floor, best of ``--rounds`` (issue 19)."""
+    from gateway.packets.validate import gc_paused
+
+    def paused(fn: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            with gc_paused():
+                return fn()
+
+        return run
+
+    public = key.certificate.public_key()
+    assert isinstance(public, rsa.RSAPublicKey) and isinstance(key.private_key, rsa.RSAPrivateKey)
+    for fmt in FORMATS:
+        signed = signer.sign(write_packet(envelope, fmt, canonical=True))
+        value = canonical_bytes(signed, fmt)
+        signature = key.private_key.sign(value, padding.PKCS1v15(), hashes.SHA256())
+        floor = partial(public.verify, signature, value, padding.PKCS1v15(), hashes.SHA256())
+        parts: list[tuple[str, Callable[[], object]]] = [("floor: RSA verify of the canonical bytes", floor)]
+        if fmt == "json":
+            codec = safe._codec()
+            assert codec is not None, "msgspec is not installed"
+            decoder, encoder = codec
+            doc = decoder.decode(signed)
+            text = signed.decode("utf-8")
+            strict = partial(
+                json.loads,
+                text,
+                object_pairs_hook=safe._no_duplicates,
+                parse_float=safe._bounded_decimal,
+                parse_int=safe._bounded_int,
+                parse_constant=safe._no_constant,
+            )
+            parts += [
+                ("plain json.loads", partial(json.loads, signed)),
+                ("  the same, collector paused", paused(partial(json.loads, signed))),
+                ("long-number scan (translate + find)", partial(_scan, signed)),
+                ("msgspec decode (collector paused)", paused(partial(decoder.decode, signed))),
+                ("msgspec encode + compare", partial(_same, encoder, doc, signed)),
+                ("safe.parse_json (collector paused)", paused(partial(safe.parse_json, signed, check_depth=False))),
+                ("strict parser alone (the old path), paused", paused(strict)),
+            ]
+            parsed: Any = safe.parse_json(signed, check_depth=False)
+        else:
+            parts += [
+                ("plain etree.fromstring", partial(etree.fromstring, signed)),
+                ("safe.parse_xml", partial(safe.parse_xml, signed)),
+            ]
+            parsed = safe.parse_xml(signed)
+        parts += [
+            ("verify given the parse", partial(verifier.verify, signed, "bench", parsed=parsed)),
+            ("full verify (PacketVerifier.verify)", partial(verifier.verify, signed, "bench")),
+        ]
+        print(f"{fmt} ({len(signed)} bytes){'ms':>38} {'x floor':>8}")
+        floor_ms = 0.0
+        for name, fn in parts:
+            ms = min(best_ms(fn, seconds) for _ in range(ROUNDS))
+            floor_ms = floor_ms or ms
+            print(f"  {name:44} {ms:7.3f} {ms / floor_ms:8.1f}")
+
+
+def _scan(data: bytes) -> bool:
+    return safe._LONG_NUMBER in data.translate(safe._NUMBER_CHARS)
+
+
+def _same(encoder: Any, doc: Any, data: bytes) -> bool:
+    return bool(encoder.encode(doc) == data)
+
+
+ROUNDS = 3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--values", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="what a figure's second is")
+    parser.add_argument("--split", action="store_true", help="only what the full verify is made of (RSA-2048)")
     args = parser.parse_args()
-    global CLOCK
+    global CLOCK, ROUNDS
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    ROUNDS = args.rounds
     profile = load_profile()
     # Signed now, as a packet is: the certificate-path outcome is cached while the CRLs on file
     # cover the signing time (a packet signed before the current CRL was issued is validated afresh).
@@ -137,6 +215,10 @@ def main() -> None:
         pki = make_test_pki(Path(tmp))
         passphrase = read_passphrase(file=pki / "passphrase.txt")
         verifier = PacketVerifier(profile, TrustStore(pki / "trust"), max_age=None)
+        if args.split:
+            key = load_key(pki / "signer.p12", passphrase)
+            split(key, PacketSigner(profile, KeyRing([key])), verifier, envelope, args.seconds)
+            return
         print(
             f"packet: SO_LIEU_BAO_CAO with {args.values} values; {args.seconds:g} s ({args.clock}) per figure,"
             f" best of {args.rounds} rounds"

@@ -69,6 +69,9 @@ def test_the_signing_benchmark_runs_for_both_keys_and_formats() -> None:
         assert float(row[2]) > 0 and float(row[7]) > 0 and float(row[8]) > 0  # given/s, read/s, unverified/s
         assert float(row[5]) > 0 and float(row[6].rstrip("x")) > 0  # parse/s, full against parse + floor
     assert re.search(r"^batch of 20 .* sign_many \d+ packets/s", out, re.M), out
+    split = run_bench("signing_bench.py", "--values", "20", "--seconds", "0.02", "--rounds", "1", "--split")
+    assert re.search(r"^  floor: RSA verify of the canonical bytes +\d+\.\d+ +1\.0$", split, re.M), split
+    assert len(re.findall(r"^  full verify \(PacketVerifier\.verify\) +\d+\.\d+ +\d+\.\d$", split, re.M)) == 2, split
     assert re.search(r"worst sign/sig \d+\.\dx; full verify with its parse \d+\.\dx; .* \d+\.\dx$", out, re.M), out
 
 
