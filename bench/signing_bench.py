@@ -17,8 +17,8 @@ packet now that the two share one parse: ``given/s`` is ``PacketVerifier.verify(
 (everything ``full/s`` does but the parse), beside ``Inbound.read`` with a verifier (one parse,
 verify, ``read_packet``) and ``read_packet`` of the same bytes unverified, for scale. ``parse/s`` is
 a plain parse of the same bytes with no check at all (``json.loads``; lxml's ``etree.fromstring``),
-and ``vs p+f`` the full verify against that parse plus the verify floor: what any verifier that has
-to parse the packet first cannot go below.
+and ``vs p+f`` the full verify against that parse plus the verify floor: the reference for a
+verifier that has to parse the packet before it can check it.
 ``--rounds`` rounds, each measuring every figure once; the best of each is printed, so a slow
 stretch of a shared machine hits floors and paths alike.
 
