@@ -42,7 +42,7 @@ from gateway.errors import Conflict, GatewayError, InputError, PacketInvalid, Si
 from gateway.packets import model as m
 from gateway.packets import safe
 from gateway.packets.convert import convert
-from gateway.packets.validate import write_packet
+from gateway.packets.validate import gc_paused, write_packet
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ def peek(data: bytes, profile: Any, source: str) -> Peeked:
         # No depth walk here (a Python pass over every container): nothing descends into the document
         # before ``Inbound.read``, whose verifier bounds the depth before its RFC 8785 fallback walks
         # it and whose reader's closed schema bounds it (and names a deep document) for the rest.
-        doc = document = safe.parse_json(data, source, INTAKE_LIMITS, check_depth=False)
+        with gc_paused():  # thousands of containers: no collector passes over them while they are made
+            doc = document = safe.parse_json(data, source, INTAKE_LIMITS, check_depth=False)
         if not isinstance(doc, dict):
             raise InputError("a packet is a JSON object", location=source)
         raw_id, raw_type, raw_sender = doc.get(id_name), doc.get(type_name), doc.get(sender_name)

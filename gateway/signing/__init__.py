@@ -39,16 +39,17 @@ class Inbound:
         """The packet and who signed it. ``parsed``: the document ``packets.safe`` already made of
         exactly ``data`` (a caller that peeked into it), so that it is parsed once in all."""
         from gateway.packets.safe import DEFAULT_LIMITS
-        from gateway.packets.validate import read_packet
+        from gateway.packets.validate import gc_paused, read_packet
 
         limits = limits or DEFAULT_LIMITS
         if self.verifier is None:
             return read_packet(data, source=source, profile=self.profile, limits=limits, parsed=parsed), None
-        verified = self.verifier.verify(data, source, limits=limits, parsed=parsed)
-        # Read from what the verifier proved signed, from its parse of it: one parse per packet.
-        packet = read_packet(
-            verified.data, source=source, profile=self.profile, limits=limits, parsed=verified.document
-        )
+        with gc_paused():  # the verifier's parse and the reader's model: no collector passes between them
+            verified = self.verifier.verify(data, source, limits=limits, parsed=parsed)
+            # Read from what the verifier proved signed, from its parse of it: one parse per packet.
+            packet = read_packet(
+                verified.data, source=source, profile=self.profile, limits=limits, parsed=verified.document
+            )
         # The sending unit as read from exactly the signed bytes must be the certificate's unit; a
         # certificate without a unit code cannot vouch for any sender.
         if verified.signer.unit_code != packet.sender.code:

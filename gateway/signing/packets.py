@@ -173,7 +173,7 @@ class PacketVerifier:
         first (``jcs.verify``), and the reader's closed schema bounds it for the rest."""
         received = at or self.clock.now()
         if safe.sniff(data) == "json":
-            doc = parsed if parsed is not None else safe.parse_json(data, source, limits, check_depth=False)
+            doc = parsed if parsed is not None else _parse_json(data, source, limits)
             if not isinstance(doc, dict):
                 raise SignatureInvalid("malformed", "a packet is a JSON object", location=source)
             names = _names(self.profile)
@@ -261,6 +261,17 @@ class PacketVerifier:
                 "too_old", f"signed at {raw}, more than {self.max_age.days} days before receipt", location=source
             )
         return signed_at
+
+
+def _parse_json(data: bytes, source: str, limits: safe.Limits) -> Any:
+    """The hardened parse, with the cyclic collector paused while it makes its thousands of
+    containers (``validate.gc_paused``: in a process with a large heap the collector's passes cost
+    a third of the parse, issue 19). Imported here, not at the top: the reader's modules are loaded
+    by who verifies."""
+    from gateway.packets.validate import gc_paused
+
+    with gc_paused():
+        return safe.parse_json(data, source, limits, check_depth=False)
 
 
 def _json_sender(doc: dict[str, Any], profile: Profile) -> str | None:

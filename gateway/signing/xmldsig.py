@@ -154,12 +154,26 @@ def inspect(data: bytes, root: etree._Element, source: str) -> tuple[x509.Certif
     _check_method(signature, source)
     for digest in _ds(signature, "ds:SignedInfo/ds:Reference/ds:DigestMethod"):
         _check_digest(digest.get("Algorithm", ""), source)
-    certs = [
-        x509.load_der_x509_certificate(_b64(c.text or "", source))
-        for c in _ds(signature, "ds:KeyInfo/ds:X509Data/ds:X509Certificate")
-    ]
-    if not certs:
+    texts = tuple(c.text or "" for c in _ds(signature, "ds:KeyInfo/ds:X509Data/ds:X509Certificate"))
+    if not texts:
         raise SignatureInvalid("malformed", "KeyInfo carries no X509Certificate", location=source)
+    try:
+        return _certificates(texts)
+    except binascii.Error as exc:
+        raise SignatureInvalid("malformed", "X509Certificate is not base64", location=source) from exc
+    except ValueError as exc:  # base64, but not a certificate: was a bare ValueError (a 500 at the intake)
+        raise SignatureInvalid(
+            "malformed", f"X509Certificate is not a DER certificate ({exc})", location=source
+        ) from exc
+
+
+@lru_cache(maxsize=256)
+def _certificates(texts: tuple[str, ...]) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
+    """The signer's certificate and the others, from ``X509Certificate`` texts as they stand; loaded
+    and told apart once per distinct text (a sender signs every packet with the same ones: the
+    issuer/subject comparisons of ``_leaf`` cost more than the signature check, issue 19). Raises
+    ``binascii.Error`` (not base64) or ``ValueError`` (not a certificate); refusals are not kept."""
+    certs = [x509.load_der_x509_certificate(base64.b64decode("".join(t.split()), validate=True)) for t in texts]
     signer = _leaf(certs)
     return signer, tuple(c for c in certs if c is not signer)
 

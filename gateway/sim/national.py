@@ -34,7 +34,7 @@ from gateway.clock import VN_TZ
 from gateway.errors import GatewayError, PacketInvalid, SignatureInvalid
 from gateway.packets import model as m
 from gateway.packets import safe
-from gateway.packets.validate import read_packet, write_packet
+from gateway.packets.validate import gc_paused, read_packet, write_packet
 from gateway.signing.packets import PacketSigner, PacketVerifier
 from gateway.signing.seal import verify_attachments
 from gateway.sim.faults import FaultPlan, FaultState
@@ -210,7 +210,8 @@ def _read_once(data: bytes) -> tuple[m.Envelope, Any]:
     per packet (issue 19; the verifier parsed the same bytes again)."""
     source = "request body"
     if safe.sniff(data) == "json":
-        parsed: Any = safe.parse_json(data, source, check_depth=False)  # the closed schema bounds depth
+        with gc_paused():  # thousands of containers: no collector passes over them while they are made
+            parsed: Any = safe.parse_json(data, source, check_depth=False)  # the closed schema bounds depth
     else:
         parsed = safe.parse_xml(data, source)
     return read_packet(data, source=source, parsed=parsed), parsed

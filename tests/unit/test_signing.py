@@ -229,6 +229,26 @@ def test_two_signatures_are_refused(test_pki: Path) -> None:
     assert refused(test_pki, etree.tostring(root)).code == "wrapping"
 
 
+@pytest.mark.parametrize(
+    ("replacement", "message"),
+    [
+        ("bm90IGEgY2VydGlmaWNhdGUgYXQgYWxs", "not a DER certificate"),  # base64 of 'not a certificate at all'
+        ("not*base64", "not base64"),
+    ],
+)
+def test_an_embedded_certificate_that_is_not_one_is_a_located_refusal(
+    test_pki: Path, replacement: str, message: str
+) -> None:
+    """Base64 that is not a DER certificate escaped ``xmldsig.inspect`` as a bare ValueError (a 500
+    at the intake); the certificates are now loaded once per distinct text, refusals never kept."""
+    signed = signer(test_pki).sign(packet_bytes("xml"))
+    text = etree.fromstring(signed).find(".//ds:X509Certificate", NS).text
+    for _ in range(2):  # the second time too: nothing cached from the first refusal
+        error = refused(test_pki, signed.replace(text.encode(), replacement.encode()))
+        assert error.code == "malformed" and message in str(error) and "packet.bin" in str(error)
+    assert verifier(test_pki).verify(signed, "packet.bin").signer.unit_code == "H15"
+
+
 # ---------------------------------------------------------------- time, sender, revocation unknown
 def test_signing_time_far_in_the_past_or_future_is_refused(test_pki: Path) -> None:
     old = report_packet()
