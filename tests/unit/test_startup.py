@@ -146,7 +146,7 @@ def test_a_one_row_csv_ingest_imports_neither_signing_nor_http_nor_xlsx_librarie
     # Nor what a long-format CSV does not read with (issue 19, this session): the admin-unit list's
     # Python form, the template layouts' models and the grid reader (lxml), the other commands.
     assert packages.isdisjoint({"vietnam_provinces", "lxml"}), sorted(packages & {"vietnam_provinces", "lxml"})
-    assert modules.isdisjoint({"adapters.template_spec", "adapters.grid"})
+    assert modules.isdisjoint({"adapters.template_spec", "adapters.grid", "gateway.packets.model"})
     assert "gateway.packets.period" in modules  # the regime check's period, without the packet models
     assert {m for m in modules if m.startswith("gateway.cli.")} <= {
         "gateway.cli.common",
