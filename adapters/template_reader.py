@@ -33,6 +33,9 @@ ANY_PERIOD_KEY = re.compile(r"(?<!\d)(?P<year>\d{4})-(?P<type>THANG|QUY|6THANG|9
 ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
 _PLAIN = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _VIETNAMESE = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")
+_CANONICAL = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d*[1-9])?")
+"""A number cell already written as ``plain_decimal`` writes it (no exponent, no leading or trailing
+zero): what most writers store for a value typed by hand (``104.729``, ``1500``)."""
 
 
 def roman(text: str) -> int | None:
@@ -62,6 +65,17 @@ def number_text(cell: GridCell, text_format: str) -> str | None:
     meant is the double at 15 significant digits: what the officer typed and sees. Text is read
     exactly, in the one format the template declares (never guessed per cell)."""
     raw = cell.text.strip().replace("\u00a0", "")
+    # Up to 15 significant digits, the double's 15-digit form is these digits (DBL_DIG = 15; 24
+    # characters keep far from subnormal doubles): the text is the value the float and Decimal round
+    # trip below makes (issue 19: that round trip was a fifth of reading a workbook).
+    if (
+        cell.numeric
+        and len(raw) <= 24
+        and raw != "-0"
+        and _CANONICAL.fullmatch(raw)
+        and len(raw.lstrip("-0.").replace(".", "")) <= 15
+    ):
+        return raw
     try:
         if cell.numeric:
             as_double = float(raw)
@@ -566,4 +580,4 @@ def _display(cell: GridCell) -> str:
 
 
 def _raw_row(cells: dict[int, GridCell]) -> list[str]:
-    return [_display(c) for _, c in sorted(cells.items())][:10]
+    return [_display(c) for _, c in sorted(cells.items())[:10]]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gateway.calendar import WorkingCalendar
 from gateway.calendar.regimes import load_regime, run_for
-from gateway.db.models import Observation
+from gateway.db.models import Observation, unsent
 from gateway.errors import ConfigurationError
 from gateway.ingest_runs import visible_observation
 
@@ -75,7 +75,7 @@ def unsent_outside(session: Session) -> list[OutsideGroup]:
     grouping is done by the database)."""
     rows = session.execute(
         select(Observation.regime_code, Observation.period_key, func.count())
-        .where(Observation.packet_id.is_(None), visible_observation())
+        .where(unsent(), visible_observation())
         .group_by(Observation.regime_code, Observation.period_key)
     ).all()
     out = []

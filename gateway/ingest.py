@@ -295,7 +295,6 @@ class _RowMaker:
             "reporting_unit": reporting_unit,
             "admin_code_list": mapping.spec.admin_code_list,
             "mapping_version": mapping.version,
-            "packet_id": None,
             "created_at": now,
             "created_at_db": _processor(OBSERVATIONS.c.created_at, dialect)(now),
         }

@@ -118,6 +118,7 @@ class Scheduler:
                     clock=gw.clock,
                     actor=f"scheduler:{self.name}",
                     period_key=run.key,
+                    build_workers=gw.settings.reports.build_workers,
                 )
                 # KPI data of a regime that needs approval waits for a person too: reports send-kpis.
                 kpis = [] if regime.approval.required else build_kpi_data(

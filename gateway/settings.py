@@ -166,6 +166,18 @@ class IngestSettings(_Section):
     )
 
 
+class ReportSettings(_Section):
+    """How the scheduler builds a period's reports (``docs/operations.md``, "Building reports")."""
+
+    build_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="processes that read and seal reports side by side; 0: one per core for a period of "
+        "8 reports or more, else 1",
+    )
+
+
 class MetricsSettings(_Section):
     """Where ``gateway worker`` and ``gateway scheduler`` serve /metrics (the API serves its own)."""
 
@@ -260,6 +272,7 @@ class Settings(BaseSettings):
     broker: BrokerSettings = BrokerSettings()
     worker: WorkerSettings = WorkerSettings()
     ingest: IngestSettings = IngestSettings()
+    reports: ReportSettings = ReportSettings()
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()

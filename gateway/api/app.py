@@ -198,6 +198,8 @@ async def single_valued_query(request: Request) -> None:
     """A parameter the route declares as one value must come once: ``?period=a&period=b`` is refused
     (FastAPI would silently keep the last one). Async: it does no I/O, and a sync dependency costs
     every request of the API a thread-pool round trip (issue 19)."""
+    if not request.scope.get("query_string"):
+        return  # nothing given, nothing given twice (a pull of one packet by id: the hot path)
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:

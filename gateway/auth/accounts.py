@@ -110,8 +110,11 @@ def rotate_client(session: Session, client_id: str, *, grace: timedelta, now: da
 
 
 def revoke_client(session: Session, client_id: str, *, now: datetime, actor: str) -> None:
+    """Revoke a client; its tokens are refused at the next request in every process (the session
+    check every request reads afresh, not the API's few-second account cache)."""
     client = _client(session, client_id)
     client.revoked_at = now
+    client.tokens_not_before = now
     audit.record(session, at=now, actor=actor, action="client.revoked", subject=f"client:{client_id}")
 
 
@@ -263,17 +266,22 @@ def is_revoked(session: Session, jti: str) -> bool:
     return session.get(RevokedToken, jti) is not None
 
 
-# Written once: SQLAlchemy builds, keys and caches a Core select on every execution, which cost more
-# than the query itself on this path.
+# Both questions every API request asks about its token, in one statement with named parameters
+# (``:jti``, ``:name``), by account kind. Written once: SQLAlchemy builds, keys and caches a Core select
+# on every execution, which cost more than the query itself on this path.
+SESSION_STATE_SQL: dict[str, str] = {
+    "user": "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = :jti) AS revoked,"
+    " (SELECT tokens_not_before FROM api_users WHERE username = :name) AS since",
+    "client": "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = :jti) AS revoked,"
+    " (SELECT tokens_not_before FROM api_clients WHERE client_id = :name) AS since",
+}
 _SESSION_STATE: dict[str, TextualSelect] = {
-    "user": text(
-        "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = :jti) AS revoked,"
-        " (SELECT tokens_not_before FROM api_users WHERE username = :name) AS since"
-    ).columns(revoked=Boolean(), since=ApiUser.__table__.c.tokens_not_before.type),
-    "client": text(
-        "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = :jti) AS revoked,"
-        " (SELECT tokens_not_before FROM api_clients WHERE client_id = :name) AS since"
-    ).columns(revoked=Boolean(), since=ApiClient.__table__.c.tokens_not_before.type),
+    "user": text(SESSION_STATE_SQL["user"]).columns(
+        revoked=Boolean(), since=ApiUser.__table__.c.tokens_not_before.type
+    ),
+    "client": text(SESSION_STATE_SQL["client"]).columns(
+        revoked=Boolean(), since=ApiClient.__table__.c.tokens_not_before.type
+    ),
 }
 
 

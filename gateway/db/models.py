@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    ColumnElement,
     Date,
     DateTime,
     ForeignKey,
@@ -23,9 +24,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    exists,
+    select,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -117,6 +120,20 @@ class IngestRun(Base):
     )
 
 
+class ObservationLink(Base):
+    """Which packet carries an observation: a row per observation sent, written when its report is
+    built (``gateway.reports.link_ids``), re-pointed when a correction carries it in a new revision.
+
+    A table of its own, not a column of ``observations`` (issue 19, migration 0013): linking a
+    national load by ``UPDATE observations SET packet_id`` rewrote every row of the period and, on
+    PostgreSQL, every index of each row (a non-HOT update: 26 s of the 57 s build of 996,300 values,
+    and as many dead rows to vacuum); inserting the links is a narrow append."""
+
+    __tablename__ = "observation_links"
+    observation_id: Mapped[int] = mapped_column(ForeignKey("observations.id"), primary_key=True)
+    packet_id: Mapped[str] = mapped_column(ForeignKey("packets.id"), index=True)
+
+
 class Observation(Base):
     """One value of one indicator, period, reporting unit and disaggregation, with its source."""
 
@@ -142,14 +159,27 @@ class Observation(Base):
         String(64), comment="SHA-256 of what the value is of (report, indicator, disaggregation), not of the value"
     )
     mapping_version: Mapped[str] = mapped_column(String(200))
-    packet_id: Mapped[str | None] = mapped_column(ForeignKey("packets.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    packet_id: Mapped[str | None] = column_property(
+        select(ObservationLink.packet_id)
+        .where(ObservationLink.observation_id == id)
+        .correlate_except(ObservationLink)
+        .scalar_subquery()
+    )
+    """The packet that carries the value (``observation_links``), None while unsent: read-only here;
+    ``gateway.reports.link_ids`` writes it. Hot paths filter with ``unsent()`` (an anti-join) instead."""
     __table_args__ = (
-        Index("ix_observations_report", "regime_code", "form_code", "period_key", "reporting_unit"),
+        # The period first: a report (all four equal) and a period's reconciliation use it (0013).
+        Index("ix_observations_report", "period_key", "regime_code", "form_code", "reporting_unit"),
         Index("ix_observations_value_key", "value_key", "id"),
         Index("ix_observations_ingest_run", "ingest_run_id"),
-        Index("ix_observations_period", "period_key"),  # reconciliation of a period
     )
+
+
+def unsent() -> ColumnElement[bool]:
+    """Observations no packet carries yet: an anti-join on ``observation_links`` (the planner can
+    hash it over a national load, where the ``packet_id`` subquery would be asked row by row)."""
+    return ~exists().where(ObservationLink.observation_id == Observation.id)
 
 
 class Packet(Base):

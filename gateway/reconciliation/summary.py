@@ -12,7 +12,16 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import Delivery, DeliveryState, IngestRun, IngestState, Observation, Packet, QuarantineRecord
+from gateway.db.models import (
+    Delivery,
+    DeliveryState,
+    IngestRun,
+    IngestState,
+    Observation,
+    ObservationLink,
+    Packet,
+    QuarantineRecord,
+)
 from gateway.ingest_runs import visible_observation, visible_quarantine
 
 S = DeliveryState
@@ -65,7 +74,8 @@ def summarise(session: Session) -> Summary:
         session.scalar(
             select(func.count())
             .select_from(Observation)
-            .where((Observation.packet_id.is_(None)) | (Observation.packet_id.in_(unsettled_packets)))
+            .outerjoin(ObservationLink, ObservationLink.observation_id == Observation.id)
+            .where(ObservationLink.packet_id.is_(None) | ObservationLink.packet_id.in_(unsettled_packets))
             .where(visible_observation())
         )
         or 0

@@ -7,20 +7,34 @@ from __future__ import annotations
 import json
 import typing
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
-from sqlalchemy import ARRAY, ColumnElement, Integer, String, Table, any_, bindparam, cast, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Engine,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from gateway import outbox
 from gateway.calendar.regimes import RegimeDef, Run, regime_path, run_for
 from gateway.clock import VN_TZ, Clock
-from gateway.db.models import Observation, Packet
+from gateway.db.models import Observation, ObservationLink, Packet, unsent
 from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
 from gateway.packets.validate import FigureNames, figure_names, gc_paused, report_envelope, report_head
@@ -77,16 +91,19 @@ def build_in_session(
     fmt: Literal["json", "xml"] | None = None,
     actor: str = "system",
     period_key: str | None = None,
+    build_workers: int = 1,
 ) -> list[BuiltPacket]:
-    """As ``build_reports``, inside the caller's transaction (the scheduler records its run with it)."""
-    unsent = [Observation.regime_code == regime.code, Observation.packet_id.is_(None), visible_observation()]
+    """As ``build_reports``, inside the caller's transaction (the scheduler records its run with it).
+    ``build_workers``: processes reading and sealing reports side by side (``reports.build_workers``;
+    0: one per core for a large period; ``gateway.reports.parallel``), the outcome being the same."""
+    pending = [Observation.regime_code == regime.code, unsent(), visible_observation()]
     if period_key is not None:
-        unsent.append(Observation.period_key == period_key)
+        pending.append(Observation.period_key == period_key)
     # Streamed by report key (issue 19): the keys first, then one report's observations at a time, so
     # memory holds one report, not every unsent observation of the regime (3 GB for the national load).
     keys = session.execute(
         select(Observation.form_code, Observation.period_key, Observation.reporting_unit)
-        .where(*unsent)
+        .where(*pending)
         .distinct()
         .order_by(Observation.form_code, Observation.period_key, Observation.reporting_unit)
     ).all()
@@ -95,13 +112,14 @@ def build_in_session(
             session,
             regime,
             keys,
-            unsent,
+            pending,
             sender=sender,
             destinations=destinations,
             sealer=sealer,
             clock=clock,
             fmt=fmt,
             actor=actor,
+            build_workers=build_workers,
         )
 
 
@@ -130,7 +148,7 @@ def _build_all(
     session: Session,
     regime: RegimeDef,
     keys: Sequence[Any],
-    unsent: list[ColumnElement[bool]],
+    unsent_here: list[ColumnElement[bool]],
     *,
     sender: UnitSettings,
     destinations: dict[str, DestinationSettings],
@@ -138,25 +156,28 @@ def _build_all(
     clock: Clock,
     fmt: Literal["json", "xml"] | None,
     actor: str,
+    build_workers: int,
 ) -> list[BuiltPacket]:
     names = figure_names(sealer.profile)
     built: list[BuiltPacket] = []
     pending: list[Prepared] = []
     cuts: dict[str, Cut] = {}  # per distinct disaggregation text, shared by its rows (never mutated)
     periods: dict[str, Run] = {}  # a period's run (its working-day calendar) worked out once, not per report
-    for form, key, unit in keys:
+
+    def make(reading: Session, report_key: Any) -> Prepared | BuiltPacket:
+        form, key, unit = report_key
         # Tens of thousands of rows and figures per report: no collector passes over them meanwhile.
         # Nothing of them outlives the pause (a ``Prepared`` keeps bytes and ids), so the collection
         # the resumed collector runs next has nothing of the report to walk.
         with gc_paused():
             report = [Observation.form_code == form, Observation.period_key == key, Observation.reporting_unit == unit]
-            prepared = _prepare(
-                session,
+            return _prepare(
+                reading,
                 regime,
                 form,
                 key,
                 unit,
-                _rows(session, [*unsent, *report], cuts, names),
+                _rows(reading, [*unsent_here, *report], cuts, names),
                 sender=sender,
                 destinations=destinations,
                 sealer=sealer,
@@ -165,6 +186,9 @@ def _build_all(
                 actor=actor,
                 run=periods.get(key) or periods.setdefault(key, run_for(regime, key)),
             )
+
+    for report_key, made in _made(session, regime, keys, make, sealer, build_workers):
+        prepared = made if made is not None else make(session, report_key)
         if isinstance(prepared, BuiltPacket):
             built.append(prepared)  # held for approval
             continue
@@ -174,6 +198,28 @@ def _build_all(
             pending = []
     built.extend(store_prepared(session, pending, now=clock.now(), actor=actor))
     return built
+
+
+def _made(
+    session: Session,
+    regime: RegimeDef,
+    keys: Sequence[Any],
+    make: Callable[[Session, Any], Prepared | BuiltPacket],
+    sealer: Sealer,
+    build_workers: int,
+) -> Iterator[tuple[Any, Prepared | BuiltPacket | None]]:
+    """Each report key with its report made by a worker process (``gateway.reports.parallel``), or
+    with None for the builder to make on its own session: always when one process is asked for, when
+    reports wait for approval (holding a draft writes), when packets are time-stamped, or when the
+    session is not bound to an engine a worker could open its own connections from."""
+    from gateway.reports import parallel
+
+    workers = parallel.workers_for(build_workers, len(keys))
+    bind = session.get_bind()
+    if workers <= 1 or regime.approval.required or sealer.tsa is not None or not isinstance(bind, Engine):
+        yield from ((key, None) for key in keys)
+        return
+    yield from parallel.made_in_workers(bind, keys, make, workers)
 
 
 STORE_BATCH_BYTES = 32_000_000
@@ -364,29 +410,39 @@ def _wire_cut(pairs: list[list[str]], names: FigureNames) -> list[dict[str, str]
     return [{names.dimension: d, names.value_code: v} for d, v in pairs]
 
 
-LINK_CHUNK = 5000  # ids per UPDATE: under SQLite's bound-parameter limit, few statements per report
-OBSERVATIONS = typing.cast(Table, Observation.__table__)
+LINK_CHUNK = 5000  # links per statement: under SQLite's bound-parameter limit, few statements per report
+LINKS = typing.cast(Table, ObservationLink.__table__)
 
 
 def link_ids(session: Session, ids: list[int], packet_id: str) -> None:
-    """Point observations at their packet with one UPDATE per ``LINK_CHUNK`` ids, not an ORM update
-    per observation (issue 19); a Core statement on the session's connection (the ORM's bulk update
-    machinery cost as much as the UPDATE)."""
+    """Record that ``packet_id`` carries these observations: a narrow row each in ``observation_links``,
+    by the driver's own statements (issue 19; the ORM's bulk machinery cost as much as the writes).
+    An observation a correction carries again is re-pointed at the new revision (an upsert), as
+    the revision replaces the one that carried it."""
     conn = session.connection()
     name = conn.dialect.name
     for start in range(0, len(ids), LINK_CHUNK):
         chunk = ids[start : start + LINK_CHUNK]
-        if name == "sqlite":  # the driver's own statement: SQLAlchemy expanded the IN list in Python
-            marks = ",".join("?" * len(chunk))  # placeholders only: the ids are parameters
-            statement = f"UPDATE observations SET packet_id = ? WHERE id IN ({marks})"  # noqa: S608
-            conn.exec_driver_sql(statement, (packet_id, *chunk))
-        elif name == "postgresql":
+        if name == "sqlite":  # one prepared statement, many rows: SQLAlchemy's per-row processing skipped
+            conn.exec_driver_sql(
+                "INSERT INTO observation_links (observation_id, packet_id) VALUES (?, ?) "
+                "ON CONFLICT (observation_id) DO UPDATE SET packet_id = excluded.packet_id",
+                [(i, packet_id) for i in chunk],
+            )
+        elif name == "postgresql":  # the ids as one array, unnested by the server: one round trip a chunk
+            ins = pg_insert(LINKS).from_select(
+                ["observation_id", "packet_id"],
+                select(
+                    func.unnest(bindparam("ids", chunk, type_=ARRAY(Integer))),
+                    bindparam("packet", packet_id, type_=String),
+                ),
+            )
             conn.execute(
-                update(OBSERVATIONS).where(OBSERVATIONS.c.id == any_(bindparam("ids", chunk, type_=ARRAY(Integer)))),
-                {"packet_id": packet_id},
+                ins.on_conflict_do_update(index_elements=["observation_id"], set_={"packet_id": ins.excluded.packet_id})
             )
         else:
-            conn.execute(update(OBSERVATIONS).where(OBSERVATIONS.c.id.in_(chunk)).values(packet_id=packet_id))
+            conn.execute(delete(LINKS).where(LINKS.c.observation_id.in_(chunk)))
+            conn.execute(insert(LINKS), [{"observation_id": i, "packet_id": packet_id} for i in chunk])
 
 
 def build_report(

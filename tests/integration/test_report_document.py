@@ -140,7 +140,7 @@ def test_built_packets_are_the_hand_written_documents_signed_over_the_bytes_stor
             assert bytes(payload).startswith(rfc8785.dumps(doc)[:-1] + b',"ChuKySo":')
             assert doc.pop("MaGoiTin") == b.packet_id
             assert doc == EXPECTED[form]
-            linked = s.scalar(select(func.count()).where(Observation.packet_id == b.packet_id))
+            linked = s.scalar(select(func.count()).select_from(Observation).where(Observation.packet_id == b.packet_id))
             assert linked == b.values
             assert s.scalar(select(func.count()).where(Delivery.packet_id == b.packet_id)) == 1 == len(b.delivery_ids)
 
@@ -176,5 +176,8 @@ def test_packets_stored_in_batches_each_get_their_deliveries_and_observations(
         for b in built:
             deliveries = list(s.scalars(select(Delivery.id).where(Delivery.packet_id == b.packet_id)))
             assert deliveries == b.delivery_ids and len(deliveries) == 1
-            assert s.scalar(select(func.count()).where(Observation.packet_id == b.packet_id)) == b.values
-        assert s.scalar(select(func.count()).where(Observation.packet_id.is_(None))) == 0
+            assert (
+                s.scalar(select(func.count()).select_from(Observation).where(Observation.packet_id == b.packet_id))
+                == b.values
+            )
+        assert s.scalar(select(func.count()).select_from(Observation).where(Observation.packet_id.is_(None))) == 0

@@ -121,19 +121,21 @@ def test_the_startup_benchmark_times_help_and_a_one_row_ingest() -> None:
 
 
 def test_the_nation_benchmark_runs_the_whole_path_and_ends_with_its_totals() -> None:
-    out = run_bench("nation_bench.py", "--provinces", "2", "--indicators", "3", "--communes", "4", timeout=400)
+    # Four provinces x two forms: 8 reports, so the scheduler's build runs its worker processes
+    # (``reports.build_workers`` = 0) and the simulator verifies packets signed in them.
+    out = run_bench("nation_bench.py", "--provinces", "4", "--indicators", "3", "--communes", "4", timeout=400)
     last = out.strip().splitlines()[-1]
     match = re.fullmatch(r"total_seconds=(\d+\.\d+) values=(\d+) peak_rss_mb=(\d+)", last)
     assert match, out
-    assert int(match.group(2)) == 2 * 3 * 4  # provinces x indicators x communes (one CSV, one XLSX)
+    assert int(match.group(2)) == 4 * 3 * 4  # provinces x indicators x communes (two CSV, two XLSX)
     for stage in ("ingest", "build", "deliver", "total"):
         assert re.search(rf"^{stage}\b", out, re.M), out
     assert "acknowledged=" in out and "lost=0" in out, out
     # Each ratio against its floor, measured in the same run (issue 19).
     # The ingest stage is one ``gateway ingest --manifest`` process and its workers, not one per file.
-    assert re.search(r"ingest: [\d,]+ values/s wall, all 24 values, one process and [12] workers", out), out
+    assert re.search(r"ingest: [\d,]+ values/s wall, all 48 values, one process and [12] workers", out), out
     assert re.search(r"floor csv \+ Decimal [\d,]+ values/s: [\d.]+% wall, [\d.]+% per worker", out), out
-    assert re.search(r"report building in-process \(4 packets, 24 values.*x the floor", out), out
+    assert re.search(r"report building in-process \(8 packets, 48 values.*x the floor", out), out
 
 
 @pytest.mark.postgres
