@@ -14,7 +14,8 @@ Then it runs what an operator runs, each a real ``gateway`` process on one confi
   reporting unit; the process forks its workers, ``--ingest-workers N``; read, map, store
   observations, each file its own ingest run);
 - ``build``: ``gateway scheduler --once`` (build every due report, validate, sign, store packets and
-  deliveries in the outbox, publish wake-ups);
+  deliveries in the outbox, publish wake-ups; with the 68 reports of the national load it forks its
+  build workers, ``reports.build_workers``, one per core, counted in the stage's processes and RSS);
 - ``deliver``: ``gateway worker`` until every delivery is acknowledged by the national simulator
   (``gateway sim national``, its own process on loopback, verifying every signature).
 
@@ -206,15 +207,61 @@ def wait_rss(proc: subprocess.Popen[bytes]) -> tuple[int, float]:
     return proc.returncode, usage.ru_maxrss / 1024
 
 
-def run_timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
+def descendants_peak_mb(root: int, seen_pids: set[int]) -> float:
+    """The largest peak RSS (``VmHWM``) among the live descendants of ``root`` (its worker processes:
+    ``wait4`` tells only of the child itself), read from /proc; 0 where there is no /proc. Adds the
+    descendants found to ``seen_pids``."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            parents[int(entry.name)] = int(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    peak = 0.0
+    for pid in parents:
+        up, seen = parents.get(pid), 0
+        while up is not None and up != root and seen < 64:
+            up, seen = parents.get(up), seen + 1
+        if up != root:
+            continue
+        seen_pids.add(pid)
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        except (OSError, ValueError):
+            continue
+    return peak
+
+
+def run_timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, int]:
+    """Run one command to its end: its seconds, the largest peak RSS of it or any process it started
+    (the scheduler's build workers; sampled every 0.2 s while it runs), and how many processes that
+    was (itself and the descendants seen)."""
+    import threading
+
     started = time.perf_counter()
+    peak = [0.0]
+    pids: set[int] = set()
+    done = threading.Event()
     with log.open("ab") as out:
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                peak[0] = max(peak[0], descendants_peak_mb(proc.pid, pids))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         code, rss = wait_rss(proc)
+        done.set()
+        sampler.join()
+        rss = max(rss, peak[0])
     seconds = time.perf_counter() - started
     if code != 0:
         raise SystemExit(f"{' '.join(command)} exited {code}; see {log}:\n{log.read_text(errors='replace')[-3000:]}")
-    return seconds, rss
+    return seconds, rss, 1 + len(pids)
 
 
 def manifest_result(printed: str) -> tuple[int, float, dict[str, float]]:
@@ -377,7 +424,7 @@ def run_scale(label: str, args: argparse.Namespace, fraction: float) -> Result:
         if args.ingest_workers:
             command += ["--workers", str(args.ingest_workers)]
         mark = log.stat().st_size if log.exists() else 0
-        seconds, rss = run_timed(command, env, log)
+        seconds, rss, _ = run_timed(command, env, log)
         printed = log.read_bytes()[mark:].decode("utf-8", "replace")
         workers, worker_rss, per_file = manifest_result(printed)
         ingest.seconds, ingest.processes, ingest.peak_rss_mb = seconds, 1 + workers, max(rss, worker_rss)
@@ -389,7 +436,9 @@ def run_scale(label: str, args: argparse.Namespace, fraction: float) -> Result:
         if not args.database_url and not args.no_floors:  # report building alone, on a copy (SQLite)
             detail = build_detail(work, config, database_url, env)
         build = Stage("build", values=values)
-        build.add(*run_timed([gateway_bin(), "scheduler", "--once"], env, log))
+        seconds, rss, processes = run_timed([gateway_bin(), "scheduler", "--once"], env, log)
+        build.add(seconds, rss)
+        build.processes = processes  # the scheduler and its build workers
 
         deliver = Stage("deliver", values=values)
         started = time.perf_counter()
