@@ -580,4 +580,4 @@ def _display(cell: GridCell) -> str:
 
 
 def _raw_row(cells: dict[int, GridCell]) -> list[str]:
-    return [_display(c) for _, c in sorted(cells.items())][:10]
+    return [_display(c) for _, c in sorted(cells.items())[:10]]

@@ -144,7 +144,9 @@ class XlsxTemplateReader:
             if row_no < lay.first_data_row or row_no == lay.header_row:
                 continue
             cells = ws.rows[row_no]
-            raw_values = [_value(c) for _, c in sorted(cells.items())][:10]
+            # The row's first ten cells, for a problem to show (converted for the ten only: converting
+            # every cell of every row before slicing was a second number conversion per value).
+            raw_values = [_value(c) for _, c in sorted(cells.items())[:10]]
             try:
                 code = self._text(ws, anchor_of, row_no, lay.code_column)
                 name = self._text(ws, anchor_of, row_no, lay.name_column)

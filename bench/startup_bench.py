@@ -9,6 +9,7 @@ every process compile the project from source, and this script unsets it for the
 
     .venv/bin/python bench/startup_bench.py            # 3 rounds
     .venv/bin/python bench/startup_bench.py --rounds 5
+    .venv/bin/python bench/startup_bench.py --tree /tmp/before --tree .   # alternating pairs
 
 Not a timed test: the times depend on the machine and its load (say the load average beside them).
 """
@@ -39,11 +40,13 @@ COUNT_MODULES = (
 )
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run ``command``; its wall-clock and CPU seconds (user + system, its own) and its stdout."""
+def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
+    """Run ``command`` in ``cwd``; its wall-clock and CPU seconds (user + system, its own) and its
+    stdout. ``cwd`` is the work directory, not the caller's: ``python -m``/``-c`` put the current
+    directory first on ``sys.path``, so run from another checkout they would time that one's code."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=300)
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=300)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -55,25 +58,23 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        action="append",
+        help="a source tree to time (an exported commit: git archive C | tar -x -C DIR); repeat it to "
+        "alternate trees round by round, each on its own database; default: this checkout",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (database, PKI)")
     args = parser.parse_args()
     from gateway.signing.testpki import make_test_pki
 
-    compileall.compile_dir(ROOT / "gateway", quiet=1)
-    for package in ("adapters", "mappings"):
-        compileall.compile_dir(ROOT / package, quiet=1)
+    trees = [t.resolve() for t in args.tree or [ROOT]]
+    for tree in trees:
+        for package in ("gateway", "adapters", "mappings"):
+            compileall.compile_dir(tree / package, quiet=1)
     work = Path(tempfile.mkdtemp(prefix="gw-startup-"))
     pki = make_test_pki(work / "pki", province="H15")
-    config = work / "gateway.toml"
-    config.write_text(
-        f'data_dir = "{work / "data"}"\n'
-        f'[[signing.keys]]\npath = "{pki / "signer.p12"}"\npassphrase_file = "{pki / "passphrase.txt"}"\n'
-        f'[trust]\ndir = "{pki / "trust"}"\n'
-        '[destinations.national]\nurl = "http://127.0.0.1:9/receive"\nreceiver = { code = "G01", name = "CP" }\n',
-        encoding="utf-8",
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update({"GATEWAY_CONFIG": str(config), "GATEWAY_DATA_DIR": str(work / "data"), "PYTHONPATH": str(ROOT)})
     gateway = [sys.executable, "-m", "gateway.cli"]
     source = work / "one.csv"
 
@@ -85,25 +86,44 @@ def main() -> None:
         )
         return ["ingest", str(source), "--adapter", "csv", "--mapping", str(MAPPING)]
 
-    timed([*gateway, "db", "upgrade"], env)  # the database made and migrated once, not timed
-    timed([*gateway, *one_row(0)], env)  # and a first ingest: later ones pay what every one pays
-    helps, ingests = [], []
+    envs = []
+    for k, tree in enumerate(trees):
+        data = work / f"data-{k}"
+        config = work / f"gateway-{k}.toml"
+        config.write_text(
+            f'data_dir = "{data}"\n'
+            f'[[signing.keys]]\npath = "{pki / "signer.p12"}"\npassphrase_file = "{pki / "passphrase.txt"}"\n'
+            f'[trust]\ndir = "{pki / "trust"}"\n'
+            '[destinations.national]\nurl = "http://127.0.0.1:9/receive"\nreceiver = { code = "G01", name = "CP" }\n',
+            encoding="utf-8",
+        )
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update({"GATEWAY_CONFIG": str(config), "GATEWAY_DATA_DIR": str(data), "PYTHONPATH": str(tree)})
+        timed([*gateway, "db", "upgrade"], env, work)  # the database made and migrated once, not timed
+        timed([*gateway, *one_row(0)], env, work)  # and a first ingest: later ones pay what every one pays
+        envs.append(env)
+    helps: list[list[tuple[float, float]]] = [[] for _ in trees]
+    ingests: list[list[tuple[float, float]]] = [[] for _ in trees]
     for n in range(1, args.rounds + 1):
-        helps.append(timed([*gateway, "--help"], env)[:2])
-        wall, cpu, out = timed([*gateway, *one_row(n)], env)
-        if "mapped 1" not in out:
-            raise SystemExit(f"the one-row ingest did not store its value:\n{out}")
-        ingests.append((wall, cpu))
-    modules = timed([sys.executable, "-c", COUNT_MODULES, json.dumps(one_row(args.rounds + 1))], env)[2]
+        for k, env in enumerate(envs):  # alternating: each round runs every tree in the same minute
+            helps[k].append(timed([*gateway, "--help"], env, work)[:2])
+            wall, cpu, out = timed([*gateway, *one_row(n)], env, work)
+            if "mapped 1" not in out:
+                raise SystemExit(f"the one-row ingest did not store its value:\n{out}")
+            ingests[k].append((wall, cpu))
     load = os.getloadavg()
     print(f"{args.rounds} rounds; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; work dir {work}")
-    for name, runs in (("gateway --help", helps), ("one-row ingest", ingests)):
-        walls, cpus = [w for w, _ in runs], [c for _, c in runs]
-        print(
-            f"{name:16} best wall {min(walls):.2f} s, best CPU {min(cpus):.2f} s "
-            f"(each: {', '.join(f'{w:.2f}/{c:.2f}' for w, c in runs)} wall/CPU) goal < 0.5 s"
-        )
-    print(f"one-row ingest loaded {modules.split()[-1]} modules")
+    for k, (tree, env) in enumerate(zip(trees, envs, strict=True)):
+        modules = timed([sys.executable, "-c", COUNT_MODULES, json.dumps(one_row(args.rounds + 1))], env, work)[2]
+        if len(trees) > 1:
+            print(f"tree {tree}")
+        for name, runs in (("gateway --help", helps[k]), ("one-row ingest", ingests[k])):
+            walls, cpus = [w for w, _ in runs], [c for _, c in runs]
+            print(
+                f"{name:16} best wall {min(walls):.2f} s, best CPU {min(cpus):.2f} s "
+                f"(each: {', '.join(f'{w:.2f}/{c:.2f}' for w, c in runs)} wall/CPU) goal < 0.5 s"
+            )
+        print(f"one-row ingest loaded {modules.split()[-1]} modules")
     if not args.keep:
         import shutil
 

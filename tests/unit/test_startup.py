@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
@@ -145,7 +146,7 @@ def test_a_one_row_csv_ingest_imports_neither_signing_nor_http_nor_xlsx_librarie
     # Nor what a long-format CSV does not read with (issue 19, this session): the admin-unit list's
     # Python form, the template layouts' models and the grid reader (lxml), the other commands.
     assert packages.isdisjoint({"vietnam_provinces", "lxml"}), sorted(packages & {"vietnam_provinces", "lxml"})
-    assert modules.isdisjoint({"adapters.template_spec", "adapters.grid"})
+    assert modules.isdisjoint({"adapters.template_spec", "adapters.grid", "gateway.packets.model"})
     assert "gateway.packets.period" in modules  # the regime check's period, without the packet models
     assert {m for m in modules if m.startswith("gateway.cli.")} <= {
         "gateway.cli.common",
@@ -206,3 +207,20 @@ def test_a_database_behind_the_scripts_is_migrated_to_head(tmp_path: Path) -> No
     with engine.connect() as conn:
         assert {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))} == head_revisions()
     engine.dispose()
+
+
+def test_inbound_routes_are_still_checked_against_the_packet_types(tmp_path: Path) -> None:
+    """The settings import the packet model only to check ``[inbound] routes`` (issue 19: a
+    deployment without routes no longer loads it); with routes, a wrong type is still refused."""
+    from gateway.errors import ConfigurationError
+    from gateway.settings import load_settings
+
+    config = tmp_path / "gateway.toml"
+    destination = (
+        '[destinations.tinh]\nurl = "http://127.0.0.1:9/receive"\nreceiver = { code = "H15", name = "UBND" }\n'
+    )
+    config.write_text(f'data_dir = "{tmp_path}"\n{destination}[inbound.routes]\nSO_LIEU_BAO_CAO = ["tinh"]\n')
+    assert load_settings(config).inbound.routes == {"SO_LIEU_BAO_CAO": ["tinh"]}
+    config.write_text(f'data_dir = "{tmp_path}"\n{destination}[inbound.routes]\nSO_LIEU = ["tinh"]\n')
+    with pytest.raises(ConfigurationError, match="'SO_LIEU' is not a packet type"):
+        load_settings(config)
