@@ -163,7 +163,11 @@ def _compact(data: bytes) -> Any:
     Numbers longer than ``MAX_NUMBER_DIGITS`` are looked for before parsing (a run of number
     characters anywhere, strings included: such a run sends the text to the strict parser), so no
     long integer is ever converted."""
-    if _LONG_NUMBER in data.translate(_NUMBER_CHARS):
+    body = data.strip(_JSON_SPACE)
+    if b"\n" in body or b'": ' in body or _LONG_NUMBER in data.translate(_NUMBER_CHARS):
+        # Laid out for reading: a raw line end stands only between tokens (never inside a JSON
+        # string), '": ' almost only there; such text would only be parsed here to be refused by
+        # the comparison, so it goes straight to the strict parser (a gate, not a proof).
         return _NOT_COMPACT
     codec = _codec()
     if codec is None:
@@ -174,7 +178,7 @@ def _compact(data: bytes) -> Any:
         again = encoder.encode(doc)
     except (ValueError, TypeError, ArithmeticError, RecursionError):  # msgspec's errors are ValueErrors
         return _NOT_COMPACT
-    if again != data and again != data.strip(_JSON_SPACE):
+    if again != body:
         return _NOT_COMPACT
     return doc
 
