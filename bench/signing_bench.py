@@ -15,11 +15,17 @@ against the CRLs in the trust directory, cached per certificate while provably u
 ``TrustStore.validate``), and, in the second table, what verification adds to reading a received
 packet now that the two share one parse: ``given/s`` is ``PacketVerifier.verify(parsed=...)``
 (everything ``full/s`` does but the parse), beside ``Inbound.read`` with a verifier (one parse,
-verify, ``read_packet``) and ``read_packet`` of the same bytes unverified, for scale.
+verify, ``read_packet``) and ``read_packet`` of the same bytes unverified, for scale. ``parse/s`` is
+a plain parse of the same bytes with no check at all (``json.loads``; lxml's ``etree.fromstring``),
+and ``vs p+f`` the full verify against that parse plus the verify floor: the reference for a
+verifier that has to parse the packet before it can check it.
 ``--rounds`` rounds, each measuring every figure once; the best of each is printed, so a slow
 stretch of a shared machine hits floors and paths alike.
 
-    .venv/bin/python bench/signing_bench.py [--values 1000] [--seconds 1] [--rounds 3]
+    .venv/bin/python bench/signing_bench.py [--values 1000] [--seconds 1] [--rounds 3] [--clock wall|cpu] [--split]
+
+``--split`` prints only what the full verify of a received packet is made of (RSA-2048, each part
+against the verify floor: the plain parse, the hardened reader's steps, verification given the parse).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -55,10 +61,16 @@ VN = timezone(timedelta(hours=7))
 FORMATS: tuple[Literal["json", "xml"], ...] = ("json", "xml")
 
 
+CLOCK: Callable[[], float] = time.perf_counter
+
+
 def rate(fn: Callable[[], object], seconds: float) -> float:
+    """Calls per second of ``CLOCK``: wall time, or with ``--clock cpu`` this process's CPU time (on
+    a machine shared by several developers a figure then counts only the moments it ran, so the
+    floors and the paths are not skewed by who else had the cores during their second)."""
     fn()  # warm up
-    count, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds:
+    count, started = 0, CLOCK()
+    while (elapsed := CLOCK() - started) < seconds:
         fn()
         count += 1
     return count / elapsed
@@ -111,12 +123,90 @@ def best_ms(fn: Callable[[], object], seconds: float) -> float:
     return 1000.0 / rate(fn, seconds)
 
 
+def split(key: SigningKey, signer: PacketSigner, verifier: PacketVerifier, envelope: Any, seconds: float) -> None:
+    """``--split``: what the full verify of a received packet is made of, RSA-2048, each part in ms
+    (of ``CLOCK``) and against the raw verify floor, best of ``--rounds`` (issue 19)."""
+    from gateway.packets.validate import gc_paused
+
+    def paused(fn: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            with gc_paused():
+                return fn()
+
+        return run
+
+    public = key.certificate.public_key()
+    assert isinstance(public, rsa.RSAPublicKey) and isinstance(key.private_key, rsa.RSAPrivateKey)
+    for fmt in FORMATS:
+        signed = signer.sign(write_packet(envelope, fmt, canonical=True))
+        value = canonical_bytes(signed, fmt)
+        signature = key.private_key.sign(value, padding.PKCS1v15(), hashes.SHA256())
+        floor = partial(public.verify, signature, value, padding.PKCS1v15(), hashes.SHA256())
+        parts: list[tuple[str, Callable[[], object]]] = [("floor: RSA verify of the canonical bytes", floor)]
+        if fmt == "json":
+            codec = safe._codec()
+            assert codec is not None, "msgspec is not installed"
+            decoder, encoder = codec
+            doc = decoder.decode(signed)
+            text = signed.decode("utf-8")
+            strict = partial(
+                json.loads,
+                text,
+                object_pairs_hook=safe._no_duplicates,
+                parse_float=safe._bounded_decimal,
+                parse_int=safe._bounded_int,
+                parse_constant=safe._no_constant,
+            )
+            parts += [
+                ("plain json.loads", partial(json.loads, signed)),
+                ("  the same, collector paused", paused(partial(json.loads, signed))),
+                ("long-number scan (translate + find)", partial(_scan, signed)),
+                ("msgspec decode (collector paused)", paused(partial(decoder.decode, signed))),
+                ("msgspec encode + compare", partial(_same, encoder, doc, signed)),
+                ("safe.parse_json (collector paused)", paused(partial(safe.parse_json, signed, check_depth=False))),
+                ("strict parser alone (the old path), paused", paused(strict)),
+            ]
+            parsed: Any = safe.parse_json(signed, check_depth=False)
+        else:
+            parts += [
+                ("plain etree.fromstring", partial(etree.fromstring, signed)),
+                ("safe.parse_xml", partial(safe.parse_xml, signed)),
+            ]
+            parsed = safe.parse_xml(signed)
+        parts += [
+            ("verify given the parse", partial(verifier.verify, signed, "bench", parsed=parsed)),
+            ("full verify (PacketVerifier.verify)", partial(verifier.verify, signed, "bench")),
+        ]
+        print(f"{fmt} ({len(signed)} bytes){'ms':>38} {'x floor':>8}")
+        floor_ms = 0.0
+        for name, fn in parts:
+            ms = min(best_ms(fn, seconds) for _ in range(ROUNDS))
+            floor_ms = floor_ms or ms
+            print(f"  {name:44} {ms:7.3f} {ms / floor_ms:8.1f}")
+
+
+def _scan(data: bytes) -> bool:
+    return safe._LONG_NUMBER in data.translate(safe._NUMBER_CHARS)
+
+
+def _same(encoder: Any, doc: Any, data: bytes) -> bool:
+    return bool(encoder.encode(doc) == data)
+
+
+ROUNDS = 3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--values", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="what a figure's second is")
+    parser.add_argument("--split", action="store_true", help="only what the full verify is made of (RSA-2048)")
     args = parser.parse_args()
+    global CLOCK, ROUNDS
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    ROUNDS = args.rounds
     profile = load_profile()
     # Signed now, as a packet is: the certificate-path outcome is cached while the CRLs on file
     # cover the signing time (a packet signed before the current CRL was issued is validated afresh).
@@ -125,8 +215,12 @@ def main() -> None:
         pki = make_test_pki(Path(tmp))
         passphrase = read_passphrase(file=pki / "passphrase.txt")
         verifier = PacketVerifier(profile, TrustStore(pki / "trust"), max_age=None)
+        if args.split:
+            key = load_key(pki / "signer.p12", passphrase)
+            split(key, PacketSigner(profile, KeyRing([key])), verifier, envelope, args.seconds)
+            return
         print(
-            f"packet: SO_LIEU_BAO_CAO with {args.values} values; {args.seconds:g} s per figure,"
+            f"packet: SO_LIEU_BAO_CAO with {args.values} values; {args.seconds:g} s ({args.clock}) per figure,"
             f" best of {args.rounds} rounds"
         )
         print(
@@ -160,6 +254,7 @@ def main() -> None:
                         "given": rate(partial(verifier.verify, signed, "bench", parsed=parsed), args.seconds),
                         "read": rate(partial(inbound.read, signed, source="bench"), args.seconds),
                         "unverified": rate(partial(read_packet, signed, source="bench"), args.seconds),
+                        "parse": rate(partial(json.loads if fmt == "json" else etree.fromstring, signed), args.seconds),
                         # negative: the canonical write's extra cost is the difference of two bests
                         "write": -best_ms(partial(write_packet, envelope, fmt), args.seconds),
                         "write_canon": -best_ms(partial(write_packet, envelope, fmt, canonical=True), args.seconds),
@@ -172,8 +267,10 @@ def main() -> None:
                 check_ratio = best["floor_verify"] / best["check"]
                 worst = max(worst, sign_ratio, check_ratio)
                 given_ratio = best["floor_verify"] / best["given"]
+                parse_and_floor = 1 / (1 / best["parse"] + 1 / best["floor_verify"])  # per second
                 received.append(
                     f"{label:10} {fmt:6} {best['given']:>8.0f} {best['floor_verify']:>8.0f} {given_ratio:>5.1f}x"
+                    f" {best['parse']:>8.0f} {parse_and_floor / best['full']:>6.1f}x"
                     f" {best['read']:>8.0f} {best['unverified']:>12.0f}"
                 )
                 worst_full = max(worst_full, best["floor_verify"] / best["full"])
@@ -185,7 +282,10 @@ def main() -> None:
                     f" {best['floor_verify'] / best['full']:>6.1f}x"
                 )
         print("received packets: verification given the reader's parse; Inbound.read and read_packet for scale")
-        print(f"{'key':10} {'format':6} {'given/s':>8} {'floor':>8} {'ratio':>6} {'read/s':>8} {'unverified/s':>12}")
+        print(
+            f"{'key':10} {'format':6} {'given/s':>8} {'floor':>8} {'ratio':>6} {'parse/s':>8} {'vs p+f':>7}"
+            f" {'read/s':>8} {'unverified/s':>12}"
+        )
         print("\n".join(received))
         batch = [write_packet(envelope, "json", canonical=True) for _ in range(20)]
         signer = PacketSigner(profile, KeyRing([load_key(pki / "signer.p12", passphrase)]))

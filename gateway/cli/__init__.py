@@ -1,7 +1,8 @@
 """The ``gateway`` command line. Thin: parse arguments, build settings, call a use case, print.
 
 One module per command group (``processes``, ``ingest``, ``deliveries``, ``reports`` ...), each
-registering its commands on the root app in :mod:`gateway.cli.common`. Every command honours
+registering its commands on the root app in :mod:`gateway.cli.common`; a new top-level command or
+group is also named in ``COMMANDS`` (a test checks), so that running it imports only its module. Every command honours
 ``GATEWAY_DATA_DIR`` and ``--config``/``GATEWAY_CONFIG``. Domain errors are printed as one clear line
 (never a traceback) with exit code 2 for configuration and unreadable input, 1 for a failed check.
 """

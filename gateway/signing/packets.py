@@ -170,10 +170,22 @@ class PacketVerifier:
 
         JSON is parsed with duplicate keys refused but without the depth walk, like ``read_packet``:
         nothing here descends into the document except the RFC 8785 fallback, which bounds the depth
-        first (``jcs.verify``), and the reader's closed schema bounds it for the rest."""
+        first (``jcs.verify``), and the reader's closed schema bounds it for the rest.
+
+        The cyclic collector is paused throughout (``validate.gc_paused``, imported here: the
+        reader's modules are loaded by who verifies): a JSON packet is thousands of containers, and
+        a collection started while they are alive walks them all (a third of the parse's cost in a
+        process with a large heap, issue 19); paused only around the parse, the first allocation
+        after it ran that collection."""
+        from gateway.packets.validate import gc_paused
+
+        with gc_paused():
+            return self._verify(data, source, at, limits, parsed)
+
+    def _verify(self, data: bytes, source: str, at: datetime | None, limits: safe.Limits, parsed: Any) -> Verified:
         received = at or self.clock.now()
         if safe.sniff(data) == "json":
-            doc = parsed if parsed is not None else _parse_json(data, source, limits)
+            doc = parsed if parsed is not None else safe.parse_json(data, source, limits, check_depth=False)
             if not isinstance(doc, dict):
                 raise SignatureInvalid("malformed", "a packet is a JSON object", location=source)
             names = _names(self.profile)
@@ -261,17 +273,6 @@ class PacketVerifier:
                 "too_old", f"signed at {raw}, more than {self.max_age.days} days before receipt", location=source
             )
         return signed_at
-
-
-def _parse_json(data: bytes, source: str, limits: safe.Limits) -> Any:
-    """The hardened parse, with the cyclic collector paused while it makes its thousands of
-    containers (``validate.gc_paused``: in a process with a large heap the collector's passes cost
-    a third of the parse, issue 19). Imported here, not at the top: the reader's modules are loaded
-    by who verifies."""
-    from gateway.packets.validate import gc_paused
-
-    with gc_paused():
-        return safe.parse_json(data, source, limits, check_depth=False)
 
 
 def _json_sender(doc: dict[str, Any], profile: Profile) -> str | None:

@@ -55,18 +55,23 @@ def test_the_packets_benchmark_runs_and_prints_every_reading() -> None:
 
 
 def test_the_signing_benchmark_runs_for_both_keys_and_formats() -> None:
-    out = run_bench("signing_bench.py", "--values", "20", "--seconds", "0.05", "--rounds", "1")
+    out = run_bench("signing_bench.py", "--values", "20", "--seconds", "0.05", "--rounds", "1", "--clock", "cpu")
+    assert "0.05 s (cpu) per figure" in out
     lines = [line.split() for line in out.splitlines() if line.startswith(("RSA-2048", "ECDSA"))]
     rows = [r for r in lines if len(r) == 13]  # sign and verify
-    received = [r for r in lines if len(r) == 7]  # verification given the reader's parse
+    received = [r for r in lines if len(r) == 9]  # verification given the reader's parse, a plain parse
     every = [("ECDSA", "json"), ("ECDSA", "xml"), ("RSA-2048", "json"), ("RSA-2048", "xml")]
     assert sorted((r[0], r[1]) for r in rows) == every
     assert sorted((r[0], r[1]) for r in received) == every
     for row in rows:
         assert float(row[3]) > 0 and float(row[8]) > 0 and float(row[11]) > 0  # sign/s, sig/s and full/s
     for row in received:
-        assert float(row[2]) > 0 and float(row[5]) > 0 and float(row[6]) > 0  # given/s, read/s, unverified/s
+        assert float(row[2]) > 0 and float(row[7]) > 0 and float(row[8]) > 0  # given/s, read/s, unverified/s
+        assert float(row[5]) > 0 and float(row[6].rstrip("x")) > 0  # parse/s, full against parse + floor
     assert re.search(r"^batch of 20 .* sign_many \d+ packets/s", out, re.M), out
+    split = run_bench("signing_bench.py", "--values", "20", "--seconds", "0.02", "--rounds", "1", "--split")
+    assert re.search(r"^  floor: RSA verify of the canonical bytes +\d+\.\d+ +1\.0$", split, re.M), split
+    assert len(re.findall(r"^  full verify \(PacketVerifier\.verify\) +\d+\.\d+ +\d+\.\d$", split, re.M)) == 2, split
     assert re.search(r"worst sign/sig \d+\.\dx; full verify with its parse \d+\.\dx; .* \d+\.\dx$", out, re.M), out
 
 

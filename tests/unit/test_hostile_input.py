@@ -92,3 +92,17 @@ def test_legacy_font_text_is_refused_where_nfc_unicode_is_required(legacy: str, 
     with pytest.raises(PacketInvalid, match="legacy TCVN3/VNI") as caught:
         read_packet(json.dumps(doc, ensure_ascii=False).encode())
     assert caught.value.violations[0].location == "/NoiDung/NguoiKy/ChucVu", what
+
+
+def test_element_count_limit_holds_whatever_the_size_shortcut() -> None:
+    """``Limits.max_elements``: counted only when the bytes could hold more elements than allowed
+    (four bytes each at least); the shortest elements and a UTF-16 document are still counted."""
+    from gateway.packets.safe import parse_xml
+
+    limits = Limits(max_elements=10)
+    ten = b"<r>" + b"<a/>" * 9 + b"</r>"
+    assert len(parse_xml(ten, "ten.xml", limits)) == 9
+    utf16 = ('<?xml version="1.0" encoding="UTF-16"?><r>' + "<a/>" * 10 + "</r>").encode("utf-16")
+    for over in (b"<r>" + b"<a/>" * 10 + b"</r>", utf16):
+        with pytest.raises(UnsafeInputError, match="more than 10 XML elements"):
+            parse_xml(over, "eleven.xml", limits)
