@@ -115,6 +115,10 @@ def parse_json(data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS, *
             f"the number {exc.args[0]} at {_position(text, exc.args[0])} is out of range (its exponent)",
             location=source,
         ) from None
+    except _Constant as exc:  # NaN, Infinity, -Infinity: Python's parser takes them, JSON has none
+        raise InputError(
+            f"{exc.args[0]} at {_position(text, exc.args[0])} is not a JSON number", location=source
+        ) from None
     if check_depth:
         check_json_depth(doc, source, limits.max_depth)
     return doc
@@ -229,8 +233,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class _Constant(ValueError):
+    pass
+
+
 def _no_constant(name: str) -> Any:
-    raise InputError(f"{name} is not a JSON number")
+    raise _Constant(name)
 
 
 def check_json_depth(doc: Any, source: str, max_depth: int) -> None:

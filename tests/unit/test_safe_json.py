@@ -138,7 +138,7 @@ def test_a_key_written_twice_is_refused_wherever_it_stands(doc: dict[str, Any], 
         # a number longer than the limit in compact text never reaches a converter
         (b'{"a":1' + b"0" * 150 + b"}", "numbers are limited to 100 characters"),
         (b'{"a":-1.' + b"5" * 120 + b"}", "numbers are limited to 100 characters"),
-        (b'{"a":NaN}', "NaN is not a JSON number"),
+        (b'{"a":NaN}', "NaN at line 1 column 6 is not a JSON number"),
         (b'{"a":"L\xe0o"}', "invalid UTF-8 at byte"),
         (b'{"a":"x"}{"b":1}', "malformed JSON at line 1 column 10"),
     ],
@@ -155,6 +155,17 @@ def test_an_exponent_beyond_decimal_is_a_located_refusal_not_a_traceback() -> No
         with pytest.raises(InputError, match="out of range") as caught:
             safe.parse_json(text, "exponent.json")
         assert caught.value.location == "exponent.json"
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_number_json_does_not_have_is_refused_naming_the_file_and_place(constant: str) -> None:
+    """Python's parser takes ``NaN`` and ``Infinity``; JSON has neither. The refusal said so with no
+    file and no place (the verify developer's report, issue 19)."""
+    data = ('{\n  "GiaTri": ' + constant + "\n}").encode()
+    with pytest.raises(InputError) as caught:
+        safe.parse_json(data, "bao-cao.json")
+    assert caught.value.location == "bao-cao.json"
+    assert f"{constant} at line 2 column 13 is not a JSON number" in str(caught.value)
 
 
 def test_deep_compact_nesting_is_refused_as_such() -> None:
@@ -204,9 +215,7 @@ def _openssl_signed_packet(pki: Path, tmp_path: Path) -> bytes:
     return canonical[:-1] + b"," + member.encode() + b"}"
 
 
-def test_a_packet_signed_by_openssl_is_read_on_the_c_path_and_forgeries_are_not(
-    test_pki: Path, tmp_path: Path
-) -> None:
+def test_a_packet_signed_by_openssl_is_read_on_the_c_path_and_forgeries_are_not(test_pki: Path, tmp_path: Path) -> None:
     signed = _openssl_signed_packet(test_pki, tmp_path)
     assert safe._compact(signed) is not safe._NOT_COMPACT  # the C path took it
     assert _typed(safe._compact(signed)) == _typed(_stdlib(signed))
