@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import threading
 import time
 import uuid
@@ -486,6 +487,20 @@ _gc_lock = threading.Lock()
 _gc_holders = 0
 _gc_was_enabled = False
 _gc_paused_at = 0.0  # when the current unbroken pause began (monotonic)
+
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (the report builder's workers, ``gateway.reports.parallel``) runs only the
+    thread that forked: a hold another thread had at that moment is never released here, and a lock
+    it held would never be unlocked, so the child starts with a fresh lock and no holders."""
+    global _gc_lock, _gc_holders
+    _gc_lock = threading.Lock()
+    _gc_holders = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 MAX_GC_PAUSE = 5.0
 """Seconds the collector may stay paused without a break. Busy threads can overlap their pauses

@@ -41,6 +41,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
+WORKER_SILENCE_SECONDS = 300.0
+"""How long the builder waits for one report from a worker (a report of the national load takes about
+a second) before it stops the workers and builds the rest itself: a forked child can hang on a lock
+another thread of a multi-threaded parent (``gateway run``) held when it forked."""
+
 AUTO_FROM_REPORTS = 8
 """With ``reports.build_workers = 0``: a period with fewer reports than this is built on one process
 (starting workers costs more than it saves for a handful of small reports)."""
@@ -128,7 +133,19 @@ def made_in_workers(
                     waiting.append((following, pool.apply_async(_work, (following,))))
                     following += 1
                 index, result = waiting.popleft()
-                made = result.get()
+                try:
+                    made = result.get(timeout=WORKER_SILENCE_SECONDS)
+                except multiprocessing.TimeoutError:
+                    log.warning(
+                        "a build worker sent nothing for %.0f s (report %s): stopping the workers; the "
+                        "remaining %d report(s) are built here",
+                        WORKER_SILENCE_SECONDS,
+                        keys[index],
+                        len(keys) - index,
+                    )
+                    pool.terminate()
+                    yield from ((keys[i], None) for i in range(index, len(keys)))
+                    return
                 if made is None:
                     log.warning("report %s was not built by a worker process; building it here", keys[index])
                 yield keys[index], made

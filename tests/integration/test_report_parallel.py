@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -111,3 +114,69 @@ def test_workers_are_used_for_a_large_period_only() -> None:
     assert parallel.workers_for(4, 3) == 3  # never more than the reports
     assert parallel.workers_for(0, parallel.AUTO_FROM_REPORTS - 1) == 1
     assert parallel.workers_for(0, 68) >= 1
+
+
+def _parent_pid_and_engine(tmp_path: Any) -> tuple[int, Any]:
+    from gateway.db.engine import make_engine
+
+    return os.getpid(), make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+
+
+def test_a_silent_worker_is_stopped_and_the_builder_makes_the_rest(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A forked worker that never answers (here: it sleeps; in life, a lock another thread of a
+    ``gateway run`` process held when it forked) cannot stall the run: after
+    ``WORKER_SILENCE_SECONDS`` the workers are stopped and that report and the rest come back
+    unmade, for the builder to make itself."""
+    parent, engine = _parent_pid_and_engine(tmp_path)
+    monkeypatch.setattr(parallel, "WORKER_SILENCE_SECONDS", 2.0)
+
+    def make(session: Any, key: int) -> int:
+        if os.getpid() != parent and key == 3:
+            time.sleep(60)
+        return key * 10
+
+    with caplog.at_level(logging.WARNING, logger="gateway.reports.parallel"):
+        started = time.monotonic()
+        got = list(parallel.made_in_workers(engine, list(range(8)), make, 2))
+    assert time.monotonic() - started < 30
+    assert got[:3] == [(0, 0), (1, 10), (2, 20)]
+    assert got[3:] == [(k, None) for k in range(3, 8)]
+    assert "sent nothing for 2 s (report 3)" in caplog.text and "remaining 5 report(s)" in caplog.text
+    engine.dispose()
+
+
+def test_a_worker_forked_while_another_thread_holds_the_collector_pause_does_not_hang(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``gc_paused`` keeps a module lock; a thread of the builder's process (a delivery thread of
+    ``gateway run`` parsing a packet) may hold it at the moment of the fork. The child starts with a
+    fresh lock (``os.register_at_fork``), so its reports are made, not waited for."""
+    from gateway.packets import validate
+
+    _, engine = _parent_pid_and_engine(tmp_path)
+    monkeypatch.setattr(parallel, "WORKER_SILENCE_SECONDS", 10.0)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with validate._gc_lock:
+            held.set()
+            release.wait(30)
+
+    def make(session: Any, key: int) -> int:
+        with validate.gc_paused():
+            return key + 1
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    try:
+        with caplog.at_level(logging.WARNING, logger="gateway.reports.parallel"):
+            got = list(parallel.made_in_workers(engine, list(range(4)), make, 2))
+    finally:
+        release.set()
+        holder.join()
+    assert got == [(k, k + 1) for k in range(4)]
+    assert not [r for r in caplog.records if r.name == "gateway.reports.parallel"]
+    engine.dispose()
