@@ -60,14 +60,20 @@ def _built(gw: Any, clock: FrozenClock, workers: int, *, keep: bool) -> list[tup
     return out
 
 
-def test_worker_processes_build_the_packets_one_process_builds(
-    gateway_factory: GatewayFactory, database_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def _ingested(gateway_factory: GatewayFactory, database_url: str) -> tuple[Any, FrozenClock]:
+    """A gateway with the bundled workbook ingested (several reports of one period)."""
     clock = FrozenClock(datetime(2026, 11, 20, 9, tzinfo=VN_TZ))
     gw = gateway_factory(
         database_url=database_url, clock=clock, destinations={"national": national_destination("http://127.0.0.1:9/")}
     )
     ingest(gw.sessions, XlsxTemplateReader(SAMPLE), load_mapping(MAPPING), clock, reporting_unit="H15")
+    return gw, clock
+
+
+def test_worker_processes_build_the_packets_one_process_builds(
+    gateway_factory: GatewayFactory, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    gw, clock = _ingested(gateway_factory, database_url)
     alone = _built(gw, clock, 1, keep=False)  # rolled back: the same observations are built again below
     assert len(alone) >= 2, "the sample must make several reports for workers to share"
     with caplog.at_level(logging.WARNING, logger="gateway.reports.parallel"):
@@ -87,11 +93,7 @@ def test_worker_processes_build_the_packets_one_process_builds(
 def test_a_report_a_worker_cannot_build_fails_the_build_as_on_one_process(
     gateway_factory: GatewayFactory, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = FrozenClock(datetime(2026, 11, 20, 9, tzinfo=VN_TZ))
-    gw = gateway_factory(
-        database_url=database_url, clock=clock, destinations={"national": national_destination("http://127.0.0.1:9/")}
-    )
-    ingest(gw.sessions, XlsxTemplateReader(SAMPLE), load_mapping(MAPPING), clock, reporting_unit="H15")
+    gw, clock = _ingested(gateway_factory, database_url)
     with gw.sessions.begin() as s:  # an empty value: no packet may carry it (GiaTri minLength 1)
         last = "(SELECT MAX(id) FROM observations WHERE period_key = :p)"
         damaged = f"UPDATE observations SET value = '' WHERE id = {last}"
