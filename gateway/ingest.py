@@ -30,7 +30,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Column, Table, and_, or_, select, update
+from sqlalchemy import Column, Select, Table, and_, or_, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -413,6 +413,26 @@ def _insert_observations(session: Session, rows: list[dict[str, Any]], prepared_
     session.execute(OBSERVATIONS.insert(), [{k: v for k, v in row.items() if k not in _DB_ONLY} for row in rows])
 
 
+def stored_values(report: tuple[str, ...], keys: list[str], run_id: int) -> Select[str | None, str, str | None]:
+    """The stored value (and its packet) of each of ``keys`` in one report (regime, form, period,
+    unit), oldest first, among what this run and completed runs stored. The report's columns lead
+    ``ix_observations_report`` and the value key ends it (migration 0014), so this is an index
+    range scan however many values other reports hold."""
+    regime, form, period, unit = report
+    return (
+        select(Observation.value_key, Observation.value, Observation.packet_id)
+        .where(
+            Observation.period_key == period,
+            Observation.regime_code == regime,
+            Observation.form_code == form,
+            Observation.reporting_unit == unit,
+            Observation.value_key.in_(keys),
+            or_(Observation.ingest_run_id == run_id, ingest_runs.visible_observation()),
+        )
+        .order_by(Observation.id)
+    )
+
+
 class _Batches:
     """Rows waiting for the next commit, and what the run learnt from the ones committed."""
 
@@ -455,14 +475,14 @@ class _Batches:
         self.quarantine.clear()
         self.last_flush = time.monotonic()
 
-    def _to_look_up(self, session: Session) -> list[str]:
-        """The keys of the batch that may have a stored value: those of a report that has visible
-        observations of other runs, and those this run stored before (``seen``, by a 64-bit prefix:
-        a collision only costs a lookup). A first load of a report looks nothing up (issue 19: the
-        lookup cost more than the insert)."""
+    def _to_look_up(self, session: Session) -> dict[tuple[str, ...], set[str]]:
+        """The keys of the batch that may have a stored value, by report: those of a report that has
+        visible observations of other runs, and those this run stored before (``seen``, by a 64-bit
+        prefix: a collision only costs a lookup). A first load of a report looks nothing up (issue
+        19: the lookup cost more than the insert)."""
         seen = self.seen
         elsewhere: dict[str, bool] = {}
-        keys: set[str] = set()
+        keys: dict[tuple[str, ...], set[str]] = {}
         for row, _ in self.rows:
             name = row["report"]
             stored = elsewhere.get(name)
@@ -470,8 +490,8 @@ class _Batches:
                 stored = elsewhere[name] = self._stored_elsewhere(session, tuple(row[k] for k in REPORT_COLUMNS))
             key = row["value_key"]
             if stored or (seen and int(key[:16], 16) in seen):
-                keys.add(key)
-        return list(keys)
+                keys.setdefault(tuple(row[k] for k in REPORT_COLUMNS), set()).add(key)
+        return keys
 
     def _stored_elsewhere(self, session: Session, report: tuple[str, ...]) -> bool:
         """Whether the report has observations other runs made visible (asked again each batch until
@@ -502,16 +522,13 @@ class _Batches:
     def _compare(self, session: Session) -> list[dict[str, Any]]:
         """The rows to insert: new values and changed ones; a value equal to the stored one is counted
         and dropped (reading a source twice never stores it twice)."""
-        keys = self._to_look_up(session)
         current: dict[str | None, tuple[str, str | None]] = {}
-        visible = or_(Observation.ingest_run_id == self.run_id, ingest_runs.visible_observation())
-        for start in range(0, len(keys), LOOKUP_CHUNK):
-            for key, value, packet in session.connection().execute(
-                select(Observation.value_key, Observation.value, Observation.packet_id)
-                .where(Observation.value_key.in_(keys[start : start + LOOKUP_CHUNK]), visible)
-                .order_by(Observation.id)
-            ):
-                current[key] = (value, packet)  # the latest of each key wins, as in report building
+        for of_report, wanted in self._to_look_up(session).items():
+            keys = sorted(wanted)
+            for start in range(0, len(keys), LOOKUP_CHUNK):
+                query = stored_values(of_report, keys[start : start + LOOKUP_CHUNK], self.run_id)
+                for key, value, packet in session.connection().execute(query):
+                    current[key] = (value, packet)  # the latest of each key wins, as in report building
         out = []
         report = self.report
         seen = self.seen

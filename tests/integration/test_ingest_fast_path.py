@@ -128,3 +128,43 @@ def test_the_replay_path_builds_the_same_row_as_the_bulk_path() -> None:
         "KTXH-THANG", row["form_code"], "0201", "2026-THANG-10", "H15", [["DVHC", "02647"]], "TH"
     )
     assert row["content_hash"] == MAPPING.apply(item, date(2026, 10, 14)).content_hash
+
+
+def test_a_re_read_finds_stored_values_through_the_report_index(
+    gateway_factory: GatewayFactory, database_url: str, tmp_path: Path
+) -> None:
+    """Migration 0014: the lookup of a re-read is a range scan of ``ix_observations_report`` on all
+    five columns (report, then value key). The value key's own index is gone: it put every stored
+    value on a random index page, and a commit at a national load wrote one page per value."""
+    gw = gateway_factory(database_url=database_url)
+    first = write(tmp_path / "a.csv", ["T0201,Dân số trung bình,người,2026-THANG-10,02647,10574"])
+    ingest(gw.sessions, CsvReader(first), MAPPING, gw.clock, reporting_unit="H15")
+    again = write(tmp_path / "b.csv", ["T0201,Dân số trung bình,người,2026-THANG-10,02647,10575"])
+    report = ingest(gw.sessions, CsvReader(again), MAPPING, gw.clock, reporting_unit="H15")
+    assert (report.added, report.changed) == (0, 1)  # found through the index, compared, stored as a change
+
+    from gateway.ingest import stored_values
+
+    with gw.sessions() as session:
+        stored = session.scalars(select(Observation).order_by(Observation.id)).first()
+        assert stored is not None
+        report_key = (stored.regime_code, stored.form_code, stored.period_key, stored.reporting_unit)
+        query = stored_values(report_key, [str(stored.value_key)], report.run_id)
+        conn = session.connection()
+        compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+        if conn.dialect.name == "sqlite":
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+            assert "USING INDEX ix_observations_report" in plan, plan
+            assert "reporting_unit=? AND value_key=?" in plan, plan
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a tiny table: make the planner show the index
+            plan = " ".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+            assert "ix_observations_report" in plan and "value_key" in plan, plan
+        names = {i["name"] for i in inspect_indexes(conn)}
+    assert "ix_observations_value_key" not in names
+
+
+def inspect_indexes(conn: Any) -> list[Any]:
+    from sqlalchemy import inspect
+
+    return list(inspect(conn).get_indexes("observations"))
