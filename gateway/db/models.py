@@ -170,9 +170,20 @@ class Observation(Base):
     ``gateway.reports.link_ids`` writes it. Hot paths filter with ``unsent()`` (an anti-join) instead."""
     __table_args__ = (
         # The period first: a report (all four equal) and a period's reconciliation use it (0013).
-        # The value key last: a re-read finds a report's stored values by it (0014), and a batch of
-        # one report's values lands in one part of the index, not on a random page per value.
-        Index("ix_observations_report", "period_key", "regime_code", "form_code", "reporting_unit", "value_key"),
+        # Then the value key: a re-read finds a report's stored values by it (0014), and a batch of
+        # one report's values lands in one part of the index, not on a random page per value. The run
+        # and the indicator last: which reports wait to be built, and a period's KPI values, are read
+        # from the index alone, not from a table row per value.
+        Index(
+            "ix_observations_report",
+            "period_key",
+            "regime_code",
+            "form_code",
+            "reporting_unit",
+            "value_key",
+            "ingest_run_id",
+            "indicator_code",
+        ),
         Index("ix_observations_ingest_run", "ingest_run_id"),
     )
 

@@ -7,9 +7,13 @@ Create Date: 2026-12-01
 Issue 19: ``ix_observations_value_key`` indexed a SHA-256 digest, so every stored value went to a
 random page of it; at a national load a commit of 10,000 values wrote some 10,000 index pages
 (1.9 s of a 4.7 s file once the table held a million rows, 0.2 s on an empty table). The value key
-is only looked up within a report (it digests the report's columns), so it now ends the report
-index: a batch of one report's values lands in one part of one index, and one b-tree fewer is
-kept up to date per value.
+is only looked up within a report (it digests the report's columns), so it now follows them in the
+report index: a batch of one report's values lands in one part of one index, and one b-tree fewer
+is kept up to date per value.
+
+The ingest run and the indicator end the index: the scheduler's "which reports wait" (run visibility
+per value) and a period's KPI values (indicator per value) read a table row per observation of the
+period without them (1.7 s and 1.0 s for a national month on SQLite; 0.4 s and 0.2 s with them).
 """
 
 from alembic import op
@@ -25,7 +29,7 @@ REPORT = ["period_key", "regime_code", "form_code", "reporting_unit"]
 def upgrade() -> None:
     op.drop_index("ix_observations_value_key", table_name="observations")
     op.drop_index("ix_observations_report", table_name="observations")
-    op.create_index("ix_observations_report", "observations", [*REPORT, "value_key"])
+    op.create_index("ix_observations_report", "observations", [*REPORT, "value_key", "ingest_run_id", "indicator_code"])
 
 
 def downgrade() -> None:
