@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import audit
 from gateway.clock import Clock, as_utc
-from gateway.db.models import UNFINISHED_INGEST, IngestRun, IngestState, Observation, QuarantineRecord
+from gateway.db.models import UNFINISHED_INGEST, IngestRun, IngestState, Observation, ObservationLink, QuarantineRecord
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,13 @@ def fail(
 
 
 def _fail_in(session: Session, run_id: int, error: str, now: datetime, actor: str) -> tuple[int, int]:
+    # A running or failed run's values are never built into a packet, so this finds no link; it is
+    # here because ``observation_links`` has no foreign key to refuse a dangling one (migration 0014).
+    session.execute(
+        delete(ObservationLink).where(
+            ObservationLink.observation_id.in_(select(Observation.id).where(Observation.ingest_run_id == run_id))
+        )
+    )
     observations = _rowcount(session.execute(delete(Observation).where(Observation.ingest_run_id == run_id)))
     quarantined = _rowcount(session.execute(delete(QuarantineRecord).where(QuarantineRecord.ingest_run_id == run_id)))
     session.execute(

@@ -127,11 +127,17 @@ class ObservationLink(Base):
     A table of its own, not a column of ``observations`` (issue 19, migration 0013): linking a
     national load by ``UPDATE observations SET packet_id`` rewrote every row of the period and, on
     PostgreSQL, every index of each row (a non-HOT update: 26 s of the 57 s build of 996,300 values,
-    and as many dead rows to vacuum); inserting the links is a narrow append."""
+    and as many dead rows to vacuum); inserting the links is a narrow append.
+
+    No foreign keys (migration 0014): PostgreSQL checks one by a trigger per row, and the two cost
+    10 of the 16 s of linking a national month. Both ends are guaranteed by the only writer instead:
+    ``link_ids`` runs in the transaction that stores the packet, with ids it has just read, and
+    nothing deletes a packet; the one delete of observations (a failed ingest run, whose values
+    were never visible to a build) removes their links with them (``ingest_runs``)."""
 
     __tablename__ = "observation_links"
-    observation_id: Mapped[int] = mapped_column(ForeignKey("observations.id"), primary_key=True)
-    packet_id: Mapped[str] = mapped_column(ForeignKey("packets.id"), index=True)
+    observation_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    packet_id: Mapped[str] = mapped_column(String(36), index=True)
 
 
 class Observation(Base):

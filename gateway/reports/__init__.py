@@ -417,7 +417,8 @@ def _wire_cut(pairs: list[list[str]], names: FigureNames) -> list[dict[str, str]
     return [{names.dimension: d, names.value_code: v} for d, v in pairs]
 
 
-LINK_CHUNK = 5000  # links per statement: under SQLite's bound-parameter limit, few statements per report
+LINK_CHUNK = 5000  # links per statement: few statements per report, under any bound-parameter limit
+PG_LINK_CHUNK = 50_000  # one array parameter a statement: a round trip per 50,000 links
 LINKS = typing.cast(Table, ObservationLink.__table__)
 
 
@@ -428,8 +429,9 @@ def link_ids(session: Session, ids: list[int], packet_id: str) -> None:
     the revision replaces the one that carried it."""
     conn = session.connection()
     name = conn.dialect.name
-    for start in range(0, len(ids), LINK_CHUNK):
-        chunk = ids[start : start + LINK_CHUNK]
+    step = LINK_CHUNK if name != "postgresql" else PG_LINK_CHUNK
+    for start in range(0, len(ids), step):
+        chunk = ids[start : start + step]
         if name == "sqlite":  # the ids as one JSON array, unpacked by SQLite itself (2.5x executemany)
             conn.exec_driver_sql(
                 "INSERT INTO observation_links (observation_id, packet_id) SELECT value, ? FROM json_each(?) "

@@ -250,3 +250,22 @@ def test_the_same_content_while_it_is_being_read_is_refused(
     finally:
         slow.go.set()
         thread.join(60)
+
+
+def test_removing_a_failed_runs_values_leaves_no_link_behind(
+    gateway_factory: GatewayFactory, database_url: str
+) -> None:
+    """``observation_links`` has no foreign keys (migration 0014: PostgreSQL checked each by a trigger
+    per row), so the delete of a failed run's values removes their links itself. A failed run's
+    values are never built into a packet; the link here stands for one left by any other path."""
+    from gateway.db.models import ObservationLink
+
+    gw = gateway(gateway_factory, database_url)
+    stale = abandoned_run(gw, pid=dead_pid(), heartbeat=datetime.now(UTC))
+    with gw.sessions.begin() as session:
+        observation = session.scalar(select(Observation.id).where(Observation.ingest_run_id == stale))
+        session.add(ObservationLink(observation_id=observation, packet_id="00000000-0000-4000-8000-000000000001"))
+    assert [a.run_id for a in recover(gw.sessions, gw.clock, lease_seconds=60)] == [stale]
+    with gw.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ObservationLink)) == 0
+        assert session.scalar(select(func.count()).select_from(Observation)) == 0
