@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 MAX_EXACT = 2**53 - 1
@@ -113,6 +115,36 @@ def plain(value: Any) -> bool:
         else:
             return False
     return True
+
+
+@cache
+def _msgspec_encode() -> Callable[[Any], bytes] | None:
+    try:
+        import msgspec
+    except ImportError:  # an environment installed before msgspec was a dependency: ``json`` writes
+        return None
+    return msgspec.json.Encoder(order="sorted").encode
+
+
+def plain_dumps(value: Any) -> bytes:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` as UTF-8, for
+    a value the caller has proven ``plain`` (no float: msgspec and ``json`` format floats apart),
+    written by msgspec's C encoder where that is provably the same bytes (issue 19: 12x faster for a
+    report of 15,000 figures). Both write the same separators, sorted keys (code points) and
+    integers; they could differ only in escapes, so output holding a backslash (something was
+    escaped) is written again by ``json``. ``UnicodeEncodeError`` for a lone surrogate, as
+    ``.encode("utf-8")`` of the ``json`` text raises it."""
+    encode = _msgspec_encode()
+    if encode is not None:
+        try:
+            data = encode(value)
+        except UnicodeEncodeError:
+            raise
+        except (TypeError, ValueError, OverflowError):
+            data = None
+        if data is not None and b"\\" not in data:
+            return data
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _astral_key(value: Any) -> bool:

@@ -411,9 +411,8 @@ def write_report_json(
             and not any(rules.check_period(body.period, ("body", "period")))
             and not _duplicates(figures, names)
         ):
-            text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             try:
-                data = text.encode("utf-8")
+                data = jcs_form.plain_dumps(doc)  # plain: proven just above
             except UnicodeEncodeError:  # a lone surrogate: the canonical model names it
                 data = None
             if data is not None and not rules.text_is_clean(data):

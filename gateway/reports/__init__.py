@@ -38,6 +38,7 @@ from gateway.clock import VN_TZ, Clock
 from gateway.db.models import Observation, ObservationLink, Packet, unsent
 from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
+from gateway.packets.canonical import plain_dumps
 from gateway.packets.validate import FigureNames, figure_names, gc_paused, report_envelope, report_head
 from gateway.reconciliation.figures import dis_key
 from gateway.reports.queue import due_at
@@ -379,7 +380,10 @@ def _chosen(
         reconciled = [r for r in reconciled if r is not None]
     # The figures as reconciliation stores them beside the packet (``figures.encode``'s text, made
     # from the same rows as the packet's figures; the outbox would otherwise read figure objects).
-    text = json.dumps(reconciled, ensure_ascii=False, separators=(",", ":"))
+    try:  # the same text as json.dumps(reconciled, ensure_ascii=False, separators=(",", ":")), in C
+        text = plain_dumps(reconciled).decode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in a stored value: the text as before, the check later
+        text = json.dumps(reconciled, ensure_ascii=False, separators=(",", ":"))
     return ReportRows(typing.cast(list[dict[str, Any]], figures), ids, versions[first] if versions else "", text)
 
 

@@ -235,3 +235,40 @@ def test_canonical_bytes_that_already_carry_a_signature_are_re_canonicalised(tes
     assert again.count(b'"ChuKySo":') == 1
     with pytest.raises(SignatureInvalid):
         jcs.canonical({"SoKy": 2**60}, "ChuKySo")
+
+
+_plain_scalars = st.one_of(_tricky, st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1), st.booleans(), st.none())
+_plain_docs = st.recursive(
+    _plain_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_tricky, inner, max_size=5),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_tricky, _plain_docs, max_size=6))
+def test_plain_dumps_writes_exactly_what_json_dumps_writes(doc: dict[str, Any]) -> None:
+    """msgspec writes a plain document where no character needed an escape; what it escaped, and a
+    lone surrogate, go to ``json``: the bytes (or the ``UnicodeEncodeError``) are ``json.dumps``'."""
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        expected: bytes | type[Exception] = text.encode("utf-8")
+    except UnicodeEncodeError:
+        expected = UnicodeEncodeError
+    try:
+        got: bytes | type[Exception] = canonical.plain_dumps(doc)
+    except UnicodeEncodeError:
+        got = UnicodeEncodeError
+    assert got == expected
+
+
+def test_plain_dumps_of_a_report_sized_document_is_msgspecs_and_json_agrees() -> None:
+    """Vietnamese text, no escape: the C encoder's bytes, the same as ``json.dumps``'."""
+    figures = [
+        {"MaChiTieu": f"T{i:04d}", "GiaTri": f"{i}.5", "DonViTinh": "người", "Ghi chú": "Hà Nội"} for i in range(500)
+    ]
+    doc = {"z": 1, "Gói tin": {"SoLieu": figures, "a": None, "b": True}}
+    assert canonical.plain_dumps(doc) == json.dumps(
+        doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+    assert canonical._msgspec_encode() is not None  # msgspec is a dependency: this path is the one taken
