@@ -169,3 +169,27 @@ def test_control_characters_go_through_the_model_and_come_back_the_same() -> Non
     assert isinstance(written, CanonicalEnvelope)
     assert json.loads(written)["NoiDung"]["SoLieu"][0]["GiaTri"] == "dòng 1\ndòng 2\u0001"
     assert bytes(written) == rfc8785.dumps(json.loads(written))
+
+
+def test_duplicates_are_found_whether_figures_share_their_cut_list_or_have_none() -> None:
+    """``_duplicates`` on the builder's shape (one cut list shared by every figure of that cut) and
+    without cuts: the same row, indicator, column and cut twice is a duplicate; any one differing
+    is not."""
+    from gateway.packets.validate import _duplicates, figure_names
+
+    names = figure_names(PROFILES[0])
+    shared = [{names.dimension: "DVHC", names.value_code: "02647"}]
+    other = [{names.dimension: "DVHC", names.value_code: "02674"}]
+
+    def fig(indicator: str, cut: list[dict[str, str]] | None = None, **more: str) -> dict[str, Any]:
+        out: dict[str, Any] = {names.indicator: indicator, names.value: "1", **more}
+        if cut is not None:
+            out[names.cut] = cut
+        return out
+
+    assert _duplicates([fig("T1", shared), fig("T1", shared)], names)
+    assert _duplicates([fig("T1"), fig("T2"), fig("T1")], names)
+    assert _duplicates([fig("T1", **{names.column: "TH"}), fig("T1", **{names.column: "TH"})], names)
+    assert not _duplicates([fig("T1", shared), fig("T1", other), fig("T1")], names)
+    assert not _duplicates([fig("T1", **{names.column: "TH"}), fig("T1", **{names.column: "LK"}), fig("T1")], names)
+    assert not _duplicates([fig("T1", **{names.row: "1"}), fig("T1", **{names.row: "2"})], names)
