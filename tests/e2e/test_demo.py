@@ -76,26 +76,30 @@ def test_run_and_sim_ministry_commands_start_and_answer(tmp_path: Path) -> None:
     api_port, sim_port = free_port(), free_port()
     env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_API__PORT": str(api_port)}
     gateway = str(Path(sys.executable).parent / "gateway")
-    procs = [
-        subprocess.Popen([gateway, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen(
-            [gateway, "sim", "ministry", "--port", str(sim_port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-    ]
+    logs = [tmp_path / "run.log", tmp_path / "sim.log"]
+    commands = [[gateway, "run"], [gateway, "sim", "ministry", "--port", str(sim_port)]]
+    procs = []
+    for command, log in zip(commands, logs, strict=True):
+        with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+            procs.append(subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT))
     try:
-        deadline = time.monotonic() + 30
+        # Until both answer, and /readyz says ready (a 503 while the run starts is polled again); the
+        # deadline allows for a machine busy with the rest of the suite (30 s was sometimes too short).
+        deadline = time.monotonic() + 90
         ready = stats = None
-        while time.monotonic() < deadline and (ready is None or stats is None):
+        while time.monotonic() < deadline and (ready is None or ready.status_code != 200 or stats is None):
+            if any(proc.poll() is not None for proc in procs):
+                break
             try:
-                ready = ready or httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=2)
-                stats = stats or httpx.get(f"http://127.0.0.1:{sim_port}/sim/stats", timeout=2)
+                ready = httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=5)
+                stats = stats or httpx.get(f"http://127.0.0.1:{sim_port}/sim/stats", timeout=5)
             except httpx.HTTPError:
+                pass
+            if ready is None or ready.status_code != 200 or stats is None:
                 time.sleep(0.3)
-        assert ready is not None and ready.status_code == 200, ready and ready.text
-        assert stats is not None and stats.json()["requests"] == 0
+        said = "\n".join(f"{log.name}: {log.read_text(errors='replace')[-1500:]}" for log in logs)
+        assert ready is not None and ready.status_code == 200, (ready and ready.text, said)
+        assert stats is not None and stats.json()["requests"] == 0, said
     finally:
         for proc in procs:
             proc.terminate()
