@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Connection,
     Engine,
     Integer,
     Select,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -447,6 +449,25 @@ PG_LINK_CHUNK = 50_000  # one array parameter a statement: a round trip per 50,0
 LINKS = typing.cast(Table, ObservationLink.__table__)
 
 
+_JSON_EACH: dict[str, bool] = {}
+
+
+def _has_json_each(conn: Connection) -> bool:
+    """Whether this SQLite library has ``json_each`` (built in since 3.38, an option before), asked
+    once per process and library version."""
+    import sqlite3
+
+    found = _JSON_EACH.get(sqlite3.sqlite_version)
+    if found is None:
+        try:
+            conn.exec_driver_sql("SELECT count(*) FROM json_each('[1]')").scalar()
+            found = True
+        except OperationalError:
+            found = False
+        _JSON_EACH[sqlite3.sqlite_version] = found
+    return found
+
+
 def link_ids(session: Session, ids: list[int], packet_id: str) -> None:
     """Record that ``packet_id`` carries these observations: a narrow row each in ``observation_links``,
     by the driver's own statements (issue 19; the ORM's bulk machinery cost as much as the writes).
@@ -457,11 +478,17 @@ def link_ids(session: Session, ids: list[int], packet_id: str) -> None:
     step = LINK_CHUNK if name != "postgresql" else PG_LINK_CHUNK
     for start in range(0, len(ids), step):
         chunk = ids[start : start + step]
-        if name == "sqlite":  # the ids as one JSON array, unpacked by SQLite itself (2.5x executemany)
+        if name == "sqlite" and _has_json_each(conn):  # the ids as one JSON array, unpacked by SQLite (2.5x)
             conn.exec_driver_sql(
                 "INSERT INTO observation_links (observation_id, packet_id) SELECT value, ? FROM json_each(?) "
                 "WHERE true ON CONFLICT (observation_id) DO UPDATE SET packet_id = excluded.packet_id",
                 (packet_id, json.dumps(chunk)),
+            )
+        elif name == "sqlite":  # an SQLite built without JSON: one prepared statement, many rows
+            conn.exec_driver_sql(
+                "INSERT INTO observation_links (observation_id, packet_id) VALUES (?, ?) "
+                "ON CONFLICT (observation_id) DO UPDATE SET packet_id = excluded.packet_id",
+                [(i, packet_id) for i in chunk],
             )
         elif name == "postgresql":  # the ids as one array, unnested by the server: one round trip a chunk
             ins = pg_insert(LINKS).from_select(

@@ -125,3 +125,43 @@ def test_building_loads_no_orm_objects_and_keeps_the_latest_value_of_each_key(
     by_place = {f["PhanTo"][0]["MaGiaTri"]: f["GiaTri"] for f in figures}
     assert by_place == {"02647": "150", "02674": "200"}
     assert set(links.values()) == {built[0].packet_id}  # the replaced value is linked too: it was read
+
+
+def test_an_sqlite_without_json_each_links_by_executemany(gateway_factory: GatewayFactory, monkeypatch: Any) -> None:
+    """SQLite links a report's ids with ``json_each`` (built in since 3.38); a library without it
+    links the same rows one prepared statement at a time."""
+    import sqlite3
+
+    from gateway import reports
+
+    clock = FrozenClock(datetime(2026, 11, 20, 9, tzinfo=VN_TZ))
+    gw = gateway_factory(clock=clock, destinations={"national": national_destination("http://127.0.0.1:9/")})
+    with gw.engine.connect() as conn:
+        assert reports._has_json_each(conn)  # this machine's SQLite: the suite takes the fast path elsewhere
+    monkeypatch.setitem(reports._JSON_EACH, sqlite3.sqlite_version, False)
+    ingest(gw.sessions, XlsxTemplateReader(SAMPLE), load_mapping(MAPPING), clock, reporting_unit="H15")
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        if "OBSERVATION_LINKS" in statement.upper() and statement.upper().lstrip().startswith("INSERT"):
+            statements.append(" ".join(statement.split()))
+
+    event.listen(gw.engine, "before_cursor_execute", seen)
+    try:
+        built = build_reports(
+            gw.sessions,
+            load_regime("KTXH-THANG"),
+            sender=gw.settings.sender,
+            destinations=gw.settings.destinations,
+            sealer=gw.sealer,
+            clock=clock,
+            period_key="2026-THANG-10",
+        )
+    finally:
+        event.remove(gw.engine, "before_cursor_execute", seen)
+    assert built and statements and all("VALUES (?, ?)" in s and "json_each" not in s for s in statements)
+    with gw.sessions() as s:
+        unlinked = s.scalar(
+            select(func.count()).where(Observation.period_key == "2026-THANG-10", Observation.packet_id.is_(None))
+        )
+    assert unlinked == 0 and sum(b.values for b in built) > 0
