@@ -570,6 +570,7 @@ def build_detail_child(config: Path) -> None:
     from sqlalchemy import select
 
     import gateway.outbox
+    import gateway.reports
     from gateway.bootstrap import bootstrap
     from gateway.calendar.regimes import load_regime
     from gateway.db.models import Observation
@@ -578,7 +579,7 @@ def build_detail_child(config: Path) -> None:
 
     clock = time.process_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter
     gw = bootstrap(load_settings(config), migrate=False)
-    spent = {"sign": 0.0, "store": 0.0}
+    spent = {"sign": 0.0, "store": 0.0, "link": 0.0}
     unsigned: list[bytes] = []
     signer = gw.sealer.signer
     if signer is not None:
@@ -613,6 +614,16 @@ def build_detail_child(config: Path) -> None:
             spent["store"] += clock() - started
 
     gateway.outbox.store_many = timed_store_many  # type: ignore[assignment]
+    link_ids = gateway.reports.link_ids
+
+    def timed_link_ids(*a: object, **k: object) -> object:
+        started = clock()
+        try:
+            return link_ids(*a, **k)  # type: ignore[arg-type]
+        finally:
+            spent["link"] += clock() - started
+
+    gateway.reports.link_ids = timed_link_ids  # type: ignore[assignment]
     regime = load_regime("KTXH-THANG")
     with gw.sessions() as session:  # warm-up, rolled back: schemas, codecs and keys loaded once
         sample = list(session.scalars(select(Observation).where(Observation.packet_id.is_(None)).limit(20)))
@@ -635,7 +646,7 @@ def build_detail_child(config: Path) -> None:
         warm.rollback()
         session.rollback()  # nothing of the warm-up stays
     unsigned.clear()
-    spent.update(sign=0.0, store=0.0)
+    spent.update(sign=0.0, store=0.0, link=0.0)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = clock()
     with gw.sessions.begin() as session:
@@ -648,6 +659,7 @@ def build_detail_child(config: Path) -> None:
             clock=gw.clock,
             period_key=PERIOD_KEY,
         )
+        built_at = clock()
     total = clock() - started
     docs = [json.loads(p) for p in unsigned]
     floor = float("inf")
@@ -667,6 +679,8 @@ def build_detail_child(config: Path) -> None:
                 "total": total,
                 "sign": spent["sign"],
                 "store": spent["store"],
+                "link": spent["link"],
+                "commit": total - (built_at - started),
                 "floor": floor,
                 "rss_before_mb": rss_before,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -708,11 +722,15 @@ def floors(
         )
     if detail:
         building = detail["total"] - detail["sign"] - detail["store"]
+        made = building - detail["link"] - detail["commit"]
         lines.append(
             f"[{label}] report building in-process ({detail['packets']:.0f} packets, {detail['values']:,.0f} values, "
             f"on a copy): {detail['total']:.2f} s = building {building:.2f} s + signing {detail['sign']:.2f} s + "
             f"storing {detail['store']:.2f} s; packets floor (json dumps + loads of the same documents) "
             f"{detail['floor']:.2f} s: building {building / detail['floor']:.1f}x the floor (goal <= 2x); "
+            f"of the building, linking observations to packets {detail['link']:.2f} s and the commit "
+            f"{detail['commit']:.2f} s, the rest (reading, checking, writing the packets) {made:.2f} s = "
+            f"{made / detail['floor']:.1f}x the floor; "
             f"peak RSS {detail['peak_rss_mb']:.0f} MB ({detail['rss_before_mb']:.0f} MB before building)"
         )
     return lines

@@ -146,6 +146,7 @@ def test_the_nation_benchmark_runs_the_whole_path_and_ends_with_its_totals() -> 
         out,
     ), out
     assert re.search(r"report building in-process \(8 packets, 48 values.*x the floor", out), out
+    assert re.search(r"linking observations to packets [\d.]+ s and the commit [\d.]+ s, the rest", out), out
 
 
 @pytest.mark.postgres
