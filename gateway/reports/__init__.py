@@ -321,7 +321,6 @@ ROW_COLUMNS = (
     cast(Observation.disaggregation, String),  # the JSON text: decoded once per distinct text
     Observation.value,
     Observation.unit,
-    Observation.mapping_version,
 )
 
 
@@ -342,11 +341,10 @@ def _rows(session: Session, where: list[ColumnElement[bool]], cuts: dict[str, Cu
     )
     figures: list[dict[str, Any] | None] = []
     reconciled: list[list[str] | None] = []
-    versions: list[str] = []
     ids: list[int] = []
     at: dict[tuple[str, str, tuple[tuple[str, ...], ...]], int] = {}
     replaced = False
-    for id_, indicator, column, text, value, unit, version in _fetch_all(session, query):
+    for id_, indicator, column, text, value, unit in _fetch_all(session, query):
         found = cuts.get(text)
         if found is None:
             pairs = json.loads(text) if text else []
@@ -364,9 +362,13 @@ def _rows(session: Session, where: list[ColumnElement[bool]], cuts: dict[str, Cu
         at[key] = len(figures)
         figures.append(figure)
         reconciled.append([f"{indicator}/{column}" if column else indicator, found[2], value, unit])
-        versions.append(version)
         ids.append(id_)
-    return _chosen(figures, reconciled, versions, ids, replaced)
+
+    def version_of(index: int) -> str:  # one query for the report, not a column of every row
+        found = session.connection().execute(select(Observation.mapping_version).where(Observation.id == ids[index]))
+        return str(found.scalar_one())
+
+    return _chosen(figures, reconciled, version_of, ids, replaced)
 
 
 def _fetch_all(session: Session, query: Any) -> list[Any]:
@@ -393,7 +395,7 @@ def _fetch_all(session: Session, query: Any) -> list[Any]:
 def _chosen(
     figures: list[dict[str, Any] | None],
     reconciled: list[list[str] | None],
-    versions: list[str],
+    version_of: Callable[[int], str],
     ids: list[int],
     replaced: bool,
 ) -> ReportRows:
@@ -407,7 +409,7 @@ def _chosen(
         text = plain_dumps(reconciled).decode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate in a stored value: the text as before, the check later
         text = json.dumps(reconciled, ensure_ascii=False, separators=(",", ":"))
-    return ReportRows(typing.cast(list[dict[str, Any]], figures), ids, versions[first] if versions else "", text)
+    return ReportRows(typing.cast(list[dict[str, Any]], figures), ids, version_of(first) if ids else "", text)
 
 
 def _observed_rows(observations: Sequence[Observed], names: FigureNames) -> ReportRows:
@@ -437,7 +439,7 @@ def _observed_rows(observations: Sequence[Observed], names: FigureNames) -> Repo
             [f"{indicator}/{column}" if column else indicator, dis_key(obs.disaggregation), obs.value, obs.unit]
         )
         versions.append(obs.mapping_version)
-    return _chosen(figures, reconciled, versions, [o.id for o in ordered], replaced)
+    return _chosen(figures, reconciled, versions.__getitem__, [o.id for o in ordered], replaced)
 
 
 def _wire_cut(pairs: list[list[str]], names: FigureNames) -> list[dict[str, str]]:

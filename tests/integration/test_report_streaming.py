@@ -165,3 +165,39 @@ def test_an_sqlite_without_json_each_links_by_executemany(gateway_factory: Gatew
             select(func.count()).where(Observation.period_key == "2026-THANG-10", Observation.packet_id.is_(None))
         )
     assert unlinked == 0 and sum(b.values for b in built) > 0
+
+
+def test_the_packet_names_the_mapping_version_of_its_first_figure(
+    gateway_factory: GatewayFactory, database_url: str, tmp_path: Any
+) -> None:
+    """The version is read for the report's first chosen figure, not carried on every row: when the
+    first observation by id was replaced, the packet names the version of the first that was sent."""
+    from adapters.csv_exports import CsvReader
+
+    clock = FrozenClock(datetime(2026, 11, 20, 9, tzinfo=VN_TZ))
+    gw = gateway_factory(
+        database_url=database_url, clock=clock, destinations={"national": national_destination("http://127.0.0.1:9/")}
+    )
+    header = "ma_chi_tieu,ten_chi_tieu,don_vi_tinh,ky,ma_dvhc,gia_tri\n"
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text(header + "T0201,Dân số,người,2026-THANG-10,02647,100\n", encoding="utf-8")
+    second.write_text(
+        header + "T0201,Dân số,người,2026-THANG-10,02674,200\nT0201,Dân số,người,2026-THANG-10,02647,150\n",
+        encoding="utf-8",
+    )
+    old, new = load_mapping(MAPPING), load_mapping(MAPPING)
+    old.version, new.version = "lao-cai/old", "lao-cai/new"
+    ingest(gw.sessions, CsvReader(first), old, clock, reporting_unit="H15")
+    ingest(gw.sessions, CsvReader(second), new, clock, reporting_unit="H15")
+    built = build_reports(
+        gw.sessions,
+        load_regime("KTXH-THANG"),
+        sender=gw.settings.sender,
+        destinations=gw.settings.destinations,
+        sealer=gw.sealer,
+        clock=clock,
+        period_key="2026-THANG-10",
+    )
+    assert len(built) == 1 and built[0].values == 2
+    with gw.sessions() as s:
+        assert s.scalar(select(Packet.mapping_version).where(Packet.id == built[0].packet_id)) == "lao-cai/new"
