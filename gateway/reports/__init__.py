@@ -373,7 +373,7 @@ def _rows(session: Session, where: list[ColumnElement[bool]], cuts: dict[str, Cu
 
 def _fetch_all(session: Session, query: Any) -> list[Any]:
     """Every row of ``query`` as the driver's tuples, by the driver's cursor (issue 19: SQLAlchemy's
-    result rows cost a third of reading a report's million values on SQLite). The statement is
+    result rows cost a fifth of reading a national month's million values on SQLite). The statement is
     compiled by the dialect (its parameter style, its bound values); the columns read are plain
     text and integers, which need no result processing. Other drivers go through SQLAlchemy."""
     conn = session.connection()
