@@ -50,6 +50,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -594,36 +595,23 @@ def build_detail_child(config: Path) -> None:
                 spent["sign"] += clock() - started
 
         signer.sign = timed_sign  # type: ignore[method-assign,assignment]
-    store = gateway.outbox.store
+    def timed(module: Any, name: str, part: str) -> None:
+        """Replace ``module.name`` by a wrapper adding its time to ``spent[part]`` (the build code
+        looks these up as module attributes at each call)."""
+        inner = getattr(module, name)
 
-    def timed_store(*a: object, **k: object) -> object:
-        started = clock()
-        try:
-            return store(*a, **k)  # type: ignore[arg-type]
-        finally:
-            spent["store"] += clock() - started
+        def wrapper(*a: object, **k: object) -> object:
+            started = clock()
+            try:
+                return inner(*a, **k)
+            finally:
+                spent[part] += clock() - started
 
-    gateway.outbox.store = timed_store  # type: ignore[assignment]
-    store_many = gateway.outbox.store_many
+        setattr(module, name, wrapper)
 
-    def timed_store_many(*a: object, **k: object) -> object:
-        started = clock()
-        try:
-            return store_many(*a, **k)  # type: ignore[arg-type]
-        finally:
-            spent["store"] += clock() - started
-
-    gateway.outbox.store_many = timed_store_many  # type: ignore[assignment]
-    link_ids = gateway.reports.link_ids
-
-    def timed_link_ids(*a: object, **k: object) -> object:
-        started = clock()
-        try:
-            return link_ids(*a, **k)  # type: ignore[arg-type]
-        finally:
-            spent["link"] += clock() - started
-
-    gateway.reports.link_ids = timed_link_ids  # type: ignore[assignment]
+    timed(gateway.outbox, "store", "store")
+    timed(gateway.outbox, "store_many", "store")
+    timed(gateway.reports, "link_ids", "link")
     regime = load_regime("KTXH-THANG")
     with gw.sessions() as session:  # warm-up, rolled back: schemas, codecs and keys loaded once
         sample = list(session.scalars(select(Observation).where(Observation.packet_id.is_(None)).limit(20)))

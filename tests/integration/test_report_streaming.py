@@ -12,14 +12,28 @@ from typing import Any
 from sqlalchemy import event, func, select
 
 from adapters.xlsx_templates import XlsxTemplateReader
+from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import load_regime
 from gateway.clock import VN_TZ, FrozenClock
 from gateway.db.models import Observation, Packet
 from gateway.demo import MAPPING, SAMPLE
 from gateway.ingest import ingest
-from gateway.reports import build_reports
+from gateway.reports import BuiltPacket, build_reports
 from mappings.indicators import load_mapping
 from tests.conftest import GatewayFactory, national_destination
+
+
+def build_october(gw: Gateway, clock: FrozenClock) -> list[BuiltPacket]:
+    """Every report of October 2026 of the monthly regime, built as the scheduler builds them."""
+    return build_reports(
+        gw.sessions,
+        load_regime("KTXH-THANG"),
+        sender=gw.settings.sender,
+        destinations=gw.settings.destinations,
+        sealer=gw.sealer,
+        clock=clock,
+        period_key="2026-THANG-10",
+    )
 
 
 def test_reports_link_every_observation_with_few_narrow_inserts(
@@ -39,15 +53,7 @@ def test_reports_link_every_observation_with_few_narrow_inserts(
 
     event.listen(gw.engine, "before_cursor_execute", seen)
     try:
-        built = build_reports(
-            gw.sessions,
-            load_regime("KTXH-THANG"),
-            sender=gw.settings.sender,
-            destinations=gw.settings.destinations,
-            sealer=gw.sealer,
-            clock=clock,
-            period_key="2026-THANG-10",
-        )
+        built = build_october(gw, clock)
     finally:
         event.remove(gw.engine, "before_cursor_execute", seen)
     assert built
@@ -104,15 +110,7 @@ def test_building_loads_no_orm_objects_and_keeps_the_latest_value_of_each_key(
 
     event.listen(Observation, "load", on_load)
     try:
-        built = build_reports(
-            gw.sessions,
-            load_regime("KTXH-THANG"),
-            sender=gw.settings.sender,
-            destinations=gw.settings.destinations,
-            sealer=gw.sealer,
-            clock=clock,
-            period_key="2026-THANG-10",
-        )
+        built = build_october(gw, clock)
     finally:
         event.remove(Observation, "load", on_load)
     assert loaded == []  # the defect: one ORM Observation per value
@@ -148,15 +146,7 @@ def test_an_sqlite_without_json_each_links_by_executemany(gateway_factory: Gatew
 
     event.listen(gw.engine, "before_cursor_execute", seen)
     try:
-        built = build_reports(
-            gw.sessions,
-            load_regime("KTXH-THANG"),
-            sender=gw.settings.sender,
-            destinations=gw.settings.destinations,
-            sealer=gw.sealer,
-            clock=clock,
-            period_key="2026-THANG-10",
-        )
+        built = build_october(gw, clock)
     finally:
         event.remove(gw.engine, "before_cursor_execute", seen)
     assert built and statements and all("VALUES (?, ?)" in s and "json_each" not in s for s in statements)
@@ -189,15 +179,7 @@ def test_the_packet_names_the_mapping_version_of_its_first_figure(
     old.version, new.version = "lao-cai/old", "lao-cai/new"
     ingest(gw.sessions, CsvReader(first), old, clock, reporting_unit="H15")
     ingest(gw.sessions, CsvReader(second), new, clock, reporting_unit="H15")
-    built = build_reports(
-        gw.sessions,
-        load_regime("KTXH-THANG"),
-        sender=gw.settings.sender,
-        destinations=gw.settings.destinations,
-        sealer=gw.sealer,
-        clock=clock,
-        period_key="2026-THANG-10",
-    )
+    built = build_october(gw, clock)
     assert len(built) == 1 and built[0].values == 2
     with gw.sessions() as s:
         assert s.scalar(select(Packet.mapping_version).where(Packet.id == built[0].packet_id)) == "lao-cai/new"
