@@ -61,7 +61,12 @@ class Worker:
             if self._active >= self.concurrency or self._stop.is_set():
                 return False
             self._active += 1
-        self._pool.submit(self._drain, message)
+        try:
+            self._pool.submit(self._drain, message)
+        except RuntimeError:  # the pool was shut down between the check and the submit
+            with self._lock:
+                self._active -= 1
+            return False
         return True
 
     def _drain(self, message: Message | None) -> None:
@@ -85,6 +90,7 @@ class Worker:
                         self._idle_until = time.monotonic() + self.sweep_interval
                     return
                 self.results.extend(results)
+                self._more()
         finally:
             if message is not None:
                 self._done.put(message)
@@ -103,8 +109,21 @@ class Worker:
         metrics.NO_SPACE_PAUSES.inc()
         log.error("no space left on the disk (%s); pausing deliveries for %.0f s", str(exc).splitlines()[0], wait)
 
-    def _fill(self) -> None:
-        """Start drain jobs up to the concurrency while work may be waiting (not while backing off a full disk)."""
+    def _probe(self) -> None:
+        """At a sweep, look at SQL with one drain job, and only when none is running.
+
+        Starting ``concurrency`` jobs at every sweep made an idle node ask SQL eight times a second for
+        work that a single claim answers; a job that finds work calls ``_more`` to fill the other
+        slots, so a backlog found by a sweep still runs at full width within one claim."""
+        if time.monotonic() < self._space_until:
+            return
+        with self._lock:
+            busy = self._active > 0
+        if not busy:
+            self._start_job()
+
+    def _more(self) -> None:
+        """Work was found: start drain jobs up to the concurrency (not while backing off a full disk)."""
         if time.monotonic() < self._space_until:
             return
         while time.monotonic() >= self._idle_until and self._start_job():
@@ -130,10 +149,10 @@ class Worker:
                 self._checkpoint_audit()
                 with self._lock:
                     self._idle_until = 0.0
-                self._fill()
+                self._probe()
             if conn is not None:
                 try:
-                    messaging.drain(conn, timeout=0.05)
+                    messaging.wait(conn, stop)
                 except Exception as exc:
                     log.warning("lost the broker connection (%s); reconnecting", exc)
                     self._close(conn)
@@ -164,6 +183,7 @@ class Worker:
             poll_destination(self.gateway, destination)
         except Exception:
             log.exception("reading the feed of %s failed; trying again in its poll_interval", destination)
+
     def _checkpoint_audit(self) -> None:
         """Anchor the audit chain every ``audit.checkpoint_interval`` seconds (a file outside the database).
 
