@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -134,18 +134,26 @@ class InboundService:
         gw = self.gw
         source = f"packet from {client}"
         safe.check_size(len(data), source, INTAKE_LIMITS)
-        peeked = peek(data, gw.profile, source)
         digest = hashlib.sha256(data).hexdigest()
-        with gw.sessions() as session:
-            seen = session.get(InboundPacket, peeked.packet_id)
-            if seen is not None:
-                return self._again(seen, digest)
-        now = gw.clock.now()
         packet: m.Envelope | None = None
         refusal: GatewayError | None = None
         signer_subject = None
-        try:
-            packet, signer = gw.inbound.read(data, source=source, limits=INTAKE_LIMITS, parsed=peeked.document)
+        signer = None
+        # One collector pause from the parse in ``peek`` to the end of ``Inbound.read``, which reads
+        # that same parse: between two pauses the collector walked every container of it once more.
+        with gc_paused():
+            peeked = peek(data, gw.profile, source)
+            with gw.sessions() as session:
+                seen = session.get(InboundPacket, peeked.packet_id)
+                if seen is not None:
+                    return self._again(seen, digest)
+            now = gw.clock.now()
+            try:
+                packet, signer = gw.inbound.read(data, source=source, limits=INTAKE_LIMITS, parsed=peeked.document)
+            except (PacketInvalid, SignatureInvalid, InputError) as exc:
+                refusal = exc
+            peeked = replace(peeked, document=None)  # the parse is read; not kept while the answer is made
+        if packet is not None:
             signer_subject = signer.subject if signer else None
             origin = StatusOrigin(
                 signed=signer is not None,
@@ -153,9 +161,10 @@ class InboundService:
                 client_unit=client_unit,
                 client=client,
             )
-            check_origin(packet, origin, gw.settings.sender.code, source)
-        except (PacketInvalid, SignatureInvalid, InputError) as exc:
-            refusal = exc
+            try:
+                check_origin(packet, origin, gw.settings.sender.code, source)
+            except (PacketInvalid, SignatureInvalid, InputError) as exc:
+                refusal = exc
         status_applied = None
         if packet is not None and refusal is None and packet.packet_type is m.PacketType.TRANG_THAI_BAO_CAO:
             try:

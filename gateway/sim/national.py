@@ -205,16 +205,21 @@ def _altered(data: bytes, keep: str) -> bytes:
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
-def _read_once(data: bytes) -> tuple[m.Envelope, Any]:
-    """The packet, and the hardened parse it was read from, kept for the signature check: one parse
-    per packet (issue 19; the verifier parsed the same bytes again)."""
+def _read_checked(data: bytes, verifier: PacketVerifier | None) -> tuple[m.Envelope, str | None]:
+    """The packet, and why its signature does not hold (None when it does, or nothing is checked).
+
+    One parse per packet, read and then verified under one collector pause and, for a large packet,
+    one hand-off to a thread: the verifier reads the parse the reader made (issue 19; it used to parse
+    the same bytes again), and the parse is dropped here, not carried back to the event loop."""
     source = "request body"
-    if safe.sniff(data) == "json":
-        with gc_paused():  # thousands of containers: no collector passes over them while they are made
+    with gc_paused():  # thousands of containers: no collector passes over them while they are made and read
+        if safe.sniff(data) == "json":
             parsed: Any = safe.parse_json(data, source, check_depth=False)  # the closed schema bounds depth
-    else:
-        parsed = safe.parse_xml(data, source)
-    return read_packet(data, source=source, parsed=parsed), parsed
+        else:
+            parsed = safe.parse_xml(data, source)
+        packet = read_packet(data, source=source, parsed=parsed)
+        refusal = _signature_refusal(verifier, data, packet, parsed) if verifier is not None else None
+    return packet, refusal
 
 
 def _signature_refusal(verifier: PacketVerifier, data: bytes, packet: m.Envelope, parsed: Any = None) -> str | None:
@@ -392,9 +397,9 @@ def create_app(
             # simulator keeps answering its other connections; a small one inline, where the hand-off to
             # a thread would cost more than the validation (a quarter of the simulator's throughput).
             if len(data) > INLINE_VALIDATION_BYTES:
-                packet, parsed = await run_in_threadpool(_read_once, data)
+                packet, refusal = await run_in_threadpool(_read_checked, data, verifier)
             else:
-                packet, parsed = _read_once(data)
+                packet, refusal = _read_checked(data, verifier)
         except PacketInvalid as exc:
             with stats.lock:
                 stats.invalid += 1
@@ -410,14 +415,12 @@ def create_app(
             with stats.lock:
                 stats.invalid += 1
             return JSONResponse({"title": "Unreadable packet", "detail": str(exc)}, status_code=400)
-        if verifier is not None:
-            refusal = await run_in_threadpool(_signature_refusal, verifier, data, packet, parsed)
-            if refusal is not None:
-                with stats.lock:
-                    stats.signature_refused += 1
-                    stats.statuses[m.ReportStatus.TU_CHOI.value] += 1
-                answer = status_packet(packet, m.ReportStatus.TU_CHOI, refusal)
-                return Response(seal(answer, fmt), media_type=f"application/{fmt}")
+        if refusal is not None:
+            with stats.lock:
+                stats.signature_refused += 1
+                stats.statuses[m.ReportStatus.TU_CHOI.value] += 1
+            answer = status_packet(packet, m.ReportStatus.TU_CHOI, refusal)
+            return Response(seal(answer, fmt), media_type=f"application/{fmt}")
         pid = str(packet.packet_id)
         with stats.lock:
             stats.received[pid] += 1

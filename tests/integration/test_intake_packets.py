@@ -7,6 +7,7 @@ land in the regime inbox, where an admin accepts or declines them."""
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import uuid
 from collections.abc import Iterator
@@ -249,3 +250,24 @@ def test_a_received_packet_is_parsed_once(intake: Intake, monkeypatch: pytest.Mo
     # signed answer (now written in its C14N form, nothing to re-read) and two in the routing, which
     # converts the packet for the provincial destination (a JSON one; ``packets.convert``, left as is).
     assert calls[fmt] == (1 if fmt == "json" else 1 + 2), calls
+
+
+def test_the_intake_reads_the_peeked_parse_inside_one_collector_pause(
+    intake: Intake, test_pki: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parse made to address the answer is the one the packet is read and verified from, and no
+    collector pass walks it in between (issue 19): ``Inbound.read`` runs with the collector off."""
+    gw = intake.gw
+    real_read = gw.inbound.read
+    seen: list[tuple[bool, bool]] = []
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        seen.append((gc.isenabled(), kwargs.get("parsed") is not None))
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(gw.inbound, "read", read)
+    doc = hand_written("SO_LIEU_BAO_CAO")
+    status = answer_of(intake.post(intake.signed(doc)), test_pki)
+    assert status.status is m.ReportStatus.DA_TIEP_NHAN
+    assert seen == [(False, True)]  # read once, from the peeked parse, with the collector paused
+    assert gc.isenabled()
