@@ -28,6 +28,7 @@ FULL = [
     ["dashboard_bench.py"],
     ["scale_out_bench.py"],
     ["startup_bench.py"],
+    ["idle_worker_bench.py"],
     # The national load at a tenth of its size (a few minutes); the whole load: bench/nation_bench.py
     ["nation_bench.py", "--scale", "100k"],
 ]
@@ -41,6 +42,7 @@ QUICK = [
     ["dashboard_bench.py", "--deliveries", "10000"],
     ["scale_out_bench.py", "--packets", "500"],
     ["startup_bench.py", "--rounds", "1"],
+    ["idle_worker_bench.py", "--seconds", "5", "--rounds", "1"],
     ["nation_bench.py", "--scale", "10k"],
 ]
 

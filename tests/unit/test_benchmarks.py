@@ -123,6 +123,15 @@ def test_the_startup_benchmark_times_help_and_a_one_row_ingest() -> None:
     assert re.search(r"^gateway --help +best wall \d+\.\d\d s, best CPU \d+\.\d\d s", out, re.M), out
     assert re.search(r"^one-row ingest +best wall \d+\.\d\d s, best CPU \d+\.\d\d s", out, re.M), out
     assert re.search(r"^one-row ingest loaded \d+ modules$", out, re.M), out
+    floor = re.search(r"^libraries alone best wall (\d+\.\d\d) s \(.*\): the one-row ingest is (\d+\.\d)x", out, re.M)
+    assert floor and float(floor[1]) > 0 and float(floor[2]) > 0, out
+
+
+def test_the_idle_worker_benchmark_reads_the_workers_cpu() -> None:
+    out = run_bench("idle_worker_bench.py", "--seconds", "2", "--settle", "3", "--rounds", "1")
+    share = re.search(r"^idle worker .+: median (\d+\.\d)% of a core \(each: [\d.]+\)$", out, re.M)
+    # A worker that runs takes some CPU (it sweeps and polls); a figure of 0 would mean it had exited.
+    assert share and 0 < float(share[1]) < 200, out
 
 
 def test_the_nation_benchmark_runs_the_whole_path_and_ends_with_its_totals() -> None:
