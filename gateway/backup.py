@@ -1,14 +1,22 @@
-"""Backups and restore of the gateway's database (the broker holds only wake-ups: nothing to keep).
+"""Backups and restore of the gateway's state (the broker holds only wake-ups: nothing to keep).
 
 - SQLite: the online backup API (consistent while workers write), into ``gateway.sqlite``.
 - PostgreSQL: ``pg_dump --format=custom`` (a consistent snapshot), into ``gateway.dump``.
+- The files the database depends on and never holds (``STATE_FILES``): the audit key that seals
+  every audit event, and the audit checkpoints file that anchors the chain. Without the key a
+  restored database fails ``gateway audit verify`` on every event; without the checkpoints it is
+  unanchored. The checkpoints are copied before the database, so every checkpoint in a backup
+  describes events its database holds.
 A ``manifest.json`` records the backend, the schema revision, the row count of every table and the
-file's SHA-256. ``restore`` checks the hash first, restores into the configured (empty or stale)
-database, and checks every row count against the manifest, so a restore that lost anything fails.
+SHA-256 of every file. ``restore`` checks the hashes first, restores into the configured (empty or
+stale) database, checks every row count against the manifest, so a restore that lost anything fails,
+and then puts the state files back where the configuration expects them (a different file already
+there is kept beside it, renamed, never overwritten).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -16,15 +24,19 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from gateway.db.models import Base
 from gateway.errors import ConfigurationError, GatewayError
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 
 class BackupError(GatewayError):
@@ -39,6 +51,17 @@ class BackupManifest:
     revision: str | None
     row_counts: dict[str, int]
     created_at: str
+    files: dict[str, str] = field(default_factory=dict)
+    """State files in the backup folder: name -> SHA-256 (absent from backups made before 2026-12)."""
+
+
+STATE_FILES = ("audit.key", "audit-checkpoints.jsonl")
+"""The names, in a backup folder, of the audit key and the audit checkpoints file."""
+
+
+def state_files(settings: Settings) -> dict[str, Path]:
+    """Where this configuration keeps each state file a backup carries."""
+    return dict(zip(STATE_FILES, (settings.audit_key_file, settings.audit_checkpoint_file), strict=True))
 
 
 def _sha256(path: Path) -> str:
@@ -74,11 +97,40 @@ def _private(path: Path) -> Path:
     return path
 
 
-def create(engine: Engine, directory: Path, progress: Callable[[int, int], None] | None = None) -> BackupManifest:
-    """Back up into ``directory``. ``progress(done, total)`` follows SQLite's pages as they are copied
-    (pg_dump says nothing until it ends)."""
+def _copy_state(files: dict[str, Path], directory: Path) -> dict[str, str]:
+    """Copy each existing state file into ``directory`` (0600), under the lock its writers take, and
+    only whole lines of a file being appended to; their SHA-256 by name."""
+    copied: dict[str, str] = {}
+    for name, path in files.items():
+        if not path.is_file():
+            continue
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # checkpoints.append holds LOCK_EX while it writes a line
+            with os.fdopen(os.dup(fd), "rb") as f:
+                data = f.read()
+        finally:
+            os.close(fd)
+        if name.endswith(".jsonl") and not data.endswith(b"\n"):
+            data = data[: data.rfind(b"\n") + 1]
+        target = _private(directory / name)
+        target.write_bytes(data)
+        copied[name] = hashlib.sha256(data).hexdigest()
+    return copied
+
+
+def create(
+    engine: Engine,
+    directory: Path,
+    progress: Callable[[int, int], None] | None = None,
+    files: dict[str, Path] | None = None,
+) -> BackupManifest:
+    """Back up into ``directory``: the database and the state ``files`` (``state_files(settings)``).
+    ``progress(done, total)`` follows SQLite's pages as they are copied (pg_dump says nothing until
+    it ends)."""
     if not directory.exists():
         directory.mkdir(parents=True, mode=0o700)
+    copied = _copy_state(files or {}, directory)  # before the database: its checkpoints are all covered
     backend = engine.url.get_backend_name()
     if backend == "sqlite":
         target = _private(directory / "gateway.sqlite")
@@ -122,7 +174,13 @@ def create(engine: Engine, directory: Path, progress: Callable[[int, int], None]
     else:
         raise ConfigurationError(f"backups support SQLite and PostgreSQL, not {backend}")
     manifest = BackupManifest(
-        backend, target.name, _sha256(target), revision, counts, datetime.now(UTC).isoformat(timespec="seconds")
+        backend,
+        target.name,
+        _sha256(target),
+        revision,
+        counts,
+        datetime.now(UTC).isoformat(timespec="seconds"),
+        copied,
     )
     _private(directory / "manifest.json").write_text(json.dumps(manifest.__dict__, indent=2) + "\n", encoding="utf-8")
     return manifest
@@ -142,21 +200,65 @@ def _sqlite_counts(path: Path) -> dict[str, int]:
 def read_manifest(directory: Path) -> BackupManifest:
     try:
         raw = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-        return BackupManifest(**raw)
+        manifest = BackupManifest(**raw)
     except (OSError, ValueError, TypeError) as exc:
         raise BackupError(f"{directory}: no readable manifest.json ({exc})") from exc
+    files = manifest.files
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise BackupError(f"{directory}: manifest.json: 'files' must map file names to SHA-256 hex digests")
+    return manifest
 
 
-def restore(engine: Engine, directory: Path) -> BackupManifest:
-    """Restore into ``engine``'s database; stop workers and schedulers first."""
-    manifest = read_manifest(directory)
-    if Path(manifest.file).name != manifest.file:
-        raise BackupError(f"{directory}: the manifest names {manifest.file!r}, not a file of the backup folder")
-    source = directory / manifest.file
+def _checked(directory: Path, name: str, sha256: str, what: str) -> Path:
+    if Path(name).name != name:
+        raise BackupError(f"{directory}: the manifest names {name!r}, not a file of the backup folder")
+    source = directory / name
     if not source.is_file():
-        raise BackupError(f"{source}: the database file the manifest names is missing")
-    if _sha256(source) != manifest.sha256:
+        raise BackupError(f"{source}: the {what} the manifest names is missing")
+    if _sha256(source) != sha256:
         raise BackupError(f"{source}: SHA-256 does not match the manifest; the backup is damaged")
+    return source
+
+
+@dataclass(frozen=True)
+class PutBack:
+    """A state file restored to ``path``; ``kept``: the different file that was there, renamed."""
+
+    name: str
+    path: Path
+    kept: Path | None
+
+
+def _put_back(source: Path, target: Path, stamp: str) -> Path | None:
+    data = source.read_bytes()
+    kept = None
+    if target.exists():
+        if target.read_bytes() == data:
+            return None
+        kept = target.with_name(f"{target.name}.replaced-{stamp}")
+        target.rename(kept)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return kept
+
+
+def restore(
+    engine: Engine, directory: Path, files: dict[str, Path] | None = None
+) -> tuple[BackupManifest, list[PutBack]]:
+    """Restore into ``engine``'s database, then the state files the backup holds to where ``files``
+    says (``state_files(settings)``); stop workers and schedulers first. Every hash is checked before
+    anything is replaced."""
+    manifest = read_manifest(directory)
+    source = _checked(directory, manifest.file, manifest.sha256, "database file")
+    state = {name: _checked(directory, name, digest, "state file") for name, digest in manifest.files.items()}
+    targets = files or {}
+    unknown = sorted(set(state) - set(targets))
+    if files is not None and unknown:
+        raise BackupError(f"{directory}: the manifest names state files this gateway does not know: {unknown}")
     backend = engine.url.get_backend_name()
     if backend != manifest.backend:
         raise BackupError(f"backup is {manifest.backend}, the configured database is {backend}")
@@ -188,7 +290,13 @@ def restore(engine: Engine, directory: Path) -> BackupManifest:
         engine.dispose()
     if counts != manifest.row_counts:
         raise BackupError(f"restored row counts {counts} differ from the manifest {manifest.row_counts}")
-    return manifest
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    put = [
+        PutBack(name, targets[name], _put_back(path, targets[name], stamp))
+        for name, path in state.items()
+        if name in targets
+    ]
+    return manifest, put
 
 
 def copy_database(

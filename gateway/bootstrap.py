@@ -210,7 +210,7 @@ class Gateway:
 
     @property
     def checkpoint_file(self) -> Path:
-        return self.settings.audit.checkpoint_file or self.settings.data_dir / "audit" / "checkpoints.jsonl"
+        return self.settings.audit_checkpoint_file
 
     def checkpoint_audit(self) -> checkpoints.Checkpoint:
         """Anchor the audit chain: a signed checkpoint appended to the file outside the database."""
@@ -296,7 +296,7 @@ def bootstrap(
         except ConfigurationError:
             engine.dispose()
             raise
-    audit_key = checkpoints.load_key(settings.audit.key_file or settings.data_dir / "secrets" / "audit.key")
+    audit_key = checkpoints.load_key(settings.audit_key_file)
     sessions = sessionmaker(engine, expire_on_commit=False, info={audit.KEY_INFO: audit_key})
     clock = clock or SystemClock()
     parts = Parts(settings, clock)

@@ -318,6 +318,15 @@ class Settings(BaseSettings):
     def broker_url(self) -> str:
         return self.broker.url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite'}"
 
+    @property
+    def audit_key_file(self) -> Path:
+        """The key that seals every audit event; the database never holds it (a backup does)."""
+        return self.audit.key_file or self.data_dir / "secrets" / "audit.key"
+
+    @property
+    def audit_checkpoint_file(self) -> Path:
+        return self.audit.checkpoint_file or self.data_dir / "audit" / "checkpoints.jsonl"
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -37,7 +37,10 @@ def backup_create(directory: Path, config: ConfigOpt = None) -> None:
     with progress_bar(err, "backing up", "pages") as progress:
         task = progress.add_task("backup", total=None)
         manifest = backup.create(
-            gw.engine, directory, lambda done, total: progress.update(task, completed=done, total=total)
+            gw.engine,
+            directory,
+            lambda done, total: progress.update(task, completed=done, total=total),
+            files=backup.state_files(gw.settings),
         )
     total = sum(manifest.row_counts.values())
     console.print(
@@ -66,5 +69,15 @@ def backup_restore(
         f"with the backup in {directory}?",
         yes,
     )
-    manifest = backup.restore(make_engine(settings.database_url), directory)
+    manifest, put = backup.restore(make_engine(settings.database_url), directory, backup.state_files(settings))
     console.print(f"restored {manifest.file} ({manifest.created_at}); row counts match the manifest")
+    for item in put:
+        kept = f"; the different file that was there is kept as {item.kept}" if item.kept else ""
+        console.print(f"restored {item.name} to {item.path}{kept}", markup=False, highlight=False)
+    if "audit.key" not in manifest.files:
+        err.print(
+            "warning: this backup holds no audit key (made before backups carried it): `gateway audit verify` "
+            f"passes only with the key that sealed its events, at {settings.audit_key_file}",
+            markup=False,
+        )
+    console.print("next: `gateway db upgrade`, then `gateway audit verify`", markup=False, highlight=False)

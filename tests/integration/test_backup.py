@@ -58,7 +58,7 @@ def test_busy_backup_restores_and_delivery_resumes(
         fresh_url = f"sqlite:///{tmp_path / 'restored.sqlite'}"
     else:
         fresh_url = fresh_pg_database(request.getfixturevalue("pg_server_url"))
-    restored = backup.restore(make_engine(fresh_url), tmp_path / "backup")
+    restored, _ = backup.restore(make_engine(fresh_url), tmp_path / "backup")
     assert restored.row_counts == manifest.row_counts
 
     again = gateway_factory(database_url=fresh_url, destinations=dest, lease_seconds=2, migrate=False)
