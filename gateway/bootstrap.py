@@ -376,8 +376,9 @@ def _packet_signer(settings: Settings, profile: Profile, clock: Clock) -> Packet
 def _signing_destinations(settings: Settings) -> list[str]:
     wanted = [name for name, dest in settings.destinations.items() if dest.sign]
     if wanted and not settings.signing.keys:
-        log.warning(
-            "destinations %s expect signed packets but no [signing] key is configured: packets go out unsigned",
+        log.error(
+            "destinations %s require signed packets but no [signing] key is configured: no packet for them "
+            "is sealed until one is (or their sign = false)",
             ", ".join(wanted),
         )
     return wanted

@@ -85,6 +85,12 @@ class SignatureUnknown(SignatureInvalid):
     """The signature is intact but the signer's revocation status could not be established."""
 
 
+class SigningUnavailable(ConfigurationError):
+    """A destination requires signed packets (``destinations.<name>.sign``, on by default) and no
+    signing key is configured: nothing is sealed nor stored for it, rather than unsigned bytes that
+    the receiver refuses and every retry and replay would send again."""
+
+
 class TimestampUnavailable(GatewayError):
     """The time-stamping authority could not be reached or refused: transient, nothing is stored,
     the caller tries again later (the scheduler at its next tick, the API answers 503)."""

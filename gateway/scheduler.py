@@ -24,6 +24,7 @@ from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import RegimeDef, Run, all_regimes, regime_path, runs
 from gateway.clock import VN_TZ
 from gateway.db.models import ScheduledRun
+from gateway.errors import ConfigurationError
 from gateway.ingest_runs import recover
 from gateway.reports import build_in_session
 from gateway.reports.kpis import build_kpi_data
@@ -170,6 +171,8 @@ class Scheduler:
         while not stop.is_set():
             try:
                 self.tick()
+            except ConfigurationError as exc:  # a missing signing key: say what, not a traceback a minute
+                log.error("scheduler tick stopped: %s; trying again in %.0f s", exc, interval)
             except Exception:
                 log.exception("scheduler tick failed; trying again in %.0f s", interval)
             stop.wait(interval)

@@ -171,6 +171,13 @@ def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
         worker: dict[str, Any] | None = None,
         **extra: Any,
     ) -> Gateway:
+        if "signing" not in extra and destinations:
+            # No signing key: a deployment that sends unsigned must say so per destination (sign =
+            # false); with sign on and no key, nothing is sealed (gateway.signing.seal).
+            destinations = {
+                name: d if "sign" in d.model_fields_set else d.model_copy(update={"sign": False})
+                for name, d in destinations.items()
+            }
         settings = Settings(
             data_dir=tmp_path / "data",
             database={"url": database_url or f"sqlite:///{tmp_path / 'gateway.sqlite'}"},

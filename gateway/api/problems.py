@@ -21,6 +21,7 @@ from gateway.errors import (
     PacketInvalid,
     RateLimited,
     SignatureInvalid,
+    SigningUnavailable,
     TimestampUnavailable,
     Unauthenticated,
     UnsafeInputError,
@@ -70,6 +71,9 @@ def install(app: FastAPI) -> None:
             return problem(409, "Conflict", str(exc))
         if isinstance(exc, NotAcceptable):
             return problem(406, "Not Acceptable", str(exc))
+        if isinstance(exc, SigningUnavailable):
+            log.error("sealing stopped: %s", exc)
+            return problem(503, "Service Unavailable", str(exc), code="signing_unavailable")
         if isinstance(exc, TimestampUnavailable):
             log.error("sealing stopped: %s", exc)
             headers = {"Retry-After": "60"}

@@ -4,7 +4,9 @@ Every place that puts a packet into the outbox calls ``Sealer.seal``, so the rul
 scheduled reports, corrections, recalls and forwarded statuses: a packet is signed once, when it is
 built (the act that gives a report its legal value), and the signed bytes are what every retry and
 every replay sends. A packet goes out signed when any of its destinations asks for signatures
-(``destinations.<name>.sign``, on by default) and a signing key is configured.
+(``destinations.<name>.sign``, on by default). With no signing key configured, such a packet is not
+sealed at all (``SigningUnavailable``, before anything is stored): unsigned bytes would be refused
+by the receiver, and the retries and replays of a stored packet would send them again unchanged.
 
 With a time-stamping authority configured (``[timestamps]``), every signature also gets an RFC 3161
 token (``gateway.signing.timestamps``). When the authority cannot answer, ``required`` (the default)
@@ -22,7 +24,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
-from gateway.errors import SignatureInvalid, TimestampUnavailable
+from gateway.errors import SignatureInvalid, SigningUnavailable, TimestampUnavailable
 from gateway.packets import model as m
 from gateway.packets.profile import Profile
 
@@ -74,7 +76,17 @@ class Sealer:
         these destinations ask for signatures; otherwise the bytes as they are. ``seal`` ends here;
         the report builder, which writes its packets from rows (``write_report_json``), calls it
         directly."""
-        if self.signer is None or not self.signs_for(destinations):
+        destinations = list(destinations)
+        if self.signer is None:
+            wanted = sorted(self.signing_destinations.intersection(destinations))
+            if wanted:
+                raise SigningUnavailable(
+                    f"packet {packet_id} not sealed: {', '.join(wanted)} require signed packets "
+                    f"(destinations.<name>.sign = true) and no signing key is configured ([[signing.keys]], "
+                    "docs/signing.md); nothing was stored"
+                )
+            return payload
+        if not self.signs_for(destinations):
             return payload
         payload = self.signer.sign(payload)
         if self.tsa is not None:

@@ -71,6 +71,7 @@ level = "WARNING"
 url = "{receive_url}"
 receiver = {{ code = "G01", name = "Hệ thống thông tin báo cáo Chính phủ" }}
 max_concurrency = 8
+sign = false  # the scale-out measures queues and delivery; the simulator here checks no signature
 [destinations.national.retry]
 max_attempts = 30
 initial_wait = 0.1
