@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.calendar import WorkingCalendar
-from gateway.calendar.regimes import load_regime, run_for
+from gateway.calendar.regimes import RegimeDef, load_regime, run_for
 from gateway.db.models import Observation, unsent
 from gateway.errors import ConfigurationError
 from gateway.ingest_runs import visible_observation
@@ -49,12 +49,18 @@ def outside_regime(regime_code: str, period_key: str) -> Outside | None:
         regime = load_regime(regime_code)
     except ConfigurationError:
         return Outside("no_regime", regime_code, period_key)
+    return outside(regime, period_key)
+
+
+def outside(regime: RegimeDef, period_key: str) -> Outside | None:
+    """Why ``regime`` never sends values of ``period_key``; None when it does. The report builder asks
+    the same question, so what ingest counts as never sent is exactly what is never built."""
     try:
         run = run_for(regime, period_key, WEEKDAYS)
     except (ConfigurationError, ValueError, IndexError):
-        return Outside("other_frequency", regime_code, period_key, regime.frequency)
+        return Outside("other_frequency", regime.code, period_key, regime.frequency)
     if run.period.end < regime.start:
-        return Outside("before_start", regime_code, period_key, regime.start.isoformat())
+        return Outside("before_start", regime.code, period_key, regime.start.isoformat())
     return None
 
 

@@ -9,6 +9,7 @@ summary; exits 0 only when nothing is lost and every delivery is acknowledged.
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -225,10 +226,11 @@ def run_demo(
         stats = _sim_stats(sim)
         result = DemoResult(summary, stats, time.monotonic() - started)
         _print_summary(console, result)
+        gw_cmd = _command_name()
         console.print(
             f"The demo's data is in {demo_dir}. To look at it with the other commands:\n"
             f"  export GATEWAY_DATA_DIR={demo_dir}\n"
-            "  gateway quarantine list; gateway deliveries list; gateway reconcile",
+            f"  {gw_cmd} quarantine list; {gw_cmd} deliveries list; {gw_cmd} reconcile",
             markup=False,
             soft_wrap=True,
         )
@@ -269,6 +271,19 @@ def _sim_stats(sim: BackgroundServer) -> dict[str, object]:
     return dict(httpx.get(f"{sim.url}/sim/stats", timeout=5).json())
 
 
+def _command_name() -> str:
+    """How to run ``gateway`` from here: the bare name when the shell finds this one on its PATH,
+    else its path (``make demo`` runs ``.venv/bin/gateway``, which no shell finds by its name)."""
+    here = Path(sys.executable).parent / "gateway"
+    found = shutil.which("gateway")
+    if found is not None and Path(found).resolve() == here.resolve():
+        return "gateway"
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
+
+
 def _print_summary(console: Console, result: DemoResult) -> None:
     s = result.summary
     table = Table(title="Reconciliation summary", show_header=True, header_style="bold")
@@ -279,6 +294,7 @@ def _print_summary(console: Console, result: DemoResult) -> None:
         ("  blank (not reported)", s.blank),
         ("  mapped to observations", s.mapped),
         ("  quarantined (see gateway quarantine list)", s.quarantined),
+        ("  stored, never sent: no regime sends their period (idem)", s.never_sent),
         ("packets built", s.packets),
         ("deliveries", s.deliveries),
         ("delivered", s.delivered),
@@ -297,7 +313,8 @@ def _print_summary(console: Console, result: DemoResult) -> None:
     faults_seen = result.sim_stats.get("faults", {})
     console.print(f"faults injected by the simulator: {faults_seen}")
     console.print(
-        f"read={s.read} quarantined={s.quarantined} packets={s.packets} acknowledged={s.acknowledged} "
+        f"read={s.read} quarantined={s.quarantined} never_sent={s.never_sent} packets={s.packets} "
+        f"acknowledged={s.acknowledged} "
         f"retried={s.retried} lost={s.lost}  ({result.seconds:.1f} s)"
     )
 

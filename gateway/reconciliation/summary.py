@@ -1,8 +1,9 @@
 """The run summary the demo prints: every record read is accounted for, or counted as lost.
 
-``lost`` = records read that are neither blank, nor quarantined, nor in a packet that reached a final,
-visible state at every destination (acknowledged; or dead/returned/rejected, which wait for an
-operator in plain sight). A healthy run ends with ``lost = 0``.
+``lost`` = records read that are neither blank, nor quarantined, nor stored for a period no regime
+sends (``never_sent``: counted at ingest and listed by ``gateway quarantine list``), nor in a packet
+that reached a final, visible state at every destination (acknowledged; or dead/returned/rejected,
+which wait for an operator in plain sight). A healthy run ends with ``lost = 0``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gateway.coverage import unsent_outside
 from gateway.db.models import (
     Delivery,
     DeliveryState,
@@ -34,6 +36,7 @@ class Summary:
     blank: int
     mapped: int
     quarantined: int
+    never_sent: int
     packets: int
     deliveries: int
     delivered: int
@@ -83,12 +86,14 @@ def summarise(session: Session) -> Summary:
     # A value read again and equal to the stored one is accounted for by the stored one.
     stored = session.scalar(select(func.count()).select_from(Observation).where(visible_observation())) or 0
     accounted_rows = stored + int(unchanged) + quarantined + blank
-    lost = unaccounted + max(0, int(read) - accounted_rows)
+    never_sent = sum(group.values for group in unsent_outside(session))
+    lost = unaccounted - never_sent + max(0, int(read) - accounted_rows)
     return Summary(
         read=int(read),
         blank=int(blank),
         mapped=int(mapped),
         quarantined=int(quarantined),
+        never_sent=int(never_sent),
         packets=int(packets),
         deliveries=deliveries,
         delivered=delivered,

@@ -34,7 +34,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from gateway import outbox
+from gateway import coverage, outbox
 from gateway.calendar.regimes import RegimeDef, Run, regime_path, run_for
 from gateway.clock import VN_TZ, Clock
 from gateway.db.models import Observation, ObservationLink, Packet, unsent
@@ -106,6 +106,10 @@ def build_in_session(
     # Streamed by report key (issue 19): the keys first, then one report's observations at a time, so
     # memory holds one report, not every unsent observation of the regime (3 GB for the national load).
     keys = session.execute(waiting_reports(pending)).all()
+    # Periods the regime never sends (before its start, another frequency) stay stored and unsent, as
+    # ingest and `gateway quarantine list` say; building every unsent period used to send them anyway.
+    sent = {period: coverage.outside(regime, period) is None for period in {k.period_key for k in keys}}
+    keys = [k for k in keys if sent[k.period_key]]
     with _page_cache(session):
         return _build_all(
             session,
