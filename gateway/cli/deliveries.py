@@ -38,7 +38,11 @@ def deliveries_list(
 
     if state:
         checks.delivery_state(state)
-    table = Listing(fmt, "id", "packet", "destination", "state", "attempts", "last_status", "last_error")
+    # receiver_reason: why a receiver returned or rejected the packet (its status packet), which is
+    # not an error of ours and so was only in `deliveries show`.
+    table = Listing(
+        fmt, "id", "packet", "destination", "state", "attempts", "last_status", "last_error", "receiver_reason"
+    )
     gw = gateway_for(config)
     if destination:
         checks.destination(gw.settings, destination, gw)
@@ -49,7 +53,9 @@ def deliveries_list(
         query = query.where(Delivery.destination == destination)
     with gw.sessions() as session:
         for d in session.execute(query).scalars():
-            table.add_row(d.id, d.packet_id, d.destination, d.state, d.attempts, d.last_status, d.last_error)
+            table.add_row(
+                d.id, d.packet_id, d.destination, d.state, d.attempts, d.last_status, d.last_error, d.ack_reason
+            )
     table.emit()
 
 

@@ -2,7 +2,8 @@
 deliveries per state, the oldest one still waiting, failures in the last 24 hours, circuit and pause.
 
 A destination is *failing* for what is true now, each with its reason: the circuit is open (or
-probing), it is paused, dead deliveries wait for an operator, or attempts failed in the last
+probing), it is paused, dead deliveries or deliveries the receiver rejected (its status packet said
+TU_CHOI: the packet went through and was refused) wait for an operator, or attempts failed in the last
 ``FAILING_WINDOW`` with no successful attempt since. A 503 that was retried and followed by
 acknowledgements is history (``failures_24h``), not a current failure."""
 
@@ -45,6 +46,9 @@ class DestinationRow:
         dead = self.states.get(S.DEAD.value, 0)
         if dead:
             found.append(("failing_dead", {"count": dead}))
+        rejected = self.states.get(S.REJECTED.value, 0)
+        if rejected:  # the POST succeeded, so no failed attempt shows it: the receiver's verdict does
+            found.append(("failing_rejected", {"count": rejected}))
         if self.recent_failures:
             found.append(("failing_recent", {"count": self.recent_failures, "minutes": self.window_minutes}))
         return found

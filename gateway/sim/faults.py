@@ -34,6 +34,7 @@ class FaultPlan:
     ack_delay: float = 0.2  # seconds before an async status is sent ("late" acknowledgements: raise it)
     duplicate_ack: bool = False  # send every async status twice
     return_reason: str = "Số liệu chưa khớp với báo cáo kỳ trước, đề nghị kiểm tra lại"
+    reject_reason: str = "Báo cáo không thuộc chế độ báo cáo được giao, không tiếp nhận"  # fault "reject": TU_CHOI
     # What the receiver keeps of what it acknowledged (exposed at DATA_PATH, for reconciliation):
     # "keep" the packet as received, "lose" it, keep it with the first value or unit altered, or with
     # its first figure recorded twice, or "garble" it (a copy that is not a report packet: its figures

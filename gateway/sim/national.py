@@ -432,6 +432,8 @@ def create_app(
         if fault == "return" and pid not in returned_once:
             returned_once.add(pid)
             answer = status_packet(packet, m.ReportStatus.TRA_LAI, p.return_reason)
+        elif fault == "reject":  # read, valid and signed, and refused on its merits (TU_CHOI)
+            answer = status_packet(packet, m.ReportStatus.TU_CHOI, p.reject_reason)
         else:
             answer = status_packet(packet, m.ReportStatus.DA_TIEP_NHAN)
         with stats.lock:

@@ -194,6 +194,18 @@ def test_the_failing_badge_reflects_the_current_state_with_its_reason(
         assert failing and "Tạm dừng: bảo trì theo lịch" in health, health
         client.cookies.set(LANG_COOKIE, "en")
         assert "Paused: bảo trì theo lịch" in overview_row(client)[1]
+        client.cookies.set(LANG_COOKIE, "vi")
+        with gw.sessions.begin() as s:
+            set_paused(s, "national", False, reason=None, now=gw.clock.now(), actor="user:admin")
+        assert overview_row(client) == (False, "Bình thường")
+
+        # Found from outside: 30 packets refused by the receiver (TU_CHOI) left the badge "Bình
+        # thường", since every POST itself succeeded. A rejection waits for an operator, as a dead one.
+        sim.set_faults(FaultPlan(script=("reject",)))
+        _, (refused,) = store_packets(gw, 1)
+        assert attempt_now(gw, refused) == "rejected"
+        failing, health = overview_row(client)
+        assert failing and "1 gói tin bị bên nhận từ chối, chờ xử lý" in health, health
 
 
 # ---------------------------------------------------------------- reconciliation
