@@ -225,9 +225,11 @@ def problems(
                 "the chain was recomputed after an edit"
             )
         if held != point.count:
+            gap = point.count - held  # "+1 events" read as one added when one was removed
+            change = f"{gap} removed" if gap > 0 else f"{-gap} added"
             found.append(
                 f"checkpoint of {point.at} counted {point.count} events up to event {point.last_id}, "
-                f"the database holds {held}: {point.count - held:+d} events"
+                f"the database holds {held}: {change}"
             )
     if valid:
         latest = valid[-1]

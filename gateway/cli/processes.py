@@ -86,7 +86,7 @@ def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535)] = None,
 ) -> None:
-    """Serve the API (health, readiness, status intake)."""
+    """Serve the API (/healthz, /readyz, the pull, operator and intake routes) and the dashboard (/ui/)."""
     import uvicorn
 
     from gateway.api.app import create_app
@@ -154,7 +154,8 @@ def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Optio
     sched = threading.Thread(target=Scheduler(gw, name="run").loop, args=(stop,), name="scheduler", daemon=True)
     sched.start()
     console.print(
-        f"gateway running: API on http://{gw.settings.api.host}:{gw.settings.api.port}, worker and scheduler on"
+        f"gateway running: API and dashboard on http://{gw.settings.api.host}:{gw.settings.api.port}, "
+        "with a delivery worker and the scheduler in this process (Ctrl-C stops all three)"
     )
     try:
         Worker(gw, concurrency=concurrency).run(stop)
@@ -179,7 +180,10 @@ def scheduler(
     configure_logs(gw.settings)
     sched = Scheduler(gw, name=f"scheduler:{__import__('os').getpid()}")
     if once:
-        for r in sched.tick():
+        results = sched.tick()
+        if not results:
+            console.print("nothing due: every run up to now has been executed (`gateway runs` lists them)")
+        for r in results:
             console.print(
                 f"{r.regime} {r.period_key}: {r.packets} packet(s){' LATE' if r.late else ''}"
                 f"{' (' + r.note + ')' if r.note else ''}"

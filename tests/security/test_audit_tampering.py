@@ -51,6 +51,17 @@ def gw(request: pytest.FixtureRequest, gateway_factory: GatewayFactory, database
     return gateway
 
 
+def test_removing_one_event_from_the_middle_is_named_as_removed(gw: Gateway) -> None:
+    """Found from outside: one deleted event was reported as "the database holds 57: +1 events",
+    which reads as one added."""
+    middle = chain(gw)[4].id
+    with gw.sessions.begin() as s:
+        s.execute(delete(AuditEvent).where(AuditEvent.id == middle))
+    found = gw.verify_audit()
+    assert any(p.endswith(": 1 removed") for p in found), found
+    assert not any("+1" in p or "added" in p for p in found), found
+
+
 def test_cutting_the_tail_is_detected(gw: Gateway) -> None:
     last = chain(gw)[-3].id
     with gw.sessions.begin() as s:
