@@ -350,7 +350,11 @@ def reconcile(
             continue
         packet, value, unit = packet_value
         for delivery in deliveries.get(packet.id, ()):
-            received = _receiver_value(receiver_cache, copies, delivery, packet, profile, key) if copies else "unknown"
+            received = (
+                _receiver_value(receiver_cache, copies, delivery, packet, profile, key)
+                if copies
+                else "not asked: no destination here publishes its copies (destinations.<name>.data_url)"
+            )
             holds: tuple[str | None, str | None] = received[0] if isinstance(received, list) else (None, None)
             verdict, note = _classify(delivery.state, value, unit, obs, received)
             if delivery.id not in lateness:  # one answer per delivery, not per line
@@ -389,18 +393,20 @@ def _receiver_value(
     key: Key,
 ) -> list[tuple[str, str | None]] | str | None:
     """Every (value, unit) the receiver holds for the value; None when it holds no copy or not this
-    value; "unknown" when it cannot be asked."""
+    value; a text saying why when it cannot be asked (the line's note quotes it)."""
     connector = (copies or {}).get(delivery.destination)
-    if connector is None or delivery.state not in HELD_STATES:
-        return "unknown"
+    if connector is None:
+        return f"not asked: {delivery.destination} has no data_url"
+    if delivery.state not in HELD_STATES:
+        return f"not asked: delivery {delivery.state}"
     slot = (delivery.destination, packet.id)
     if slot not in cache:
         try:
             data = connector.fetch_copy(packet.id)
             where = f"{delivery.destination} copy of {packet.id}"
             cache[slot] = None if data is None else _held(data, profile, where)
-        except (DeliveryError, InputError):
-            cache[slot] = "unknown"
+        except (DeliveryError, InputError) as exc:  # one line: "connection refused", "HTTP 503", ...
+            cache[slot] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     copy = cache[slot]
     if copy is None or isinstance(copy, str):
         return copy
@@ -443,4 +449,4 @@ def _classify(
         return "value_mismatch", f"sent {sent_value}, receiver holds {received[0][0]}"
     if isinstance(received, list) and len(received) > 1:
         return "duplicate", f"the receiver holds this value {len(received)} times"
-    return "match", "the receiver's copy could not be read" if received == "unknown" else ""
+    return "match", f"the receiver's copy could not be read: {received}" if isinstance(received, str) else ""

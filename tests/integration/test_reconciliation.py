@@ -156,8 +156,26 @@ def test_a_receiver_copy_that_is_not_a_report_is_named_not_a_crash(
     send(gw)
     report = gw.reconcile(period=PERIOD)
     assert report.lines and {line.classification for line in report.lines} == {"match"}
-    assert {line.note for line in report.lines} == {"the receiver's copy could not be read"}
+    (note,) = {line.note for line in report.lines}
+    assert note.startswith("the receiver's copy could not be read: ") and PERIOD not in note, note
     assert {line.receiver_value for line in report.lines} == {None}
+
+
+def test_a_receiver_that_cannot_be_reached_is_named_in_every_note(
+    gateway_factory: GatewayFactory, sim_factory: SimFactory
+) -> None:
+    """Found from outside: reconciling after the demo (its simulator stopped) gave every line "the
+    receiver's copy could not be read" and nothing about why."""
+    sim = sim_factory(FaultPlan())
+    destination = national_destination(sim.receive_url).model_copy(update={"data_url": f"{sim.url}{DATA_PATH}"})
+    gw = gateway_factory(destinations={"national": destination}, clock=FrozenClock(ON_TIME))
+    observe(gw, VALUES, ON_TIME)
+    send(gw)
+    sim.stop()
+    notes = {line.note for line in gw.reconcile(period=PERIOD).lines}
+    assert len(notes) == 1, notes
+    (note,) = notes
+    assert note.startswith("the receiver's copy could not be read: national: ") and "Connect" in note, note
 
 
 def test_unit_mismatch(gateway_factory: GatewayFactory, sim_factory: SimFactory, database_url: str) -> None:
