@@ -176,6 +176,22 @@ def csv_encoding(name: str, adapter: str) -> str:
     return name
 
 
+def free_port(host: str, port: int, what: str) -> None:
+    """Refuse a command whose server could not bind, before it does anything else (the demo used to
+    run, make an account and print its password, then fail on "address already in use")."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandInputError(
+                f"{what} cannot listen on {host}:{port} ({exc.strerror or exc}): stop what holds it, "
+                "or choose another port (GATEWAY_API__PORT, or api.port in the configuration)"
+            ) from None
+
+
 def fault_profile(name: str) -> str:
     from gateway.sim.faults import PROFILES
 

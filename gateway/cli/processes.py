@@ -42,6 +42,9 @@ def demo(
 
     checks.fault_profile(faults)
     encoding = wire_format(fmt, "--format")
+    if keep_serving:
+        api = settings_for(config).api
+        checks.free_port(api.host, api.port, "the demo's API (--keep-serving)")
 
     def add_operator(gw: Gateway) -> None:
         import os
@@ -90,7 +93,10 @@ def serve(
     import uvicorn
 
     from gateway.api.app import create_app
+    from gateway.cli import checks
 
+    settings = settings_for(config)
+    checks.free_port(host or settings.api.host, port or settings.api.port, "the API")
     gw = gateway_for(config, create=True)
     uvicorn.run(create_app(gw), host=host or gw.settings.api.host, port=port or gw.settings.api.port, log_level="info")
 
@@ -130,8 +136,12 @@ def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Optio
     import uvicorn
 
     from gateway.api.app import create_app
+    from gateway.cli import checks
     from gateway.worker import Worker
 
+    settings = settings_for(config)
+    # Checked first: a failed bind would end the API's thread alone, leaving the worker and scheduler up.
+    checks.free_port(settings.api.host, settings.api.port, "the API of `gateway run`")
     gw = gateway_for(config, create=True)
     configure_logs(gw.settings)
     server = uvicorn.Server(
