@@ -4,9 +4,19 @@
 workbook and reads them through importlib.resources (``gateway/resources.py``).
 Everything else (metadata, dependencies, package data) is in pyproject.toml."""
 
+from pathlib import Path
+
 from setuptools import find_namespace_packages, setup
 
-BUNDLED = {"gateway.bundled.contracts": "contracts", "gateway.bundled.examples": "examples"}
+ROOTS = {"gateway.bundled.contracts": "contracts", "gateway.bundled.examples": "examples"}
+# Every folder below them is a package of its own too: setuptools would otherwise warn, once per
+# folder and at length, that data it ships sits in a package it was not told about (seven warnings in
+# every `make demo`). Their data is still matched by the roots' "**" patterns in pyproject.toml.
+BUNDLED = {
+    f"{package}.{'.'.join(sub.relative_to(folder).parts)}" if sub != Path(folder) else package: sub.as_posix()
+    for package, folder in ROOTS.items()
+    for sub in [Path(folder), *sorted(p for p in Path(folder).rglob("*") if p.is_dir() and p.name != "__pycache__")]
+}
 
 setup(
     # Namespace discovery, as pyproject's packages.find does: some packages (gateway.packets) have no __init__.py.
