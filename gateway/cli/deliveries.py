@@ -76,9 +76,12 @@ def deliveries_show(delivery_id: int, config: ConfigOpt = None) -> None:
         )
         if d.ack_reason:
             console.print(f"  receiver's reason: {d.ack_reason}", markup=False)
-        table = Table("#", "started", "ms", "HTTP", "outcome", "error")
-        for a in d.attempt_log:
+        # "#": the attempt's place in the whole history; "try": its number within its retry budget,
+        # which a replay starts again (two attempts both numbered 1 read as one attempt shown twice).
+        table = Table("#", "try", "started", "ms", "HTTP", "outcome", "error")
+        for place, a in enumerate(sorted(d.attempt_log, key=lambda a: (a.started_at, a.id)), start=1):
             table.add_row(
+                str(place),
                 str(a.number),
                 a.started_at.isoformat(timespec="seconds"),
                 str(a.duration_ms),
