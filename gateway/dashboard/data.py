@@ -82,10 +82,17 @@ def late_reports(session: Session, now: datetime, limit: int = 20) -> list[Packe
 
 
 def deliveries(
-    session: Session, *, state: str | None, destination: str | None, before: int | None, limit: int = PAGE
+    session: Session,
+    *,
+    state: str | tuple[str, ...] | None,
+    destination: str | None,
+    before: int | None,
+    limit: int = PAGE,
 ) -> tuple[list[Delivery], int | None]:
     query = select(Delivery)
-    if state:
+    if isinstance(state, tuple):
+        query = query.where(Delivery.state.in_(state))
+    elif state:
         query = query.where(Delivery.state == state)
     if destination:
         query = query.where(Delivery.destination == destination)

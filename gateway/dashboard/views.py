@@ -397,7 +397,9 @@ def build_router(security: Security) -> APIRouter:
     ) -> Response:
         principal, token = found
         with gw.sessions() as session:
-            dead, more_dead = data.deliveries(session, state=DeliveryState.DEAD.value, destination=None, before=before)
+            # Dead and rejected (TU_CHOI) alike wait for an operator's replay or cancel: one list.
+            waiting = (DeliveryState.DEAD.value, DeliveryState.REJECTED.value)
+            dead, more_dead = data.deliveries(session, state=waiting, destination=None, before=before)
             held, more_held = data.quarantine(session, after=after)
             outside = unsent_outside(session)
         return render(

@@ -206,6 +206,9 @@ def test_the_failing_badge_reflects_the_current_state_with_its_reason(
         assert attempt_now(gw, refused) == "rejected"
         failing, health = overview_row(client)
         assert failing and "1 gói tin bị bên nhận từ chối, chờ xử lý" in health, health
+        page = lxml.html.fromstring(client.get("/ui/dead").text)  # listed where failures wait, with why
+        (row,) = page.xpath(f'//tr[@data-delivery="{refused}"]')
+        assert FaultPlan().reject_reason in row.text_content()
 
 
 # ---------------------------------------------------------------- reconciliation
