@@ -209,6 +209,42 @@ def read_manifest(directory: Path) -> BackupManifest:
     return manifest
 
 
+def other_users(engine: Engine) -> list[str]:
+    """Who else has the database open now, one line each: a restore under a running worker, scheduler
+    or API would have them write into the database being replaced (the restore's row-count check
+    could then fail, or pass and lose what they wrote).
+
+    SQLite: processes of this host holding the file (or its WAL) open, from ``/proc``. PostgreSQL:
+    the other sessions on the database, from ``pg_stat_activity``."""
+    if engine.url.get_backend_name() == "sqlite":
+        database = Path(str(engine.url.database)).resolve()
+        names = {str(database), f"{database}-wal", f"{database}-shm"}
+        found = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            if proc.name == str(os.getpid()):
+                continue
+            try:
+                holds = any(os.readlink(fd) in names for fd in (proc / "fd").iterdir())
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            except OSError:  # gone meanwhile, or not ours to look at
+                continue
+            if holds:
+                found.append(f"process {proc.name}: {command[:120]}")
+        return sorted(found)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT pid, application_name, client_addr, state FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY pid"
+            )
+        ).all()
+    engine.dispose()
+    return [
+        f"session {pid} ({app or 'no application name'}, {addr or 'local socket'}, {state})"
+        for pid, app, addr, state in rows
+    ]
+
+
 def _checked(directory: Path, name: str, sha256: str, what: str) -> Path:
     if Path(name).name != name:
         raise BackupError(f"{directory}: the manifest names {name!r}, not a file of the backup folder")

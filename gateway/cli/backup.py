@@ -53,9 +53,13 @@ def backup_restore(
     directory: Path,
     config: ConfigOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask: replace the database")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="restore even while other processes or sessions use the database")
+    ] = False,
 ) -> None:
-    """Restore DIRECTORY into the configured database, replacing what it holds (stop workers and
-    schedulers first). Asks first; --yes for scripts."""
+    """Restore DIRECTORY into the configured database, replacing what it holds. Refuses while other
+    processes (workers, schedulers, the API) use the database: stop them first. Asks first; --yes for
+    scripts."""
     from gateway import backup
     from gateway.cli import checks
 
@@ -64,12 +68,18 @@ def backup_restore(
     settings = settings_for(config)
     from gateway.db.engine import make_engine
 
+    engine = make_engine(settings.database_url)
+    users = backup.other_users(engine)
+    if users and not force:
+        raise checks.CommandInputError(
+            "the database is in use; stop the workers, schedulers and the API first "
+            "(docs/operations.md, \"Restoring within 4 hours\"), or --force:\n  " + "\n  ".join(users)
+        )
     checks.confirm(
-        f"Replace every row of the database {make_engine(settings.database_url).url.render_as_string()} "
-        f"with the backup in {directory}?",
+        f"Replace every row of the database {engine.url.render_as_string()} with the backup in {directory}?",
         yes,
     )
-    manifest, put = backup.restore(make_engine(settings.database_url), directory, backup.state_files(settings))
+    manifest, put = backup.restore(engine, directory, backup.state_files(settings))
     console.print(f"restored {manifest.file} ({manifest.created_at}); row counts match the manifest")
     for item in put:
         kept = f"; the different file that was there is kept as {item.kept}" if item.kept else ""

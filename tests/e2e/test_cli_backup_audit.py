@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from gateway import resources
+import pytest
+
+from gateway import backup, resources
+from gateway.db.engine import make_engine
+from tests.conftest import fresh_pg_database
 
 GATEWAY = str(Path(sys.executable).parent / "gateway")
 WORKBOOK = resources.bundled("examples") / "lao-cai-ktxh-2026.xlsx"
@@ -76,3 +82,40 @@ def test_a_restore_without_the_key_fails_verify_and_verify_never_makes_a_key(tmp
     missing = gateway(second, "audit", "verify")
     assert missing.returncode == 2 and "no audit key at" in missing.stderr and "Traceback" not in missing.stderr
     assert not (second / "secrets" / "audit.key").exists()  # a check never makes the key it checks with
+
+
+def test_a_restore_is_refused_while_a_worker_holds_the_database(tmp_path: Path) -> None:
+    """Found from outside: `backup restore` ran without a word while `serve` and `worker` were up, so
+    they went on writing into the database being replaced."""
+    first, second, folder = tmp_path / "first", tmp_path / "second", tmp_path / "backup"
+    ok(gateway(first, "db", "upgrade"))
+    ok(gateway(first, "backup", "create", str(folder)))
+    ok(gateway(second, "db", "upgrade"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update({"GATEWAY_DATA_DIR": str(second), "GATEWAY_METRICS__WORKER_PORT": "0"})
+    worker = subprocess.Popen([GATEWAY, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        database = make_engine(f"sqlite:///{second / 'gateway.sqlite'}")
+        deadline = time.monotonic() + 60
+        while not backup.other_users(database) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        refused = gateway(second, "backup", "restore", str(folder), "--yes")
+        assert refused.returncode == 2, (refused.stdout, refused.stderr)
+        assert "the database is in use" in refused.stderr and f"process {worker.pid}:" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert "restored gateway.sqlite" in ok(gateway(second, "backup", "restore", str(folder), "--yes"))
+
+
+@pytest.mark.postgres
+def test_other_sessions_on_postgresql_are_named(pg_server_url: str) -> None:
+    url = fresh_pg_database(pg_server_url)
+    holder = make_engine(url)
+    with holder.connect() as held:
+        pid = held.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        users = backup.other_users(make_engine(url))
+        assert any(line.startswith(f"session {pid} ") for line in users), users
+    holder.dispose()
+    assert backup.other_users(make_engine(url)) == []
