@@ -315,7 +315,10 @@ def _print_summary(console: Console, result: DemoResult) -> None:
     console.print(
         f"read={s.read} quarantined={s.quarantined} never_sent={s.never_sent} packets={s.packets} "
         f"acknowledged={s.acknowledged} "
-        f"retried={s.retried} lost={s.lost}  ({result.seconds:.1f} s)"
+        f"retried={s.retried} lost={s.lost}  ({result.seconds:.1f} s)",
+        soft_wrap=True,  # one line at any width: scripts (ops/ci/wheel.sh) read it with grep '^read='
+        markup=False,
+        highlight=False,
     )
 
 
