@@ -24,8 +24,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-console = Console()
-err = Console(stderr=True)
+# soft_wrap: a line printed is one line, at any width (a terminal wraps it for the eye); rich would
+# otherwise cut lines at 80 columns in a pipe or a log, where scripts read them (the demo's summary
+# line lost its tail to ops/ci/wheel.sh's grep). Tables still fit the width.
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML configuration file")]
 
 
