@@ -48,11 +48,29 @@ class CsvEncoding:
     unsure: str | None = None  # detection refused: the problem to report instead of reading
 
 
+def utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le`` or ``utf-16-be`` for UTF-16 text written without a byte-order mark (Windows
+    tools do), told by where the zero bytes of its ASCII characters fall; None when it is not that.
+    A CSV export is mostly ASCII (codes, digits, separators), so one half of its bytes is zero."""
+    pairs = len(head) // 2
+    if pairs < 8:
+        return None
+    even = head[0 : pairs * 2 : 2].count(0)
+    odd = head[1 : pairs * 2 : 2].count(0)
+    if odd > pairs * 0.3 and even < pairs * 0.05:
+        return "utf-16-le"
+    if even > pairs * 0.3 and odd < pairs * 0.05:
+        return "utf-16-be"
+    return None
+
+
 def detect_encoding(head: bytes) -> CsvEncoding:
     if head.startswith(codecs.BOM_UTF8):
         return CsvEncoding("utf-8-sig", None, 1.0, "bom")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return CsvEncoding("utf-16", None, 1.0, "bom")
+    if (order := utf16_without_bom(head)) is not None:
+        return CsvEncoding(order, None, 0.95, "zero bytes")
     try:
         head.decode("utf-8")
         return CsvEncoding("utf-8", None, 1.0, "utf-8")
@@ -86,6 +104,10 @@ class CsvReader:
         legacy = {"tcvn3": "tcvn3", "vni": "vni", "viscii": "viscii"}.get(chosen)
         if legacy is not None:
             return CsvEncoding("latin-1", cast(Encoding, legacy), 1.0, "explicit")
+        if chosen == "utf-16" and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            # "utf-16" needs a byte-order mark to know the byte order; without one, find it (else the
+            # decoder's "does not start with BOM" is reported as the problem, naming the file).
+            chosen = utf16_without_bom(head) or chosen
         return CsvEncoding(chosen, None, 1.0, "explicit")
 
     def read(self) -> Iterator[ReadItem]:
@@ -152,7 +174,7 @@ def csv_records(
             row = next(reader)
         except StopIteration:
             return
-        except (_BadBytes, UnicodeDecodeError) as exc:
+        except (_BadBytes, UnicodeError) as exc:  # UnicodeError: "UTF-16 stream does not start with BOM"
             where = exc.line if isinstance(exc, _BadBytes) else start
             yield ReadProblem(
                 SourceRef(source, row=where),

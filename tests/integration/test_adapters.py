@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
 import sys
 import time
 import zipfile
@@ -21,7 +22,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import PeriodRef, RawObservation, Reader, ReadItem, ReadProblem, SourceRef
-from adapters.csv_exports import CsvReader, detect_encoding
+from adapters.csv_exports import CsvLayout, CsvReader, detect_encoding
 from adapters.json_api import JsonApiLayout, JsonApiReader
 from adapters.long_format import LongFormat
 from adapters.registry import UnknownAdapter, reader_for
@@ -113,7 +114,20 @@ QUERY = (
     "so_lieu AS gia_tri FROM chi_tieu ORDER BY id"
 )
 
+
+def iconv_csv(path: Path, target: str) -> Path:
+    """The UTF-8 export re-encoded by glibc iconv, an implementation other than ours (``UTF-16LE`` and
+    ``UTF-16BE`` write no byte-order mark, as Windows tools often do)."""
+    utf8 = write_csv(path.with_suffix(".utf8"))
+    path.write_bytes(
+        subprocess.run(["iconv", "-f", "UTF-8", "-t", target, str(utf8)], capture_output=True, check=True).stdout
+    )
+    return path
+
+
 CSV_VARIANTS: dict[str, Callable[[Path], Path]] = {
+    "csv-utf16le-no-bom-iconv": lambda d: iconv_csv(d / "a.csv", "UTF-16LE"),
+    "csv-utf16be-no-bom-iconv": lambda d: iconv_csv(d / "a.csv", "UTF-16BE"),
     "csv-utf8": lambda d: write_csv(d / "a.csv"),
     "csv-utf8-bom": lambda d: write_csv(d / "a.csv", codec="utf-8-sig"),
     "csv-utf16": lambda d: write_csv(d / "a.csv", codec="utf-16"),
@@ -415,3 +429,18 @@ def test_disaggregation_values_are_mapped_to_national_codes(tmp_path: Path, monk
     with sessions() as s:
         breakdowns = sorted(tuple(map(tuple, o.disaggregation)) for o in s.query(Observation))
     assert breakdowns == [(("DVHC", "02647"), ("GIOI_TINH", "NAM")), (("DVHC", "02647"), ("GIOI_TINH", "NU"))]
+
+
+@pytest.mark.parametrize("target", ["UTF-16LE", "UTF-16BE"])
+def test_utf16_named_on_the_command_line_without_a_byte_order_mark_is_read(target: str, tmp_path: Path) -> None:
+    """Found from outside: ``--encoding utf-16`` on a file without a BOM ended in "unexpected error:
+    UnicodeError: UTF-16 stream does not start with BOM" (exit 70); the byte order is found instead."""
+    path = iconv_csv(tmp_path / "a.csv", target)
+    check_contract(CsvReader(path, CsvLayout(encoding="utf-16")), tmp_path)
+
+
+def test_a_file_that_is_not_the_named_encoding_is_one_problem_naming_it(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv")  # UTF-8, said to be UTF-16
+    (problem,) = list(CsvReader(path, CsvLayout(encoding="utf-16")).read())
+    assert isinstance(problem, ReadProblem) and problem.ref.source == str(path)
+    assert "do not decode as utf-16" in problem.reason
