@@ -137,8 +137,10 @@ def _convert(text: str, charmap: Charmap) -> str:
 
 
 def decode_surface(text: str, encoding: Encoding, *, uppercase: bool = False) -> str:
-    """Legacy surface characters (as read via Latin-1/CP1252) → Unicode NFC."""
-    if encoding == "unicode":
+    """Legacy surface characters (as read via Latin-1/CP1252) → Unicode NFC. Text holding a character
+    no legacy byte shows as (ệ, ồ, ơ ...) is Unicode already and is kept: a cell typed in Unicode that
+    keeps a ``.VnTime`` font was read as "Diện tớch gieo trồng lỳa" (found by an outside test)."""
+    if encoding == "unicode" or surface_bytes(text) is None:
         out = text
     elif encoding == "cp1258":
         data = surface_bytes(text)

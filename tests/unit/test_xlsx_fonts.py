@@ -56,6 +56,24 @@ def test_text_is_decoded_by_cell_font_and_by_content(tmp_path: Path) -> None:
     assert "T0401" not in by_code
 
 
+def test_unicode_text_in_a_cell_that_keeps_a_legacy_font_is_kept(tmp_path: Path) -> None:
+    """Found from outside: a cell typed in Unicode whose font is still ``.VnTime`` (a template whose
+    fonts were never changed) read as "Diện tớch gieo trồng lỳa": decoded twice. A text holding
+    letters no legacy byte shows as (ệ, ồ) is Unicode already."""
+    path = workbook(
+        tmp_path / "unicode-in-vntime.xlsx",
+        [
+            ("T0201", "Diện tích gieo trồng lúa", "người", ".VnTime", 1),
+            ("T0203", "Mật độ dân số", "người/km2", "VNI-Times", 2),
+            ("T0301", encode_legacy("Số hộ nghèo", "tcvn3"), encode_legacy("người", "tcvn3"), ".VnTime", 3),
+        ],
+    )
+    by_code = {o.indicator_code: o for o in XlsxTemplateReader(path).read() if isinstance(o, RawObservation)}
+    assert by_code["T0201"].indicator_name == "Diện tích gieo trồng lúa" and by_code["T0201"].unit == "người"
+    assert by_code["T0203"].indicator_name == "Mật độ dân số" and by_code["T0203"].unit == "người/km2"
+    assert by_code["T0301"].indicator_name == "Số hộ nghèo"  # real TCVN3 in the same sheet is still decoded
+
+
 def test_unsure_legacy_text_is_quarantined_not_guessed(tmp_path: Path) -> None:
     path = workbook(tmp_path / "unsure.xlsx", [("T0201", "q¹x ÷z", "người", None, 1)])
     problems = [i for i in XlsxTemplateReader(path).read() if isinstance(i, ReadProblem)]
