@@ -115,6 +115,43 @@ class XlsxTemplateReader:
             return None
         return cell_text(cell)
 
+    def _unread(self, ws: GridSheet, headers: dict[int, str]) -> Iterator[ReadProblem]:
+        """What this layout would pass over, said: numbers above the first data row, values in columns
+        without a header, a sheet with values and no header at all (a workbook whose codes are not in
+        the row this layout expects read 0 values and said nothing; found by an outside test)."""
+        lay = self.layout
+        what = "administrative-unit codes" if lay.columns == "admin" else "period keys"
+        values = {
+            (r, c): cell
+            for r, cells in ws.rows.items()
+            if r != lay.header_row
+            for c, cell in cells.items()
+            if c >= lay.first_value_column and cell.text.strip()
+        }
+        if not headers:
+            if any(r >= lay.first_data_row or cell.numeric for (r, _), cell in values.items()):
+                yield ReadProblem(
+                    SourceRef(self.source, ws.title, lay.header_row),
+                    f"no {what} in row {lay.header_row} from column {column_letter(lay.first_value_column)} on, "
+                    f"where this layout expects them: the sheet's {len(values)} value cell(s) are not read; "
+                    "give the template's layout (ingest --template) or check the sheet",
+                )
+            return
+        for (r, c), cell in sorted(values.items()):
+            if r < lay.first_data_row and cell.numeric:
+                yield ReadProblem(
+                    SourceRef(self.source, ws.title, r, column_letter(c)),
+                    f"a number above the first data row ({lay.first_data_row}) is not read: "
+                    "is the layout right for this sheet?",
+                    {"value": _value(cell)},
+                )
+            elif r >= lay.first_data_row and c not in headers:
+                yield ReadProblem(
+                    SourceRef(self.source, ws.title, r, column_letter(c)),
+                    f"a value in a column with no {what[:-1]} in row {lay.header_row}: not read",
+                    {"value": _value(cell)},
+                )
+
     def _sheet(self, ws: GridSheet, period: PeriodRef | None) -> Iterator[ReadItem]:
         lay = self.layout
         anchor_of = ws.anchors()
@@ -140,6 +177,7 @@ class XlsxTemplateReader:
                     continue
                 column_periods[col] = named
             headers[col] = text
+        yield from self._unread(ws, headers)
         for row_no in sorted(ws.rows):
             if row_no < lay.first_data_row or row_no == lay.header_row:
                 continue

@@ -143,8 +143,12 @@ def sim_factory() -> Iterator[SimFactory]:
         sim.stop()
 
 
-def national_destination(url: str, **retry: Any) -> DestinationSettings:
+def national_destination(url: str, *, sign: bool | None = None, **retry: Any) -> DestinationSettings:
+    """The national system at ``url``; ``sign`` left unset, a gateway made by ``gateway_factory``
+    without signing keys sends it unsigned (and signed with keys); say ``sign=False`` for a gateway
+    bootstrapped otherwise without keys, since a destination that requires signatures gets nothing."""
     return DestinationSettings(
+        **({} if sign is None else {"sign": sign}),
         url=url,
         receiver=UnitSettings(code="G01", name="Hệ thống thông tin báo cáo Chính phủ"),
         timeout=retry.pop("timeout", 2.0),

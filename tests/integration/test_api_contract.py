@@ -45,7 +45,7 @@ def _app() -> FastAPI:
     gw = bootstrap(
         Settings(
             data_dir=directory,
-            destinations={"national": national_destination("http://127.0.0.1:9/none")},
+            destinations={"national": national_destination("http://127.0.0.1:9/none", sign=False)},
             api={"rate_limit_per_second": 10_000, "rate_limit_burst": 10_000, "docs": "public"},
         )
     )

@@ -133,7 +133,7 @@ def test_changed_values_of_sent_reports_make_one_correction_each_naming_the_valu
         assert run is not None and run.summary is not None
         named = run.summary["changes"]
         revision_1 = next(p for p in first if p.form_code == "BM02-XH" and p.period_key == "2026-THANG-10")
-    assert len(packets) == 25 and packets[-1].id == correction.packet_id
+    assert len(packets) == 21 and packets[-1].id == correction.packet_id
     assert [(c["indicator"], c["was"], c["now"]) for c in named] == [
         ("0201", str(was_f8), "7200"),
         ("0203", str(was_g9), "140.25"),

@@ -68,7 +68,7 @@ def fill(disk: Path) -> Path:
 def test_a_full_disk_is_reported_as_such_and_recovered_from(small_disk: Path) -> None:
     settings = Settings(
         data_dir=small_disk / "data",
-        destinations={"national": national_destination("http://127.0.0.1:9/none")},
+        destinations={"national": national_destination("http://127.0.0.1:9/none", sign=False)},
     )
     gw = bootstrap(settings)
     try:
@@ -117,7 +117,7 @@ def test_the_worker_backs_off_a_full_disk_loses_nothing_and_resumes(
     sim = sim_factory(FaultPlan())
     settings = Settings(
         data_dir=small_disk / "data",
-        destinations={"national": national_destination(sim.receive_url)},
+        destinations={"national": national_destination(sim.receive_url, sign=False)},
         worker={"concurrency": 2, "sweep_interval": 0.2},
         audit={"checkpoint_interval": 1.0},
     )
