@@ -413,14 +413,22 @@ def _insert_observations(session: Session, rows: list[dict[str, Any]], prepared_
     session.execute(OBSERVATIONS.insert(), [{k: v for k, v in row.items() if k not in _DB_ONLY} for row in rows])
 
 
-def stored_values(report: tuple[str, ...], keys: list[str], run_id: int) -> Select[str | None, str, str | None]:
+def stored_values(
+    report: tuple[str, ...], keys: list[str], run_id: int
+) -> Select[str | None, str, str | None, int, str | None]:
     """The stored value (and its packet) of each of ``keys`` in one report (regime, form, period,
     unit), oldest first, among what this run and completed runs stored. The report's columns lead
     ``ix_observations_report`` and the value key ends it (migration 0014), so this is an index
     range scan however many values other reports hold."""
     regime, form, period, unit = report
     return (
-        select(Observation.value_key, Observation.value, Observation.packet_id)
+        select(
+            Observation.value_key,
+            Observation.value,
+            Observation.packet_id,
+            Observation.ingest_run_id,
+            Observation.source_ref,
+        )
         .where(
             Observation.period_key == period,
             Observation.regime_code == regime,
@@ -438,6 +446,7 @@ class _Batches:
 
     def __init__(self, sessions: sessionmaker[Session], run_id: int, report: IngestReport, now: datetime) -> None:
         self.sessions, self.run_id, self.report, self.now = sessions, run_id, report, now
+        self.source = ""  # the reader's source, named in quarantine records
         self.rows: list[tuple[dict[str, Any], int]] = []
         self.quarantine: list[dict[str, Any]] = []
         self.last_flush = time.monotonic()
@@ -521,14 +530,19 @@ class _Batches:
 
     def _compare(self, session: Session) -> list[dict[str, Any]]:
         """The rows to insert: new values and changed ones; a value equal to the stored one is counted
-        and dropped (reading a source twice never stores it twice)."""
-        current: dict[str | None, tuple[str, str | None]] = {}
+        and dropped (reading a source twice never stores it twice). A second, different value for
+        the same indicator, unit, period and place within this source is not a change: it is
+        quarantined naming both places, and the first one stays (the later one used to win
+        silently, counted as "changed"; found by an outside test)."""
+        current: dict[str | None, tuple[str, str | None, str | None]] = {}  # value, packet, where this run read it
+        run_id = self.run_id
         for of_report, wanted in self._to_look_up(session).items():
             keys = sorted(wanted)
             for start in range(0, len(keys), LOOKUP_CHUNK):
-                query = stored_values(of_report, keys[start : start + LOOKUP_CHUNK], self.run_id)
-                for key, value, packet in session.connection().execute(query):
-                    current[key] = (value, packet)  # the latest of each key wins, as in report building
+                query = stored_values(of_report, keys[start : start + LOOKUP_CHUNK], run_id)
+                for key, value, packet, run, where in session.connection().execute(query):
+                    # the latest of each key wins, as in report building
+                    current[key] = (value, packet, (where or "an earlier record") if run == run_id else None)
         out = []
         report = self.report
         seen = self.seen
@@ -538,6 +552,9 @@ class _Batches:
             before = current.get(key)
             if before is not None and before[0] == row["value"]:
                 report.unchanged += parts
+                continue
+            if before is not None and before[2] is not None:
+                self._conflict(row, parts, before[0], before[2])
                 continue
             name = row["report"]
             if before is None:
@@ -564,9 +581,40 @@ class _Batches:
                         where=str(row["source_ref"])[:200],
                     )
                 )
-            current[key] = (row["value"], None)  # the same key later in the batch is compared with this
+            current[key] = (row["value"], None, row["source_ref"])  # the same key later in the batch meets this
             out.append(row)
         return out
+
+    def _conflict(self, row: dict[str, Any], parts: int, kept: str, kept_at: str) -> None:
+        """Quarantine ``row``: this source gave another value for its key at ``kept_at``."""
+        report = self.report
+        place = next((v for d, v in row["disaggregation"] if d == "DVHC"), None)
+        reason = (  # before the colon, what the run's summary counts it under
+            f"a second value in the same source: {row['indicator_code']} ({row['unit']}, {row['period_key']}, "
+            f"{place}) is {row['value']} here and {kept} at {str(kept_at)[:200]}, which is kept; correct the "
+            "source and ingest it again"
+        )
+        report.mapped -= parts
+        report.quarantined += parts
+        report.reasons[_reason_class(reason)] += parts
+        self.quarantine.append(
+            {
+                "ingest_run_id": self.run_id,
+                "source": self.source,
+                "location": str(row["source_ref"])[:1000],
+                "raw": {
+                    "indicator": row["source_indicator_code"],
+                    "unit": row["unit"],
+                    "period": row["period_key"],
+                    "admin_unit": place,
+                    "column": row["column_code"],
+                    "value": row["value"],
+                },
+                "reason": reason,
+                "state": "open",
+                "created_at": self.now,
+            }
+        )
 
 
 def ingest(
@@ -683,6 +731,7 @@ def _read(
     bind = sessions.kw.get("bind")
     rows = _RowMaker(mapping, run_id, reporting_unit, now, getattr(bind, "dialect", None))
     batches.prepared_for = rows.dialect_name
+    batches.source = reader.source
     merged: dict[tuple[str, ...], dict[str, Any]] = {}  # pre-reform communes summed into new ones
     coverage: dict[tuple[str, str], Outside | None] = {}
     digest = hashlib.sha256() if hash_records else None
