@@ -127,14 +127,20 @@ def test_backup_restore_asks_and_needs_yes_without_a_terminal(
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal, as under cron or CI
     code, err = run(["backup", "restore", str(tmp_path / "b1")], monkeypatch, capsys)
     assert code == 2 and "Refusing without --yes" in err
-    restored = subprocess.run(  # its own process: this one still holds the database open
-        [sys.executable, "-m", "gateway.cli", "backup", "restore", str(tmp_path / "b1"), "--yes"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "GATEWAY_DATA_DIR": str(tmp_path / "data")},
-        stdin=subprocess.DEVNULL,
-    )
+
+    def restore(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # its own process: this one still holds the database open
+            [sys.executable, "-m", "gateway.cli", "backup", "restore", str(tmp_path / "b1"), "--yes", *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "GATEWAY_DATA_DIR": str(tmp_path / "data")},
+            stdin=subprocess.DEVNULL,
+        )
+
+    refused = restore()  # ... and is named as a user of the database
+    assert refused.returncode == 2 and f"process {os.getpid()}:" in refused.stderr, refused.stderr
+    restored = restore("--force")
     assert restored.returncode == 0, restored.stderr
     assert "row counts match the manifest" in restored.stdout
 
