@@ -23,6 +23,7 @@ from gateway.api.schemas import (
     QuarantineReplay,
     QuarantineReplayed,
     QueryDate,
+    QueryPeriod,
     QueryTimestamp,
     Queues,
     ReconciliationView,
@@ -52,7 +53,6 @@ from gateway.scheduler import upcoming
 
 COMMON_ERRORS = problem_responses(400, 401, 403, 413, 414, 422, 429)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-PERIOD_KEY = r"^[0-9]{4}-[0-9A-Z_]{2,12}-[0-9]{1,3}$"
 
 
 T = TypeVar("T", bound=Delivery | QuarantineRecord | AuditEvent)
@@ -295,7 +295,7 @@ def build_reconciliation_router(security: Security) -> APIRouter:
     )
     def reconciliation(
         principal: reader,
-        period: Annotated[str | None, Query(pattern=PERIOD_KEY, description="default: the latest with data")] = None,
+        period: Annotated[QueryPeriod | None, Query(description="default: the latest with data")] = None,
         regime: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,100}$")] = None,
         format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
     ) -> Any:

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from gateway.reconciliation.report import Line
 
@@ -34,7 +34,15 @@ def _iso_date_only(value: Any) -> Any:
     return value
 
 
-QueryDate = Annotated[date, BeforeValidator(_iso_date_only)]
+def _date_in_range(value: date) -> date:
+    """A day the routes can step a day past and before (``until`` covers its whole day): 9999-12-31
+    was a 500 (an ``OverflowError``), found by probing the API from outside."""
+    if not date(1, 1, 2) <= value <= date(9999, 12, 30):
+        raise ValueError("date out of range: between 0001-01-02 and 9999-12-30")
+    return value
+
+
+QueryDate = Annotated[date, BeforeValidator(_iso_date_only), AfterValidator(_date_in_range)]
 
 
 def _iso_only(value: Any) -> Any:
@@ -45,7 +53,18 @@ def _iso_only(value: Any) -> Any:
 
 
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
-QueryTimestamp = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_aware)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    """The moment in UTC, checked to exist there: 9999-12-31T23:59:59-14:00 is past the last datetime
+    Python has and was a 500 (an ``OverflowError`` in the query), found by probing the API."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time out of range once converted to UTC") from None
+
+
+QueryTimestamp = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_aware), AfterValidator(_in_utc)]
 
 
 class Problem(BaseModel):
@@ -292,3 +311,27 @@ class ReconciliationView(BaseModel):
     summary: dict[str, int]  # lines per value verdict
     late: int = 0  # lines that reached the receiver after the deadline, whatever their verdict
     lines: list[Line]  # the reconciliation's own dataclass: one definition of a line
+
+
+PERIOD_KEY = r"^[0-9]{4}-[0-9A-Z_]{2,12}-[0-9]{1,3}$"
+"""A period key's shape, for the OpenAPI; ``QueryPeriod`` checks it further."""
+_PERIOD_KEY = re.compile(r"^([0-9]{4})-([0-9A-Z_]{2,12})-([0-9]{1,3})$")
+
+
+def _period_key(value: str) -> str:
+    """A period key as the gateway stores it (``2026-THANG-1``), from what a caller may write
+    (``2026-THANG-01``, the form api.md's own example uses), checked like a source's period. A padded
+    key used to match nothing, and ``2026-THANG-13`` an empty page: found by probing the API."""
+    found = _PERIOD_KEY.match(value)
+    if found is None:
+        raise ValueError("expected a period key like 2026-THANG-10")
+    from adapters.base import period_ref  # the rule sources are read by
+
+    checked = period_ref(found[2], int(found[3]), int(found[1]))
+    if isinstance(checked, str):
+        raise ValueError(checked)
+    return checked.key
+
+
+QueryPeriod = Annotated[str, StringConstraints(pattern=PERIOD_KEY), AfterValidator(_period_key)]
+"""A ``period`` (or ``from``/``to``) query parameter: checked and written as stored."""

@@ -21,6 +21,7 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 
+from gateway import outbox
 from gateway.api.app import create_app
 from gateway.auth.principals import PERMISSIONS, Permission
 from gateway.db.models import AuditEvent, Delivery
@@ -28,7 +29,7 @@ from gateway.packets import model as m
 from gateway.sim.server import BackgroundServer
 from tests.conftest import GatewayFactory, national_destination
 from tests.support.api import PASSWORD, bearer, client, token, user
-from tests.support.packets import status_packet, store_packets
+from tests.support.packets import report_packet, status_packet, store_packets
 
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/v1/token"), ("GET", "/")}  # "/" redirects to /ui/
 DASHBOARD = "/ui"  # cookie sessions: tests/integration/test_dashboard_pages.py walks these routes
@@ -190,6 +191,49 @@ def test_ministry_lists_only_what_its_grant_covers(api: Api) -> None:
     assert len(mine) == 3 and other == []
     assert api.call("GET", "/v1/indicators/0501/series", "ministry-other").status_code == 403
     assert api.call("GET", "/v1/catalogues/DANH_MUC_CHI_TIEU", "ministry-other").status_code == 200
+
+
+def test_a_ministry_granted_some_indicators_lists_only_packets_holding_them(api: Api) -> None:
+    """Found from outside: a ministry granted one indicator saw every packet of the regime in the
+    lists, with the full value count, though each packet without its indicator answered 403."""
+    envelope = report_packet(month=9, values=1)  # holds 0500 only, outside ministry-one's grant (0501)
+    payload = api.gw.sealer.seal(envelope, "json", ["national"])
+    with api.gw.sessions.begin() as s:
+        outbox.store(s, envelope, payload, "json", ["national"], now=api.gw.clock.now(), value_count=1)
+    for path in ("/v1/reports", "/v1/packets"):
+        full = {i["packet_id"]: i for i in api.call("GET", path, "ministry").json()["items"]}
+        one = {i["packet_id"]: i for i in api.call("GET", path, "ministry-one").json()["items"]}
+        assert str(envelope.packet_id) in full and str(envelope.packet_id) not in one
+        assert set(one) < set(full) and len(one) == 3, one
+        assert {i["value_count"] for i in one.values()} == {1}  # 0501 of five values: what its route serves
+        for packet_id in one:
+            assert api.call("GET", f"/v1/packets/{packet_id}", "ministry-one").status_code == 200
+    assert api.call("GET", f"/v1/packets/{envelope.packet_id}", "ministry-one").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/packets", {"updated_since": "9999-12-31T23:59:59-14:00"}),
+        ("/v1/reports", {"updated_since": "0001-01-01T00:00:00+14:00"}),
+        ("/v1/ops/audit", {"since": "9999-12-31T23:59:59-14:00"}),
+        ("/v1/ops/audit", {"until": "9999-12-31"}),
+        ("/v1/reports", {"period": "2026-THANG-13"}),
+        ("/v1/reconciliation", {"period": "9999-THANG-999"}),
+    ],
+)
+def test_a_date_or_period_out_of_range_is_a_422_not_a_500(api: Api, path: str, params: dict[str, str]) -> None:
+    """Found from outside: the first four were a bare 500 (an OverflowError in the query), the last
+    two an empty 200."""
+    answer = api.call("GET", path, "admin", params=params)
+    assert answer.status_code == 422, (answer.status_code, answer.text)
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_padded_period_finds_what_the_stored_key_names(api: Api) -> None:
+    stored = api.call("GET", "/v1/reports", "auditor", params={"period": "2026-THANG-1"}).json()["items"]
+    padded = api.call("GET", "/v1/reports", "auditor", params={"period": "2026-THANG-01"}).json()["items"]
+    assert stored and padded == stored
 
 
 def test_token_endpoint_client_credentials_password_and_failures(api: Api) -> None:
