@@ -334,6 +334,16 @@ def test_body_and_query_size_limits(gateway_factory: GatewayFactory) -> None:
 
         streamed = httpx.post(f"{server.url}/v1/intake/status", content=chunks(), headers=bearer(access), timeout=20)
         assert streamed.status_code == 413  # no Content-Length: counted while it arrives
+        # ... on a JSON route too, whose body parser used to turn the cut body into a 400 (found from outside)
+        for path, kind in (
+            ("/v1/ops/deliveries/1/cancel", "application/json"),
+            ("/v1/ops/quarantine/replay", "application/json"),
+            ("/v1/token", "application/x-www-form-urlencoded"),
+        ):
+            headers = {**bearer(access), "content-type": kind}
+            answer = httpx.post(f"{server.url}{path}", content=chunks(), headers=headers, timeout=20)
+            assert answer.status_code == 413, (path, answer.status_code, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
         long = httpx.get(f"{server.url}/v1/reports", params={"regime": "x" * 600}, headers=bearer(access), timeout=20)
         assert long.status_code == 414
         too_many = httpx.get(f"{server.url}/v1/reports", params={"limit": 100000}, headers=bearer(access), timeout=20)
