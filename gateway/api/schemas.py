@@ -313,8 +313,30 @@ class ReconciliationView(BaseModel):
     lines: list[Line]  # the reconciliation's own dataclass: one definition of a line
 
 
-PERIOD_KEY = r"^[0-9]{4}-[0-9A-Z_]{2,12}-[0-9]{1,3}$"
-"""A period key's shape, for the OpenAPI; ``QueryPeriod`` checks it further."""
+_UP_TO = {  # 1..N in one to three digits, leading zeros allowed (2026-THANG-01 is 2026-THANG-1)
+    1: "0{0,2}1",
+    2: "0{0,2}[12]",
+    4: "0{0,2}[1-4]",
+    12: "0{0,2}[1-9]|0?1[0-2]",
+    53: "0{0,2}[1-9]|0?[1-4][0-9]|0?5[0-3]",
+    366: "0{0,2}[1-9]|0?[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6]",
+}
+
+
+def _period_pattern() -> str:
+    """Every period key ``period_ref`` accepts, and no other, as one regular expression: so the OpenAPI
+    says what a period parameter may be, and a request valid by it is never refused."""
+    from adapters.base import PERIOD_NUMBERS
+
+    by_top: dict[int, list[str]] = {}
+    for kind, top in PERIOD_NUMBERS.items():
+        by_top.setdefault(top, []).append(kind)
+    kinds = "|".join(f"(?:{'|'.join(sorted(names))})-(?:{_UP_TO[top]})" for top, names in sorted(by_top.items()))
+    return f"^(?:19[0-9]{{2}}|2[0-9]{{3}})-(?:{kinds})$"
+
+
+PERIOD_KEY = _period_pattern()
+"""A period key (``2026-THANG-10``): a year of 1900-2999, a period type, and a number within it."""
 _PERIOD_KEY = re.compile(r"^([0-9]{4})-([0-9A-Z_]{2,12})-([0-9]{1,3})$")
 
 
