@@ -415,6 +415,22 @@ def test_operator_cancels_and_replays_with_an_audit_trail(api: Api) -> None:
     assert [e["actor"] for e in trail][:2] == ["user:an-operator", "user:an-operator"]
 
 
+def test_a_status_reusing_a_magoitin_with_other_content_is_a_conflict(api: Api) -> None:
+    """Found from outside: a different status under a MaGoiTin already received was answered
+    "duplicate" and dropped; the packet intake answers 409 there, and so does this one now."""
+    own = uuid.uuid4()
+    first = status_packet(api.packet_id, m.ReportStatus.DA_TIEP_NHAN, packet_id=own)
+    sent = api.call("POST", "/v1/intake/status", "receiver", content=first)
+    assert sent.status_code in (200, 202) and sent.json()["result"] == "applied", sent.text
+    again = api.call("POST", "/v1/intake/status", "receiver", content=first)
+    assert again.json()["result"] == "duplicate"
+    other = status_packet(api.packet_id, m.ReportStatus.TRA_LAI, reason="Sai đơn vị tính", packet_id=own)
+    refused = api.call("POST", "/v1/intake/status", "receiver", content=other)
+    assert refused.status_code == 409 and "received before with other content" in refused.json()["detail"]
+    with api.gw.sessions() as s:
+        assert s.get(Delivery, api.delivery_id - 1).state == "acknowledged"  # the first status stands
+
+
 def test_intake_is_for_receivers(api: Api) -> None:
     body = status_packet(api.packet_id, m.ReportStatus.DA_TIEP_NHAN)
     assert api.call("POST", "/v1/intake/status", "receiver", content=body).status_code == 202

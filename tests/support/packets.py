@@ -71,13 +71,15 @@ def status_packet(
     period: m.Period | None = None,
     unit: m.Unit | None = None,
     revision: int = 1,
+    packet_id: uuid.UUID | None = None,
 ) -> bytes:
-    """A receiver's ``TRANG_THAI_BAO_CAO`` about packet ``original_id``, as JSON bytes."""
+    """A receiver's ``TRANG_THAI_BAO_CAO`` about packet ``original_id``, as JSON bytes (``packet_id``:
+    its own MaGoiTin, new by default)."""
     now = datetime.now(VN_TZ)
     province = unit or m.Unit(code="H15", name="Lào Cai")
     return write_packet(
         m.Envelope(
-            packet_id=uuid.uuid4(),
+            packet_id=packet_id or uuid.uuid4(),
             packet_type=m.PacketType.TRANG_THAI_BAO_CAO,
             profile="qcvn125-gw/0",
             created_at=now,
