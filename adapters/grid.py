@@ -14,7 +14,9 @@ sheet is bounded by ``Limits`` (rows, columns, non-empty cells, consecutive empt
 decompressed size of the file), each reached limit one ``ReadProblem`` naming it.
 
 Quirks: a damaged archive or member is one problem naming the cause; what was read before the damage
-stays read. Formulas are read as their cached values (a formula without one reads as blank).
+stays read. Formulas are read as their cached values; a formula without one (a workbook written by a
+program that does not compute, never opened in Excel or LibreOffice since) is a cell of its own kind,
+``uncached``, holding the formula: it used to read as blank, as if the commune had not reported.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 _V, _IS, _T, _R, _F = (f"{{{MAIN}}}{t}" for t in ("v", "is", "t", "r", "f"))
 _ROW, _C, _MERGE = f"{{{MAIN}}}row", f"{{{MAIN}}}c", f"{{{MAIN}}}mergeCell"
 _REF = re.compile(r"^([A-Z]{1,3})(\d{1,7})$")
-_HAS_VALUE = etree.XPath("m:c[m:v or m:is]", namespaces={"m": MAIN})
+_HAS_VALUE = etree.XPath("m:c[m:v or m:is or m:f]", namespaces={"m": MAIN})
 
 
 def column_index(letters: str) -> int:
@@ -75,6 +77,7 @@ class GridCell:
     numeric: bool  # stored as a number
     font: str | None = None  # the cell's font name (legacy fonts: .VnTime, .VnTimeH, VNI-Times)
     decoded: bool = False  # rich-text runs in legacy fonts were decoded: the text is Unicode
+    uncached: bool = False  # a formula with no saved result: ``text`` is the formula, there is no value
 
 
 MAX_COVERED = 2_000_000
@@ -403,6 +406,10 @@ def _row(el: Any, book: Workbook) -> tuple[dict[int, GridCell], int | None]:
         else:
             v = c.find(_V)
             if v is None or v.text is None:
+                formula = c.find(_F)
+                if formula is not None and (formula.text or "").strip():
+                    out[col] = GridCell("=" + formula.text.strip(), False, font, uncached=True)
+                    widest = col
                 continue
             text = v.text
             if kind == "s":

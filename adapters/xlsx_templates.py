@@ -214,6 +214,13 @@ class XlsxTemplateReader:
                 if cell is None or not cell.text.strip():
                     yield Blank(ref, code)
                     continue
+                if cell.uncached:
+                    yield ReadProblem(
+                        ref,
+                        f"formula {cell.text[:80]} has no saved result: open the workbook in Excel or "
+                        "LibreOffice and save it (they store each formula's result), then read it again",
+                    )
+                    continue
                 if lay.columns == "period":
                     cell_period, admin = column_periods[col], lay.admin_unit
                 else:

@@ -52,8 +52,11 @@ def test_text_is_decoded_by_cell_font_and_by_content(tmp_path: Path) -> None:
     assert by_code["T0203"].indicator_name == "MẬT ĐỘ DÂN SỐ"  # the capitals font
     assert by_code["T0301"].indicator_name == "Số lao động được tạo việc làm"
     assert by_code["T0302"].indicator_name == "số người được đào tạo nghề trong tháng báo cáo"  # by content
-    # openpyxl writes no cached value for a formula it wrote: the cell reads as blank, not as the formula text.
+    # openpyxl writes no cached value for a formula it wrote: not a value, and not a blank either (it
+    # read as one, as if the commune had not reported): a problem naming the formula and what to do.
     assert "T0401" not in by_code
+    (formula,) = [i for i in items if isinstance(i, ReadProblem) and i.ref.row == 12]
+    assert formula.reason.startswith("formula =100+8.5 has no saved result") and formula.ref.column == "E"
 
 
 def test_unicode_text_in_a_cell_that_keeps_a_legacy_font_is_kept(tmp_path: Path) -> None:
