@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef, period_ref
 
-PERIOD_KEY = re.compile(r"^(?P<year>\d{4})-(?P<type>THANG|QUY|6THANG|9THANG|NAM)-(?P<number>\d{1,2})$")
+PERIOD_KEY = re.compile(r"^(?P<year>\d{4})-(?P<type>THANG|QUY|6THANG|9THANG|NAM)-(?P<number>\d{1,2})$", re.ASCII)
 
 
 @dataclass(frozen=True)

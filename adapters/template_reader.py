@@ -29,11 +29,15 @@ from adapters.long_format import PERIOD_KEY
 from adapters.reasons import excerpt
 from adapters.template_spec import ColumnRef, TemplateSpec, compile_header, fold
 
-ANY_PERIOD_KEY = re.compile(r"(?<!\d)(?P<year>\d{4})-(?P<type>THANG|QUY|6THANG|9THANG|NAM)-(?P<number>\d{1,2})(?!\d)")
+# re.ASCII throughout: \d is otherwise any script's digit ("１２３" full-width), which int and Decimal
+# then read as a number; a figure or a period in them is a paste from elsewhere, said, not taken.
+ANY_PERIOD_KEY = re.compile(
+    r"(?<!\d)(?P<year>\d{4})-(?P<type>THANG|QUY|6THANG|9THANG|NAM)-(?P<number>\d{1,2})(?!\d)", re.ASCII
+)
 ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
-_PLAIN = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-_VIETNAMESE = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")
-_CANONICAL = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d*[1-9])?")
+_PLAIN = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$", re.ASCII)
+_VIETNAMESE = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$", re.ASCII)
+_CANONICAL = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d*[1-9])?", re.ASCII)
 """A number cell already written as ``plain_decimal`` writes it (no exponent, no leading or trailing
 zero): what most writers store for a value typed by hand (``104.729``, ``1500``)."""
 

@@ -115,7 +115,7 @@ class XlsxTemplateReader:
             return None
         return cell_text(cell)
 
-    def _unread(self, ws: GridSheet, headers: dict[int, str]) -> Iterator[ReadProblem]:
+    def _unread(self, ws: GridSheet, headers: dict[int, str], refused: set[int]) -> Iterator[ReadProblem]:
         """What this layout would pass over, said: numbers above the first data row, values in columns
         without a header, a sheet with values and no header at all (a workbook whose codes are not in
         the row this layout expects read 0 values and said nothing; found by an outside test)."""
@@ -126,8 +126,10 @@ class XlsxTemplateReader:
             for r, cells in ws.rows.items()
             if r != lay.header_row
             for c, cell in cells.items()
-            if c >= lay.first_value_column and cell.text.strip()
-        }
+            if c >= lay.first_value_column and c not in refused and cell.text.strip()
+        }  # a refused header's column is one problem already, with what is wrong with its header
+        if not headers and refused:
+            return
         if not headers:
             if any(r >= lay.first_data_row or cell.numeric for (r, _), cell in values.items()):
                 yield ReadProblem(
@@ -157,6 +159,7 @@ class XlsxTemplateReader:
         anchor_of = ws.anchors()
         headers: dict[int, str] = {}
         column_periods: dict[int, PeriodRef] = {}  # with period columns: each column's period
+        refused: set[int] = set()  # columns whose header is refused (a problem each)
         header_cells = ws.rows.get(lay.header_row, {})
         header_cols = set(header_cells) | {c for (r, c) in anchor_of if r == lay.header_row}
         for col in sorted(c for c in header_cols if c >= lay.first_value_column):
@@ -174,10 +177,11 @@ class XlsxTemplateReader:
                         SourceRef(self.source, ws.title, lay.header_row, column_letter(col)),
                         f"column header {text!r} {named}: the column is not read",
                     )
+                    refused.add(col)
                     continue
                 column_periods[col] = named
             headers[col] = text
-        yield from self._unread(ws, headers)
+        yield from self._unread(ws, headers, refused)
         for row_no in sorted(ws.rows):
             if row_no < lay.first_data_row or row_no == lay.header_row:
                 continue

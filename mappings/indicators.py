@@ -127,7 +127,12 @@ def parse_decimal(value: object) -> Decimal:
         elif isinstance(value, float):
             d = Decimal(repr(value))  # the shortest text that round-trips the stored binary value
         else:
-            d = Decimal(str(value).strip().replace("\u00a0", "").replace(" ", ""))
+            text = str(value).strip().replace("\u00a0", "").replace(" ", "")
+            if not text.isascii():
+                # Decimal reads any script's digits ("１２３" full-width, "١٢٣" Arabic-Indic) as a number:
+                # a figure in them is a paste from elsewhere, said rather than taken (found from outside).
+                raise MappingRejected(f"value {_shown(value)!r} is not a number written in ASCII digits")
+            d = Decimal(text)
     except InvalidOperation:
         raise MappingRejected(f"value {_shown(value)!r} is not a number") from None
     if not d.is_finite():

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from gateway.bootstrap import Gateway
     from gateway.settings import Settings
 
-PERIOD = re.compile(r"^(\d{4})-([0-9A-Z_]+)-(\d{1,3})$")
+PERIOD = re.compile(r"^(\d{4})-([0-9A-Z_]+)-(\d{1,3})$", re.ASCII)
 
 
 class CommandInputError(GatewayError):
