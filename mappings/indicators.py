@@ -128,7 +128,7 @@ def parse_decimal(value: object) -> Decimal:
             d = Decimal(repr(value))  # the shortest text that round-trips the stored binary value
         else:
             text = str(value).strip().replace("\u00a0", "").replace(" ", "")
-            if not text.isascii():
+            if not text.isascii() and any(ch.isdigit() and not ch.isascii() for ch in text):
                 # Decimal reads any script's digits ("１２３" full-width, "١٢٣" Arabic-Indic) as a number:
                 # a figure in them is a paste from elsewhere, said rather than taken (found from outside).
                 raise MappingRejected(f"value {_shown(value)!r} is not a number written in ASCII digits")

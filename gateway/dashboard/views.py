@@ -244,6 +244,8 @@ def build_router(security: Security) -> APIRouter:
         password: Annotated[str, Form(max_length=500)],
         next: Annotated[str, Form(max_length=2000)] = "/ui/",
     ) -> Response:
+        if _cross_site(request):
+            return error_page(request, 403, detail="the login form was posted from another site")
         caller = request.client.host if request.client else "unknown"
         try:
             principal = security.login("user", username, password, caller, channel="dashboard")
@@ -262,6 +264,8 @@ def build_router(security: Security) -> APIRouter:
     @router.post("/logout")
     def logout(request: Request) -> Response:
         """End the session on the server too: the token is refused from now on, wherever presented."""
+        if _cross_site(request):
+            return error_page(request, 403, detail="the logout form was posted from another site")
         token = request.cookies.get(COOKIE)
         if token:
             security.revoke(token)
@@ -581,6 +585,21 @@ class LoginRequired(Exception):
     def __init__(self, target: str) -> None:
         super().__init__(target)
         self.target = target
+
+
+def _cross_site(request: StarletteRequest) -> bool:
+    """Whether a form was posted from another site, by the browser's ``Origin`` (or, without one, its
+    ``Referer``): the login and logout forms carry no CSRF token (no session yet, or one ending), so a
+    page elsewhere could log an operator out, or into an account of its choosing (found by probing
+    the dashboard from outside). Without either header (a script, an old client) the form is taken."""
+    from urllib.parse import urlsplit
+
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent or sent == "null":
+        return sent == "null"
+    here = urlsplit(str(request.base_url))
+    there = urlsplit(sent)
+    return (there.scheme, there.netloc) != (here.scheme, here.netloc)
 
 
 def _safe_next(target: str) -> str:

@@ -27,7 +27,7 @@ from gateway import resources
 from gateway.api.app import create_app
 from gateway.bootstrap import Gateway
 from gateway.clock import FrozenClock
-from gateway.dashboard.views import LANG_COOKIE
+from gateway.dashboard.views import COOKIE, LANG_COOKIE
 from gateway.db.models import Delivery, DeliveryState, InboundPacket, Packet
 from gateway.delivery.service import set_paused
 from gateway.demo import MAPPING, SAMPLE
@@ -423,3 +423,22 @@ def test_overview_refreshes_itself(gateway_factory: GatewayFactory) -> None:
         assert client.get("/ui/", params={"refresh": 1}).status_code == 422
     script = (Path(__file__).resolve().parents[2] / "gateway/dashboard/static/app.js").read_text(encoding="utf-8")
     assert "https://" not in script and "http://" not in script  # no CDN
+
+
+# ---------------------------------------------------------------- login and logout from another site
+def test_login_and_logout_posted_from_another_site_are_refused(gateway_factory: GatewayFactory) -> None:
+    """Found from outside: the two forms without a CSRF token took a post from any site (a page
+    elsewhere could log an operator out, or into an account of its choosing)."""
+    gw = gateway_factory()
+    user(gw, "vanhanh", "operator")
+    form = {"username": "vanhanh", "password": PASSWORD, "next": "/ui/"}
+    with BackgroundServer(create_app(gw)) as api, httpx.Client(base_url=api.url, timeout=30) as client:
+        evil = client.post("/ui/login", data=form, headers={"origin": "http://evil.example"})
+        assert evil.status_code == 403 and COOKIE not in evil.cookies
+        own = client.post("/ui/login", data=form, headers={"origin": api.url})
+        assert own.status_code == 303 and own.cookies.get(COOKIE)
+        refused = client.post("/ui/logout", headers={"referer": "http://evil.example/page"})
+        assert refused.status_code == 403
+        assert client.get("/ui/").status_code == 200  # still signed in
+        assert client.post("/ui/logout", headers={"origin": api.url}).status_code == 303
+        assert client.get("/ui/", follow_redirects=False).status_code in (302, 303, 307)
