@@ -120,7 +120,9 @@ class ETagMiddleware:
             etag = given[0] if given else etag_of(body).encode()
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"etag"]
             asked = dict(scope.get("headers", [])).get(b"if-none-match", b"")
-            if etag in [tag.strip() for tag in asked.split(b",")] or asked.strip() == b"*":
+            # Weak comparison (RFC 9110 13.1.2), as If-None-Match asks: W/"x" matches "x".
+            tags = [tag.strip().removeprefix(b"W/") for tag in asked.split(b",")]
+            if etag.removeprefix(b"W/") in tags or asked.strip() == b"*":
                 kept = [(k, v) for k, v in headers if k.lower() not in (b"content-length", b"content-type")]
                 await send({"type": "http.response.start", "status": 304, "headers": [*kept, (b"etag", etag)]})
                 await send({"type": "http.response.body", "body": b""})

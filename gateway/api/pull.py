@@ -293,7 +293,7 @@ def build_router(security: Security) -> APIRouter:
         wanted = _negotiate(request.headers.get("accept", "*/*"), stored.content_type)
         if wanted == stored.content_type and not (principal.scoped and "*" not in principal.grants.indicators):
             # The hot path (issue 19): bytes and ETag from memory, no thread hop, no SQL.
-            return Response(stored.payload, media_type=stored.content_type, headers={"etag": stored.etag})
+            return Response(stored.payload, media_type=stored.content_type, headers={"etag": stored.etag, **VARY})
         return await run_in_threadpool(other_view, packet_id, stored, wanted, principal, request)
 
     def read_stored(packet_id: str) -> StoredPacket | None:
@@ -319,12 +319,13 @@ def build_router(security: Security) -> APIRouter:
             if envelope is None:
                 raise security.deny(principal, request, f"no grant for any indicator of packet {packet_id}")
         if wanted == stored.content_type and not withheld:
-            return Response(payload, media_type=stored.content_type, headers={"etag": stored.etag})
+            return Response(payload, media_type=stored.content_type, headers={"etag": stored.etag, **VARY})
         if withheld and envelope is not None:
             # The view is ours, not the signer's: it says so, and it carries no signature to mislead.
             # It is not re-validated: removing figures cannot make a value invalid, but it can break a
             # cross-figure rule (a total without its parts) that held for the packet as signed.
             headers = {
+                **VARY,
                 "X-Signature": "not-carried",
                 "X-Grant-Filtered": f"{withheld} figure(s) outside your grant withheld; unsigned view",
             }
@@ -332,7 +333,7 @@ def build_router(security: Security) -> APIRouter:
             return Response(body, media_type=wanted, headers=headers)
         converted = convert(payload, _format(wanted), source=f"packet {packet_id}", profile=gw.profile)
         # Whether or not the stored packet was signed, no signature travels with another format.
-        return Response(converted.payload, media_type=wanted, headers={"X-Signature": "not-carried"})
+        return Response(converted.payload, media_type=wanted, headers={"X-Signature": "not-carried", **VARY})
 
     @router.get("/indicators/{indicator}/series", response_model=Series, operation_id="indicator_series")
     def indicator_series(
@@ -467,14 +468,45 @@ def _format(media_type: str) -> Literal["json", "xml"]:
     return "xml" if media_type == "application/xml" else "json"
 
 
+VARY = {"vary": "Accept"}
+"""A packet's URL serves JSON or XML by ``Accept``: caches must keep them apart."""
+
+
+def _quality(accept: str, kind: str) -> float:
+    """How much ``accept`` wants ``kind`` (RFC 9110 12.5.1): the q of the most specific range that
+    matches it (``application/json`` over ``application/*`` over ``*/*``), 0 when none does."""
+    best, quality = -1, 0.0
+    family = kind.split("/")[0]
+    for part in accept.split(","):
+        media, *params = [p.strip() for p in part.split(";")]
+        media = media.lower()
+        rank = 2 if media == kind else 1 if media == f"{family}/*" else 0 if media == "*/*" else -1
+        if rank <= best:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        best, quality = rank, q
+    return quality
+
+
 def _negotiate(accept: str, stored: str) -> str:
-    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    if stored in kinds or "*/*" in kinds or "application/*" in kinds or not accept.strip():
+    """The format to serve: the one ``Accept`` wants most, the stored one (signed, no conversion) on a
+    tie; ``q=0`` excludes a format. Found from outside: q-values were ignored, so ``application/xml;
+    q=0.9, application/json;q=0.1`` and even ``application/json;q=0, application/xml`` got JSON."""
+    if not accept.strip():
         return stored
-    for kind in kinds:
-        if kind in ("application/json", "application/xml"):
-            return kind
-    raise NotAcceptable(f"this resource is available as application/json or application/xml, not {accept}")
+    other = "application/xml" if stored == "application/json" else "application/json"
+    wants = {kind: _quality(accept, kind) for kind in (stored, other)}
+    chosen = max((stored, other), key=lambda kind: wants[kind])  # max keeps the first (stored) on a tie
+    if wants[chosen] <= 0:
+        raise NotAcceptable(f"this resource is available as application/json or application/xml, not {accept}")
+    return chosen
 
 
 def _pair(text: str) -> tuple[str, str]:

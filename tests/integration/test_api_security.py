@@ -401,6 +401,33 @@ def test_packet_by_accept_and_series(api: Api) -> None:
     assert any(k["MaKy"] == "2026-THANG-10" for k in catalogue.json()["NoiDung"]["Ky"])
 
 
+@pytest.mark.parametrize(
+    ("accept", "served"),
+    [
+        ("application/xml;q=0.9, application/json;q=0.1", "application/xml"),
+        ("application/json;q=0, application/xml", "application/xml"),
+        ("application/json;q=0.5, application/xml;q=0.5", "application/json"),  # a tie: the signed bytes
+        ("application/*;q=0.2, application/xml", "application/xml"),
+        ("*/*;q=0.1, application/json;q=0", "application/xml"),
+        ("application/json;q=0, application/xml;q=0", None),
+    ],
+)
+def test_a_packet_honours_the_accept_quality_values(api: Api, accept: str, served: str | None) -> None:
+    """Found from outside: q-values were ignored (the first two got JSON), and no ``Vary: Accept``."""
+    answer = api.call("GET", f"/v1/packets/{api.packet_id}", "auditor", headers={"accept": accept})
+    if served is None:
+        assert answer.status_code == 406
+        return
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith(served), answer.headers
+    assert answer.headers["vary"] == "Accept"
+
+
+def test_a_weak_etag_in_if_none_match_is_a_304(api: Api) -> None:
+    packet = api.call("GET", f"/v1/packets/{api.packet_id}", "auditor")
+    weak = {"if-none-match": f"W/{packet.headers['etag']}"}
+    assert api.call("GET", f"/v1/packets/{api.packet_id}", "auditor", headers=weak).status_code == 304
+
+
 def test_operator_cancels_and_replays_with_an_audit_trail(api: Api) -> None:
     dead = api.delivery_id
     replay = api.call("POST", f"/v1/ops/deliveries/{dead}/replay", "operator")
