@@ -10,6 +10,7 @@ import io
 import subprocess
 import sys
 import time
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -444,3 +445,25 @@ def test_a_file_that_is_not_the_named_encoding_is_one_problem_naming_it(tmp_path
     (problem,) = list(CsvReader(path, CsvLayout(encoding="utf-16")).read())
     assert isinstance(problem, ReadProblem) and problem.ref.source == str(path)
     assert "do not decode as utf-16" in problem.reason
+
+
+@pytest.mark.parametrize("how", ["nfd-utf8", "cp1258-iconv"])
+def test_every_field_of_a_csv_is_read_in_nfc(how: str, tmp_path: Path) -> None:
+    """Found from outside: a unit from a decomposed (NFD) UTF-8 export, or from Windows-1258 (which
+    glibc iconv writes with combining tones, as Word does), came through the dry run decomposed."""
+    text = (
+        "ma_chi_tieu,ten_chi_tieu,don_vi_tinh,ky,ma_dvhc,gia_tri\nT0201,Dân số trung bình,người,2026-THANG-10,02647,5\n"
+    )
+    path = tmp_path / "a.csv"
+    if how == "nfd-utf8":
+        path.write_bytes(unicodedata.normalize("NFD", text).encode("utf-8"))
+    else:
+        done = subprocess.run(
+            ["iconv", "-f", "UTF-8", "-t", "WINDOWS-1258"], input=text.encode(), capture_output=True, check=True
+        )
+        assert not unicodedata.is_normalized("NFC", done.stdout.decode("cp1258"))  # iconv did decompose
+        path.write_bytes(done.stdout)
+    (item,) = list(CsvReader(path).read())
+    assert isinstance(item, RawObservation)
+    assert item.unit == "người" and item.indicator_name == "Dân số trung bình"
+    assert unicodedata.is_normalized("NFC", item.unit) and unicodedata.is_normalized("NFC", item.indicator_name)
