@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.xlsx_templates import XlsxTemplateReader
+from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import load_regime
 from gateway.clock import VN_TZ, FrozenClock
 from gateway.db.models import Delivery, Packet, ScheduledRun
@@ -35,8 +36,8 @@ from tests.conftest import GatewayFactory, SimFactory, national_destination
 REGIME = load_regime("KTXH-THANG").model_copy(update={"destinations": ["national"], "start": date(2026, 10, 1)})
 
 
-def counts(gw: object) -> tuple[int, int, int]:
-    with gw.sessions() as s:  # type: ignore[attr-defined]
+def counts(gw: Gateway) -> tuple[int, int, int]:
+    with gw.sessions() as s:
         return (
             int(s.scalar(select(func.count()).select_from(Packet)) or 0),
             int(s.scalar(select(func.count()).select_from(Delivery)) or 0),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -23,9 +23,9 @@ from tests.support.signing import signer, verifier
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_a_signed_packet_is_parsed_once_and_verified_with_the_collector_paused(
-    test_pki: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+    test_pki: Path, monkeypatch: pytest.MonkeyPatch, fmt: Literal["json", "xml"]
 ) -> None:
-    signed = signer(test_pki).sign(write_packet(report_packet(values=40), fmt, canonical=True))  # type: ignore[arg-type]
+    signed = signer(test_pki).sign(write_packet(report_packet(values=40), fmt, canonical=True))
     calls = {"parse": 0}
     real = safe.parse_json if fmt == "json" else safe.parse_xml
 
