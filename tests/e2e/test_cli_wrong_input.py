@@ -16,6 +16,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -129,7 +130,7 @@ def test_backup_restore_asks_and_needs_yes_without_a_terminal(
     assert code == 2 and "Refusing without --yes" in err
 
     def restore(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(  # its own process: this one still holds the database open
+        return subprocess.run(  # in its own process
             [sys.executable, "-m", "gateway.cli", "backup", "restore", str(tmp_path / "b1"), "--yes", *extra],
             capture_output=True,
             text=True,
@@ -138,9 +139,12 @@ def test_backup_restore_asks_and_needs_yes_without_a_terminal(
             stdin=subprocess.DEVNULL,
         )
 
-    refused = restore()  # ... and is named as a user of the database
-    assert refused.returncode == 2 and f"process {os.getpid()}:" in refused.stderr, refused.stderr
-    restored = restore("--force")
+    with closing(sqlite3.connect(tmp_path / "data" / "gateway.sqlite")) as held:  # as a running worker would
+        held.execute("SELECT 1").fetchall()
+        refused = restore()
+        assert refused.returncode == 2 and f"process {os.getpid()}:" in refused.stderr, refused.stderr
+        assert restore("--force").returncode == 0
+    restored = restore()  # nothing holds it now
     assert restored.returncode == 0, restored.stderr
     assert "row counts match the manifest" in restored.stdout
 
