@@ -34,7 +34,7 @@ from sqlalchemy import Column, Select, Table, and_, or_, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.base import Blank, PeriodRef, RawObservation, Reader, ReadItem, period_ref
+from adapters.base import Blank, PeriodRef, RawObservation, Reader, period_ref
 from adapters.reasons import excerpt
 from gateway import audit, ingest_runs, resources
 from gateway.calendar import data_window
@@ -594,26 +594,17 @@ class _Batches:
             f"{place}) is {row['value']} here and {kept} at {str(kept_at)[:200]}, which is kept; correct the "
             "source and ingest it again"
         )
+        raw: dict[str, object] = {
+            "indicator": row["source_indicator_code"],
+            "unit": row["unit"],
+            "period": row["period_key"],
+            "admin_unit": place,
+            "column": row["column_code"],
+            "value": row["value"],
+        }
         report.mapped -= parts
-        report.quarantined += parts
-        report.reasons[_reason_class(reason)] += parts
         self.quarantine.append(
-            {
-                "ingest_run_id": self.run_id,
-                "source": self.source,
-                "location": str(row["source_ref"])[:1000],
-                "raw": {
-                    "indicator": row["source_indicator_code"],
-                    "unit": row["unit"],
-                    "period": row["period_key"],
-                    "admin_unit": place,
-                    "column": row["column_code"],
-                    "value": row["value"],
-                },
-                "reason": reason,
-                "state": "open",
-                "created_at": self.now,
-            }
+            _quarantine_row(self.run_id, self.source, row["source_ref"], raw, reason, self.now, report, parts)
         )
 
 
@@ -746,7 +737,7 @@ def _read(
                 try:
                     obs, converted_from = make(item)
                 except MappingRejected as exc:
-                    quarantine.append(_quarantine_row(run_id, source, item, _raw(item), str(exc), now, report))
+                    quarantine.append(_quarantine_row(run_id, source, item.ref, _raw(item), str(exc), now, report))
                 else:
                     report.mapped += 1
                     where = (obs["regime_code"], obs["period_key"])
@@ -762,7 +753,7 @@ def _read(
                 report.blank += 1
                 continue
             else:
-                quarantine.append(_quarantine_row(run_id, source, item, item.raw, item.reason, now, report))
+                quarantine.append(_quarantine_row(run_id, source, item.ref, item.raw, item.reason, now, report))
             if len(stored) + len(quarantine) >= batch_size or (
                 time.monotonic() - batches.last_flush > FLUSH_SECONDS and (stored or quarantine)
             ):
@@ -773,7 +764,7 @@ def _read(
     batches.rows.extend(summed)
     for item, reason in refused:  # a sum the profile cannot carry: each part goes back to quarantine
         report.mapped -= 1
-        batches.quarantine.append(_quarantine_row(run_id, reader.source, item, _raw(item), reason, now, report))
+        batches.quarantine.append(_quarantine_row(run_id, reader.source, item.ref, _raw(item), reason, now, report))
     batches.flush()
     if digest is not None:
         report.content_hash = digest.hexdigest()
@@ -992,18 +983,21 @@ def _observation(
 def _quarantine_row(
     run_id: int,
     source: str,
-    item: ReadItem,
+    where: object,
     raw: dict[str, object],
     reason: str,
     now: datetime,
     report: IngestReport,
+    parts: int = 1,
 ) -> dict[str, Any]:
-    report.quarantined += 1
-    report.reasons[_reason_class(reason)] += 1
+    """A quarantine record at ``where`` (a record's ``SourceRef``, or a stored row's location), counted
+    ``parts`` times (a sum of several source records counts each)."""
+    report.quarantined += parts
+    report.reasons[_reason_class(reason)] += parts
     return {
         "ingest_run_id": run_id,
         "source": source,
-        "location": str(item.ref),
+        "location": str(where)[:1000],
         "raw": raw,
         "reason": reason,
         "state": "open",
