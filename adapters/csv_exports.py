@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from adapters.base import ReadItem, ReadProblem, SourceRef
+from adapters.base import Blank, ReadItem, ReadProblem, SourceRef
 from adapters.legacy_text import Encoding, decode_surface, detect_bytes, unsure_message
 from adapters.long_format import LongFormat
 
@@ -147,7 +147,12 @@ class CsvReader:
                 line, row = record
                 ref = SourceRef(self.source, row=line)
                 if not "".join(row).strip():
-                    continue  # an empty line is not a record
+                    if len(row) > 1:
+                        # ",,,,," is a record with every field empty (a spreadsheet's blank row
+                        # saved as CSV): counted as a blank, so the file's counts add up; an empty
+                        # line is not a record at all.
+                        yield Blank(ref)
+                    continue
                 if len(row) != len(header):
                     yield ReadProblem(
                         ref,

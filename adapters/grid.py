@@ -78,6 +78,7 @@ class GridCell:
     font: str | None = None  # the cell's font name (legacy fonts: .VnTime, .VnTimeH, VNI-Times)
     decoded: bool = False  # rich-text runs in legacy fonts were decoded: the text is Unicode
     uncached: bool = False  # a formula with no saved result: ``text`` is the formula, there is no value
+    percent: bool = False  # a number shown as a percentage: 0.125 stored, "12.5%" seen (``number_text``)
 
 
 MAX_COVERED = 2_000_000
@@ -165,7 +166,10 @@ class Workbook:
         shared = next((t for t in rels.values() if t.endswith("sharedStrings.xml")), "xl/sharedStrings.xml")
         self.strings: list[tuple[str, bool]] = self._strings(shared) if shared in names else []
         styles = next((t for t in rels.values() if t.endswith("styles.xml")), "xl/styles.xml")
-        self.fonts: list[str | None] = self._fonts(styles) if styles in names else []
+        self.fonts: list[str | None] = []
+        self.percent: list[bool] = []  # per cell style: its number format shows a percentage
+        if styles in names:
+            self._styles(styles)
 
     def _package(self, names: set[str]) -> None:
         """The package parts every reader relies on are well-formed: a workbook whose content types or
@@ -206,19 +210,43 @@ class Workbook:
                 si.clear()
         return out
 
-    def _fonts(self, member: str) -> list[str | None]:
+    def _styles(self, member: str) -> None:
+        """Each cell style's font name, and whether its number format is a percentage (the built-in
+        formats 9 and 10, or a custom code with a ``%`` outside quotes): such a cell stores 0.125 and
+        shows, and means, 12.5%."""
         root = self._xml(member)
         names = []
         fonts = root.find(f"{{{MAIN}}}fonts")
         for font in fonts if fonts is not None else []:
             name = font.find(f"{{{MAIN}}}name")
             names.append(name.get("val") if name is not None else None)
-        out: list[str | None] = []
+        percent_ids = {9, 10}
+        formats = root.find(f"{{{MAIN}}}numFmts")
+        for fmt in formats if formats is not None else []:
+            if _is_percent_format(fmt.get("formatCode", "")):
+                percent_ids.add(_int(fmt.get("numFmtId")))
         xfs = root.find(f"{{{MAIN}}}cellXfs")
         for xf in xfs if xfs is not None else []:
-            fid = int(xf.get("fontId", "0") or 0)
-            out.append(names[fid] if 0 <= fid < len(names) else None)
-        return out
+            fid = _int(xf.get("fontId"))
+            self.fonts.append(names[fid] if 0 <= fid < len(names) else None)
+            self.percent.append(_int(xf.get("numFmtId")) in percent_ids)
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return -1
+
+
+_QUOTED = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]')
+
+
+def _is_percent_format(code: str) -> bool:
+    """A number format code shows a percentage: a ``%`` in its first section that is neither quoted
+    text, an escaped character nor inside a ``[colour]``/``[condition]`` bracket."""
+    first = _QUOTED.sub("", code).split(";", 1)[0]
+    return "%" in first
 
 
 def rich_text(item: Any) -> tuple[str, bool]:
@@ -426,7 +454,8 @@ def _row(el: Any, book: Workbook) -> tuple[dict[int, GridCell], int | None]:
             elif kind == "b":
                 cell = GridCell("TRUE" if text.strip() == "1" else "FALSE", False, font)
             else:
-                cell = GridCell(text.strip(), True, font)
+                percent = 0 <= style < len(book.percent) and book.percent[style]
+                cell = GridCell(text.strip(), True, font, percent=percent)
         if cell is not None and cell.text != "":
             out[col] = cell
             widest = col

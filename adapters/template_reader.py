@@ -67,13 +67,17 @@ def number_text(cell: GridCell, text_format: str) -> str | None:
     A stored number is a binary double, written with up to 17 significant digits (``97.65`` is
     stored as ``97.65000000000001`` by some writers); Excel shows and computes with 15, so the value
     meant is the double at 15 significant digits: what the officer typed and sees. Text is read
-    exactly, in the one format the template declares (never guessed per cell)."""
+    exactly, in the one format the template declares (never guessed per cell).
+
+    A number formatted as a percentage is the number shown: 0.125 stored, 12.5 read, for a row in
+    "%" (reading the stored fraction made every rate a hundred times too small, silently)."""
     raw = cell.text.strip().replace("\u00a0", "")
     # Up to 15 significant digits, the double's 15-digit form is these digits (DBL_DIG = 15; 24
     # characters keep far from subnormal doubles): the text is the value the float and Decimal round
     # trip below makes (issue 19: that round trip was a fifth of reading a workbook).
     if (
         cell.numeric
+        and not cell.percent
         and len(raw) <= 24
         and raw != "-0"
         and _CANONICAL.fullmatch(raw)
@@ -86,6 +90,8 @@ def number_text(cell: GridCell, text_format: str) -> str | None:
             if not math.isfinite(as_double):
                 return None
             d = Decimal(format(as_double, ".15g"))
+            if cell.percent:
+                d = d.scaleb(2)
         elif text_format == "vietnamese":
             if not _VIETNAMESE.match(raw):
                 return None

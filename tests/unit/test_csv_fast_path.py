@@ -35,6 +35,8 @@ EXPORT = (
     "\n"  # 9: an empty line is not a record
     "T0201,Dân số,người,2026-THANG-10\n"  # 10: four fields
     "T0201,Dân số,,2026-QUY-4, 02647 ,007\n"  # 11: no unit, padded commune, value kept as written
+    ",,,,,\n"  # 12: a spreadsheet's blank row saved as CSV: a record with nothing in it, counted
+    " , ,,,, \n"  # 13: the same, with spaces
 )
 
 
@@ -53,6 +55,8 @@ def expected(source: str) -> list[object]:
         RawObservation("T0501", "Thu ngân sách", "triệu đồng", october, None, "1234.50", ref(8)),
         ReadProblem,
         RawObservation("T0201", "Dân số", None, PeriodRef("QUY", 4, 2026), "02647", "007", ref(11)),
+        Blank(ref(12)),
+        Blank(ref(13)),
     ]
 
 
@@ -63,6 +67,8 @@ def general(path: Path) -> list[object]:
     header, out = rows[0], []
     for line, row in enumerate(rows[1:], start=2):
         if not "".join(row).strip():
+            if len(row) > 1:
+                out.append(Blank(SourceRef(str(path), row=line)))
             continue  # an empty line is not a record
         if len(row) != len(header):
             out.append(ReadProblem)
@@ -142,5 +148,5 @@ def test_no_collector_pass_while_a_source_is_read_and_it_resumes_after(tmp_path:
     report = ingest(sessionmaker(engine), Watching(path), mapping, SystemClock(), reporting_unit="H15")
     assert gc.isenabled()
     assert seen and not any(seen)
-    assert report.read == 9 and report.balanced and report.mapped == 3 and report.blank == 2
+    assert report.read == 11 and report.balanced and report.mapped == 3 and report.blank == 4
     engine.dispose()
