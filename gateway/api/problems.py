@@ -91,7 +91,10 @@ def install(app: FastAPI) -> None:
         return problem(500, "Gateway error", type(exc).__name__)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        wrong_media = _wrong_media(request, exc)
+        if wrong_media is not None:
+            return problem(415, "Unsupported Media Type", wrong_media)
         errors = [
             {"location": "/".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))}
             for e in exc.errors()
@@ -108,3 +111,31 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "Internal error", "an unexpected error was logged; no details are exposed")
+
+
+_FAMILIES = {
+    "application/json": ("application/json",),
+    "application/x-www-form-urlencoded": ("application/x-www-form-urlencoded", "multipart/form-data"),
+    "multipart/form-data": ("multipart/form-data",),
+}
+
+
+def _wrong_media(request: Request, exc: RequestValidationError) -> str | None:
+    """Why the body was not read, when it was sent as a media type the route does not take: a JSON
+    body posted as text/plain (or a form posted as JSON to the token endpoint) used to get a 422
+    listing fields as missing, which sent clients looking for the wrong mistake (found from outside).
+    None when the body was in the right media type, or when no error is about the body."""
+    if not any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors()):
+        return None
+    sent_body = request.headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in request.headers
+    if not sent_body:
+        return None  # no body at all: the 422 saying it is required is the right answer
+    field = getattr(request.scope.get("route"), "body_field", None)
+    expected = getattr(getattr(field, "field_info", None), "media_type", None)
+    if not isinstance(expected, str):
+        return None
+    sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    takes = _FAMILIES.get(expected, (expected,))
+    if sent in takes or (expected == "application/json" and sent.endswith("+json")):
+        return None
+    return f"this endpoint takes {expected}, not {sent or 'a body without Content-Type'}"

@@ -476,11 +476,14 @@ def _quality(accept: str, kind: str) -> float:
     """How much ``accept`` wants ``kind`` (RFC 9110 12.5.1): the q of the most specific range that
     matches it (``application/json`` over ``application/*`` over ``*/*``), 0 when none does."""
     best, quality = -1, 0.0
-    family = kind.split("/")[0]
+    # text/xml names the same thing as application/xml (RFC 7303): a client asking for it gets XML,
+    # not a 406 (found from outside); text/* takes XML too, as the text it is.
+    exact = {kind, "text/xml"} if kind == "application/xml" else {kind}
+    families = {f"{kind.split('/')[0]}/*"} | ({"text/*"} if kind == "application/xml" else set())
     for part in accept.split(","):
         media, *params = [p.strip() for p in part.split(";")]
         media = media.lower()
-        rank = 2 if media == kind else 1 if media == f"{family}/*" else 0 if media == "*/*" else -1
+        rank = 2 if media in exact else 1 if media in families else 0 if media == "*/*" else -1
         if rank <= best:
             continue
         q = 1.0

@@ -30,7 +30,7 @@ from gateway import audit
 from gateway.auth import accounts
 from gateway.auth.principals import Permission, Principal
 from gateway.auth.ratelimit import LoginThrottle, RateLimiter
-from gateway.auth.tokens import LEEWAY_SECONDS, OidcVerifier, TokenService, load_keys
+from gateway.auth.tokens import OidcVerifier, TokenService, expired, load_keys
 from gateway.bootstrap import Gateway
 from gateway.clock import as_utc
 from gateway.db.engine import read_only
@@ -122,7 +122,7 @@ class Security:
         HMAC-checking a JWT with PyJWT was a tenth of a pull request (issue 19)."""
         cached = self._claims.get(token)
         if cached is not None:
-            if time.time() <= float(cached["exp"]) + LEEWAY_SECONDS:
+            if not expired(cached):
                 return cached
             self._claims.pop(token, None)
         claims = self.tokens.verify(token)  # raises Unauthenticated, expired included

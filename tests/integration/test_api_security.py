@@ -159,7 +159,7 @@ def test_authorisation_matrix(api: Api) -> None:
                     assert answer.status_code == 403, (who, method, path, answer.status_code, answer.text)
                     assert answer.headers["content-type"] == "application/problem+json"
                 checked += 1
-            for bad in ("none", "expired", "forged", "garbage"):
+            for bad in ("none", "expired", "just-expired", "forged", "garbage"):
                 answer = anonymous(api, method, path, bad, **dict(kwargs))
                 assert answer.status_code == 401, (bad, method, path, answer.status_code, answer.text)
                 assert answer.headers["content-type"] == "application/problem+json"
@@ -178,6 +178,8 @@ def anonymous(api: Api, method: str, path: str, kind: str, **kwargs: Any) -> htt
     value = {
         "none": None,
         "expired": jwt.encode({**claims, "iat": now - 7200, "exp": now - 3600}, secret, "HS256", headers={"kid": kid}),
+        # two seconds past its exp: refused (PyJWT's leeway let it through for another 30 s)
+        "just-expired": jwt.encode({**claims, "iat": now - 600, "exp": now - 2}, secret, "HS256", headers={"kid": kid}),
         "forged": jwt.encode(claims, b"not-the-key-" * 4, "HS256", headers={"kid": kid}),
         "garbage": "not.a.token",
     }[kind]
@@ -410,6 +412,9 @@ def test_packet_by_accept_and_series(api: Api) -> None:
         ("application/*;q=0.2, application/xml", "application/xml"),
         ("*/*;q=0.1, application/json;q=0", "application/xml"),
         ("application/json;q=0, application/xml;q=0", None),
+        ("text/xml", "application/xml"),  # the same XML (RFC 7303); it got a 406
+        ("text/*, application/json;q=0.5", "application/xml"),
+        ("text/xml;q=0, application/json", "application/json"),
     ],
 )
 def test_a_packet_honours_the_accept_quality_values(api: Api, accept: str, served: str | None) -> None:
@@ -420,6 +425,23 @@ def test_a_packet_honours_the_accept_quality_values(api: Api, accept: str, serve
         return
     assert answer.status_code == 200 and answer.headers["content-type"].startswith(served), answer.headers
     assert answer.headers["vary"] == "Accept"
+
+
+def test_a_body_in_the_wrong_media_type_is_a_415_naming_the_one_taken(api: Api) -> None:
+    """Found from outside: a JSON body sent as text/plain got a 422 listing the body as missing, and a
+    token request sent as JSON a 422 naming form fields, which sent clients after the wrong mistake."""
+    dead = api.delivery_id
+    path = f"/v1/ops/deliveries/{dead}/cancel"
+    plain = api.call(
+        "POST", path, "operator", content=b'{"reason": "sent by hand"}', headers={"content-type": "text/plain"}
+    )
+    assert plain.status_code == 415 and plain.headers["content-type"] == "application/problem+json"
+    assert "application/json" in plain.json()["detail"] and "text/plain" in plain.json()["detail"]
+    token = httpx.post(f"{api.url}/v1/token", json={"grant_type": "client_credentials"}, timeout=20)
+    assert token.status_code == 415 and "application/x-www-form-urlencoded" in token.json()["detail"]
+    # the right media type with a wrong field is still a 422 naming the field
+    wrong = api.call("POST", path, "operator", json={"reasons": "typo"})
+    assert wrong.status_code == 422 and "reason" in wrong.json()["detail"]
 
 
 def test_a_weak_etag_in_if_none_match_is_a_304(api: Api) -> None:

@@ -217,15 +217,28 @@ def test_logout_ends_a_session_at_once_even_with_its_claims_cached(served: tuple
     assert httpx.get(path, headers=bearer(issued), timeout=20).status_code == 401
 
 
+def test_a_token_is_refused_from_its_expiry_not_thirty_seconds_later(served: tuple[Any, Any, str, str]) -> None:
+    """Found from outside: PyJWT's leeway applied to ``exp`` too, so a token we issued kept working
+    for 30 s after the ``expires_in`` we told the client. It still applies to ``iat`` (another node's
+    clock may be a moment ahead)."""
+    gw, app, url, packet_id = served
+    tokens = app.state.security.tokens
+    who = Principal("user", user(gw, "on-the-hour", "operator"), "operator")
+    path = f"{url}/v1/packets/{packet_id}"
+    ended, _ = tokens.issue(who, now=time.time() - tokens.ttl - 2)  # expired two seconds ago
+    answer = httpx.get(path, headers=bearer(ended), timeout=20)
+    assert answer.status_code == 401 and "expired" in answer.json()["detail"]
+    ahead, _ = tokens.issue(who, now=time.time() + 5)  # issued by a node whose clock is 5 s ahead
+    assert httpx.get(path, headers=bearer(ahead), timeout=20).status_code == 200
+
+
 def test_a_cached_token_is_refused_once_it_expires(served: tuple[Any, Any, str, str]) -> None:
     gw, app, _, _ = served
     security = app.state.security
-    from gateway.auth.tokens import LEEWAY_SECONDS
-
     ttl = security.tokens.ttl
-    # Issued so that it expires (leeway included) about one second from now.
+    # Issued so that it expires about one second from now (our own tokens get no leeway on expiry).
     issued, _ = security.tokens.issue(
-        Principal("user", user(gw, "brief", "operator"), "operator"), now=time.time() - ttl - LEEWAY_SECONDS + 1
+        Principal("user", user(gw, "brief", "operator"), "operator"), now=time.time() - ttl + 1
     )
     assert security._verified(issued)["sub"] == "user:brief"
     time.sleep(1.5)
