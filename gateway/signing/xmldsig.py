@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -293,13 +294,7 @@ def check(data: bytes, root: etree._Element, cert: x509.Certificate, source: str
     shape = _shape(root, source)
     if shape is None:
         return None
-    signed_info = etree.tostring(
-        shape.signed_info,
-        method="c14n",
-        exclusive=shape.signed_info_mode[0],
-        with_comments=False,
-        inclusive_ns_prefixes=shape.signed_info_mode[1],
-    )
+    signed_info = _signed_info_c14n(shape.signed_info, shape.signed_info_mode)
     if not _signature_holds(shape.method, cert, shape.value, signed_info, source):
         raise SignatureInvalid("tampered", "the signature value does not match SignedInfo", location=source)
     algorithm = shape.digest.name.lower()
@@ -432,6 +427,30 @@ def unwrap(root: etree._Element) -> None:
         else:
             root.text = (root.text or "") + tail
     root.remove(signature)
+
+
+def _signed_info_c14n(signed_info: etree._Element, mode: tuple[bool, list[str] | None]) -> bytes:
+    """C14N 1.0 of SignedInfo, the octets the SignatureValue covers.
+
+    Inclusive C14N of a subtree, as libxml2 writes it, declares ``xmlns=""`` on descendants of an
+    unprefixed SignedInfo whose document's root has another default namespace, which is no part of
+    the canonical form; .NET's ``SignedXml`` signs exactly that shape (an unprefixed Signature,
+    inclusive C14N), so such signatures were refused as tampered though xmlsec1 verifies them (found
+    by an outside test). Inclusive C14N of a document subset renders every namespace in scope on its
+    apex, so SignedInfo is copied under an apex declaring them all (``nsmap`` includes those
+    inherited) and that copy, now a whole tree, is canonicalised."""
+    exclusive, prefixes = mode
+    if exclusive:
+        return bytes(
+            etree.tostring(
+                signed_info, method="c14n", exclusive=True, with_comments=False, inclusive_ns_prefixes=prefixes
+            )
+        )
+    apex = etree.Element(signed_info.tag, attrib=dict(signed_info.attrib), nsmap=signed_info.nsmap)
+    apex.text = signed_info.text
+    for child in signed_info:
+        apex.append(copy.deepcopy(child))
+    return bytes(etree.tostring(apex, method="c14n", exclusive=False, with_comments=False))
 
 
 def _enveloped_c14n(root: etree._Element, signature: etree._Element, mode: tuple[bool, list[str] | None]) -> bytes:

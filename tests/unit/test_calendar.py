@@ -118,3 +118,11 @@ def test_regime_leaving_no_working_day_after_its_window_is_refused() -> None:
     with pytest.raises(ConfigurationError, match=r"art\. 8\.5"):
         check(regime_for("THANG", 15), years=range(2027, 2028))
     check(regime_for("THANG", 20), years=range(2020, 2036))  # the Lào Cai rule is fine
+
+
+def test_the_shipped_overrides_carry_the_2026_new_year_swap() -> None:
+    """Công văn 12729/VPCP-KGVX: Friday 2 January 2026 off, Saturday 10 January worked. The `holidays`
+    package knows only 1 January; found by an outside check of a deadline two working days after 31
+    December 2025, which came out as 5 January instead of 6."""
+    assert not calendar.is_working_day(date(2026, 1, 2)) and calendar.is_working_day(date(2026, 1, 10))
+    assert calendar.is_working_day(date(2026, 1, 5)) and not calendar.is_working_day(date(2026, 1, 11))

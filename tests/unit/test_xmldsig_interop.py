@@ -51,11 +51,12 @@ def packet_bytes(values: int = 30) -> bytes:
     return write_packet(report_packet(values=values), "xml")
 
 
-def template(data: bytes, c14n: str, method: str) -> bytes:
+def template(data: bytes, c14n: str, method: str, prefix: str | None = "ds") -> bytes:
     """An unsigned enveloped-signature template, written element by element from XML-DSig 1.1
-    section 4 (not by the gateway's signer): xmlsec1 fills DigestValue, SignatureValue and X509Data."""
+    section 4 (not by the gateway's signer): xmlsec1 fills DigestValue, SignatureValue and X509Data.
+    ``prefix=None``: an unprefixed Signature, as .NET's ``SignedXml`` writes it."""
     root = etree.fromstring(data)
-    sig = etree.SubElement(root, f"{{{DS}}}Signature", nsmap={"ds": DS})
+    sig = etree.SubElement(root, f"{{{DS}}}Signature", nsmap={prefix: DS})
     info = etree.SubElement(sig, f"{{{DS}}}SignedInfo")
     etree.SubElement(info, f"{{{DS}}}CanonicalizationMethod", Algorithm=c14n)
     etree.SubElement(info, f"{{{DS}}}SignatureMethod", Algorithm=method)
@@ -70,9 +71,11 @@ def template(data: bytes, c14n: str, method: str) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
-def signed_by_xmlsec1(pki: Path, tmp_path: Path, who: str, c14n: str, method: str, data: bytes) -> bytes:
+def signed_by_xmlsec1(
+    pki: Path, tmp_path: Path, who: str, c14n: str, method: str, data: bytes, prefix: str | None = "ds"
+) -> bytes:
     tmpl, out = tmp_path / f"{who}-tmpl.xml", tmp_path / f"{who}-signed.xml"
-    tmpl.write_bytes(template(data, c14n, method))
+    tmpl.write_bytes(template(data, c14n, method, prefix))
     passphrase = (pki / "passphrase.txt").read_text().strip()
     run = xmlsec1("--sign", "--pkcs12", str(pki / f"{who}.p12"), "--pwd", passphrase, "--output", str(out), str(tmpl))
     assert run.returncode == 0, run.stderr
@@ -98,17 +101,20 @@ def test_what_we_sign_verifies_with_xmlsec1(test_pki: Path, tmp_path: Path, who:
     assert xmlsec1_verifies(test_pki, path).returncode != 0
 
 
+@pytest.mark.parametrize("prefix", ["ds", None])
 @pytest.mark.parametrize(
     ("who", "c14n", "method"),
     [("signer", EXC, RSA), ("signer", INC, RSA), ("signer-ec", EXC, ECDSA), ("signer-ec", INC, ECDSA)],
 )
 def test_what_xmlsec1_signs_verifies_with_our_checker(
-    test_pki: Path, tmp_path: Path, who: str, c14n: str, method: str
+    test_pki: Path, tmp_path: Path, who: str, c14n: str, method: str, prefix: str | None
 ) -> None:
     """Fails on the old code: xmlsec1 writes the intermediate certificate first and the signer's
-    last, and the verifier took the first ``X509Certificate`` as the signer's."""
+    last, and the verifier took the first ``X509Certificate`` as the signer's. Unprefixed with
+    inclusive C14N (.NET's default shape) it failed too, as tampered: libxml2's C14N of the SignedInfo
+    subtree declared ``xmlns=""`` on its descendants (found by an outside test)."""
     data = packet_bytes()
-    signed = signed_by_xmlsec1(test_pki, tmp_path, who, c14n, method, data)
+    signed = signed_by_xmlsec1(test_pki, tmp_path, who, c14n, method, data, prefix)
     certs = etree.fromstring(signed).findall(f".//{{{DS}}}X509Certificate")
     assert len(certs) == 2  # the chain as xmlsec1 writes it
     assert checked(signed, test_pki) is not None  # the one-parse checker decided, not signxml
