@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,10 +42,20 @@ def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
 @db_app.command("copy")
 def db_copy(
     source_url: Annotated[str, typer.Argument(help="SQLAlchemy URL to copy from, e.g. sqlite:///data/gateway.sqlite")],
+    from_data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-data-dir",
+            help="the source's data folder, whose audit key and checkpoints come along "
+            "(default: the SQLite source's folder)",
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Copy all data from SOURCE_URL into the configured database (e.g. SQLite -> PostgreSQL).
-    Stop every gateway process first; the target is migrated and must be empty."""
+    """Copy all data from SOURCE_URL into the configured database (e.g. SQLite -> PostgreSQL), and
+    the source's audit key and checkpoints into the configured places: the events were sealed with
+    that key, so without it every copied event reads as forged. Stop every gateway process first;
+    the target is migrated and must be empty."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -59,6 +70,7 @@ def db_copy(
     if source.get_backend_name() == "sqlite" and source.database not in (None, "", ":memory:"):
         checks.readable_file(Path(str(source.database)), "source database")  # not an empty one made on the way
     settings = settings_for(config)
+    carried = _audit_state(source, from_data_dir, settings)
     target = make_engine(settings.database_url)
     upgrade(target)
     from gateway.progress import progress_bar
@@ -74,3 +86,57 @@ def db_copy(
         f"copied {sum(counts.values())} rows in {len(counts)} tables into "
         f"{target.url.render_as_string(hide_password=True)}"
     )
+    for origin, place in carried:
+        place.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(origin, place)
+        if place == settings.audit_key_file:
+            place.chmod(0o600)
+        console.print(f"copied {origin} to {place}")
+
+
+def _audit_state(source: Any, from_data_dir: Path | None, settings: Any) -> list[tuple[Path, Path]]:
+    """The audit key and checkpoints to carry from the source's data folder, checked before any row
+    is copied: a different key already in place, or events with no key to bring, is refused (the
+    copy would be a false tamper alarm on every event, for good; found by an outside operator)."""
+    from sqlalchemy import func, select
+
+    from gateway.cli import checks
+    from gateway.db.engine import make_engine
+    from gateway.db.models import AuditEvent
+
+    engine = make_engine(source.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as conn:
+            events = int(conn.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+    finally:
+        engine.dispose()
+    on_disk = source.get_backend_name() == "sqlite" and source.database not in (None, "", ":memory:")
+    if from_data_dir is None and on_disk:
+        from_data_dir = Path(str(source.database)).parent
+    if from_data_dir is None:
+        if events:
+            raise checks.CommandInputError(
+                f"the source holds {events} audit events: name its data folder with --from-data-dir, so the "
+                "audit key they were sealed with and the checkpoints come along"
+            )
+        return []
+    origins = (from_data_dir / "secrets" / "audit.key", from_data_dir / "audit" / "checkpoints.jsonl")
+    places = (settings.audit_key_file, settings.audit_checkpoint_file)
+    if events and not origins[0].is_file():
+        raise checks.CommandInputError(
+            f"no audit key at {origins[0]}: without the key its {events} audit events were sealed with, every "
+            "copied event reads as forged; name the source's data folder with --from-data-dir"
+        )
+    carried = []
+    for origin, place in zip(origins, places, strict=True):
+        if not origin.is_file():
+            continue
+        if place.exists():
+            if place.read_bytes() != origin.read_bytes():
+                raise checks.CommandInputError(
+                    f"{place} exists and differs from {origin}: this data folder already has its own audit "
+                    "state; copy into a new data folder"
+                )
+            continue
+        carried.append((origin, place))
+    return carried

@@ -137,6 +137,7 @@ OVERRIDES: dict[tuple[str, str], Wrong] = {
     ("destinations resume", "name"): Wrong("nosuch", "nosuch"),
     ("users add", "username"): Wrong("duyet", "duyet"),  # the account the walk made: it exists
     ("db copy", "source_url"): Wrong("postgresql+psycopg://walk@127.0.0.1:1/none", "127.0.0.1:1", 3),
+    ("db copy", "from_data_dir"): Wrong("no-such-data-dir", "no-such-data-dir/secrets/audit.key"),
 }
 # Any text is a right value of these (a reason, a display name, a free unit code ...).
 FREE_TEXT = {
