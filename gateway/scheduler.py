@@ -5,6 +5,11 @@ written in the same transaction as the packets it builds, so two schedulers neve
 for one run (the loser's transaction fails on the key and rolls back, building nothing). After
 downtime it executes every run it missed, oldest first, and flags those already past their deadline
 as late. A run with no observations is recorded too ("no data"), so a missing report is visible.
+
+Data that comes after its period's run (a district reporting late, an empty first run) is not left
+behind: every tick also builds the reports of executed runs that were never built (no packet, no
+approval draft) and now have observations, adds them to the run's record and audits them. A report
+already sent is not built again here: an ingest that changes it queues its correction itself.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from gateway.clock import VN_TZ
 from gateway.db.models import ScheduledRun
 from gateway.errors import ConfigurationError
 from gateway.ingest_runs import recover
-from gateway.reports import build_in_session
+from gateway.reports import build_in_session, reports_built, waiting_reports
 from gateway.reports.kpis import build_kpi_data
 from gateway.reports.lists import scheduled_lists
 from gateway.reports.routing import check_routes
@@ -90,8 +95,147 @@ class Scheduler:
             result = self.execute(regime, run, today)
             if result is not None:
                 results.append(result)
+        results.extend(self.late_data(done))
         metrics.SCHEDULER_LAG.set(lag)
         return results
+
+    def late_data(self, done: set[tuple[str, str]]) -> list[RunResult]:
+        """Build the never-built reports of runs executed before this tick that have observations now.
+
+        Only runs executed before this tick (``done``): a run executed now has just built everything it
+        had. The reports are found from the unsent observations' index, so an idle tick costs one query
+        per regime; a report held for approval or returned by an approver is left to that workflow."""
+        from gateway.db.models import Observation, unsent
+        from gateway.ingest_runs import visible_observation
+
+        results = []
+        for regime in self.regimes:
+            periods = sorted(k for r, k in done if r == regime.code)
+            if not periods:
+                continue
+            with self.gateway.sessions() as session:
+                keys = session.execute(
+                    waiting_reports(
+                        [
+                            Observation.regime_code == regime.code,
+                            Observation.period_key.in_(periods),
+                            unsent(),
+                            visible_observation(),
+                        ]
+                    )
+                ).all()
+                if not keys:
+                    continue
+                built_before = reports_built(session, regime.code, {k.period_key for k in keys})
+            # Only periods with a report never built: observations held by a draft, or left by a
+            # correction that could not be built, are not this sweep's (and cost no build each tick).
+            waiting = sorted({k.period_key for k in keys if tuple(k) not in built_before})
+            for period_key in waiting:
+                result = self._build_late(regime, period_key, built_before)
+                if result is not None:
+                    results.append(result)
+        return results
+
+    def _build_late(
+        self, regime: RegimeDef, period_key: str, built_before: set[tuple[str, str, str]]
+    ) -> RunResult | None:
+        gw = self.gateway
+        now = gw.clock.now()
+        actor = f"scheduler:{self.name}"
+        try:
+            with gw.sessions.begin() as session:
+                built = build_in_session(
+                    session,
+                    regime,
+                    sender=gw.settings.sender,
+                    destinations=gw.settings.destinations,
+                    sealer=gw.sealer,
+                    clock=gw.clock,
+                    actor=actor,
+                    period_key=period_key,
+                    build_workers=gw.settings.reports.build_workers,
+                    never_built_only=True,
+                )
+                if not built:
+                    return None
+                units = {u for _, p, u in built_before if p == period_key}
+                kpis = [] if regime.approval.required else build_kpi_data(
+                    session,
+                    regime,
+                    period_key,
+                    sender=gw.settings.sender,
+                    destinations=gw.settings.destinations,
+                    sealer=gw.sealer,
+                    clock=gw.clock,
+                    actor=actor,
+                    units=self._units_without_kpis(session, regime.code, period_key, units),
+                )
+                record = session.scalars(
+                    select(ScheduledRun).where(
+                        ScheduledRun.regime_code == regime.code, ScheduledRun.period_key == period_key
+                    )
+                ).one()
+                local = now.astimezone(VN_TZ)
+                late = local.date() > record.deadline
+                record.packets = (record.packets or 0) + len(built)
+                note = f"{local:%Y-%m-%d %H:%M}: {len(built)} report(s) built from data that came after the run"
+                if kpis:
+                    note += f", KPI data: {len(kpis)} packet(s)"
+                record.note = "; ".join(n for n in (record.note, note) if n)[-2000:]
+                audit.record(
+                    session,
+                    at=now,
+                    actor=actor,
+                    action="schedule.late_data",
+                    subject=f"run:{regime.code}:{period_key}",
+                    detail={
+                        "packets": [b.packet_id for b in built][:100],
+                        "reports": len(built),
+                        "kpi_packets": len(kpis),
+                        "late": late,
+                        "deadline": record.deadline.isoformat(),
+                    },
+                )
+        except IntegrityError:
+            return None  # another scheduler built these reports first
+        gw.publish([d for b in built for d in b.delivery_ids] + [d for k in kpis for d in k.delivery_ids])
+        log.warning(
+            "run %s %s: %d report(s) built from data that came after the run%s",
+            regime.code,
+            period_key,
+            len(built),
+            " (after its deadline)" if late else "",
+        )
+        return RunResult(regime.code, period_key, len(built), late, note)
+
+    @staticmethod
+    def _units_without_kpis(session: Session, regime_code: str, period_key: str, sent: set[str]) -> set[str]:
+        """Reporting units of the period with no KPI data packet yet: the units the sweep just built
+        reports for (those whose earlier reports went out had their KPI data built with them)."""
+        from gateway.db.models import Packet
+        from gateway.packets.model import PacketType
+
+        with_kpis = set(
+            session.scalars(
+                select(Packet.reporting_unit).where(
+                    Packet.packet_type == PacketType.DU_LIEU_CHI_SO.value,
+                    Packet.regime_code == regime_code,
+                    Packet.period_key == period_key,
+                )
+            )
+        )
+        units = {
+            u
+            for u in session.scalars(
+                select(Packet.reporting_unit).where(
+                    Packet.packet_type == PacketType.SO_LIEU_BAO_CAO.value,
+                    Packet.regime_code == regime_code,
+                    Packet.period_key == period_key,
+                )
+            )
+            if u
+        }
+        return (units - with_kpis) - sent
 
     def execute(self, regime: RegimeDef, run: Run, today: date) -> RunResult | None:
         gw = self.gateway

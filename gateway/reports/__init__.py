@@ -37,7 +37,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from gateway import coverage, outbox
 from gateway.calendar.regimes import RegimeDef, Run, regime_path, run_for
 from gateway.clock import VN_TZ, Clock
-from gateway.db.models import Observation, ObservationLink, Packet, unsent
+from gateway.db.models import Observation, ObservationLink, Packet, ReportApproval, unsent
 from gateway.ingest_runs import visible_observation
 from gateway.packets import model as m
 from gateway.packets.canonical import plain_dumps
@@ -96,16 +96,22 @@ def build_in_session(
     actor: str = "system",
     period_key: str | None = None,
     build_workers: int = 1,
+    never_built_only: bool = False,
 ) -> list[BuiltPacket]:
     """As ``build_reports``, inside the caller's transaction (the scheduler records its run with it).
     ``build_workers``: processes reading and sealing reports side by side (``reports.build_workers``;
-    0: one per core for a large period; ``gateway.reports.parallel``), the outcome being the same."""
+    0: one per core for a large period; ``gateway.reports.parallel``), the outcome being the same.
+    ``never_built_only``: only reports that have no packet and no approval draft yet (the scheduler's
+    sweep of data that came after its run; a report already sent is corrected, not built again)."""
     pending = [Observation.regime_code == regime.code, unsent(), visible_observation()]
     if period_key is not None:
         pending.append(Observation.period_key == period_key)
     # Streamed by report key (issue 19): the keys first, then one report's observations at a time, so
     # memory holds one report, not every unsent observation of the regime (3 GB for the national load).
     keys = session.execute(waiting_reports(pending)).all()
+    if never_built_only:
+        built_before = reports_built(session, regime.code, {k.period_key for k in keys})
+        keys = [k for k in keys if tuple(k) not in built_before]
     # Periods the regime never sends (before its start, another frequency) stay stored and unsent, as
     # ingest and `gateway quarantine list` say; building every unsent period used to send them anyway.
     sent = {period: coverage.outside(regime, period) is None for period in {k.period_key for k in keys}}
@@ -135,6 +141,23 @@ def waiting_reports(pending: list[ColumnElement[bool]]) -> Select[str, str, str]
         .distinct()
         .order_by(Observation.form_code, Observation.period_key, Observation.reporting_unit)
     )
+
+
+def reports_built(session: Session, regime_code: str, periods: set[str]) -> set[tuple[str, str, str]]:
+    """The (form, period, unit) of the regime's reports in ``periods`` that were ever built: a report
+    packet of any revision, or a draft held for approval in any state (a rejected draft went back to
+    its source with a reason; building it again unasked would undo that)."""
+    if not periods:
+        return set()
+    packets = select(Packet.form_code, Packet.period_key, Packet.reporting_unit).where(
+        Packet.packet_type == m.PacketType.SO_LIEU_BAO_CAO.value,
+        Packet.regime_code == regime_code,
+        Packet.period_key.in_(sorted(periods)),
+    )
+    drafts = select(ReportApproval.form_code, ReportApproval.period_key, ReportApproval.reporting_unit).where(
+        ReportApproval.regime_code == regime_code, ReportApproval.period_key.in_(sorted(periods))
+    )
+    return {(f, p, u) for query in (packets, drafts) for f, p, u in session.execute(query) if f and p and u}
 
 
 SQLITE_BUILD_CACHE_KIB = 65_536

@@ -61,8 +61,10 @@ def build_kpi_data(
     clock: Clock,
     actor: str,
     kpis: set[str] | None = None,
+    units: set[str] | None = None,
 ) -> list[BuiltKpis]:
-    """One ``DU_LIEU_CHI_SO`` per reporting unit with KPI observations in the period; none without."""
+    """One ``DU_LIEU_CHI_SO`` per reporting unit with KPI observations in the period; none without.
+    ``units``: only these reporting units (the scheduler's sweep of units whose data came late)."""
     codes = declared_kpis(regime.code) if kpis is None else kpis
     if not codes:
         return []
@@ -84,6 +86,8 @@ def build_kpi_data(
     run = run_for(regime, period_key)
     out = []
     for unit_code, observations in by_unit.items():
+        if units is not None and unit_code not in units:
+            continue
         revision = 1 + int(
             session.scalar(
                 select(func.max(Packet.revision)).where(

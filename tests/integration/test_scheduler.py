@@ -12,7 +12,7 @@ from adapters.xlsx_templates import XlsxTemplateReader
 from gateway.bootstrap import Gateway
 from gateway.calendar.regimes import load_regime, run_for
 from gateway.clock import VN_TZ, FrozenClock
-from gateway.db.models import Packet, ScheduledRun
+from gateway.db.models import AuditEvent, Observation, Packet, ScheduledRun, unsent
 from gateway.demo import MAPPING, SAMPLE
 from gateway.ingest import ingest
 from gateway.scheduler import Scheduler
@@ -91,3 +91,57 @@ def test_scheduler_catches_up_after_three_months_and_flags_late_runs(
     with gw.sessions() as s:
         assert s.scalar(select(func.count()).select_from(ScheduledRun)) == 4
         assert s.scalar(select(func.count()).where(ScheduledRun.late.is_(True))) == sum(e[2] for e in expected)
+
+
+def test_data_that_comes_after_its_run_is_built_at_the_next_tick(
+    gateway_factory: GatewayFactory, database_url: str
+) -> None:
+    """An empty first run, then a district's data after the push date, then a second district's: each
+    report that was never built goes out at the next tick, and the run's record says so. Before, the
+    run's row made every later tick skip the period, and the values stayed unsent for ever."""
+    clock = FrozenClock(datetime(2026, 1, 24, 8, tzinfo=VN_TZ))
+    gw = gateway_factory(
+        database_url=database_url,
+        clock=clock,
+        destinations={"national": national_destination("http://127.0.0.1:9/unused")},
+    )
+    scheduler = Scheduler(gw, [REGIME], name="s1")
+    assert [(r.period_key, r.packets) for r in scheduler.tick()] == [("2026-THANG-1", 0)]
+
+    clock.advance(datetime(2026, 1, 25, 9, tzinfo=VN_TZ) - clock.now())
+    ingest(gw.sessions, XlsxTemplateReader(SAMPLE), load_mapping(MAPPING), clock, reporting_unit="H15")
+    late = scheduler.tick()
+    # January's two forms for H15; February's values wait for February's own run.
+    assert [(r.period_key, r.packets, r.late) for r in late] == [("2026-THANG-1", 2, False)]
+    assert scheduler.tick() == []  # built once
+
+    clock.advance(datetime(2026, 1, 28, 9, tzinfo=VN_TZ) - clock.now())  # after the 26th's deadline
+    ingest(gw.sessions, XlsxTemplateReader(SAMPLE), load_mapping(MAPPING), clock, reporting_unit="H16")
+    later = scheduler.tick()
+    assert [(r.period_key, r.packets, r.late) for r in later] == [("2026-THANG-1", 2, True)]
+    with gw.sessions() as s:
+        reports = s.execute(
+            select(Packet.form_code, Packet.reporting_unit, Packet.revision)
+            .where(Packet.period_key == "2026-THANG-1", Packet.packet_type == "SO_LIEU_BAO_CAO")
+            .order_by(Packet.reporting_unit, Packet.form_code)
+        ).all()
+        kpi_units = sorted(
+            s.scalars(select(Packet.reporting_unit).where(Packet.packet_type == "DU_LIEU_CHI_SO"))
+        )
+        run = s.scalars(select(ScheduledRun).where(ScheduledRun.period_key == "2026-THANG-1")).one()
+        events = s.scalars(select(AuditEvent.subject).where(AuditEvent.action == "schedule.late_data")).all()
+        unsent_january = s.scalar(
+            select(func.count()).where(Observation.period_key == "2026-THANG-1", unsent())
+        )
+    # Each district's report once, revision 1: H15's was not rebuilt when H16's came.
+    assert [tuple(r) for r in reports] == [
+        ("BM01-KT", "H15", 1),
+        ("BM02-XH", "H15", 1),
+        ("BM01-KT", "H16", 1),
+        ("BM02-XH", "H16", 1),
+    ]
+    assert kpi_units == ["H15", "H16"]  # the KPI data of each late district, once
+    assert unsent_january == 0
+    assert run.packets == 4
+    assert run.note is not None and run.note.count("built from data that came after the run") == 2
+    assert events == ["run:KTXH-THANG:2026-THANG-1", "run:KTXH-THANG:2026-THANG-1"]
