@@ -328,6 +328,9 @@ class StatusReceipt(Base):
     status: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="ThoiGian: when the receiver gave the status (migration 0015)"
+    )
 
 
 class ScheduledRun(Base):

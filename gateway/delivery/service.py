@@ -24,7 +24,15 @@ from gateway.clock import Clock, as_utc
 from gateway.connectors.base import Connector, OutgoingPacket, Receipt
 from gateway.db.models import Delivery, DeliveryAttempt, DeliveryState, DestinationState, Packet, StatusReceipt
 from gateway.delivery import states
-from gateway.delivery.binding import StatusOrigin, StatusUnbound, check_origin, destinations_of
+from gateway.delivery.binding import (
+    Answered,
+    StatusOrigin,
+    StatusUnbound,
+    answered,
+    check_answers,
+    check_origin,
+    destinations_of,
+)
 from gateway.delivery.circuit import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.errors import (
@@ -448,7 +456,7 @@ class DeliveryService:
             delivery.last_error = redact(receipt.note) if receipt.note else None
             if receipt.signature_error is not None:
                 _audit_refused(session, receipt.signature_error, delivery.destination, now=now, actor=actor)
-            unbound = self._unbound_answer(delivery.destination, receipt.status)
+            unbound = self._unbound_answer(session, delivery, receipt.status)
             if unbound is not None:
                 delivery.last_error = f"status packet refused: {unbound}"
                 _audit_refused(session, unbound, delivery.destination, now=now, actor=actor)
@@ -484,13 +492,15 @@ class DeliveryService:
         return AttemptResult(delivery_id, "retry", decision.wait)
 
     # ------------------------------------------------------------------ status packets
-    def _unbound_answer(self, destination: str, status: m.Envelope | None) -> StatusUnbound | None:
+    def _unbound_answer(self, session: Session, delivery: Delivery, status: m.Envelope | None) -> StatusUnbound | None:
         """A status in the answer on our own connection must still come from that destination's receiver
-        (the connection proves who answered, not what the packet claims). It is addressed to whoever sent
-        the packet it answers, which for a forwarded status packet is not us, so that is not checked here;
-        the connector has already checked that it answers the packet sent."""
+        (the connection proves who answered, not what the packet claims) and name the report the packet
+        carries. It is addressed to whoever sent the packet it answers, which for a forwarded status
+        packet is not us, so that is not checked here; the connector has already checked that it
+        answers the packet sent."""
         if status is None:
             return None
+        destination = delivery.destination
         source = f"{destination} answer"
         expected = self.receivers.get(destination)
         if status.sender.code != expected:
@@ -499,6 +509,10 @@ class DeliveryService:
                 f"DonViGui is {status.sender.code}, but {destination}'s receiver is {expected}",
                 location=source,
             )
+        try:
+            check_answers(status, _answered(session, delivery.packet_id), source)
+        except StatusUnbound as exc:
+            return exc
         return None
 
     def _apply_status(
@@ -530,8 +544,14 @@ class DeliveryService:
                     status=body.status.value,
                     reason=redact(body.reason) if body.reason else None,
                     received_at=now,
+                    status_at=as_utc(body.at),
                 )
             )
+        if _older(session, delivery, body.at):
+            # The receiver said something newer already (a poll and a webhook crossing, a queue replayed):
+            # this one is kept as a receipt and an event, and changes nothing.
+            self._note_stale(session, delivery, status, now=now, actor=actor)
+            return S(delivery.state)
         delivery.ack_status = body.status.value
         delivery.ack_packet_id = receipt_id
         delivery.ack_reason = redact(body.reason) if body.reason else None
@@ -570,6 +590,35 @@ class DeliveryService:
             payload = write_packet(copy, self.forward_format)
             outbox.store(session, copy, payload, self.forward_format, [forward], now=now, actor=actor)
         return target
+
+    def _note_stale(
+        self, session: Session, delivery: Delivery, status: m.Envelope, *, now: datetime, actor: str
+    ) -> None:
+        body = status.body
+        assert isinstance(body, m.StatusReport)
+        audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="delivery.stale_status",
+            subject=f"delivery:{delivery.id}",
+            detail={
+                "status": body.status.value,
+                "status_at": body.at.isoformat(),
+                "status_packet": str(status.packet_id),
+                "kept": delivery.ack_status,
+                "kept_packet": delivery.ack_packet_id,
+            },
+        )
+        log.warning(
+            "delivery %s to %s: %s of %s (status packet %s) is older than the %s already applied; not applied",
+            delivery.id,
+            delivery.destination,
+            body.status.value,
+            body.at.isoformat(),
+            status.packet_id,
+            delivery.ack_status,
+        )
 
     def _flag_late(
         self, session: Session, delivery: Delivery, status: m.Envelope, current: S, *, now: datetime, actor: str
@@ -643,6 +692,7 @@ class DeliveryService:
                         f"({seen.status} for packet {seen.original_packet_id}); a new status needs a new MaGoiTin"
                     )
                 return "duplicate"
+            check_answers(status, _answered(session, str(body.original_packet_id)), "status packet")
             for delivery in deliveries:
                 if S(delivery.state) in (S.DELIVERED, S.ACKNOWLEDGED, S.SENDING):
                     self._apply_status(session, delivery, status, now=now, actor=actor)
@@ -654,6 +704,7 @@ class DeliveryService:
                         status=body.status.value,
                         reason=redact(body.reason) if body.reason else None,
                         received_at=now,
+                        status_at=as_utc(body.at),
                     )
                 )
         return "applied"
@@ -696,6 +747,10 @@ class DeliveryService:
                         self.intake_status(status, destination, actor=f"poller:{self.worker_id}")
                     except Conflict as exc:  # a reused MaGoiTin with other content: said, not applied
                         log.warning("status of %s from %s not applied: %s", packet_id, destination, exc)
+                    except StatusUnbound as exc:  # names another report, or not ours: refused, audited
+                        log.warning("status of %s from %s refused: %s", packet_id, destination, exc)
+                        with self.sessions.begin() as session:
+                            _audit_refused(session, exc, destination, now=now, actor=f"poller:{self.worker_id}")
                 else:
                     with self.sessions.begin() as session:  # not yet: look again after the same delay
                         session.execute(
@@ -753,3 +808,22 @@ class DeliveryService:
                 delivery.next_attempt_at = now
                 replayed.append(delivery_id)
         return replayed
+
+
+def _answered(session: Session, packet_id: str) -> Answered:
+    """What the packet a status answers says of its report (nothing, for a packet we do not hold)."""
+    row = session.execute(
+        select(Packet.packet_type, Packet.regime_code, Packet.period_key, Packet.reporting_unit, Packet.revision).where(
+            Packet.id == packet_id
+        )
+    ).first()
+    return answered(*row) if row is not None else Answered(None, None, None, None)
+
+
+def _older(session: Session, delivery: Delivery, at: datetime) -> bool:
+    """Whether the delivery already holds a status the receiver gave after ``at`` (``ThoiGian``). A
+    receipt from before migration 0015 has no time: arrival order decides, as it did then."""
+    if not delivery.ack_packet_id:
+        return False
+    applied = session.scalar(select(StatusReceipt.status_at).where(StatusReceipt.packet_id == delivery.ack_packet_id))
+    return applied is not None and as_utc(applied) > as_utc(at)

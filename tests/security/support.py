@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -68,7 +69,12 @@ def status_bytes(
     sender: str = "G01",
     receiver: str = "H15",
     reason: str | None = None,
+    at: datetime | None = None,
+    revision: int = 1,
+    month: int = 1,
 ) -> bytes:
+    """A receiver's status about ``original``; by default it names the report ``acknowledged_packet``
+    stores (KTXH-THANG, January 2026, H15, revision 1), as a status must (``check_answers``)."""
     now = datetime.now(VN_TZ)
     province = m.Unit(code="H15", name=UNITS["H15"])
     if reason is None and status in (m.ReportStatus.TRA_LAI, m.ReportStatus.TU_CHOI):
@@ -84,11 +90,11 @@ def status_bytes(
             body=m.StatusReport(
                 original_packet_id=uuid.UUID(original),
                 regime_code="KTXH-THANG",
-                period=calendar.period("THANG", 10, 2026),
+                period=calendar.period("THANG", month, 2026),
                 reporting_unit=province,
-                revision=1,
+                revision=revision,
                 status=status,
-                at=now,
+                at=at or now,
                 reason=reason,
             ),
         ),
@@ -96,7 +102,7 @@ def status_bytes(
     )
 
 
-def signed_status(pki: Path, key: str, original: str, status: m.ReportStatus, **fields: str) -> bytes:
+def signed_status(pki: Path, key: str, original: str, status: m.ReportStatus, **fields: Any) -> bytes:
     return signer(pki, key).sign(status_bytes(original, status, **fields))
 
 

@@ -5,6 +5,7 @@ and alerted, never a 500. Over real loopback HTTP, with the test PKI's real keys
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from gateway.api.app import create_app
 from gateway.bootstrap import Gateway
+from gateway.clock import VN_TZ
 from gateway.db.models import ApiClient, AuditEvent, Delivery
 from gateway.packets import model as m
 from gateway.sim.server import BackgroundServer
@@ -139,3 +141,41 @@ def test_a_late_refusal_after_acknowledgement_is_kept_flagged_and_alerted(
         timeout=20,
     )
     assert 'gateway_deliveries_needing_attention{destination="national"} 1.0' in scrape.text
+
+
+def test_a_status_naming_another_report_than_the_packet_it_answers_is_refused(intake: Intake, test_pki: Path) -> None:
+    """Found from outside: a status quoting our MaGoiTin but another LanGui or KyBaoCao was applied (a
+    return of revision 2 would have returned revision 1). It is refused, named, audited; nothing changes."""
+    packet, ids = acknowledged_packet(intake.gw)
+    other_revision = intake.post(signed_status(test_pki, "national", packet, TRA_LAI, revision=2), "G01")
+    assert other_revision.status_code == 422 and other_revision.json()["code"] == "wrong_report", other_revision.text
+    assert "LanGui is 2, the packet's is 1" in other_revision.json()["detail"]
+    other_period = intake.post(signed_status(test_pki, "national", packet, TRA_LAI, month=10), "G01")
+    assert other_period.status_code == 422, other_period.text
+    assert "KyBaoCao is 2026-THANG-10, the packet's is 2026-THANG-1" in other_period.json()["detail"]
+    assert states(intake.gw, ids) == {"national": "acknowledged", "ministry": "acknowledged"}
+    with intake.gw.sessions() as s:
+        codes = [
+            e.detail["code"] for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "signature.rejected"))
+        ]
+    assert codes == ["wrong_report", "wrong_report"]
+
+
+def test_an_older_return_arriving_after_a_newer_approval_changes_nothing(intake: Intake, test_pki: Path) -> None:
+    """Status packets were applied in arrival order: a TRA_LAI given at 09:00 that arrived after the
+    DA_DUYET given at 10:00 (a poll and a webhook crossing) returned an approved report. ThoiGian decides."""
+    packet, ids = acknowledged_packet(intake.gw)
+    ten = datetime.now(VN_TZ).replace(microsecond=0)
+    approved = intake.post(signed_status(test_pki, "national", packet, m.ReportStatus.DA_DUYET, at=ten), "G01")
+    assert approved.status_code == 202, approved.text
+    older = signed_status(test_pki, "national", packet, TRA_LAI, at=ten - timedelta(hours=1), reason="Thiếu biểu 2")
+    assert intake.post(older, "G01").status_code == 202  # taken in (it is genuine), not applied
+    assert states(intake.gw, ids) == {"national": "acknowledged", "ministry": "acknowledged"}
+    with intake.gw.sessions() as s:
+        national = s.get(Delivery, ids["national"])
+        assert national is not None and national.ack_status == "DA_DUYET"
+        stale = s.scalars(select(AuditEvent).where(AuditEvent.action == "delivery.stale_status")).one()
+        assert (stale.detail["status"], stale.detail["kept"]) == ("TRA_LAI", "DA_DUYET")
+    newer = signed_status(test_pki, "national", packet, TRA_LAI, at=ten + timedelta(hours=1), reason="Sai số liệu")
+    assert intake.post(newer, "G01").status_code == 202
+    assert states(intake.gw, ids) == {"national": "returned", "ministry": "acknowledged"}  # a newer one does
