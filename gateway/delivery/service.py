@@ -544,10 +544,10 @@ class DeliveryService:
                     status=body.status.value,
                     reason=redact(body.reason) if body.reason else None,
                     received_at=now,
-                    status_at=as_utc(body.at),
+                    status_at=_given(body.at, now),
                 )
             )
-        if _older(session, delivery, body.at):
+        if _older(session, delivery, _given(body.at, now)):
             # The receiver said something newer already (a poll and a webhook crossing, a queue replayed):
             # this one is kept as a receipt and an event, and changes nothing.
             self._note_stale(session, delivery, status, now=now, actor=actor)
@@ -704,7 +704,7 @@ class DeliveryService:
                         status=body.status.value,
                         reason=redact(body.reason) if body.reason else None,
                         received_at=now,
-                        status_at=as_utc(body.at),
+                        status_at=_given(body.at, now),
                     )
                 )
         return "applied"
@@ -818,6 +818,12 @@ def _answered(session: Session, packet_id: str) -> Answered:
         )
     ).first()
     return answered(*row) if row is not None else Answered(None, None, None, None)
+
+
+def _given(at: datetime, now: datetime) -> datetime:
+    """When a status was given, for ordering: its ``ThoiGian``, but never later than we received it (a
+    status dated in the future, by a skewed clock or on purpose, would otherwise outrank every later one)."""
+    return min(as_utc(at), as_utc(now))
 
 
 def _older(session: Session, delivery: Delivery, at: datetime) -> bool:

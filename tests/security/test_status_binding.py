@@ -179,3 +179,14 @@ def test_an_older_return_arriving_after_a_newer_approval_changes_nothing(intake:
     newer = signed_status(test_pki, "national", packet, TRA_LAI, at=ten + timedelta(hours=1), reason="Sai số liệu")
     assert intake.post(newer, "G01").status_code == 202
     assert states(intake.gw, ids) == {"national": "returned", "ministry": "acknowledged"}  # a newer one does
+
+
+def test_a_status_dated_in_the_future_does_not_outrank_the_ones_after_it(intake: Intake, test_pki: Path) -> None:
+    """Ordering by ThoiGian alone would let one status dated 2099 (a skewed clock, or on purpose) hold a
+    delivery for ever: a status counts as given no later than we received it."""
+    packet, ids = acknowledged_packet(intake.gw)
+    later = datetime.now(VN_TZ) + timedelta(days=365)
+    assert intake.post(signed_status(test_pki, "national", packet, m.ReportStatus.DA_DUYET, at=later), "G01").is_success
+    soon = datetime.now(VN_TZ) + timedelta(minutes=1)
+    assert intake.post(signed_status(test_pki, "national", packet, TRA_LAI, at=soon), "G01").status_code == 202
+    assert states(intake.gw, ids) == {"national": "returned", "ministry": "acknowledged"}
