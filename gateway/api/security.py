@@ -181,7 +181,8 @@ class Security:
     def login(self, kind: str, name: str, secret: str, address: str, *, channel: str) -> Principal:
         """Credentials -> principal, or ``RateLimited`` (throttled, nothing hashed) or ``Unauthenticated``."""
         account = f"{kind}:{name}"[:200]
-        throttled = self.throttle.check(account, address)
+        spread = kind != "client"  # a machine client's secret is generated, not guessable: no account-wide hold
+        throttled = self.throttle.check(account, address, spread=spread)
         if throttled is not None:
             log.warning("login throttled: %s from %s: %s", account, address, throttled.why)
             raise RateLimited(throttled.why, retry_after=self.limiter.retry_after(throttled.wait))
@@ -192,7 +193,7 @@ class Security:
             else accounts.verify_user(gw.sessions, name, secret)
         )
         if principal is None:
-            self.throttle.failed(account, address)
+            self.throttle.failed(account, address, spread=spread)
             with gw.sessions.begin() as session:
                 audit.record(
                     session,
@@ -203,7 +204,7 @@ class Security:
                     detail={"from": address},
                 )
             raise Unauthenticated("unknown, revoked or disabled account, or wrong secret")
-        self.throttle.succeeded(account)
+        self.throttle.succeeded(account, address)
         return principal
 
     def forget(self, subject: str) -> None:

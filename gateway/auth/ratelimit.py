@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerHour, RateLimitItemPerMinute
@@ -117,7 +118,14 @@ class RateLimiter:
 
 
 ACCOUNT_TIERS = (RateLimitItemPerMinute(5), RateLimitItemPerHour(20), RateLimitItemPerDay(100))
+"""Failed logins for one account from one address."""
 ADDRESS_TIERS = (RateLimitItemPerMinute(20), RateLimitItemPerHour(200), RateLimitItemPerDay(1000))
+"""Failed logins from one address, whatever the account."""
+SPREAD_TIERS = (RateLimitItemPerMinute(30), RateLimitItemPerHour(100), RateLimitItemPerDay(300))
+"""Failed logins for one person's account from every address together (guessing spread over many
+addresses), which addresses that logged in to the account before are not held by."""
+KNOWN_ADDRESSES = 16
+"""Addresses remembered per account as having logged in to it (the latest ones)."""
 
 
 @dataclass(frozen=True)
@@ -127,37 +135,75 @@ class Throttled:
 
 
 class LoginThrottle:
-    """Failed logins per account and per address; each tier that fills makes the caller wait for it."""
+    """Failed logins, counted so that someone guessing cannot lock the real holder out.
+
+    Counted per account *and address*: five wrong secrets sent from anywhere used to hold the account
+    for everyone, so anyone could keep a ministry's machine client from getting tokens with five
+    requests a minute (found from outside). Per address whatever the account (one host trying many).
+    And, for people's accounts only (``spread``), per account from every address together, which the
+    addresses that logged in to it before are exempt from: a password guessed from many addresses is
+    still held, and its owner at the usual desk still logs in. Machine clients' secrets are generated
+    (256 bits), not guessed, so they have no account-wide count to be locked out by."""
 
     def __init__(
         self,
         account_tiers: tuple[RateLimitItem, ...] = ACCOUNT_TIERS,
         address_tiers: tuple[RateLimitItem, ...] = ADDRESS_TIERS,
+        spread_tiers: tuple[RateLimitItem, ...] = SPREAD_TIERS,
     ) -> None:
         self.account_tiers = list(account_tiers)
         self.address_tiers = list(address_tiers)
+        self.spread_tiers = list(spread_tiers)
         self._windows = _Windows()
+        self._known: OrderedDict[str, OrderedDict[str, None]] = OrderedDict()
+        self._known_lock = threading.Lock()
 
-    def check(self, account: str, address: str) -> Throttled | None:
+    def check(self, account: str, address: str, *, spread: bool = True) -> Throttled | None:
         """Before hashing: None when this attempt may be tried."""
-        by_account = self._windows.wait(self.account_tiers, f"account:{account}")
-        by_address = self._windows.wait(self.address_tiers, f"address:{address}")
-        if by_account <= 0 and by_address <= 0:
-            return None
-        why = "too many failed logins for this account" if by_account >= by_address else "from this address"
-        why = why if by_account >= by_address else "too many failed logins from this address"
-        return Throttled(max(by_account, by_address, 1e-3), why)
+        waits = {
+            "too many failed logins for this account from this address": self._windows.wait(
+                self.account_tiers, _pair(account, address)
+            ),
+            "too many failed logins from this address": self._windows.wait(self.address_tiers, f"address:{address}"),
+        }
+        if spread and not self._is_known(account, address):
+            waits["too many failed logins for this account"] = self._windows.wait(
+                self.spread_tiers, f"spread:{account}"
+            )
+        why, wait = max(waits.items(), key=lambda item: item[1])
+        return Throttled(max(wait, 1e-3), why) if wait > 0 else None
 
-    def failed(self, account: str, address: str) -> None:
+    def failed(self, account: str, address: str, *, spread: bool = True) -> None:
         for item in self.account_tiers:
-            self._windows.limiter.hit(item, f"account:{account}")
+            self._windows.limiter.hit(item, _pair(account, address))
         for item in self.address_tiers:
             self._windows.limiter.hit(item, f"address:{address}")
+        if spread:
+            for item in self.spread_tiers:
+                self._windows.limiter.hit(item, f"spread:{account}")
 
-    def succeeded(self, account: str) -> None:
-        """A correct password resets the account's count (the address keeps its own)."""
+    def succeeded(self, account: str, address: str) -> None:
+        """A correct secret resets the account's count from that address (the address keeps its own)
+        and makes the address known to the account."""
         for item in self.account_tiers:
-            self._windows.limiter.clear(item, f"account:{account}")
+            self._windows.limiter.clear(item, _pair(account, address))
+        with self._known_lock:
+            known = self._known.pop(account, None) or OrderedDict()
+            known.pop(address, None)
+            known[address] = None
+            while len(known) > KNOWN_ADDRESSES:
+                known.popitem(last=False)
+            self._known[account] = known
+            while len(self._known) > 10_000:  # bounded: the accounts that logged in last
+                self._known.popitem(last=False)
+
+    def _is_known(self, account: str, address: str) -> bool:
+        with self._known_lock:
+            return address in self._known.get(account, ())
+
+
+def _pair(account: str, address: str) -> str:
+    return f"account:{account}|{address}"
 
 
 class Pacer:

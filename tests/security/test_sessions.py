@@ -23,7 +23,7 @@ from gateway.bootstrap import Gateway
 from gateway.db.models import AuditEvent
 from gateway.sim.server import BackgroundServer
 from tests.conftest import GatewayFactory
-from tests.support.api import PASSWORD, bearer, user
+from tests.support.api import PASSWORD, bearer, client, user
 
 
 @dataclass
@@ -146,3 +146,38 @@ def test_a_login_flood_gets_no_500_and_the_admin_keeps_working(site: Site) -> No
     assert set(codes) <= {401, 429}, codes
     assert 429 in codes
     assert admin_seconds < 15, admin_seconds  # it took 50 s before; the machine running the suite is shared
+
+
+def _from(address: str) -> httpx.Client:
+    """A client whose requests leave from ``address`` (any of 127.0.0.0/8 reaches the loopback server)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60)
+
+
+def test_wrong_secrets_sent_from_elsewhere_cannot_lock_out_a_machine_client(site: Site) -> None:
+    """Found from outside: five wrong secrets for a ministry's client_id, from anywhere, held that
+    client for everyone (and 100 a day held it for a day). The count is per client and address now."""
+    client_id, secret = client(site.gw, "ministry", regimes=("KTXH-THANG",))
+    data = {"grant_type": "client_credentials"}
+    with _from("127.0.0.3") as attacker, _from("127.0.0.1") as ministry:
+        codes = [
+            attacker.post(f"{site.url}/v1/token", data=data, auth=(client_id, "guess")).status_code for _ in range(8)
+        ]
+        assert codes == [401] * 5 + [429] * 3  # the guessing address is held ...
+        answer = ministry.post(f"{site.url}/v1/token", data=data, auth=(client_id, secret))
+        assert answer.status_code == 200, answer.text  # ... the client itself still gets its token
+        assert attacker.post(f"{site.url}/v1/token", data=data, auth=(client_id, secret)).status_code == 429
+
+
+def test_a_password_guessed_from_many_addresses_is_held_except_where_its_owner_logged_in(site: Site) -> None:
+    name = user(site.gw, "binh", "operator")
+    form = {"grant_type": "password", "username": name}
+    with _from("127.0.0.1") as desk:
+        assert desk.post(f"{site.url}/v1/token", data=form | {"password": PASSWORD}).status_code == 200
+        for host in range(30):  # 30 addresses, one guess each: no address and no pair fills its own count
+            with _from(f"127.0.1.{host + 1}") as guesser:
+                wrong = guesser.post(f"{site.url}/v1/token", data=form | {"password": f"guess {host}"})
+                assert wrong.status_code == 401, (host, wrong.text)
+        with _from("127.0.2.1") as stranger:
+            held = stranger.post(f"{site.url}/v1/token", data=form | {"password": PASSWORD})
+            assert held.status_code == 429 and "for this account" in held.json()["detail"], held.text
+        assert desk.post(f"{site.url}/v1/token", data=form | {"password": PASSWORD}).status_code == 200
