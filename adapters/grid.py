@@ -81,6 +81,22 @@ class GridCell:
     percent: bool = False  # a number shown as a percentage: 0.125 stored, "12.5%" seen (``number_text``)
 
 
+@dataclass(frozen=True)
+class HiddenSheet:
+    """A sheet the workbook hides (``state="hidden"`` or ``"veryHidden"``), not read: provinces' templates
+    hide lookup lists, old versions of a table and working copies there, none of which is the report a
+    person sees. Each reader says it was skipped; a layout that names the sheet reads it."""
+
+    title: str
+    state: str
+
+    def reason(self) -> str:
+        return (
+            f"sheet is {self.state} in the workbook: not read (its values are not what the report shows); "
+            "name it in the layout's sheets.names to read it"
+        )
+
+
 MAX_COVERED = 2_000_000
 """Cells covered by merged ranges that are looked at, per sheet (hostile merges cost no more)."""
 
@@ -160,9 +176,12 @@ class Workbook:
         rels = self._rels("xl/_rels/workbook.xml.rels") if "xl/_rels/workbook.xml.rels" in names else {}
         root = self._xml("xl/workbook.xml")
         self.sheets: list[tuple[str, str]] = []
+        self.hidden: dict[str, str] = {}  # title -> state, for sheets the workbook hides
         for sheet in root.iter(f"{{{MAIN}}}sheet"):
             target = rels.get(sheet.get(f"{{{REL}}}id", ""), "")
             self.sheets.append((sheet.get("name", ""), target))
+            if sheet.get("state") in ("hidden", "veryHidden"):
+                self.hidden[sheet.get("name", "")] = str(sheet.get("state"))
         shared = next((t for t in rels.values() if t.endswith("sharedStrings.xml")), "xl/sharedStrings.xml")
         self.strings: list[tuple[str, bool]] = self._strings(shared) if shared in names else []
         styles = next((t for t in rels.values() if t.endswith("styles.xml")), "xl/styles.xml")
@@ -462,8 +481,11 @@ def _row(el: Any, book: Workbook) -> tuple[dict[int, GridCell], int | None]:
     return out, widest
 
 
-def xlsx_sheets(path: Path, limits: Limits, wanted: Callable[[str], bool]) -> Iterator[GridSheet | ReadProblem]:
-    """Each wanted sheet as a bounded grid, or one problem when the file cannot be read."""
+def xlsx_sheets(
+    path: Path, limits: Limits, wanted: Callable[[str], bool], *, read_hidden: Callable[[str], bool] = lambda _t: False
+) -> Iterator[GridSheet | HiddenSheet | ReadProblem]:
+    """Each wanted sheet as a bounded grid, or one problem when the file cannot be read. A hidden
+    sheet is a ``HiddenSheet``, not read, unless ``read_hidden`` says so for its title."""
     source = str(path)
     try:
         handle = path.open("rb")
@@ -490,6 +512,9 @@ def xlsx_sheets(path: Path, limits: Limits, wanted: Callable[[str], bool]) -> It
                 return
             for title, member in book.sheets:
                 if not wanted(title):
+                    continue
+                if title in book.hidden and not read_hidden(title):
+                    yield HiddenSheet(title, book.hidden[title])
                     continue
                 if member not in zf.namelist():
                     yield ReadProblem(

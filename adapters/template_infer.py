@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import ReadProblem
-from adapters.grid import GridCell, GridSheet, column_letter, xlsx_sheets
+from adapters.grid import GridCell, GridSheet, HiddenSheet, column_letter, xlsx_sheets
 from adapters.legacy_text import LowConfidence, from_font
 from adapters.template_reader import _PLAIN, _VIETNAMESE, cell_text
 from adapters.template_spec import HEADINGS, HeaderMatch, Limits, TemplateSpec, fold
@@ -103,6 +103,7 @@ def column_code(text: str, taken: set[str]) -> tuple[str, bool]:
 
 def infer(path: Path, adapter: str = "xlsx") -> Inferred:
     """A layout for ``path`` with notes on what to check; ``InferError`` when no table is found."""
+    hidden: list[HiddenSheet] = []
     if adapter == "csv":
         from adapters.csv_exports import csv_sheet
 
@@ -115,10 +116,13 @@ def infer(path: Path, adapter: str = "xlsx") -> Inferred:
         for item in xlsx_sheets(path, Limits(), lambda _t: True):
             if isinstance(item, ReadProblem):
                 raise InferError(item.reason)
+            if isinstance(item, HiddenSheet):
+                hidden.append(item)
+                continue
             sheets.append(item)
     if not sheets:
-        raise InferError("the workbook has no sheets")
-    notes: list[str] = []
+        raise InferError("the workbook has no sheets" + (" that are not hidden" if hidden else ""))
+    notes: list[str] = [f"sheet {h.title!r} is {h.state} in the workbook: not looked at" for h in hidden]
     monthly = [s for s in sheets if re.match(MONTH_SHEET, s.title)]
     main = monthly[0] if monthly else next((s for s in sheets if _code_column(s)), sheets[0])
     found_code = _code_column(main)

@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef, period_ref
-from adapters.grid import GridCell, GridSheet, column_index, column_letter, split_ref, xlsx_sheets
+from adapters.grid import GridCell, GridSheet, HiddenSheet, column_index, column_letter, split_ref, xlsx_sheets
 from adapters.legacy_text import LowConfidence, decode_surface, from_font, has_legacy_surface, readable, to_unicode
 from adapters.long_format import PERIOD_KEY
 from adapters.reasons import excerpt
@@ -167,15 +167,19 @@ class TemplateReader:
             return True
         return title in sel.names or (sel.pattern is not None and re.search(sel.pattern, title) is not None)
 
-    def sheets(self) -> Iterator[GridSheet | ReadProblem]:
+    def sheets(self) -> Iterator[GridSheet | HiddenSheet | ReadProblem]:
         if self.name == "csv":
             from adapters.csv_exports import csv_sheet
 
             yield csv_sheet(self.path, self.spec.limits, self.spec.csv.encoding, self.spec.csv.delimiter)
             return
         sel = self.spec.sheets
-        for item in xlsx_sheets(self.path, self.spec.limits, lambda t: True):
-            if isinstance(item, GridSheet) and not self._wanted(item.title):
+        named = set(sel.names)
+        for item in xlsx_sheets(self.path, self.spec.limits, lambda t: True, read_hidden=named.__contains__):
+            if isinstance(item, HiddenSheet) and self._wanted(item.title):
+                yield item  # selected (by a pattern, or by reading every sheet), but hidden and not named
+                continue
+            if not isinstance(item, ReadProblem) and not self._wanted(item.title):
                 if sel.others == "report":
                     yield ReadProblem(SourceRef(self.source, item.title), "sheet not selected by the layout: not read")
                 continue
@@ -185,6 +189,11 @@ class TemplateReader:
         for sheet in self.sheets():
             if isinstance(sheet, ReadProblem):
                 yield sheet
+                continue
+            if isinstance(sheet, HiddenSheet):
+                # Said even when the layout ignores unselected sheets: a hidden sheet may hold a table
+                # (an old version, a working copy) that someone expects to have been sent.
+                yield ReadProblem(SourceRef(self.source, sheet.title), sheet.reason())
                 continue
             yield from _SheetReader(self, sheet).read()
             yield from sheet.problems

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from adapters.base import Blank, PeriodRef, RawObservation, ReadItem, ReadProblem, SourceRef, period_ref
-from adapters.grid import DAMAGED, GridCell, GridSheet, column_letter, xlsx_sheets
+from adapters.grid import DAMAGED, GridCell, GridSheet, HiddenSheet, column_letter, xlsx_sheets
 from adapters.legacy_text import LowConfidence
 from adapters.long_format import PERIOD_KEY
 from adapters.template_reader import cell_text, number_text
@@ -87,6 +87,9 @@ class XlsxTemplateReader:
         for ws in xlsx_sheets(self.path, self.limits, lambda _title: True):
             if isinstance(ws, ReadProblem):
                 yield ws
+                continue
+            if isinstance(ws, HiddenSheet):
+                yield ReadProblem(SourceRef(self.source, ws.title), ws.reason())
                 continue
             if lay.columns == "period":
                 yield from self._sheet(ws, None)

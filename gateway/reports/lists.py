@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adapters.base import ReadProblem
-from adapters.grid import GridSheet, column_index
+from adapters.grid import GridSheet, HiddenSheet, column_index
 from adapters.template_reader import TemplateReader
 from adapters.template_spec import ColumnRef, TemplateSpec, compile_header, fold
 from gateway.bootstrap import Gateway
@@ -72,6 +72,8 @@ def read_records(path: Path, spec: TemplateSpec, adapter: str) -> list[m.Record]
     for sheet in TemplateReader(path, spec, adapter=adapter).sheets():
         if isinstance(sheet, ReadProblem):
             raise InputError(f"{sheet.ref}: {sheet.reason}", location=str(path))
+        if isinstance(sheet, HiddenSheet):  # a list is sent whole: part of it hidden is for a person to settle
+            raise InputError(f"{path}!{sheet.title}: {sheet.reason()}", location=str(path))
         if sheet.problems:
             first = sheet.problems[0]
             raise InputError(f"{first.ref}: {first.reason}", location=str(path))
