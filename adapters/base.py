@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 
 
@@ -61,7 +63,21 @@ def period_ref(period_type: str, number: int, year: int) -> PeriodRef | str:
         return f"period {year:04d}-{period_type}-{number}: {period_type} numbers run from 1 to {top}"
     if not 1900 <= year <= 2999:
         return f"period {year:04d}-{period_type}-{number}: year {year} is outside 1900-2999"
+    in_year = periods_in_year(period_type, year)
+    if number > in_year:  # 2027-TUAN-53, 2026-NGAY-366: within the type's range, not in that year
+        unit = "ISO weeks" if period_type == "TUAN" else "days"
+        return f"period {year}-{period_type}-{number}: {year} has {in_year} {unit}"
     return PeriodRef(period_type, number, year)
+
+
+def periods_in_year(period_type: str, year: int) -> int:
+    """How many periods of the type ``year`` has: weeks (ISO 8601: 52 or 53) and days (365 or 366)
+    depend on the year; the other types have a fixed count."""
+    if period_type == "TUAN":
+        return date(year, 12, 28).isocalendar().week  # 28 December is always in the year's last week
+    if period_type == "NGAY":
+        return 366 if calendar.isleap(year) else 365
+    return PERIOD_NUMBERS[period_type]
 
 
 @dataclass(frozen=True)

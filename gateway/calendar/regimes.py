@@ -5,7 +5,8 @@ period), its deadline rule (day N of the period's last month, or N working days 
 window; the Government's default is the 25th, Decree 09 art. 13), its destinations, forms and
 indicators, and a lead time: how many days before the effective deadline the report is pushed.
 A regime whose deadline leaves less than one working day after its data window is refused (Decree
-09 art. 8.5), naming the first period where that happens.
+09 art. 8.5), naming the first period where that happens; so is a lead time that would push a
+report before its data window has ended (the data is not all in yet).
 """
 
 from __future__ import annotations
@@ -16,15 +17,25 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from adapters.base import period_ref
 from gateway import resources
-from gateway.calendar import FREQUENCIES, PERIODS_PER_YEAR, WorkingCalendar, _clamp, data_window, default_calendar
+from gateway.calendar import (
+    FREQUENCIES,
+    PERIODS_PER_YEAR,
+    YEARS,
+    IsoDate,
+    WorkingCalendar,
+    _clamp,
+    data_window,
+    default_calendar,
+    describe,
+    load_yaml,
+)
 from gateway.calendar import last_month_of as _last_month
 from gateway.errors import ConfigurationError
 from gateway.packets import period as m
-from mappings import yaml_files
 
 REGIMES_DIR = resources.bundled("regimes")  # the shipped regimes; operators add or override on the search path
 
@@ -84,7 +95,14 @@ class RegimeDef(_Closed):
     lead_days: int = Field(default=0, ge=0, le=60, description="push this many days before the deadline")
     approval: ApprovalRule = ApprovalRule()
     lists: list[ListReport] = Field(default=[], description="list-type reports sent with each run")
-    start: date = Field(default=date(2026, 1, 1), description="first period the scheduler produces")
+    start: IsoDate = Field(default=date(2026, 1, 1), description="first period the scheduler produces")
+
+    @field_validator("start")
+    @classmethod
+    def _known_year(cls, value: date) -> date:
+        if value.year not in YEARS:
+            raise ValueError(f"{value} is outside the years the calendar covers ({YEARS.start}-{YEARS.stop - 1})")
+        return value
 
 
 @dataclass(frozen=True)
@@ -133,16 +151,31 @@ def runs(regime: RegimeDef, year: int, cal: WorkingCalendar | None = None) -> li
         else:
             assert rule.working_days_after_cutoff is not None
             nominal = effective = cal.add_working_days(end, rule.working_days_after_cutoff)
-        out.append(Run(regime.code, period, nominal, effective, effective - timedelta(days=regime.lead_days)))
+        out.append(Run(regime.code, period, nominal, effective, _push_on(effective, end, regime.lead_days)))
     return out
 
 
+def _push_on(deadline: date, window_end: date, lead_days: int) -> date:
+    """``lead_days`` before the deadline, but never before the day after the data window ends: the
+    period's data is not all in before then. Loading a regime refuses a lead time that reaches into
+    its window (:func:`check`, six years from its start); this holds for any year the scheduler
+    reaches and for a regime made in code, which is never checked."""
+    return max(deadline - timedelta(days=lead_days), window_end + timedelta(days=1))
+
+
 def run_for(regime: RegimeDef, period_key: str, cal: WorkingCalendar | None = None) -> Run:
-    """The run of ``regime`` for a ``MaKy`` such as ``2026-THANG-10``."""
-    year, ptype, number = period_key.split("-")
+    """The run of ``regime`` for a ``MaKy`` such as ``2026-THANG-10``. The key is checked here too:
+    ``2026-THANG-0`` used to index from the end and answer with December."""
+    parts = period_key.split("-")
+    year, ptype, number = parts if len(parts) == 3 else ("", "", "")
+    if not (year.isdigit() and number.isdigit()):
+        raise ConfigurationError(f"{period_key!r} is not a period key such as 2026-THANG-10")
     if ptype != regime.frequency:
         raise ConfigurationError(f"regime {regime.code} is {regime.frequency}, not {ptype} ({period_key})")
-    return runs(regime, int(year), cal)[int(number) - 1]
+    checked = period_ref(ptype, int(number), int(year))
+    if isinstance(checked, str):
+        raise ConfigurationError(checked)
+    return runs(regime, checked.year, cal)[checked.number - 1]
 
 
 def check(regime: RegimeDef, cal: WorkingCalendar | None = None, years: range | None = None) -> None:
@@ -152,13 +185,32 @@ def check(regime: RegimeDef, cal: WorkingCalendar | None = None, years: range | 
     moves a deadline later (Tết can leave no working day between the two in February), it does not
     make the rule unlawful."""
     cal = cal or WorkingCalendar(public_holidays=False)
-    for year in years or range(regime.start.year, regime.start.year + 6):
-        for run in runs(regime, year, cal):
-            if cal.working_days_between(run.period.end, run.deadline) < 1:
-                raise ConfigurationError(
-                    f"regime {regime.code}: the deadline {run.deadline} of {run.key} leaves no working day after "
-                    f"its data window ends ({run.period.end}); Decree 09/2019/NĐ-CP art. 8.5 requires at least one"
-                )
+    years = years or range(regime.start.year, regime.start.year + 6)
+    checked = [run for year in years for run in runs(regime, year, cal)]
+    for run in checked:
+        if cal.working_days_between(run.period.end, run.deadline) < 1:
+            raise ConfigurationError(
+                f"regime {regime.code}: the deadline {run.deadline} of {run.key} leaves no working day after "
+                f"its data window ends ({run.period.end}); Decree 09/2019/NĐ-CP art. 8.5 requires at least one"
+            )
+    _check_lead(regime, checked)
+
+
+def _check_lead(regime: RegimeDef, checked: list[Run]) -> None:
+    """A lead time that would push a report on or before the last day of its data window is refused,
+    rather than quietly pushed later: the operator asked for that many days and should learn that the
+    rule cannot give them (and how many it can), not find the report sent on another day."""
+    if regime.lead_days == 0:
+        return
+    room = min((run.deadline - run.period.end).days - 1 for run in checked)
+    for run in checked:
+        push_on = run.deadline - timedelta(days=regime.lead_days)
+        if push_on <= run.period.end:
+            raise ConfigurationError(
+                f"regime {regime.code}: lead_days {regime.lead_days} would push {run.key} on {push_on}, before "
+                f"its data window has ended ({run.period.end}); lead_days may be at most {max(room, 0)} for this "
+                "deadline rule"
+            )
 
 
 def regime_for(frequency: str, deadline_day: int, code: str = "AD-HOC") -> RegimeDef:
@@ -202,15 +254,13 @@ def load_regime(code: str, directory: Path | None = None) -> RegimeDef:
 @cache
 def _load_regime_file(path: Path) -> RegimeDef:
     try:
-        regime = RegimeDef.model_validate(yaml_files.safe_load(path.read_text(encoding="utf-8")))
-    except UnicodeDecodeError as exc:
-        raise ConfigurationError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
+        regime = RegimeDef.model_validate(load_yaml(path, "regime"))
     except ValidationError as exc:
-        details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigurationError(f"{path}: {details}") from exc
-    check(regime)
+        raise ConfigurationError(f"regime {path}: {describe(exc, RegimeDef)}") from exc
+    try:
+        check(regime)
+    except ConfigurationError as exc:  # the rule is the file's: name it, as every other regime error does
+        raise ConfigurationError(f"{path}: {exc}") from exc
     _SOURCES[regime.code] = path
     return regime
 
