@@ -66,7 +66,7 @@ def clients_list(config: ConfigOpt = None, fmt: FormatOpt = "table") -> None:
             if c.unit_code:
                 grants = f"unit: {c.unit_code}" + (f"; {grants}" if grants else "")
             state = "revoked" if c.revoked_at else ("rotating" if c.previous_secret_hash else "active")
-            table.add_row(c.client_id, c.name, c.role, grants, state, c.created_at.isoformat(timespec="seconds"))
+            table.add_row(c.client_id, c.name, c.role, grants, state, c.created_at)
     table.emit()
 
 
@@ -134,7 +134,7 @@ def users_list(config: ConfigOpt = None, fmt: FormatOpt = "table") -> None:
     with gw.sessions() as session:
         for u in accounts.list_users(session):
             state = "disabled" if u.disabled_at else "active"
-            table.add_row(u.username, u.full_name, u.role, state, u.created_at.isoformat(timespec="seconds"))
+            table.add_row(u.username, u.full_name, u.role, state, u.created_at)
     table.emit()
 
 

@@ -14,7 +14,7 @@ from gateway.cli.common import (
     console,
     gateway_for,
 )
-from gateway.cli.output import FormatOpt, LimitOpt, Listing
+from gateway.cli.output import FormatOpt, LimitOpt, Listing, shown
 
 deliveries_app = typer.Typer(help="Inspect deliveries.", no_args_is_help=True)
 app.add_typer(deliveries_app, name="deliveries")
@@ -83,7 +83,7 @@ def deliveries_show(delivery_id: int, config: ConfigOpt = None) -> None:
             table.add_row(
                 str(place),
                 str(a.number),
-                a.started_at.isoformat(timespec="seconds"),
+                str(shown(a.started_at)),
                 str(a.duration_ms),
                 str(a.http_status or ""),
                 a.outcome,

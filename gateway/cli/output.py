@@ -34,7 +34,9 @@ class Listing:
         self.rows: list[tuple[Any, ...]] = []
 
     def add_row(self, *values: Any) -> None:
-        self.rows.append(values)
+        """Values as they are: numbers stay numbers in JSON; a time is shown in Vietnam's time with its
+        offset, in every format (a bare UTC time read as local was seven hours off)."""
+        self.rows.append(tuple(shown(v) for v in values))
 
     def emit(self) -> None:
         if self.fmt == "json":
@@ -51,3 +53,13 @@ class Listing:
             for row in self.rows:
                 table.add_row(*("" if v is None else str(v) for v in row))
             console.print(table, markup=False)
+
+
+def shown(value: Any) -> Any:
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        from gateway.clock import VN_TZ, as_utc
+
+        return as_utc(value).astimezone(VN_TZ).isoformat(timespec="seconds")
+    return value

@@ -43,7 +43,7 @@ def regimes_inbox(
             i.kind,
             i.code,
             i.state,
-            i.received_at.isoformat(timespec="minutes"),
+            i.received_at,
             i.due_on.isoformat(),
             "OVERDUE" if i.overdue else "",
             i.target,

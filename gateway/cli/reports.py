@@ -56,7 +56,7 @@ def reports_list(
                 p.form_code or "",
                 p.period_key or "",
                 p.reporting_unit or "",
-                str(p.revision),
+                p.revision,
                 d.destination,
                 d.state,
                 d.ack_status or "",
@@ -282,7 +282,7 @@ def reports_approvals(
             a.state,
             a.decided_by or "",
             a.prepared_by,
-            a.deadline.isoformat(timespec="minutes"),
+            a.deadline,
             "DUE SOON" if a.due_soon else "",
         )
     table.emit()

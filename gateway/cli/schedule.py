@@ -78,7 +78,6 @@ def runs_list(config: ConfigOpt = None, limit: LimitOpt = 50, fmt: FormatOpt = "
     """Scheduled runs executed so far, newest first, with late flags; times in Vietnam time (+07:00)."""
     from sqlalchemy import select
 
-    from gateway.clock import VN_TZ, as_utc
     from gateway.db.models import ScheduledRun
 
     table = Listing(fmt, "regime", "period", "deadline", "executed", "by", "packets", "late", "note")
@@ -89,9 +88,7 @@ def runs_list(config: ConfigOpt = None, limit: LimitOpt = 50, fmt: FormatOpt = "
                 r.regime_code,
                 r.period_key,
                 r.deadline.isoformat(),
-                # Vietnam's time with its offset: the deadlines beside it are Vietnamese days, and the
-                # bare UTC time it was (no offset) read as local was seven hours off.
-                as_utc(r.executed_at).astimezone(VN_TZ).isoformat(timespec="minutes"),
+                r.executed_at,  # Vietnam's time with its offset (``Listing``): the deadlines are Vietnamese days
                 r.executed_by,
                 r.packets,  # a number in JSON, as a program reading it expects
                 "LATE" if r.late else "",

@@ -8,6 +8,7 @@ import io
 import json
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,11 @@ def test_every_list_command_speaks_json_and_csv_with_full_values(
         assert next(csv.reader(io.StringIO(out))), command  # a header row
     users = json.loads(run(["users", "list", "--format", "json"], monkeypatch, capsys)[1])
     assert users[0]["name"] == long_name and users[0]["username"] == "trucdem"
+    # Every time a list shows is Vietnam's time with its offset (they were bare UTC times, read as
+    # local seven hours off), and a program can read it back to the instant.
+    created = datetime.fromisoformat(users[0]["created"])
+    assert created.utcoffset() == timedelta(hours=7), users[0]
+    assert abs((created - datetime.now(UTC)).total_seconds()) < 600
     rows = list(csv.DictReader(io.StringIO(run(["users", "list", "--format", "csv"], monkeypatch, capsys)[1])))
     assert rows[0]["name"] == long_name
     table = run(["users", "list"], monkeypatch, capsys)[1]

@@ -74,7 +74,7 @@ def test_runs_in_json_give_vietnam_time_with_its_offset_and_packets_as_a_number(
     code, out, err = run(["runs", "--format", "json"], monkeypatch, capsys)
     assert code == 0, err
     (row,) = json.loads(out)
-    assert row["executed"] == "2026-10-24T09:05+07:00"
+    assert row["executed"] == "2026-10-24T09:05:00+07:00"
     assert datetime.fromisoformat(row["executed"]) == datetime(2026, 10, 24, 2, 5, tzinfo=UTC)
     assert row["packets"] == 3 and isinstance(row["packets"], int)
     assert row["deadline"] == "2026-10-26"
@@ -90,11 +90,11 @@ def test_runs_in_a_table_and_csv_show_the_offset_too(
     monkeypatch.setattr(console, "width", 250)
     code, out, err = run(["runs"], monkeypatch, capsys)
     assert code == 0, err
-    assert "2026-10-24T09:05+07:00" in out and "02:05" not in out
+    assert "2026-10-24T09:05:00+07:00" in out and "02:05" not in out
     code, out, err = run(["runs", "--format", "csv"], monkeypatch, capsys)
     assert code == 0, err
     (row,) = list(csv.DictReader(io.StringIO(out)))
-    assert row["executed"] == "2026-10-24T09:05+07:00" and row["packets"] == "3"
+    assert row["executed"] == "2026-10-24T09:05:00+07:00" and row["packets"] == "3"
 
 
 @pytest.mark.parametrize(
