@@ -215,6 +215,14 @@ class DeliveryService:
         """Claim one given delivery if it is due (atomic conditional UPDATE)."""
         now = self.clock.now()
         with self.sessions.begin() as session:
+            expired = select(Delivery.id).where(
+                Delivery.id == delivery_id, Delivery.state == S.SENDING.value, Delivery.lease_until < now
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                expired = expired.with_for_update(skip_locked=True)
+            lost = list(session.scalars(expired))
+            if lost:  # held (locked, or SQLite's write lock): the update below claims it
+                self._record_lost(session, lost, now)
             result = session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id, self._due_condition(now))
@@ -243,17 +251,23 @@ class DeliveryService:
                 .order_by(Delivery.drain_order, Delivery.next_attempt_at, Delivery.id),
             ]
             ids: list[int] = []
-            for query in candidates:
+            lost: list[int] = []
+            for first, query in enumerate(candidates):
                 query = query.where(Delivery.destination.not_in(paused)).limit(limit - len(ids))
                 if exclude:
                     query = query.where(Delivery.destination.not_in(sorted(exclude)))
                 if postgres:
                     query = query.with_for_update(skip_locked=True)
-                ids.extend(int(i) for i in session.scalars(query))
+                found = [int(i) for i in session.scalars(query)]
+                if first == 0:
+                    lost = found  # expired leases: the attempt before this one left no result
+                ids.extend(found)
                 if len(ids) >= limit:
                     break
             if not ids:
                 return {}
+            if lost:
+                self._record_lost(session, lost, now)
             session.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(ids))
@@ -262,6 +276,41 @@ class DeliveryService:
             )
             rows = self._rows(session, ids)
             return {i: rows[i] for i in ids}  # in claim (deadline) order
+
+    def _record_lost(self, session: Session, ids: list[int], now: datetime) -> None:
+        """An attempt whose worker never reported (killed mid-request, or cut off from the database when
+        it came to write the outcome) goes into the history as ``lost`` when its lease is taken over,
+        before the new claim counts the next one: the history showed nothing of it, so an operator saw
+        attempt 2 follow no attempt 1 and a receiver's log held a request we had no record of. The
+        receiver may have it; the next attempt carries the same idempotency key."""
+        rows = session.execute(
+            select(
+                Delivery.id, Delivery.attempts, Delivery.claimed_by, Delivery.lease_until, Delivery.updated_at
+            ).where(Delivery.id.in_(ids))
+        ).all()
+        session.execute(
+            insert(DeliveryAttempt),
+            [
+                {
+                    "delivery_id": delivery_id,
+                    "number": attempts,
+                    "started_at": claimed_at or now,  # the claim's time: the request went out after it
+                    "duration_ms": 0,
+                    "http_status": None,
+                    "outcome": "lost",
+                    "error": (
+                        f"worker {by or '?'} claimed it and reported no result before its lease ended "
+                        f"({as_utc(until).isoformat(timespec='seconds') if until else 'unknown'}): killed, or cut off "
+                        "from the database; the receiver may have it, the next attempt has the same idempotency key"
+                    ),
+                    "retry_after": None,
+                    "worker": (by or "")[:100] or None,
+                }
+                for delivery_id, attempts, by, until, claimed_at in rows
+            ],
+        )
+        for delivery_id, _, by, _, _ in rows:
+            log.warning("delivery %s: the attempt by %s left no result (lease expired); taken over", delivery_id, by)
 
     # ------------------------------------------------------------------ attempt
     def attempt(self, delivery_id: int) -> AttemptResult:
