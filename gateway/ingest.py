@@ -162,12 +162,28 @@ class IngestReport:
 def _reason_class(reason: str) -> str:
     """The reason a run's summary counts under: up to its first colon, parenthesised asides left out
     (a commune's name), the rest of the sentence kept. Cutting at the first parenthesis made
-    "commune '04183' (Xã Mường Lầm) belongs to province 14, not 15" a bare "commune '04183'"."""
-    head = _ASIDE.sub("", reason.split(":")[0]).split("(")[0]  # an unclosed parenthesis: cut there
-    return excerpt(head.strip())  # whole words: never "chưa có số li"
-
-
-_ASIDE = re.compile(r"\s*\([^()]*\)")
+    "commune '04183' (Xã Mường Lầm) belongs to province 14, not 15" a bare "commune '04183'". What is
+    quoted is the source's own text and is kept whole: a code 'A(1)' or a value '12:30' is neither an
+    aside nor the end of the sentence (they were cut there, naming a code the file does not have)."""
+    head: list[str] = []
+    quote: str | None = None
+    depth = 0
+    for at, char in enumerate(reason):
+        if quote is not None:
+            quote = None if char == quote else quote
+        elif char in "'\"" and (at == 0 or not reason[at - 1].isalnum()):  # an opening quote, not an apostrophe
+            quote = char
+        elif char == "(":
+            depth += 1
+            continue
+        elif char == ")" and depth:
+            depth -= 1
+            continue
+        elif char == ":" and not depth:
+            break
+        if not depth:
+            head.append(char)
+    return excerpt(re.sub(r"\s{2,}", " ", "".join(head)).strip())  # whole words: never "chưa có số li"
 
 
 def value_key(
