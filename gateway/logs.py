@@ -8,6 +8,9 @@ and secrets redacted by construction.
   when it is loaded or received; the redacting filter replaces any of them, and anything that looks
   like an ``Authorization`` or ``lgspaccesstoken`` header value, with ``[REDACTED]`` before a record
   is formatted, whoever logged it.
+- The API's server (uvicorn) logs through the same handler: ``configure`` takes its loggers over, and
+  ``UVICORN`` is what ``uvicorn.run``/``uvicorn.Config`` are given so that they leave them alone. An
+  access line carries ``client``, ``method``, ``path`` and ``status`` as fields.
 """
 
 from __future__ import annotations
@@ -82,10 +85,31 @@ def log_context(**fields: Any) -> Iterator[None]:
         _CONTEXT.reset(token)
 
 
+UVICORN: dict[str, Any] = {"log_config": None, "log_level": None}
+"""Options for ``uvicorn.run``/``uvicorn.Config``: no logging configuration of its own (its default one
+installs plain-text handlers on its loggers, so ``gateway serve`` wrote plain lines among the JSON
+ones), and no level of its own (``log.level`` decides, as for every other logger)."""
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+ACCESS_LOGGER = "uvicorn.access"
+
+
+def _access_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields of a uvicorn access line (``'%s - "%s %s HTTP/%s" %d'`` with client, method, path,
+    HTTP version, status), so that a log search can filter on them; the path scrubbed like a message."""
+    args = record.args
+    if record.name != ACCESS_LOGGER or not isinstance(args, tuple) or len(args) != 5:
+        return {}
+    client, method, path, _version, status = args
+    return {"client": client, "method": method, "path": redact(str(path)), "status": status}
+
+
 class RedactingFilter(logging.Filter):
     """Formats the message once, scrubbed; exception text is scrubbed too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        fields = _access_fields(record)
+        if fields:
+            record.gateway_fields = fields
         message = record.getMessage()
         record.msg, record.args = redact(message), None
         if record.exc_info and not record.exc_text:
@@ -107,6 +131,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        entry.update(getattr(record, "gateway_fields", {}))
         entry.update(getattr(record, "gateway_context", {}))
         if record.exc_text:
             entry["error"] = record.exc_text
@@ -127,11 +152,30 @@ def configure(level: str = "INFO", fmt: str = "json", stream: TextIO | None = No
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name in UVICORN_LOGGERS:  # whatever configured them before: through our handler, at our level
+        server = logging.getLogger(name)
+        server.handlers.clear()
+        server.propagate = True
+        server.setLevel(logging.NOTSET)
     # pyHanko logs every failed path check with a traceback at WARNING; the gateway reports the same
     # outcome as a clear SignatureInvalid, so only its errors are worth a line.
     for noisy in QUIET_LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").addFilter(_ALEMBIC_CHATTER)
     return handler
 
 
 QUIET_LIBRARIES = ("pyhanko", "pyhanko_certvalidator")
+
+
+class _AlembicChatter(logging.Filter):
+    """Alembic's "Context impl SQLiteImpl." and "Will assume ... DDL." at every look at the schema:
+    ``/readyz`` looks at each probe, so ``gateway serve`` wrote two such lines every few seconds. Its
+    "Running upgrade 0001 -> 0002" lines stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+_ALEMBIC_CHATTER = _AlembicChatter()

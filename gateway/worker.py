@@ -5,7 +5,9 @@ SQL in deadline order (``DeliveryService.attempt_next``), skipping destinations 
 The message is acknowledged after the attempt it triggered has committed. Every ``sweep_interval``
 the worker also looks at SQL on its own, so a lost message, a dead broker or a killed worker (its
 leases expire) delays delivery and never loses it. While the broker is unreachable the worker keeps
-going from SQL alone and reconnects with backoff.
+going from SQL alone and reconnects with backoff; while the database is, it starts no work and tries
+again with backoff. Either outage is said in one line per try (host and port, never a password, no
+traceback: it is expected, not a bug), and again when it is over.
 """
 
 from __future__ import annotations
@@ -20,13 +22,62 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kombu import Connection
 from kombu.message import Message
+from sqlalchemy import text
 
 from gateway import messaging, storage
 from gateway.audit import checkpoints
 from gateway.bootstrap import Gateway
+from gateway.db.engine import unreachable, where
 from gateway.delivery.service import AttemptResult, DeliveryService
 
 log = logging.getLogger(__name__)
+
+OUTAGE_BACKOFF_MAX = 30.0
+"""Longest wait between two tries of a database or broker that is down: the first try is 1 s after the
+failure, then 2, 4 ... 30 s; the outage is said once per try, and a return noticed within 30 s."""
+
+
+class Outage:
+    """A dependency that is down (the database, the broker), as one worker sees it.
+
+    The first failure starts a wait of 1 s, doubling to ``OUTAGE_BACKOFF_MAX``, and each try that fails
+    is said in one line; a failure another thread meets during the wait is the same outage and says
+    nothing. ``recovered`` says when it is back and how long it was away."""
+
+    def __init__(self, what: str, where: str, consequence: str, resumed: str, level: int) -> None:
+        self.what, self.where, self.consequence, self.resumed, self.level = what, where, consequence, resumed, level
+        self._lock = threading.Lock()
+        self._wait = 0.0
+        self._until = 0.0
+        self._since: float | None = None
+
+    @property
+    def down(self) -> bool:
+        return self._since is not None
+
+    def waiting(self) -> bool:
+        """True until the next try is due."""
+        return time.monotonic() < self._until
+
+    def failed(self, problem: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now < self._until:
+                return
+            self._wait = min(OUTAGE_BACKOFF_MAX, max(1.0, self._wait * 2))
+            self._until = now + self._wait
+            if self._since is None:
+                self._since = now
+            wait = self._wait
+        log.log(self.level, "%s %s; %s, trying again in %.0f s", self.what, problem, self.consequence, wait)
+
+    def recovered(self) -> None:
+        with self._lock:
+            if self._since is None:
+                return
+            away = time.monotonic() - self._since
+            self._since, self._wait, self._until = None, 0.0, 0.0
+        log.warning("%s at %s is reachable again after %.0f s; %s", self.what, self.where, away, self.resumed)
 
 
 class Worker:
@@ -50,6 +101,12 @@ class Worker:
         self._pool_poll = ThreadPoolExecutor(1, thread_name_prefix="status-poll")
         self._fed: dict[str, float] = {}  # destination -> when its feed (poll_url) was last read
         self.results: list[AttemptResult] = []
+        self.database = Outage(
+            "database", where(gateway.engine.url), "deliveries paused", "deliveries resume", logging.ERROR
+        )
+        self.broker = Outage(
+            "broker", gateway.broker.where, "delivering from SQL alone", "wake-ups resume", logging.WARNING
+        )
 
     # -------------------------------------------------------------- drain jobs
     def _blocked(self) -> frozenset[str]:
@@ -74,11 +131,16 @@ class Worker:
         try:
             while not self._stop.is_set():
                 try:
+                    if self.database.down:  # say it is back before the first attempt, however long that takes
+                        self._ping_database()
+                        self.database.recovered()
                     results = self.service.attempt_batch(self._blocked(), self.batch_size)
                     self._space_wait = 0.0
                 except Exception as exc:
                     if storage.is_no_space(exc):
                         self._back_off_no_space(exc)
+                        return
+                    if self._database_down(exc):
                         return
                     log.exception("delivery attempt failed unexpectedly; its lease will expire and it will be retried")
                     results = []
@@ -109,13 +171,30 @@ class Worker:
         metrics.NO_SPACE_PAUSES.inc()
         log.error("no space left on the disk (%s); pausing deliveries for %.0f s", str(exc).splitlines()[0], wait)
 
+    def _database_down(self, exc: BaseException) -> bool:
+        """True when ``exc`` says the database server cannot be used now: noted as an outage (one line
+        per back-off step, no traceback), not as a failed delivery attempt.
+
+        It used to be "delivery attempt failed unexpectedly" with a full traceback from every drain job,
+        every second, for as long as PostgreSQL was down."""
+        problem = unreachable(exc, self.gateway.engine.url)
+        if problem is None:
+            return False
+        self.database.failed(problem)
+        return True
+
+    def _ping_database(self) -> None:
+        with self.gateway.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
     def _probe(self) -> None:
         """At a sweep, look at SQL with one drain job, and only when none is running.
 
         Starting ``concurrency`` jobs at every sweep made an idle node ask SQL eight times a second for
         work that a single claim answers; a job that finds work calls ``_more`` to fill the other
-        slots, so a backlog found by a sweep still runs at full width within one claim."""
-        if time.monotonic() < self._space_until:
+        slots, so a backlog found by a sweep still runs at full width within one claim. While the
+        database is down this job is the one try per back-off step."""
+        if time.monotonic() < self._space_until or self.database.waiting():
             return
         with self._lock:
             busy = self._active > 0
@@ -124,7 +203,7 @@ class Worker:
 
     def _more(self) -> None:
         """Work was found: start drain jobs up to the concurrency (not while backing off a full disk)."""
-        if time.monotonic() < self._space_until:
+        if time.monotonic() < self._space_until or self.database.down:
             return
         while time.monotonic() >= self._idle_until and self._start_job():
             pass
@@ -133,20 +212,18 @@ class Worker:
     def run(self, stop: threading.Event, *, idle: Callable[[], None] | None = None) -> None:
         """Run until ``stop`` is set."""
         conn: Connection | None = None
-        broker_down_until = 0.0
         last_sweep = 0.0
         while not stop.is_set():
             now = time.monotonic()
-            if conn is None and now >= broker_down_until:
+            if conn is None and not self.broker.waiting():
                 conn = self._connect()
-                if conn is None:
-                    broker_down_until = now + 5.0
             self._ack_finished()
             if now - last_sweep >= self.sweep_interval:
                 last_sweep = now
-                self._poll_statuses()
-                self._poll_feeds()
-                self._checkpoint_audit()
+                if not self.database.down:  # each of these needs it; the probe below tries it again
+                    self._poll_statuses()
+                    self._poll_feeds()
+                    self._checkpoint_audit()
                 with self._lock:
                     self._idle_until = 0.0
                 self._probe()
@@ -154,10 +231,9 @@ class Worker:
                 try:
                     messaging.wait(conn, stop)
                 except Exception as exc:
-                    log.warning("lost the broker connection (%s); reconnecting", exc)
+                    self.broker.failed(f"connection lost: {self.gateway.broker.describe(exc)}")
                     self._close(conn)
                     conn = None
-                    broker_down_until = time.monotonic() + 1.0
             else:
                 time.sleep(0.05)
             if idle:
@@ -181,8 +257,9 @@ class Worker:
 
         try:
             poll_destination(self.gateway, destination)
-        except Exception:
-            log.exception("reading the feed of %s failed; trying again in its poll_interval", destination)
+        except Exception as exc:
+            if not self._database_down(exc):
+                log.exception("reading the feed of %s failed; trying again in its poll_interval", destination)
 
     def _checkpoint_audit(self) -> None:
         """Anchor the audit chain every ``audit.checkpoint_interval`` seconds (a file outside the database).
@@ -200,6 +277,8 @@ class Worker:
         except Exception as exc:
             self._checkpoint_wait = min(300.0, max(1.0, self._checkpoint_wait * 2))
             self._checkpoint_after = now + self._checkpoint_wait
+            if self._database_down(exc):
+                return
             if storage.is_no_space(exc):
                 log.error(
                     "no space left on the disk (%s); audit checkpoint postponed %.0f s",
@@ -219,22 +298,27 @@ class Worker:
         with self._polling:
             try:
                 self.service.poll_statuses(pollable)
-            except Exception:
-                log.exception("status polling failed; trying again next sweep")
+            except Exception as exc:
+                if not self._database_down(exc):
+                    log.exception("status polling failed; trying again next sweep")
 
     def _connect(self) -> Connection | None:
+        """Connect and consume; on failure say why, by host and port (``Broker.describe``: unreachable,
+        credentials refused, or the queue declared otherwise), and back off (``Outage``)."""
+        broker = self.gateway.broker
         conn = None
         try:
-            conn = self.gateway.broker.connection()
-            conn.ensure_connection(max_retries=1)
-            consumer = conn.Consumer([self.gateway.broker.queue], callbacks=[self._on_message], accept=["json"])
+            conn = broker.connection()
+            conn.ensure_connection(max_retries=0)  # the back-off is ours: one line per try
+            consumer = conn.Consumer([broker.queue], callbacks=[self._on_message], accept=["json"])
             consumer.qos(prefetch_count=self.concurrency * 2)
             consumer.consume()
-            return conn
         except Exception as exc:
-            log.warning("broker unreachable (%s); delivering from SQL until it returns", exc)
+            self.broker.failed(broker.describe(exc))
             self._close(conn)
             return None
+        self.broker.recovered()
+        return conn
 
     def _on_message(self, body: object, message: Message) -> None:
         if messaging.parse(body) is None:
@@ -243,8 +327,8 @@ class Worker:
             return
         with self._lock:
             self._idle_until = 0.0
-        if not self._start_job(message):
-            message.ack()  # every slot is busy draining already; this wake-up adds nothing
+        if self.database.waiting() or not self._start_job(message):
+            message.ack()  # every slot is busy draining already, or SQL is down: this wake-up adds nothing
 
     def _ack_finished(self) -> None:
         while True:

@@ -12,10 +12,9 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from gateway import __version__, audit, metrics, storage
+from gateway import __version__, audit, metrics
 from gateway.api import auth_routes, exchange, intake, ops, problems, pull
 from gateway.api.middleware import ETagMiddleware, LimitsMiddleware
 from gateway.api.schemas import problem_responses
@@ -23,7 +22,6 @@ from gateway.api.security import Security, bearer
 from gateway.auth.principals import Permission, Principal
 from gateway.bootstrap import Gateway
 from gateway.dashboard import views as dashboard
-from gateway.db.engine import is_at_head
 from gateway.delivery.binding import StatusOrigin, StatusUnbound
 from gateway.errors import SignatureInvalid
 from gateway.packets.safe import Limits, check_size
@@ -64,32 +62,8 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.get("/readyz", tags=["health"], operation_id="readyz", responses={503: {"description": "not ready"}})
     def readyz() -> JSONResponse:
-        """Database reachable and migrated, broker reachable, circuit summary."""
-        checks: dict[str, Any] = {}
-        try:
-            with gateway.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-            checks["migrations"] = "at head" if is_at_head(gateway.engine) else "behind: run gateway db upgrade"
-        except Exception as exc:
-            checks["database"] = f"unreachable: {type(exc).__name__}"
-        try:
-            with gateway.broker.connection() as conn:
-                conn.ensure_connection(max_retries=1)
-            checks["broker"] = "ok"
-        except Exception as exc:
-            checks["broker"] = f"unreachable: {type(exc).__name__}"
-        free = storage.free_bytes(gateway.settings.data_dir)
-        checks["disk"] = (
-            "ok" if free is None or free >= storage.MIN_FREE_BYTES else storage.describe(gateway.settings.data_dir)
-        )
-        checks["circuits"] = gateway.circuits.snapshot()
-        ready = (
-            checks.get("database") == "ok"
-            and checks.get("migrations") == "at head"
-            and checks["broker"] == "ok"
-            and checks["disk"] == "ok"
-        )
+        """Database reachable and migrated, broker reachable and its queue as configured, disk, circuits."""
+        ready, checks = ops.readiness(gateway)
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
         )

@@ -1,5 +1,6 @@
 """The operator API (``/v1/ops``): queues, deliveries with attempt history, replay and cancel,
-quarantine and its replay, scheduler status and upcoming deadlines, audit search."""
+quarantine and its replay, scheduler status and upcoming deadlines, audit search; and what ``/readyz``
+answers (``readiness``)."""
 
 import re
 from datetime import datetime, timedelta
@@ -7,8 +8,9 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from gateway import storage
 from gateway.api.schemas import (
     Attempt,
     AuditItem,
@@ -36,7 +38,9 @@ from gateway.api.schemas import (
 )
 from gateway.api.security import Security
 from gateway.auth.principals import Permission, Principal
+from gateway.bootstrap import Gateway
 from gateway.clock import VN_TZ, as_utc
+from gateway.db.engine import is_at_head, unreachable
 from gateway.db.models import (
     AuditEvent,
     Delivery,
@@ -56,6 +60,49 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 T = TypeVar("T", bound=Delivery | QuarantineRecord | AuditEvent)
+
+
+def readiness(gateway: Gateway) -> tuple[bool, dict[str, Any]]:
+    """Whether this gateway can work now, and each check: "ok" or what is wrong, named by host and port.
+
+    The broker is checked as the worker uses it (connect, then declare the queue): a queue that
+    exists with other arguments refuses every consumer while a bare connection succeeds, and a
+    refused password is not an outage to wait out."""
+    checks: dict[str, Any] = {"database": _database_check(gateway)}
+    if checks["database"] == "ok":
+        checks["migrations"] = "at head" if is_at_head(gateway.engine) else "behind: run gateway db upgrade"
+    checks["broker"] = _broker_check(gateway)
+    free = storage.free_bytes(gateway.settings.data_dir)
+    checks["disk"] = (
+        "ok" if free is None or free >= storage.MIN_FREE_BYTES else storage.describe(gateway.settings.data_dir)
+    )
+    checks["circuits"] = gateway.circuits.snapshot()
+    ready = (
+        checks["database"] == "ok"
+        and checks.get("migrations") == "at head"
+        and checks["broker"] == "ok"
+        and checks["disk"] == "ok"
+    )
+    return ready, checks
+
+
+def _database_check(gateway: Gateway) -> str:
+    try:
+        with gateway.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return unreachable(exc, gateway.engine.url) or f"error: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return "ok"
+
+
+def _broker_check(gateway: Gateway) -> str:
+    from gateway.messaging import BrokerUnavailable
+
+    try:
+        gateway.broker.check()
+    except BrokerUnavailable as exc:
+        return str(exc)
+    return "ok"
 
 
 def _keyset(rows: list[T], limit: int) -> tuple[list[T], str | None]:

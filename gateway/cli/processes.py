@@ -1,4 +1,8 @@
-"""Long-running processes and the demo: demo, serve, worker, run, scheduler."""
+"""Long-running processes and the demo: demo, serve, worker, run, scheduler.
+
+Each server names itself to PostgreSQL (``application_name``: ``gateway-serve``, ``gateway-worker``,
+``gateway-scheduler``, ``gateway-run``) and logs JSON lines, uvicorn's included, before it builds its
+gateway (``_start``)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gateway.bootstrap import Gateway
 
 from gateway.cli.common import (
@@ -19,6 +25,16 @@ from gateway.cli.common import (
     settings_for,
     wire_format,
 )
+
+
+def _start(config: Path | None, role: str) -> Gateway:
+    """The gateway of a server process, built after the process has its name in ``pg_stat_activity``
+    (so that even its first connection carries it) and its logging (so that bootstrap's lines are JSON)."""
+    from gateway.db.engine import name_process
+
+    name_process(role)
+    configure_logs(settings_for(config))
+    return gateway_for(config, create=True)
 
 
 @app.command()
@@ -92,13 +108,14 @@ def serve(
     """Serve the API (/healthz, /readyz, the pull, operator and intake routes) and the dashboard (/ui/)."""
     import uvicorn
 
+    from gateway import logs
     from gateway.api.app import create_app
     from gateway.cli import checks
 
     settings = settings_for(config)
     checks.free_port(host or settings.api.host, port or settings.api.port, "the API")
-    gw = gateway_for(config, create=True)
-    uvicorn.run(create_app(gw), host=host or gw.settings.api.host, port=port or gw.settings.api.port, log_level="info")
+    gw = _start(config, "gateway-serve")
+    uvicorn.run(create_app(gw), host=host or gw.settings.api.host, port=port or gw.settings.api.port, **logs.UVICORN)
 
 
 @app.command()
@@ -112,8 +129,7 @@ def worker(
 
     from gateway.worker import Worker
 
-    gw = gateway_for(config, create=True)
-    configure_logs(gw.settings)
+    gw = _start(config, "gateway-worker")
     if gw.settings.metrics.worker_port:
         from gateway import metrics
 
@@ -135,6 +151,7 @@ def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Optio
 
     import uvicorn
 
+    from gateway import logs
     from gateway.api.app import create_app
     from gateway.cli import checks
     from gateway.worker import Worker
@@ -142,11 +159,10 @@ def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Optio
     settings = settings_for(config)
     # Checked first: a failed bind would end the API's thread alone, leaving the worker and scheduler up.
     checks.free_port(settings.api.host, settings.api.port, "the API of `gateway run`")
-    gw = gateway_for(config, create=True)
-    configure_logs(gw.settings)
+    gw = _start(config, "gateway-run")
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(gw), host=gw.settings.api.host, port=gw.settings.api.port, log_level="info", lifespan="off"
+            create_app(gw), host=gw.settings.api.host, port=gw.settings.api.port, lifespan="off", **logs.UVICORN
         )
     )
     api = threading.Thread(target=server.run, name="api", daemon=True)
@@ -186,8 +202,7 @@ def scheduler(
 
     from gateway.scheduler import Scheduler
 
-    gw = gateway_for(config, create=True)
-    configure_logs(gw.settings)
+    gw = _start(config, "gateway-scheduler")
     sched = Scheduler(gw, name=f"scheduler:{__import__('os').getpid()}")
     if once:
         results = sched.tick()

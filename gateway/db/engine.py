@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -10,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -25,6 +26,33 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 BUSY_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10
+"""Seconds a new PostgreSQL connection may take (unless the URL or ``PGCONNECT_TIMEOUT`` says): libpq's own
+default waits until the kernel gives up (about two minutes for a host that drops packets), holding a
+delivery thread, or ``/readyz``, that long."""
+
+_application_name = "gateway-cli"
+
+
+def name_process(role: str) -> None:
+    """Call this process ``role`` (``gateway-worker``, ``gateway-serve`` ...) in PostgreSQL's
+    ``pg_stat_activity``, for every engine made after.
+
+    Without a name, the sessions listed there (by an operator, or by ``backup restore`` when it refuses
+    to replace a database still in use) could not be told apart. A URL's own ``application_name``, or
+    ``PGAPPNAME`` in the environment, wins. Every command that is not a server stays ``gateway-cli``."""
+    global _application_name
+    _application_name = role
+
+
+def _server_connect_args(parsed: URL) -> dict[str, Any]:
+    """libpq options the URL (or the environment) left unset: the process's name and a connect timeout."""
+    args: dict[str, Any] = {}
+    if "application_name" not in parsed.query and not os.environ.get("PGAPPNAME"):
+        args["application_name"] = _application_name
+    if "connect_timeout" not in parsed.query and not os.environ.get("PGCONNECT_TIMEOUT"):
+        args["connect_timeout"] = CONNECT_TIMEOUT
+    return args
 
 
 class _SQLiteConnection(sqlite3.Connection):
@@ -101,7 +129,55 @@ def make_engine(url: str) -> Engine:
         return engine
     kwargs["pool_pre_ping"] = True
     kwargs["pool_size"] = 10
+    if parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = _server_connect_args(parsed)
     return create_engine(url, **kwargs)
+
+
+def where(url: URL | str) -> str:
+    """The database as an operator names it, never with its password: ``host:port/name`` of a server,
+    the file of SQLite."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.database or "an in-memory SQLite database")
+    port = parsed.port or {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}.get(parsed.get_backend_name())
+    return f"{parsed.host or 'localhost'}:{port}/{parsed.database or ''}"
+
+
+_AUTHENTICATION = re.compile(r"(?i)authentication failed|no pg_hba\.conf entry|password")
+_GONE = ("08", "57P01", "57P02", "57P03")  # connection exceptions; admin/crash shutdown, cannot connect now
+
+
+def unreachable(exc: BaseException, url: URL | str) -> str | None:
+    """What an operator needs to read when ``exc`` says the database server cannot be used right now
+    (refused, gone, shutting down, credentials refused), naming it by host and port; None for any other
+    error, which is a bug or a data problem and keeps its traceback.
+
+    A database server that is down is an expected condition: those who meet it (the worker, ``/readyz``)
+    say this one line instead of a traceback. SQLite, a local file, is never "unreachable" here (a
+    locked or full file is its own condition)."""
+    found = next((e for e in _chain(exc) if isinstance(e, DBAPIError)), None)
+    if found is None or isinstance(found.orig, sqlite3.Error):
+        return None
+    orig = found.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    gone = found.connection_invalidated or sqlstate is None or str(sqlstate).startswith(_GONE)
+    if not (isinstance(found, OperationalError) and gone):
+        return None
+    reason = " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
+    parsed = make_url(url) if isinstance(url, str) else url
+    if str(sqlstate or "").startswith("28") or _AUTHENTICATION.search(reason):
+        return f"credentials refused by {where(parsed)} for user {parsed.username or '(none)'} ({reason})"
+    return f"unreachable at {where(parsed)} ({reason})"
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def read_only(engine: Engine) -> Connection:
