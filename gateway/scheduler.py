@@ -317,8 +317,14 @@ class Scheduler:
                 self.tick()
             except ConfigurationError as exc:  # a missing signing key: say what, not a traceback a minute
                 log.error("scheduler tick stopped: %s; trying again in %.0f s", exc, interval)
-            except Exception:
-                log.exception("scheduler tick failed; trying again in %.0f s", interval)
+            except Exception as exc:
+                from gateway.db.engine import unreachable
+
+                down = unreachable(exc, self.gateway.engine.url)
+                if down is None:
+                    log.exception("scheduler tick failed; trying again in %.0f s", interval)
+                else:  # an expected condition: one line a tick, no traceback (nothing is lost: runs catch up)
+                    log.error("database %s; no run executes until it answers, trying again in %.0f s", down, interval)
             stop.wait(interval)
 
 

@@ -126,3 +126,30 @@ def test_a_database_outage_is_one_line_per_backoff_step_and_deliveries_resume(
     back = [line["msg"] for line in parsed(json_lines) if "reachable again" in line["msg"]]
     assert len(back) == 1 and back[0].startswith(f"database at {where} is reachable again after "), back
     assert PASSWORD not in json_lines.getvalue()
+
+
+def test_the_scheduler_says_one_line_a_tick_while_the_database_is_down(
+    gateway_factory: GatewayFactory, own_postgres: OwnPostgres, json_lines: io.StringIO
+) -> None:
+    """The worker's sibling: the scheduler's loop logged "scheduler tick failed" with a traceback every
+    interval while PostgreSQL was down. One line a tick now, naming the server; runs catch up after."""
+    from gateway.scheduler import Scheduler
+
+    gw = gateway_factory(database_url=own_postgres.url)
+    stop = threading.Event()
+    thread = threading.Thread(target=Scheduler(gw, []).loop, args=(stop, 0.5), daemon=True)
+    own_postgres.stop()
+    try:
+        thread.start()
+        time.sleep(2.2)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        own_postgres.start()
+    ticks = [line for line in parsed(json_lines) if line["logger"] == "gateway.scheduler"]
+    assert 2 <= len(ticks) <= 6, ticks
+    where = f"127.0.0.1:{own_postgres.port}/gateway_test"
+    for line in ticks:
+        assert line["msg"].startswith(f"database unreachable at {where} ("), line["msg"]
+        assert "error" not in line, line  # no traceback for an expected condition
+    assert PASSWORD not in json_lines.getvalue()
