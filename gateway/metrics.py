@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from gateway.clock import VN_TZ, as_utc
 
+log = logging.getLogger(__name__)
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 ATTEMPT_SECONDS = Histogram(
@@ -72,6 +73,27 @@ class StateCollector(Collector):
         self.gateway = gateway
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The state read from SQL, and ``gateway_database_up``. With the database down a scrape still
+        answers (the process's own metrics, and up = 0 for the alert): it failed with a 500 and a
+        traceback on every scrape, so the outage hid the metrics that would have shown it."""
+        from gateway.db.engine import unreachable
+
+        up = GaugeMetricFamily("gateway_database_up", "1 when this process's last scrape could read the database")
+        try:
+            state = list(self._state())
+        except Exception as exc:
+            down = unreachable(exc, self.gateway.engine.url)
+            if down is None:
+                raise
+            log.warning("metrics: database %s; the state metrics are left out of this scrape", down)
+            up.add_metric([], 0.0)
+            yield up
+            return
+        up.add_metric([], 1.0)
+        yield up
+        yield from state
+
+    def _state(self) -> Iterator[GaugeMetricFamily]:
         from gateway.db.models import Delivery, DestinationState, QuarantineRecord, RegimeProposal, ReportApproval
         from gateway.ingest_runs import visible_quarantine
 
@@ -258,7 +280,7 @@ def serve(gateway: Any, host: str, port: int) -> bool:
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
-        logging.getLogger("gateway.metrics").warning(
+        log.warning(
             "metrics port %s:%s is already in use (another gateway process on this host?): this process serves "
             "no /metrics; give it a port of its own with GATEWAY_METRICS__WORKER_PORT or "
             "GATEWAY_METRICS__SCHEDULER_PORT",

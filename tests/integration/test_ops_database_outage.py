@@ -153,3 +153,35 @@ def test_the_scheduler_says_one_line_a_tick_while_the_database_is_down(
         assert line["msg"].startswith(f"database unreachable at {where} ("), line["msg"]
         assert "error" not in line, line  # no traceback for an expected condition
     assert PASSWORD not in json_lines.getvalue()
+
+
+def test_metrics_still_answer_while_the_database_is_down_and_say_so(
+    gateway_factory: GatewayFactory, own_postgres: OwnPostgres, json_lines: io.StringIO
+) -> None:
+    """A scrape read the state from SQL and failed whole (a 500 and a traceback) while the database was
+    down: the outage hid the very metrics that would have shown it. Now the scrape answers, with
+    ``gateway_database_up 0`` (the GatewayDatabaseDown alert) and this process's own metrics; the
+    state metrics come back with the database."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gateway import metrics
+
+    gw = gateway_factory(database_url=own_postgres.url)
+
+    def scrape() -> dict[str, float]:
+        text = metrics.render(gw).decode()
+        return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
+
+    assert scrape()["gateway_database_up"] == 1.0
+    own_postgres.stop()
+    try:
+        down = scrape()
+    finally:
+        own_postgres.start()
+    assert down["gateway_database_up"] == 0.0
+    assert "gateway_dead_letters" not in down  # not a made-up 0: left out until it can be read
+    assert "gateway_scheduler_last_tick_timestamp_seconds" in down  # the process's own metrics still there
+    warned = [line for line in parsed(json_lines) if line["logger"] == "gateway.metrics"]
+    assert len(warned) == 1 and warned[0]["msg"].startswith("metrics: database unreachable at 127.0.0.1:")
+    back = scrape()
+    assert back["gateway_database_up"] == 1.0 and back["gateway_dead_letters"] == 0.0
