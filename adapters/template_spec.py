@@ -258,7 +258,7 @@ def load_template(path: Path) -> TemplateSpec:
     except UnicodeDecodeError as exc:
         raise TemplateError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from exc
     except yaml.YAMLError as exc:
-        raise TemplateError(f"{path}: not valid YAML: {exc}") from exc
+        raise TemplateError(f"{path}{yaml_files.yaml_problem(exc)}") from exc
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
         raise TemplateError(f"{path}: {details}") from exc

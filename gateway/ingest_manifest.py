@@ -161,11 +161,13 @@ def _yaml_rows(path: Path, text: str) -> Iterator[tuple[str, dict[str, str]]]:
     would make it the number 1), with each entry's line for the messages."""
     import yaml
 
+    from mappings.yaml_files import yaml_problem
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         root = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{path.name}: not valid YAML: {' '.join(str(exc).split())}") from exc
+        raise ManifestError(f"{path.name}{yaml_problem(exc)}") from exc
     if root is None:
         return
     if not isinstance(root, yaml.MappingNode):

@@ -244,7 +244,11 @@ def _check_draft(kind: str, text: str, target: Path) -> None:
             OutlineDef.model_validate(doc)
         else:
             m.Form.model_validate({k: v for k, v in doc.items()})
-    except (yaml.YAMLError, ValidationError, ValueError) as exc:
+    except yaml.YAMLError as exc:
+        raise InputError(
+            f"the draft for {target} does not load{yaml_files.yaml_problem(exc)}", location=str(target)
+        ) from exc
+    except (ValidationError, ValueError) as exc:
         raise InputError(f"the draft for {target} does not load: {exc}", location=str(target)) from exc
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from mappings import units
+from mappings import units, yaml_files
 from mappings.indicators import MappingFile
 
 
@@ -71,7 +71,7 @@ def check_file(path: Path) -> list[Finding]:
         raw = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        return [Finding(mark.line + 1 if mark else 0, f"not valid YAML: {exc}")]
+        return [Finding(mark.line + 1 if mark else 0, yaml_files.yaml_problem(exc).split(": ", 1)[1])]
     finally:
         loader.dispose()
     findings = list(loader.findings)

@@ -355,7 +355,7 @@ def load_mapping(path: Path) -> IndicatorMapping:
     except UnicodeDecodeError as exc:
         raise MappingError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from exc
     except yaml.YAMLError as exc:
-        raise MappingError(f"{path}: not valid YAML: {exc}") from exc
+        raise MappingError(f"{path}{yaml_files.yaml_problem(exc)}") from exc
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise MappingError(f"{path}: {details}") from exc

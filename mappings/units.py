@@ -65,7 +65,9 @@ def table(path: Path = UNITS_FILE) -> dict[str, UnitDef]:
     """Every spelling (folded) -> its unit. A broken table is a configuration error naming the file."""
     try:
         spec = _UnitFile.model_validate(yaml_files.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}{yaml_files.yaml_problem(exc)}") from exc
+    except (OSError, ValidationError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
     found: dict[str, UnitDef] = {}
     for unit in spec.units:

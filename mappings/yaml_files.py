@@ -18,3 +18,18 @@ SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 def safe_load(text: str) -> Any:
     """``yaml.safe_load`` with the fastest safe loader available."""
     return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader (C or Python)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line, with its line and column: ``, line 3, column 13: not valid YAML: ...``
+    (to follow the file's name). PyYAML's own message spans two to four lines, with a
+    ``"<unicode string>"`` where the file's name should be, and a caret drawing; every file an operator
+    writes (mappings, units, layouts, regimes, calendars, manifests, narratives) says it this way."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark, problem = exc.problem_mark, exc.problem or exc.context or "not valid YAML"
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        context = ""
+        if exc.context and exc.problem and exc.context_mark is not None:
+            context = f" ({exc.context} that starts on line {exc.context_mark.line + 1})"
+        return f"{where}: not valid YAML: {problem}{context}"
+    return f": not valid YAML: {' '.join(str(exc).split())}"

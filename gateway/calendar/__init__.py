@@ -98,19 +98,8 @@ def load_yaml(path: Path, what: str) -> Any:
         raise ConfigurationError(f"{what} {path}: cannot be read: {exc.strerror}") from exc
     try:
         return yaml.load(text, Loader=_DateTextLoader)  # noqa: S506 - a safe loader (C or Python)
-    except yaml.MarkedYAMLError as exc:
-        raise ConfigurationError(f"{what} {path}{_yaml_place(exc)}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{what} {path}: not valid YAML: {' '.join(str(exc).split())}") from exc
-
-
-def _yaml_place(exc: yaml.MarkedYAMLError) -> str:
-    mark, problem = exc.problem_mark, exc.problem or exc.context or "not valid YAML"
-    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    context = ""
-    if exc.context and exc.problem and exc.context_mark is not None:
-        context = f" ({exc.context} that starts on line {exc.context_mark.line + 1})"
-    return f"{where}: not valid YAML: {problem}{context}"
+        raise ConfigurationError(f"{what} {path}{yaml_files.yaml_problem(exc)}") from exc
 
 
 def _iso_date(value: object) -> object:

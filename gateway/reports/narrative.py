@@ -86,7 +86,7 @@ def load_outline(code: str, *directories: Path) -> OutlineDef:
     except UnicodeDecodeError as exc:
         raise ConfigurationError(f"{path}: not UTF-8 (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigurationError(f"{path}{yaml_files.yaml_problem(exc)}") from exc
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigurationError(f"{path}: {details}") from exc
