@@ -74,7 +74,7 @@ class Peeked:
 
 def peek(data: bytes, profile: Any, source: str) -> Peeked:
     """``MaGoiTin`` (required: without it nothing can be answered), type and sender, best effort."""
-    fmt = safe.sniff(data)
+    fmt = safe.sniff(data, source)
     id_name = profile.wire(m.Envelope, "packet_id")
     type_name = profile.wire(m.Envelope, "packet_type")
     sender_name = profile.wire(m.Envelope, "sender")
@@ -117,11 +117,15 @@ def _unit(code: Any, name: Any) -> m.Unit | None:
     return None
 
 
-def reasons_of(exc: GatewayError) -> list[m.ErrorDetail]:
-    """One ``LoiChiTiet`` per problem, located."""
-    if isinstance(exc, PacketInvalid):
-        return [m.ErrorDetail(location=v.location or "/", description=v.message[:4000]) for v in exc.violations][:200]
-    return [m.ErrorDetail(location=getattr(exc, "location", None) or "/", description=str(exc)[:4000])]
+def reasons_of(exc: GatewayError, fmt: safe.Format = "json", profile: Any = None) -> list[m.ErrorDetail]:
+    """One ``LoiChiTiet`` per problem, located in the packet (an XPath or a JSON pointer): ``ViTri`` was
+    "packet from api:client" for a refusal that was not a schema or rule error, a name the sender
+    cannot look up (found from outside)."""
+    from gateway.packets.validate import refusal_details
+
+    return [
+        m.ErrorDetail(location=v.location, description=v.message[:4000]) for v in refusal_details(exc, fmt, profile)
+    ][:200]
 
 
 class InboundService:
@@ -273,7 +277,7 @@ class InboundService:
                 at=local,
                 handler=f"gateway {gw.settings.sender.code}",
                 reason=str(refusal)[:4000] if refusal else None,
-                error_details=reasons_of(refusal) if refusal else [],
+                error_details=reasons_of(refusal, peeked.fmt, gw.profile) if refusal else [],
             ),
         )
         signer = gw.sealer.signer

@@ -130,7 +130,7 @@ class _Slot:
     wire: str
     tag: str
     kind: int
-    integer: bool
+    read: Callable[[str], Any] | None  # element text -> wire value, for XSD types other than strings
     plan: _Plan  # the nested model's plan; ``_LEAF`` for scalars
     open: str = ""
     close: str = ""
@@ -156,13 +156,11 @@ def _xml_plan(profile: Profile, ptype: m.PacketType) -> _Plan:
         slots = []
         for spec, wire in profile.wire_fields(model):
             sub = _submodel(spec, ptype)
-            integer = spec.scalar is not None and spec.scalar.type == "integer"
+            read = _SCALAR_READ.get(spec.scalar.type) if spec.scalar is not None else None
             child = plan(sub) if sub is not None else _LEAF
             tag = f"{{{profile.namespace}}}{wire}"
             text = _SCALAR_TEXT[spec.scalar.type] if spec.scalar is not None else None
-            slots.append(
-                _Slot(spec.name, wire, tag, _KINDS[spec.kind], integer, child, f"<{wire}>", f"</{wire}>", text)
-            )
+            slots.append(_Slot(spec.name, wire, tag, _KINDS[spec.kind], read, child, f"<{wire}>", f"</{wire}>", text))
         return _Plan(model, tuple(slots), {s.tag: s for s in slots})
 
     return plan(m.Envelope)
@@ -326,10 +324,16 @@ def xml_to_wire(root: etree._Element, profile: Profile) -> tuple[dict[str, Any],
         key = profile.wire(m.Envelope, "packet_type")
         problems.append(Violation(f"/{profile.root_element}/{key}", f"{key} is missing or not a known packet type"))
         return {}, problems
-    return _xml_dict(root, _xml_plan(profile, ptype), profile, problems), problems
+    unknown: list[tuple[etree._Element, str]] = []
+    wire = _xml_dict(root, _xml_plan(profile, ptype), profile, unknown)
+    paths = ElementPaths()  # one numbering of each parent's children for every unknown element
+    problems.extend(Violation(paths.path(el), message) for el, message in unknown)
+    return wire, problems
 
 
-def _xml_dict(el: etree._Element, plan: _Plan, profile: Profile, problems: list[Violation]) -> dict[str, Any]:
+def _xml_dict(
+    el: etree._Element, plan: _Plan, profile: Profile, problems: list[tuple[etree._Element, str]]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     by_tag = plan.by_tag
     for child in el:
@@ -340,7 +344,7 @@ def _xml_dict(el: etree._Element, plan: _Plan, profile: Profile, problems: list[
         kind = slot.kind
         if kind == SCALAR:
             text = child.text or ""
-            out[slot.wire] = _integer(text) if slot.integer else text
+            out[slot.wire] = text if slot.read is None else slot.read(text)
         elif kind == OBJECT:
             out[slot.wire] = _xml_dict(child, slot.plan, profile, problems)
         elif kind == LIST_OBJECT:
@@ -351,38 +355,81 @@ def _xml_dict(el: etree._Element, plan: _Plan, profile: Profile, problems: list[
                 out[slot.wire] = [value]
         else:
             text = child.text or ""
-            out.setdefault(slot.wire, []).append(_integer(text) if slot.integer else text)
+            out.setdefault(slot.wire, []).append(text if slot.read is None else slot.read(text))
     return out
 
 
-def _unknown(child: etree._Element, plan: _Plan, profile: Profile, problems: list[Violation]) -> None:
+def _unknown(child: etree._Element, plan: _Plan, profile: Profile, problems: list[tuple[etree._Element, str]]) -> None:
     if not isinstance(child.tag, str):
         return  # comments and processing instructions carry no data
     local = etree.QName(child).localname
     if local == profile.signature_element and plan.model is m.Envelope:
         return  # enveloped XML-DSig is handled by the signature layer, not the body model
-    problems.append(Violation(element_path(child), f"element {local!r} is not defined by profile {profile.id}"))
+    problems.append((child, f"element {local!r} is not defined by profile {profile.id}"))
+
+
+XML_SPACE = " \t\n\r"
+"""XML's white space (the ``S`` production), which XSD collapses in values of its non-string types."""
+_XSD_INTEGER = re.compile(r"[+-]?[0-9]{1,100}")
 
 
 def _integer(text: str) -> int | str:
-    try:
-        return int(text)
-    except ValueError:
-        return text  # the schema or the model names the problem with its place
+    """An ``xs:integer`` as XSD reads it: white space at either end collapsed away, then an optional
+    sign and digits (``int`` alone would also take ``1_000`` and Unicode digits and spaces)."""
+    trimmed = text.strip(XML_SPACE)
+    if _XSD_INTEGER.fullmatch(trimmed):
+        return int(trimmed)
+    return text  # the schema or the model names the problem with its place
+
+
+def _collapsed(text: str) -> str:
+    """An ``xs:date`` or ``xs:dateTime`` as XSD reads it: white space at either end is not part of the
+    value. The XSD accepts ``<TuNgay> 2026-09-15 </TuNgay>``, so the gateway reads the same date
+    instead of refusing what its own schema accepted (the model takes no padding)."""
+    return text.strip(XML_SPACE)
+
+
+_SCALAR_READ: dict[str, Callable[[str], Any]] = {"integer": _integer, "date": _collapsed, "datetime": _collapsed}
 
 
 def element_path(el: etree._Element) -> str:
     """``/GoiTin/NoiDung[1]/SoLieu[3]/GiaTri[1]``: local names with 1-based positions among
-    same-named siblings, readable where lxml's own ``getpath`` gives ``/*/*[3]`` for namespaced documents."""
-    parts = []
-    node: etree._Element | None = el
-    while node is not None:
-        local = etree.QName(node).localname
-        parent = node.getparent()
-        if parent is None:
-            parts.append(local)
-        else:
-            same = [c for c in parent if isinstance(c.tag, str) and etree.QName(c).localname == local]
-            parts.append(f"{local}[{same.index(node) + 1}]")
-        node = parent
-    return "/" + "/".join(reversed(parts))
+    same-named siblings, readable where lxml's own ``getpath`` gives ``/*/*[3]`` for namespaced documents.
+    For many elements of one document, use one ``ElementPaths``."""
+    return ElementPaths().path(el)
+
+
+class ElementPaths:
+    """``element_path`` for many elements of one document: each parent's children are numbered once.
+
+    Why: counting an element's same-named siblings walks its parent's children, and a report's
+    ``NoiDung`` has one ``SoLieu`` per figure; a path per error of a 150,000-figure packet was
+    quadratic (over ten minutes). The numbers are kept per parent for the life of this object (and
+    hold the parents' children alive, so lxml hands back the same element objects)."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[etree._Element, dict[etree._Element, int]] = {}
+
+    def path(self, el: etree._Element) -> str:
+        parts = []
+        node: etree._Element | None = el
+        while node is not None:
+            local = etree.QName(node).localname
+            parent = node.getparent()
+            if parent is None:
+                parts.append(local)
+            else:
+                parts.append(f"{local}[{self._number(parent, node)}]")
+            node = parent
+        return "/" + "/".join(reversed(parts))
+
+    def _number(self, parent: etree._Element, node: etree._Element) -> int:
+        numbers = self._numbers.get(parent)
+        if numbers is None:
+            numbers = self._numbers[parent] = {}
+            seen: dict[str, int] = {}
+            for child in parent:
+                if isinstance(child.tag, str):
+                    local = child.tag.rpartition("}")[2]
+                    seen[local] = numbers[child] = seen.get(local, 0) + 1
+        return numbers[node]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -56,16 +57,79 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def sniff(data: bytes) -> Format:
-    """JSON or XML from the first significant byte (after an optional UTF-8 BOM)."""
+def sniff(data: bytes, source: str = "") -> Format:
+    """JSON or XML from the first significant byte (after an optional UTF-8 BOM).
+
+    Packets are UTF-8 (the profile). Bytes in another encoding are named here, from their byte-order
+    mark or, without one, from where the zero bytes fall around the first characters (XML 1.0
+    appendix F; RFC 4627 section 3 for JSON), instead of being called "neither JSON nor XML" or
+    read as garbage. XML without a mark is returned as XML all the same: ``parse_xml`` reads it
+    first, so that a DTD in it is named as such in every encoding (the safety refusal first), and
+    then refuses the encoding with the same message."""
+    found = detect_encoding(data)
+    if found is not None:
+        kind = found.kind(data)
+        if found.bom or kind != "XML":
+            raise InputError(found.refusal(kind), location=source)
+        return "xml"
     head = data[:4096].lstrip(b"\xef\xbb\xbf").lstrip()
     if head.startswith(b"<"):
         return "xml"
     if head.startswith((b"{", b"[")):
         return "json"
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError("UTF-16 or UTF-32 input (a byte-order mark): packets must be UTF-8")
-    raise InputError("neither JSON nor XML (first byte is not '{' or '<')")
+    raise InputError("neither JSON nor XML (first byte is not '{' or '<')", location=source)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """An encoding other than UTF-8 recognised from a document's first bytes (``detect_encoding``)."""
+
+    name: str
+    codec: str
+    signature: bytes
+    bom: bool
+
+    def kind(self, data: bytes) -> str:
+        """What the document looks like once decoded: "XML", "JSON", or "the input"."""
+        text = data[len(self.signature) if self.bom else 0 :][:64].decode(self.codec, errors="ignore").lstrip()
+        return "XML" if text.startswith("<") else "JSON" if text.startswith(("{", "[")) else "the input"
+
+    def refusal(self, kind: str) -> str:
+        shown = self.signature.hex(" ").upper()
+        how = f"byte-order mark {shown}" if self.bom else f"no byte-order mark; first bytes {shown}"
+        return f"{kind} is encoded in {self.name} ({how}): packets must be UTF-8; send the same text encoded as UTF-8"
+
+
+# Byte-order marks, longest first (FF FE 00 00 before FF FE).
+_BOMS: tuple[tuple[bytes, str, str], ...] = (
+    (b"\x00\x00\xfe\xff", "UTF-32BE", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "UTF-32LE", "utf-32-le"),
+    (b"\xfe\xff", "UTF-16BE", "utf-16-be"),
+    (b"\xff\xfe", "UTF-16LE", "utf-16-le"),
+)
+# Without a mark, an ASCII character (``<``, ``{``, ``[``, white space) in a UTF-16 or UTF-32 form
+# leaves its zero bytes in fixed places (XML 1.0 appendix F lists them for ``<?``); EBCDIC's
+# ``<?xm`` is 4C 6F A7 94.
+_ZERO_PATTERNS: tuple[tuple[re.Pattern[bytes], str, str], ...] = (
+    (re.compile(rb"\x00\x00\x00[\x01-\x7f]"), "UTF-32BE", "utf-32-be"),
+    (re.compile(rb"[\x01-\x7f]\x00\x00\x00"), "UTF-32LE", "utf-32-le"),
+    (re.compile(rb"\x00\x00[\x01-\x7f]\x00|\x00[\x01-\x7f]\x00\x00"), "UCS-4 (unusual byte order)", "latin-1"),
+    (re.compile(rb"\x00[\x01-\x7f]\x00[\x01-\x7f]"), "UTF-16BE", "utf-16-be"),
+    (re.compile(rb"[\x01-\x7f]\x00[\x01-\x7f]\x00"), "UTF-16LE", "utf-16-le"),
+    (re.compile(rb"\x4c\x6f\xa7\x94"), "EBCDIC", "cp037"),
+)
+
+
+def detect_encoding(data: bytes) -> Encoding | None:
+    """The document's encoding when its first bytes show one other than UTF-8 (or ASCII), else None."""
+    for bom, name, codec in _BOMS:
+        if data.startswith(bom):
+            return Encoding(name, codec, bom, bom=True)
+    first = data[:4]
+    for pattern, name, codec in _ZERO_PATTERNS:
+        if pattern.fullmatch(first):
+            return Encoding(name, codec, first, bom=False)
+    return None
 
 
 def check_size(size: int, source: str, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -291,12 +355,15 @@ _NOT_DATA = (etree.Comment, etree.ProcessingInstruction, etree.Entity)
 
 
 def parse_xml(
-    data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS, *, comments: bool = False
+    data: bytes, source: str = "", limits: Limits = DEFAULT_LIMITS, *, comments: bool = False, packet: bool = True
 ) -> etree._Element:
     """Untrusted XML -> its root element, or ``UnsafeInputError``/``InputError`` naming the place.
 
     ``comments=True`` lets comments and processing instructions through (a workbook part, which no
-    signature covers); DTDs and entities are refused either way."""
+    signature covers); DTDs and entities are refused either way. ``packet`` (the default): the
+    document must also be what the profile allows, UTF-8 XML 1.0 (``check_packet_prolog``); checked
+    after the safety checks (DTDs, entities, comments, the element count), so a hostile document is
+    named as such whatever its encoding."""
     check_size(len(data), source, limits)
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:  # the cheap refusal for the usual spelling, anywhere
         raise UnsafeInputError(_NO_DTD, location=source)
@@ -306,6 +373,9 @@ def parse_xml(
     except etree.XMLSyntaxError as exc:
         if resolver.asked:
             raise UnsafeInputError(_NO_DTD, location=source) from None
+        found = detect_encoding(data) if packet else None
+        if found is not None:  # libxml2's own message ("Char 0x0 out of allowed range") misleads
+            raise InputError(found.refusal("XML"), location=source) from None
         line = f" at line {exc.lineno}" if exc.lineno else ""
         msg = str(exc.msg if hasattr(exc, "msg") else exc)
         if "Excessive depth" in msg or "depth" in msg.lower():
@@ -322,15 +392,42 @@ def parse_xml(
         for count, _ in enumerate(root.iter(), start=1):
             if count > limits.max_elements:
                 raise UnsafeInputError(f"more than {limits.max_elements} XML elements", location=source)
+    if packet:  # after every safety refusal, so a hostile document is named as such in any encoding
+        check_packet_prolog(root, data, source)
     return root
+
+
+def check_packet_prolog(root: etree._Element, data: bytes, source: str) -> None:
+    """Refuse a packet that is not UTF-8 XML 1.0, naming what it is instead.
+
+    XML 1.0 (section 4.3.3, appendix F) lets a document be UTF-16 with a byte-order mark, or any
+    encoding its declaration names and its bytes can carry; libxml2 reads all of them, and UTF-16LE
+    or UTF-32LE without a mark too, which the specification does not allow. The profile is narrower:
+    UTF-8 only (so a packet's bytes, its signature and its JSON twin all carry the same text), and
+    XML 1.0 (1.1 changes which characters and line ends a document may hold, which a peer's 1.0
+    parser would read differently)."""
+    found = detect_encoding(data)
+    if found is not None:
+        raise InputError(found.refusal("XML"), location=source)
+    docinfo = root.getroottree().docinfo
+    declared = docinfo.encoding or "UTF-8"  # lxml says UTF-8 when nothing is declared
+    if declared.upper() != "UTF-8":
+        raise InputError(
+            f'the XML declaration names encoding="{declared}": packets must be UTF-8 '
+            '(declare encoding="UTF-8" or no encoding, and send UTF-8 bytes)',
+            location=source,
+        )
+    if docinfo.xml_version not in (None, "1.0"):
+        raise InputError(
+            f'the XML declaration says version="{docinfo.xml_version}": packets are XML 1.0 (declare version="1.0")',
+            location=source,
+        )
 
 
 _NO_DTD = "DTDs, entity declarations and entity references are not allowed in packets (nor in any XML we read)"
 
 
-def check_no_dtd(
-    root: etree._Element, source: str, *, asked: list[str] | None = None, comments: bool = False
-) -> None:
+def check_no_dtd(root: etree._Element, source: str, *, asked: list[str] | None = None, comments: bool = False) -> None:
     """Refuse, after parsing, a document that declared a DTD or entities, referred to an entity, or
     (unless ``comments``) carries a comment or processing instruction (anywhere, before or after the
     root too)."""

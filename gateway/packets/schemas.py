@@ -14,9 +14,20 @@ from lxml import etree
 from pydantic import BaseModel
 
 from gateway.packets import model as m
-from gateway.packets.profile import FieldSpec, Profile, Scalar
+from gateway.packets.profile import FieldSpec, Profile, Scalar, fields_of
 
 XS = "http://www.w3.org/2001/XMLSchema"
+UNPADDED_PATTERN = r"^([^ \t\n\r]([\s\S]*[^ \t\n\r])?)?$"
+r"""Codes and figure values: no white space (XML's four characters: space, tab, CR, LF) at either end.
+
+Why: ``" H15"`` and ``"H15"`` are different units to every receiver, and a padded value is how a
+spreadsheet's stray space or a pretty-printer's line end reaches a packet; nothing in the profile
+pads, so nothing is trimmed silently: the packet is refused. The class is spelt out rather than
+``\S``, which means XML's four characters in XSD but every Unicode space in ECMA-262 (JSON Schema),
+so the XSD and the JSON Schema accept exactly the same values. The empty string matches, so that
+an empty code is named by its ``minLength`` alone. Dates, timestamps and integers in
+XML are XSD types whose white space XSD itself collapses: the gateway reads them the same way
+(``codec``), and in JSON their patterns (or JSON integers) leave no room for padding."""
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -37,11 +48,34 @@ def json_schema(profile: Profile, packet_type: m.PacketType) -> dict[str, Any]:
     }
 
 
+_CODE = next(s.scalar for s in fields_of(m.Unit) if s.name == "code")
+_VALUES = {(m.Figure, "value")}  # a list record's fields (``Truong``) are free text, as names are
+_FIGURE_VALUE = (
+    "A plain decimal (1234.50, -0.5) in a numeric column; text only where the form's column is VAN_BAN "
+    "or NGAY. A number in any other notation (1,234.5, 1.234,5, 1e3, NaN, +5, .5) is refused by the "
+    "gateway's rules, which this schema cannot express."
+)
+
+
+def unpadded(model: type[BaseModel], spec: FieldSpec) -> str | None:
+    """The no-padding pattern when ``spec`` of ``model`` is a code or a figure value, else None.
+
+    Codes are the model's ``Code`` type (a string of 1-100 characters); a field that already has a
+    pattern (``DecimalText``) is left alone, as its pattern admits no white space and XSD would OR a
+    second pattern facet with it."""
+    s = spec.scalar
+    if s is None or s.type != "string" or s.pattern is not None:
+        return None
+    return UNPADDED_PATTERN if s == _CODE or (model, spec.name) in _VALUES else None
+
+
 def _json_object(model: type[BaseModel], profile: Profile, ptype: m.PacketType, defs: dict[str, Any]) -> dict[str, Any]:
     props: dict[str, Any] = {}
     required: list[str] = []
     for spec, wire in profile.wire_fields(model):
-        props[wire] = _json_field(spec, profile, ptype, defs)
+        props[wire] = _json_field(spec, profile, ptype, defs, unpadded(model, spec))
+        if (model, spec.name) == (m.Figure, "value"):
+            props[wire]["description"] = _FIGURE_VALUE
         if spec.required or spec.min_items:
             required.append(wire)
     out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
@@ -58,7 +92,9 @@ def _json_ref(model: type[BaseModel], profile: Profile, ptype: m.PacketType, def
     return {"$ref": f"#/$defs/{name}"}
 
 
-def _json_field(spec: FieldSpec, profile: Profile, ptype: m.PacketType, defs: dict[str, Any]) -> dict[str, Any]:
+def _json_field(
+    spec: FieldSpec, profile: Profile, ptype: m.PacketType, defs: dict[str, Any], pattern: str | None = None
+) -> dict[str, Any]:
     if spec.kind == "body":
         return _json_ref(m.BODY_TYPES[ptype], profile, ptype, defs)
     if spec.kind == "object":
@@ -73,11 +109,11 @@ def _json_field(spec: FieldSpec, profile: Profile, ptype: m.PacketType, defs: di
         }
     assert spec.scalar is not None
     if spec.kind == "list_scalar":
-        return {"type": "array", "minItems": max(spec.min_items, 1), "items": _json_scalar(spec.scalar)}
-    return _json_scalar(spec.scalar)
+        return {"type": "array", "minItems": max(spec.min_items, 1), "items": _json_scalar(spec.scalar, pattern)}
+    return _json_scalar(spec.scalar, pattern)
 
 
-def _json_scalar(s: Scalar) -> dict[str, Any]:
+def _json_scalar(s: Scalar, unpadded: str | None = None) -> dict[str, Any]:
     if s.type == "integer":
         out: dict[str, Any] = {"type": "integer"}
         if s.minimum is not None:
@@ -88,7 +124,8 @@ def _json_scalar(s: Scalar) -> dict[str, Any]:
     if s.type == "enum":
         return {"type": "string", "enum": list(s.enum)}
     out = {"type": "string"}
-    pattern = {"date": DATE_PATTERN, "datetime": DATETIME_PATTERN, "uuid": UUID_PATTERN}.get(s.type, s.pattern)
+    typed = {"date": DATE_PATTERN, "datetime": DATETIME_PATTERN, "uuid": UUID_PATTERN}
+    pattern = typed.get(s.type, s.pattern or unpadded)
     if s.type in ("date", "datetime"):
         out["format"] = "date" if s.type == "date" else "date-time"
     if pattern:
@@ -130,7 +167,7 @@ def xsd(profile: Profile, packet_type: m.PacketType) -> bytes:
         elif spec.name == "signature":
             continue  # JSON only; XML carries an enveloped XML-DSig Signature instead
         else:
-            _xsd_particle(seq, spec, wire, schema, profile, done)
+            _xsd_particle(seq, spec, wire, schema, profile, done, unpadded(m.Envelope, spec))
     # The enveloped XML-DSig Signature, when present, is the last child of GoiTin.
     etree.SubElement(
         seq, f"{{{XS}}}any", namespace="http://www.w3.org/2000/09/xmldsig#", processContents="lax", minOccurs="0"
@@ -145,11 +182,21 @@ def _xsd_complex(schema: etree._Element, model: type[BaseModel], profile: Profil
     ct = etree.SubElement(schema, f"{{{XS}}}complexType", name=model.__name__)
     seq = etree.SubElement(ct, f"{{{XS}}}sequence")
     for spec, wire in profile.wire_fields(model):
-        _xsd_particle(seq, spec, wire, schema, profile, done)
+        _xsd_particle(seq, spec, wire, schema, profile, done, unpadded(model, spec))
+        if (model, spec.name) == (m.Figure, "value"):
+            note = etree.Element(f"{{{XS}}}annotation")
+            etree.SubElement(note, f"{{{XS}}}documentation").text = _FIGURE_VALUE
+            seq[-1].insert(0, note)
 
 
 def _xsd_particle(
-    seq: etree._Element, spec: FieldSpec, wire: str, schema: etree._Element, profile: Profile, done: set[str]
+    seq: etree._Element,
+    spec: FieldSpec,
+    wire: str,
+    schema: etree._Element,
+    profile: Profile,
+    done: set[str],
+    pattern: str | None = None,
 ) -> None:
     attrs: dict[str, str] = {"name": wire}
     if not spec.required and not spec.min_items:
@@ -165,10 +212,10 @@ def _xsd_particle(
         return
     assert spec.scalar is not None
     el = etree.SubElement(seq, f"{{{XS}}}element", **attrs)
-    _xsd_simple(el, spec.scalar)
+    _xsd_simple(el, spec.scalar, pattern)
 
 
-def _xsd_simple(el: etree._Element, s: Scalar) -> None:
+def _xsd_simple(el: etree._Element, s: Scalar, unpadded: str | None = None) -> None:
     st = etree.SubElement(el, f"{{{XS}}}simpleType")
     base = {"integer": "xs:integer", "date": "xs:date", "datetime": "xs:dateTime"}.get(s.type, "xs:string")
     r = etree.SubElement(st, f"{{{XS}}}restriction", base=base)
@@ -187,12 +234,17 @@ def _xsd_simple(el: etree._Element, s: Scalar) -> None:
         etree.SubElement(r, f"{{{XS}}}minInclusive", value=str(s.minimum))
     if s.maximum is not None:
         etree.SubElement(r, f"{{{XS}}}maxInclusive", value=str(s.maximum))
-    if s.pattern:
-        etree.SubElement(r, f"{{{XS}}}pattern", value=s.pattern.strip("^$"))
+    if s.pattern or unpadded:
+        etree.SubElement(r, f"{{{XS}}}pattern", value=xsd_pattern(s.pattern or unpadded or ""))
     if s.min_length is not None:
         etree.SubElement(r, f"{{{XS}}}minLength", value=str(s.min_length))
     if s.max_length is not None:
         etree.SubElement(r, f"{{{XS}}}maxLength", value=str(s.max_length))
+
+
+def xsd_pattern(pattern: str) -> str:
+    """A JSON Schema pattern as an XSD pattern facet: XSD patterns are anchored at both ends already."""
+    return pattern.removeprefix("^").removesuffix("$")
 
 
 def write_all(profile: Profile) -> list[str]:

@@ -158,24 +158,35 @@ def test_refusals_are_answered_with_tu_choi_and_located_reasons(intake: Intake, 
     locations = {d.location for d in refused.error_details}
     assert "/NoiDung/LanGui" in locations and any("Bogus" in d.description for d in refused.error_details)
 
+    # Every LoiChiTiet is located in the packet, by the field that broke it: ViTri was "packet from
+    # api:…" (a name the sender cannot look up) for every refusal that was not a schema or rule error.
     forged = hand_written("BIEU_MAU_BAO_CAO")  # says G01, signed with the ministry's key
     status = answer_of(intake.post(intake.signed(forged, by="ministry")), test_pki)
     assert status.status is m.ReportStatus.TU_CHOI and "B05" in (status.reason or "")
+    assert [d.location for d in status.error_details] == ["/DonViGui/MaDinhDanh"]
 
     posted_by_other = hand_written("BIEU_MAU_BAO_CAO")  # signed by G01, posted by the client bound to B05
     status = answer_of(intake.post(intake.signed(posted_by_other), who="ministry"), test_pki)
     assert status.status is m.ReportStatus.TU_CHOI and "B05" in (status.reason or "")
+    assert [d.location for d in status.error_details] == ["/DonViGui/MaDinhDanh"]
 
     unsigned = hand_written("DANH_MUC_PHAN_TO")
     status = answer_of(intake.post(json.dumps(unsigned, ensure_ascii=False).encode()), test_pki)
     assert status.status is m.ReportStatus.TU_CHOI
+    assert [d.location for d in status.error_details] == ["/ChuKySo"]
+
+    elsewhere = hand_written("DANH_MUC_PHAN_TO")
+    elsewhere["DonViNhan"] = {"MaDinhDanh": "H99", "Ten": "Tỉnh khác"}
+    status = answer_of(intake.post(intake.signed(elsewhere)), test_pki)
+    assert status.status is m.ReportStatus.TU_CHOI and "H99" in (status.reason or "")
+    assert [d.location for d in status.error_details] == ["/DonViNhan/MaDinhDanh"]
 
     no_id = intake.post(b'{"LoaiGoiTin": "BO_CHI_SO"}')
     assert no_id.status_code == 400 and "MaGoiTin" in no_id.json()["detail"]
     with intake.gw.sessions() as s:
         states = [r.state for r in s.scalars(select(InboundPacket))]
         deliveries = s.scalars(select(Delivery)).all()
-    assert states == ["refused"] * 4 and deliveries == []  # nothing refused is routed
+    assert states == ["refused"] * 5 and deliveries == []  # nothing refused is routed
 
 
 def test_deep_nesting_posted_to_the_intake_is_refused_as_such(intake: Intake, test_pki: Path) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from gateway import calendar
 from gateway.packets import model as m
+from gateway.packets import rules
 from gateway.packets.profile import FieldSpec, Profile, Scalar, fields_of
 
 VIETNAMESE = (
@@ -33,6 +34,10 @@ code_values = st.text(alphabet=CODE_ALPHABET, min_size=1, max_size=16)
 decimal_values = st.decimals(
     allow_nan=False, allow_infinity=False, places=4, min_value=-(10**15), max_value=10**15
 ).map(m.decimal_text)
+# A figure's GiaTri: a plain decimal, or text of a VAN_BAN column that is no number in another
+# notation and has no white space at either end (rules.numbers_in_other_notation, the schemas).
+figure_text = text_values.filter(lambda t: t == t.strip(" \t\n\r") and not rules.NUMBER_LIKE.fullmatch(t))
+figure_values = st.one_of(decimal_values, figure_text)
 offsets = st.sampled_from([timezone(timedelta(hours=7)), UTC, timezone(timedelta(hours=-5, minutes=-30))])
 aware_datetimes = st.builds(
     lambda dt, tz: dt.replace(tzinfo=tz),
@@ -57,6 +62,8 @@ def scalar_strategy(s: Scalar, name: str) -> st.SearchStrategy[Any]:
         return st.uuids()
     if s.pattern == m.DECIMAL_PATTERN:
         return decimal_values
+    if name == "value" and s.min_length == 1 and s.max_length == 4000:  # Figure.value
+        return figure_values
     if name in (
         "code",
         "value_code",

@@ -89,7 +89,7 @@ def test_the_document_is_the_canonical_models_in_its_rfc_8785_form(profile: Prof
 
 def test_values_are_written_as_exact_decimal_text() -> None:
     profile = PROFILES[0]
-    values = ["12345678901234567890.123456789012345678", "0.10", "-7", "1e5"]
+    values = ["12345678901234567890.123456789012345678", "0.10", "-7", "100000"]
     figs = figures(profile, *[(f"T{i}", None, [], v, "đồng") for i, v in enumerate(values)])
     doc = json.loads(write_report_json(head(profile), figs, profile=profile))
     assert [f["GiaTri"] for f in doc["NoiDung"]["SoLieu"]] == values  # never through float

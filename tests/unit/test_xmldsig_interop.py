@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.errors import SignatureInvalid
+from gateway.errors import InputError, SignatureInvalid
 from gateway.packets import safe
 from gateway.packets.validate import read_packet, write_packet
 from gateway.signing import xmldsig
@@ -180,25 +180,28 @@ def test_a_cdata_section_spelling_a_signature_start_does_not_fool_the_cut(test_p
     assert caught.value.code == "wrapping"
 
 
-def test_a_document_declared_in_another_encoding_is_canonicalised_not_cut(test_pki: Path) -> None:
-    """The verbatim cut holds only for UTF-8 as declared; a Latin-1 declaration makes the same bytes
-    mean other text, so those are canonicalised (and here no longer match)."""
+def test_a_document_declared_in_another_encoding_is_refused_before_its_signature(test_pki: Path) -> None:
+    """Packets are UTF-8 (the profile): a Latin-1 declaration makes the same bytes mean other text; the
+    verifier used to canonicalise it (and find it tampered); now the packet is refused as such, by name."""
     signed = signer(test_pki).sign(packet_bytes())
     latin = signed.replace(b"encoding='UTF-8'", b"encoding='ISO-8859-1'", 1)
     assert latin != signed
-    with pytest.raises(SignatureInvalid) as caught:
+    with pytest.raises(InputError, match='encoding="ISO-8859-1"'):
         verifier(test_pki).verify(latin, "latin-1")
-    assert caught.value.code == "tampered"
 
 
-def test_an_xml_1_1_declaration_is_canonicalised_not_cut(test_pki: Path) -> None:
+def test_an_xml_1_1_declaration_is_canonicalised_not_cut_and_a_packet_in_it_refused(test_pki: Path) -> None:
     """XML 1.1 has other line-end rules (U+0085, U+2028), so the same octets need not mean the same
-    text: such a document never takes the verbatim cut. Here the C14N path still finds it intact."""
+    text: such a document never takes the verbatim cut, and the C14N path still finds it intact.
+    A packet is XML 1.0, so the verifier refuses it before any of that."""
     signed = signer(test_pki).sign(packet_bytes())
     eleven = signed.replace(b"version='1.0'", b"version='1.1'", 1)
     assert eleven != signed
-    root = safe.parse_xml(eleven, "test")
+    root = safe.parse_xml(eleven, "test", packet=False)
     assert xmldsig._verbatim(eleven, root, root[-1]) is None
     plain = safe.parse_xml(signed, "test")
     assert xmldsig._verbatim(signed, plain, plain[-1]) is not None
-    assert checked(eleven, test_pki) == checked(signed, test_pki)
+    cert, _ = xmldsig.inspect(eleven, root, "test")
+    assert xmldsig.check(eleven, root, cert, "test") == checked(signed, test_pki)
+    with pytest.raises(InputError, match=r"XML 1\.0"):
+        verifier(test_pki).verify(eleven, "eleven")
