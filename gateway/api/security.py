@@ -27,7 +27,7 @@ from sqlalchemy import DateTime, Engine
 from starlette.concurrency import run_in_threadpool
 
 from gateway import audit
-from gateway.auth import accounts
+from gateway.auth import accounts, usernames
 from gateway.auth.principals import Permission, Principal
 from gateway.auth.ratelimit import LoginThrottle, RateLimiter
 from gateway.auth.tokens import OidcVerifier, TokenService, expired, load_keys
@@ -180,7 +180,10 @@ class Security:
 
     def login(self, kind: str, name: str, secret: str, address: str, *, channel: str) -> Principal:
         """Credentials -> principal, or ``RateLimited`` (throttled, nothing hashed) or ``Unauthenticated``."""
-        account = f"{kind}:{name}"[:200]
+        # Counted under the name the account is found by (NFC, case-folded for people): "DAVE" and
+        # "dave" log in to one account, so five guesses each were five times the allowance (found from
+        # outside). A client id is matched exactly, so it is counted exactly.
+        account = f"{kind}:{name if kind == 'client' else usernames.normalise(name)}"[:200]
         spread = kind != "client"  # a machine client's secret is generated, not guessable: no account-wide hold
         throttled = self.throttle.check(account, address, spread=spread)
         if throttled is not None:

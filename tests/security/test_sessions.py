@@ -181,3 +181,15 @@ def test_a_password_guessed_from_many_addresses_is_held_except_where_its_owner_l
             held = stranger.post(f"{site.url}/v1/token", data=form | {"password": PASSWORD})
             assert held.status_code == 429 and "for this account" in held.json()["detail"], held.text
         assert desk.post(f"{site.url}/v1/token", data=form | {"password": PASSWORD}).status_code == 200
+
+
+def test_another_spelling_of_a_username_counts_against_the_same_account(site: Site) -> None:
+    """Login folds case (and NFC), the count did not: five guesses each as "dave", "DAVE", "Dave"...
+    and then the right password as "DAVE" got in where "dave" was held (found from outside)."""
+    name = user(site.gw, "dave", "operator")
+    spellings = ["dave", "DAVE", "Dave", "dAvE", "DaVe"]
+    codes = [site.token(spelling, "wrong password!!").status_code for spelling in spellings]
+    assert codes == [401] * 5
+    for spelling in (name, "DAVE", "Dave"):
+        held = site.token(spelling)
+        assert held.status_code == 429, (spelling, held.text)
