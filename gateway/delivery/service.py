@@ -872,7 +872,10 @@ def _answered(session: Session, packet_id: str) -> Answered:
 def _given(at: datetime, now: datetime) -> datetime:
     """When a status was given, for ordering: its ``ThoiGian``, but never later than we received it (a
     status dated in the future, by a skewed clock or on purpose, would otherwise outrank every later one)."""
-    return min(as_utc(at), as_utc(now))
+    try:
+        return min(as_utc(at), as_utc(now))
+    except OverflowError:  # year 1 at +14:00 has no UTC: the rules refuse it; never a 500 if one slips by
+        return as_utc(now)
 
 
 def _older(session: Session, delivery: Delivery, at: datetime) -> bool:

@@ -8,10 +8,12 @@ problem.
 from __future__ import annotations
 
 import base64
+import calendar
 import hashlib
 import re
 import unicodedata
 from collections.abc import Iterator
+from datetime import date, datetime
 from typing import Any
 
 from gateway.packets import model as m
@@ -53,6 +55,10 @@ def check_period(period: m.Period, path: Path) -> Iterator[tuple[Path, str]]:
         )
     if period.start > period.end:
         yield path + ("start",), f"period starts ({period.start}) after it ends ({period.end})"
+    in_year = _periods_in(period.period_type, period.year)
+    if in_year is not None and low <= period.number <= high and period.number > in_year:
+        unit = "ISO weeks" if period.period_type is m.PeriodType.TUAN else "days"
+        yield path + ("number",), f"{period.key}: {period.year} has {in_year} {unit}"
     month = last_month(period)
     if (
         month is not None
@@ -63,6 +69,35 @@ def check_period(period: m.Period, path: Path) -> Iterator[tuple[Path, str]]:
             path + ("end",),
             (f"{period.end} is not in the last month of {period.key} (expected {period.year}-{month:02d})"),
         )
+
+
+def _periods_in(period_type: m.PeriodType, year: int) -> int | None:
+    """Weeks (ISO 8601: 52 or 53) and days (365 or 366) depend on the year: 2027-TUAN-53 and
+    2026-NGAY-366 are in the type's range, not in that year (as ingest and the CLI already refuse)."""
+    if period_type is m.PeriodType.TUAN:
+        return date(year, 12, 28).isocalendar().week
+    if period_type is m.PeriodType.NGAY:
+        return 366 if calendar.isleap(year) else 365
+    return None
+
+
+TIMES = (date(2000, 1, 1), date(2100, 12, 31))
+"""When a packet's own times (ThoiGianTao, ThoiGianGui, ThoiGian) may fall: the years the calendar has
+holidays for, with room. A status given in year 1 at +14:00 could not even be turned into UTC (a 500
+on the intake, found from outside); one dated 9999 would rank above every later status."""
+
+
+def check_times(envelope: m.Envelope) -> Iterator[tuple[Path, str]]:
+    body = envelope.body
+    found: list[tuple[Path, datetime]] = [(("created_at",), envelope.created_at)]
+    for name in ("sent_at", "at"):
+        value = getattr(body, name, None)
+        if isinstance(value, datetime):
+            found.append((("body", name), value))
+    low, high = TIMES
+    for path, value in found:
+        if not low <= value.date() <= high:
+            yield path, f"{value.isoformat()} is not a time a packet is made at (years {low.year}-{high.year})"
 
 
 _VIETNAMESE_LATIN1 = set("àáâãèéêìíòóôõùúýÀÁÂÃÈÉÊÌÍÒÓÔÕÙÚÝ")
@@ -150,6 +185,7 @@ def check(envelope: m.Envelope, *, document: str | bytes | None = None) -> list[
     bp: Path = ("body",)
     if document is None or not text_is_clean(document):
         out.extend(check_nfc(envelope.canonical(), ()))
+    out.extend(check_times(envelope))
     for name in ("period",):
         period = getattr(body, name, None)
         if isinstance(period, m.Period):

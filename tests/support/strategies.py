@@ -41,7 +41,7 @@ figure_values = st.one_of(decimal_values, figure_text)
 offsets = st.sampled_from([timezone(timedelta(hours=7)), UTC, timezone(timedelta(hours=-5, minutes=-30))])
 aware_datetimes = st.builds(
     lambda dt, tz: dt.replace(tzinfo=tz),
-    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
     offsets,
 )
 
