@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from gateway import audit
 from gateway.bootstrap import Gateway
-from gateway.calendar.regimes import load_regime
+from gateway.calendar.regimes import load_regime, run_for
 from gateway.clock import VN_TZ
 from gateway.db.models import Delivery, Observation, Packet
 from gateway.errors import GatewayError, NotFound
@@ -75,6 +75,7 @@ def correct_in_session(session: Session, gw: Gateway, key: ReportKey, *, actor: 
     """As ``correct``, inside the caller's transaction (a re-ingest corrects the reports it changed
     in the transaction that completes it); the caller publishes the wake-ups after commit."""
     regime = load_regime(key.regime)
+    run_for(regime, key.period_key).check_closed(gw.clock.now().astimezone(VN_TZ).date())
     observations = list(
         session.scalars(
             select(Observation).where(

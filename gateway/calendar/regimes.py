@@ -119,6 +119,18 @@ class Run:
     def key(self) -> str:
         return self.period.key
 
+    def check_closed(self, today: date) -> None:
+        """Refuse to send the period's report while its data window is open: a report sent by hand
+        (``reports correct`` of a report never sent, ``send-list``, ``send-kpis``) went out as LanGui 1
+        for December on 2 December, before the values it stands for existed (found from outside)."""
+        from gateway.errors import InputError
+
+        if today <= self.period.end:
+            raise InputError(
+                f"{self.key} is still open: its data window ends {self.period.end}, and the scheduler sends "
+                f"its report on {self.push_on} (deadline {self.deadline}); nothing is sent before the window ends"
+            )
+
     def as_row(self) -> dict[str, object]:
         p = self.period
         return {

@@ -152,6 +152,7 @@ def send_kpis(gw: Gateway, regime_code: str, period_key: str, *, actor: str) -> 
     regime = load_regime(regime_code)
     if not declared_kpis(regime.code):
         raise NotFound(f"no mapping of regime {regime.code} declares KPIs (kpis: in mappings/indicators/*.yaml)")
+    run_for(regime, period_key).check_closed(gw.clock.now().astimezone(VN_TZ).date())
     with gw.sessions.begin() as session:
         built = build_kpi_data(
             session,

@@ -194,6 +194,7 @@ def send_list(
     """Read the list, build revision n+1 of the report, seal it per destination and queue it."""
     regime = load_regime(regime_code)
     run = run_for(regime, period_key)
+    run.check_closed(gw.clock.now().astimezone(VN_TZ).date())
     records = read_records(source, spec, adapter)
     with gw.sessions.begin() as session:
         sent = build_list(session, gw, regime, form, run, records, source=source, actor=actor, unit_code=unit_code)

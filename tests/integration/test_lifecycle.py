@@ -160,3 +160,31 @@ def test_fallback_bundle_holds_every_due_packet_with_verified_hashes(
         assert all(d.sent_out_of_band_at is not None for d in s.scalars(select(Delivery)))
     national.set_faults(FaultPlan())  # the connection returns: the same packets are delivered as usual
     assert deliver_all(gw) == ["acknowledged", "acknowledged"]
+
+
+def test_no_report_is_sent_by_hand_while_its_data_window_is_open(
+    gateway_factory: GatewayFactory, database_url: str
+) -> None:
+    """``reports correct`` of a report never sent queued LanGui 1 for a period whose window was still
+    open (December, on 2 December; found from outside), and ``send-kpis`` likewise: refused now, saying
+    when the window ends and when the scheduler sends it. Once the window has ended it goes."""
+    from datetime import datetime
+
+    from gateway.clock import VN_TZ, FrozenClock
+    from gateway.errors import InputError
+    from gateway.reports.kpis import send_kpis
+
+    clock = FrozenClock(datetime(2026, 10, 10, 9, tzinfo=VN_TZ))  # October's window: 15 Sep - 14 Oct
+    gw = gateway_factory(
+        database_url=database_url, clock=clock, destinations={"national": national_destination("http://127.0.0.1:9/x")}
+    )
+    ingest(gw.sessions, XlsxTemplateReader(SAMPLE), load_mapping(MAPPING), clock, reporting_unit="H15")
+    key = ReportKey("KTXH-THANG", "BM01-KT", PERIOD, "H15")
+    with pytest.raises(InputError, match=r"2026-THANG-10 is still open: its data window ends 2026-10-14"):
+        correct(gw, key, actor="operator:lan", reason="gửi sớm")
+    with pytest.raises(InputError, match="is still open"):
+        send_kpis(gw, "KTXH-THANG", PERIOD, actor="operator:lan")
+    with gw.sessions() as s:
+        assert s.scalars(select(Packet)).all() == []
+    clock.advance(datetime(2026, 10, 15, 8, tzinfo=VN_TZ) - clock.now())
+    assert correct(gw, key, actor="operator:lan", reason="gửi sau khi hết kỳ").values > 0
