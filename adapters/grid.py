@@ -40,6 +40,9 @@ from gateway.errors import InputError, UnsafeInputError
 from gateway.packets import safe
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+STRICT_MAIN = "http://purl.oclc.org/ooxml/spreadsheetml/main"
+"""ISO 29500 Strict (Excel's "Strict Open XML Spreadsheet"): the same parts under other namespaces,
+which a reader looking for the transitional ones finds nothing in."""
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 _V, _IS, _T, _R, _F = (f"{{{MAIN}}}{t}" for t in ("v", "is", "t", "r", "f"))
@@ -175,13 +178,20 @@ class Workbook:
         self._package(names)
         rels = self._rels("xl/_rels/workbook.xml.rels") if "xl/_rels/workbook.xml.rels" in names else {}
         root = self._xml("xl/workbook.xml")
+        if isinstance(root.tag, str) and root.tag.startswith(f"{{{STRICT_MAIN}}}"):
+            # Read as transitional, every sheet was empty: "read 0, problems 0" (found from outside).
+            raise ValueError(
+                "the workbook is saved as Strict Open XML, which is not read; open it and save it as "
+                '"Excel Workbook (.xlsx)"'
+            )
         self.sheets: list[tuple[str, str]] = []
         self.hidden: dict[str, str] = {}  # title -> state, for sheets the workbook hides
         for sheet in root.iter(f"{{{MAIN}}}sheet"):
             target = rels.get(sheet.get(f"{{{REL}}}id", ""), "")
             self.sheets.append((sheet.get("name", ""), target))
-            if sheet.get("state") in ("hidden", "veryHidden"):
-                self.hidden[sheet.get("name", "")] = str(sheet.get("state"))
+            state = sheet.get("state")
+            if state is not None and state.strip().lower() != "visible":  # "hidden", "veryHidden", or odder
+                self.hidden[sheet.get("name", "")] = state
         shared = next((t for t in rels.values() if t.endswith("sharedStrings.xml")), "xl/sharedStrings.xml")
         self.strings: list[tuple[str, bool]] = self._strings(shared) if shared in names else []
         styles = next((t for t in rels.values() if t.endswith("styles.xml")), "xl/styles.xml")
@@ -509,6 +519,9 @@ def xlsx_sheets(
                 return
             except DAMAGED as exc:
                 yield ReadProblem(SourceRef(source), f"not a readable XLSX workbook ({type(exc).__name__}: {exc})")
+                return
+            if not book.sheets:  # never read as nothing: a workbook with no sheet says so
+                yield ReadProblem(SourceRef(source), "the workbook lists no sheets (xl/workbook.xml): nothing is read")
                 return
             for title, member in book.sheets:
                 if not wanted(title):

@@ -161,7 +161,7 @@ class TemplateReader:
         self.period = period
         self.unit = unit
 
-    def _wanted(self, title: str) -> bool:
+    def wanted(self, title: str) -> bool:
         sel = self.spec.sheets
         if not sel.names and not sel.pattern:
             return True
@@ -176,10 +176,12 @@ class TemplateReader:
         sel = self.spec.sheets
         named = set(sel.names)
         for item in xlsx_sheets(self.path, self.spec.limits, lambda t: True, read_hidden=named.__contains__):
-            if isinstance(item, HiddenSheet) and self._wanted(item.title):
-                yield item  # selected (by a pattern, or by reading every sheet), but hidden and not named
+            if isinstance(item, HiddenSheet):
+                # Hidden and not named: said whether the layout selects it or not (a hidden copy of the
+                # table, or a look-alike name, must not pass unsaid).
+                yield item
                 continue
-            if not isinstance(item, ReadProblem) and not self._wanted(item.title):
+            if not isinstance(item, ReadProblem) and not self.wanted(item.title):
                 if sel.others == "report":
                     yield ReadProblem(SourceRef(self.source, item.title), "sheet not selected by the layout: not read")
                 continue

@@ -69,11 +69,14 @@ def read_records(path: Path, spec: TemplateSpec, adapter: str) -> list[m.Record]
         raise InputError(f"template {spec.name} is of kind {spec.kind}, not list", location=str(path))
     records: list[m.Record] = []
     end = re.compile(spec.end_marker) if spec.end_marker else None
-    for sheet in TemplateReader(path, spec, adapter=adapter).sheets():
+    reader = TemplateReader(path, spec, adapter=adapter)
+    for sheet in reader.sheets():
         if isinstance(sheet, ReadProblem):
             raise InputError(f"{sheet.ref}: {sheet.reason}", location=str(path))
-        if isinstance(sheet, HiddenSheet):  # a list is sent whole: part of it hidden is for a person to settle
-            raise InputError(f"{path}!{sheet.title}: {sheet.reason()}", location=str(path))
+        if isinstance(sheet, HiddenSheet):
+            if reader.wanted(sheet.title):  # a list is sent whole: part of it hidden is for a person to settle
+                raise InputError(f"{path}!{sheet.title}: {sheet.reason()}", location=str(path))
+            continue  # a hidden sheet the layout does not select (a look-up list): not the list's
         if sheet.problems:
             first = sheet.problems[0]
             raise InputError(f"{first.ref}: {first.reason}", location=str(path))
