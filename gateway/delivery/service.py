@@ -742,9 +742,27 @@ class DeliveryService:
                     )
                 return "duplicate"
             check_answers(status, _answered(session, str(body.original_packet_id)), "status packet")
+            outcomes = set()
             for delivery in deliveries:
-                if S(delivery.state) in (S.DELIVERED, S.ACKNOWLEDGED, S.SENDING):
+                current = S(delivery.state)
+                if current in (S.DELIVERED, S.ACKNOWLEDGED, S.SENDING):
+                    stale = _older(session, delivery, _given(body.at, now))
                     self._apply_status(session, delivery, status, now=now, actor=actor)
+                    outcomes.add("stale" if stale else "applied")
+                else:  # returned, rejected, dead, cancelled: the province acts next; kept, said, audited
+                    outcomes.add("not_applied")
+                    audit.record(
+                        session,
+                        at=now,
+                        actor=actor,
+                        action="delivery.status_not_applied",
+                        subject=f"delivery:{delivery.id}",
+                        detail={
+                            "state": current.value,
+                            "status": body.status.value,
+                            "status_packet": str(status.packet_id),
+                        },
+                    )
             if session.get(StatusReceipt, str(status.packet_id)) is None:
                 session.add(
                     StatusReceipt(
@@ -756,7 +774,10 @@ class DeliveryService:
                         status_at=_given(body.at, now),
                     )
                 )
-        return "applied"
+        # What the sender is told, as it happened: a status that changed a delivery, one older than the
+        # status a delivery holds, or one for a delivery in a state it no longer moves from (all three
+        # were answered "applied": found from outside).
+        return next(o for o in ("applied", "stale", "not_applied") if o in outcomes)
 
     # ------------------------------------------------------------------ replay
     def poll_statuses(self, poll_after: dict[str, float], limit: int = 50) -> int:

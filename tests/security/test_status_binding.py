@@ -169,7 +169,8 @@ def test_an_older_return_arriving_after_a_newer_approval_changes_nothing(intake:
     approved = intake.post(signed_status(test_pki, "national", packet, m.ReportStatus.DA_DUYET, at=ten), "G01")
     assert approved.status_code == 202, approved.text
     older = signed_status(test_pki, "national", packet, TRA_LAI, at=ten - timedelta(hours=1), reason="Thiếu biểu 2")
-    assert intake.post(older, "G01").status_code == 202  # taken in (it is genuine), not applied
+    answer = intake.post(older, "G01")  # taken in (it is genuine), not applied, and the sender is told so
+    assert (answer.status_code, answer.json()["result"]) == (202, "stale"), answer.text
     assert states(intake.gw, ids) == {"national": "acknowledged", "ministry": "acknowledged"}
     with intake.gw.sessions() as s:
         national = s.get(Delivery, ids["national"])
@@ -179,6 +180,15 @@ def test_an_older_return_arriving_after_a_newer_approval_changes_nothing(intake:
     newer = signed_status(test_pki, "national", packet, TRA_LAI, at=ten + timedelta(hours=1), reason="Sai số liệu")
     assert intake.post(newer, "G01").status_code == 202
     assert states(intake.gw, ids) == {"national": "returned", "ministry": "acknowledged"}  # a newer one does
+    # Once returned, the province acts next (a correction): a later status is kept and audited, and
+    # answered as not applied, where it was answered "applied" and left no trace.
+    later = signed_status(test_pki, "national", packet, m.ReportStatus.DA_DUYET, at=ten + timedelta(hours=2))
+    answer = intake.post(later, "G01")
+    assert (answer.status_code, answer.json()["result"]) == (202, "not_applied"), answer.text
+    assert states(intake.gw, ids) == {"national": "returned", "ministry": "acknowledged"}
+    with intake.gw.sessions() as s:
+        kept = s.scalars(select(AuditEvent).where(AuditEvent.action == "delivery.status_not_applied")).one()
+        assert (kept.detail["state"], kept.detail["status"]) == ("returned", "DA_DUYET")
 
 
 def test_a_status_dated_in_the_future_does_not_outrank_the_ones_after_it(intake: Intake, test_pki: Path) -> None:
