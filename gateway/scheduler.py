@@ -37,6 +37,7 @@ from gateway.reports.lists import scheduled_lists
 from gateway.reports.routing import check_routes
 
 log = logging.getLogger(__name__)
+NO_OBSERVATIONS = "no observations for this period"
 
 
 @dataclass(frozen=True)
@@ -159,16 +160,20 @@ class Scheduler:
                 if not built:
                     return None
                 units = {u for _, p, u in built_before if p == period_key}
-                kpis = [] if regime.approval.required else build_kpi_data(
-                    session,
-                    regime,
-                    period_key,
-                    sender=gw.settings.sender,
-                    destinations=gw.settings.destinations,
-                    sealer=gw.sealer,
-                    clock=gw.clock,
-                    actor=actor,
-                    units=self._units_without_kpis(session, regime.code, period_key, units),
+                kpis = (
+                    []
+                    if regime.approval.required
+                    else build_kpi_data(
+                        session,
+                        regime,
+                        period_key,
+                        sender=gw.settings.sender,
+                        destinations=gw.settings.destinations,
+                        sealer=gw.sealer,
+                        clock=gw.clock,
+                        actor=actor,
+                        units=self._units_without_kpis(session, regime.code, period_key, units),
+                    )
                 )
                 record = session.scalars(
                     select(ScheduledRun).where(
@@ -178,10 +183,13 @@ class Scheduler:
                 local = now.astimezone(VN_TZ)
                 late = local.date() > record.deadline
                 record.packets = (record.packets or 0) + len(built)
-                note = f"{local:%Y-%m-%d %H:%M}: {len(built)} report(s) built from data that came after the run"
+                when = local.isoformat(timespec="minutes")  # with its offset, as every time the CLI shows
+                note = f"{when}: {len(built)} report(s) built from data that came after the run"
                 if kpis:
                     note += f", KPI data: {len(kpis)} packet(s)"
-                record.note = "; ".join(n for n in (record.note, note) if n)[-2000:]
+                # "No observations" was true when the run executed, not now that its reports are built.
+                kept = [n for n in (record.note or "").split("; ") if n and not n.startswith(NO_OBSERVATIONS)]
+                record.note = "; ".join([*kept, note])[-2000:]
                 audit.record(
                     session,
                     at=now,
@@ -207,6 +215,28 @@ class Scheduler:
             " (after its deadline)" if late else "",
         )
         return RunResult(regime.code, period_key, len(built), late, note)
+
+    @staticmethod
+    def _nothing_built(session: Session, regime: RegimeDef, period_key: str) -> str:
+        """Why a run built no report: no observations at all, or every one already in a packet (a report
+        sent by hand before the push date); the run said "no observations" for both."""
+        from sqlalchemy import exists
+
+        from gateway.db.models import Observation
+        from gateway.ingest_runs import visible_observation
+
+        held = session.scalar(
+            select(
+                exists().where(
+                    Observation.regime_code == regime.code,
+                    Observation.period_key == period_key,
+                    visible_observation(),
+                )
+            )
+        )
+        if held:
+            return "nothing new to send: every observation of the period is already in a report packet"
+        return f"{NO_OBSERVATIONS}: nothing was sent"
 
     @staticmethod
     def _units_without_kpis(session: Session, regime_code: str, period_key: str, sent: set[str]) -> set[str]:
@@ -266,20 +296,24 @@ class Scheduler:
                     build_workers=gw.settings.reports.build_workers,
                 )
                 # KPI data of a regime that needs approval waits for a person too: reports send-kpis.
-                kpis = [] if regime.approval.required else build_kpi_data(
-                    session,
-                    regime,
-                    run.key,
-                    sender=gw.settings.sender,
-                    destinations=gw.settings.destinations,
-                    sealer=gw.sealer,
-                    clock=gw.clock,
-                    actor=f"scheduler:{self.name}",
+                kpis = (
+                    []
+                    if regime.approval.required
+                    else build_kpi_data(
+                        session,
+                        regime,
+                        run.key,
+                        sender=gw.settings.sender,
+                        destinations=gw.settings.destinations,
+                        sealer=gw.sealer,
+                        clock=gw.clock,
+                        actor=f"scheduler:{self.name}",
+                    )
                 )
                 # List-type reports the regime declares (lists:), read from their files for the period.
                 lists, list_notes = scheduled_lists(session, gw, regime, run, actor=f"scheduler:{self.name}")
                 record.packets = len(built)
-                notes = [] if built else ["no observations for this period: nothing was sent"]
+                notes = [] if built else [self._nothing_built(session, regime, run.key)]
                 if kpis:
                     notes.append(f"KPI data: {len(kpis)} packet(s), SO_BO")
                 if lists:

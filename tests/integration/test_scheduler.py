@@ -144,4 +144,23 @@ def test_data_that_comes_after_its_run_is_built_at_the_next_tick(
     assert unsent_january == 0
     assert run.packets == 4
     assert run.note is not None and run.note.count("built from data that came after the run") == 2
+    assert "no observations" not in run.note  # true when the run executed, not once its reports were built
+    assert "2026-01-25T09:00+07:00: 2 report(s) built" in run.note  # the time with its offset
     assert events == ["run:KTXH-THANG:2026-THANG-1", "run:KTXH-THANG:2026-THANG-1"]
+
+
+def test_a_run_whose_reports_went_out_by_hand_says_so_not_no_observations(
+    gateway_factory: GatewayFactory, database_url: str
+) -> None:
+    """January's window closed on the 14th; an operator sent the forms on the 20th (``reports correct``);
+    the run on the 24th built nothing. It said "no observations for this period" (found from outside)."""
+    from gateway.lifecycle import ReportKey, correct
+
+    clock = FrozenClock(datetime(2026, 1, 20, 9, tzinfo=VN_TZ))
+    gw = seeded(gateway_factory, database_url, clock)
+    for form in ("BM01-KT", "BM02-XH"):
+        correct(gw, ReportKey("KTXH-THANG", form, "2026-THANG-1", "H15"), actor="operator:lan", reason="gửi sớm")
+    clock.advance(datetime(2026, 1, 24, 8, tzinfo=VN_TZ) - clock.now())
+    (result,) = Scheduler(gw, [REGIME], name="s1").tick()
+    assert (result.period_key, result.packets) == ("2026-THANG-1", 0)
+    assert result.note is not None and result.note.startswith("nothing new to send: every observation")
