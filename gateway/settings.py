@@ -221,6 +221,19 @@ class ApiSettings(_Section):
         description="/openapi.json, /docs and /redoc: to anyone, to callers with a token, or not at all",
     )
     oidc: OidcSettings | None = None
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=list,
+        description=(
+            "addresses of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed "
+            '(["127.0.0.1"] for nginx on the same host); empty: none, a client is its TCP address'
+        ),
+    )
+
+    def uvicorn_proxy(self) -> dict[str, Any]:
+        """uvicorn's proxy options. Its default believes X-Forwarded-For from 127.0.0.1, so any local
+        process could pick the address each failed login was counted under (found from outside): only
+        a proxy named here is believed."""
+        return {"proxy_headers": bool(self.forwarded_allow_ips), "forwarded_allow_ips": self.forwarded_allow_ips or ""}
 
 
 class ResourceSettings(_Section):

@@ -115,7 +115,13 @@ def serve(
     settings = settings_for(config)
     checks.free_port(host or settings.api.host, port or settings.api.port, "the API")
     gw = _start(config, "gateway-serve")
-    uvicorn.run(create_app(gw), host=host or gw.settings.api.host, port=port or gw.settings.api.port, **logs.UVICORN)
+    uvicorn.run(
+        create_app(gw),
+        host=host or gw.settings.api.host,
+        port=port or gw.settings.api.port,
+        **logs.UVICORN,
+        **gw.settings.api.uvicorn_proxy(),
+    )
 
 
 @app.command()
@@ -162,7 +168,12 @@ def run(config: ConfigOpt = None, concurrency: Annotated[int | None, typer.Optio
     gw = _start(config, "gateway-run")
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(gw), host=gw.settings.api.host, port=gw.settings.api.port, lifespan="off", **logs.UVICORN
+            create_app(gw),
+            host=gw.settings.api.host,
+            port=gw.settings.api.port,
+            lifespan="off",
+            **logs.UVICORN,
+            **gw.settings.api.uvicorn_proxy(),
         )
     )
     api = threading.Thread(target=server.run, name="api", daemon=True)

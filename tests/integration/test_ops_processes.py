@@ -164,3 +164,41 @@ def test_the_api_server_logs_json_lines_with_access_fields(command: str, tmp_pat
     assert access[0]["path"].startswith("/healthz?token=") and access[0]["client"].startswith("127.0.0.1:"), access
     assert PLANTED not in stderr  # the query string is redacted like any message
     assert not [line for line in lines if line["msg"].startswith("Context impl")], stderr  # per /readyz, not useful
+
+
+@pytest.mark.parametrize(
+    ("believed", "seen_as"), [(None, "127.0.0.1"), ('["127.0.0.1"]', "10.9.8.7")], ids=["default", "behind-a-proxy"]
+)
+def test_x_forwarded_for_is_believed_only_from_a_named_proxy(
+    believed: str | None, seen_as: str, tmp_path: Path
+) -> None:
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so any local process could
+    choose the address each failed login was counted under (found from outside): by default the client
+    is its TCP address; ``api.forwarded_allow_ips`` names the proxies whose header is believed."""
+    port = services.free_port()
+    extra = {"GATEWAY_API__FORWARDED_ALLOW_IPS": believed} if believed else {}
+    process = subprocess.Popen(
+        [GATEWAY, "serve"],
+        env=environment(tmp_path / "data", port, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/healthz", headers={"x-forwarded-for": "10.9.8.7"}, timeout=2
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the API did not answer within 90 s"
+                time.sleep(0.3)
+        assert answer.status_code == 200
+        time.sleep(0.3)  # the access line is written after the answer
+    finally:
+        _, stderr = stop(process)
+    access = [line for line in json_lines(stderr) if line["logger"] == "uvicorn.access"]
+    assert access and access[0]["client"].split(":")[0] == seen_as, access
