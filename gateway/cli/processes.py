@@ -209,12 +209,14 @@ def scheduler(
     interval: Annotated[float, typer.Option(min=1, help="seconds between ticks")] = 60.0,
 ) -> None:
     """Build and enqueue every report whose push date has come; catch up missed runs. Safe to run twice."""
+    import os
     import signal
+    import socket
 
     from gateway.scheduler import Scheduler
 
     gw = _start(config, "gateway-scheduler")
-    sched = Scheduler(gw, name=f"scheduler:{__import__('os').getpid()}")
+    sched = Scheduler(gw, name=f"{socket.gethostname()}:{os.getpid()}")  # the actor is "scheduler:<host>:<pid>"
     if once:
         results = sched.tick()
         if not results:
