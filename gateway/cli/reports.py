@@ -245,6 +245,7 @@ def reports_approvals(
 ) -> None:
     """Reports of regimes that need approval, waiting for an approver (flagged near their deadline);
     with --show ID, that report's figures reconciled against the source (match, changed, ...)."""
+    from gateway.clock import as_utc
     from gateway.reports.approval import detail, listing
 
     if show is not None:
@@ -270,7 +271,9 @@ def reports_approvals(
         return
     columns = ("id", "MaGoiTin", "regime", "form", "period", "unit", "values", "state", "decided_by", "prepared_by")
     table = Listing(fmt, *columns, "deadline", "due_soon")
-    for a in listing(gateway_for(config), include_decided=all_):
+    gw = gateway_for(config)
+    now = gw.clock.now()
+    for a in listing(gw, include_decided=all_):
         table.add_row(
             a.id,
             a.packet_id,
@@ -283,7 +286,8 @@ def reports_approvals(
             a.decided_by or "",
             a.prepared_by,
             a.deadline,
-            "DUE SOON" if a.due_soon else "",
+            # Past its deadline is not "due soon" (it read DUE SOON weeks after): LATE says what it is.
+            ("LATE" if as_utc(a.deadline) < now else "DUE SOON") if a.due_soon else "",
         )
     table.emit()
 

@@ -170,6 +170,14 @@ def test_held_figures_are_reconciled_against_the_source_and_the_reader_may_not_a
     assert shown.returncode == 0, shown.stderr
     (changed_row,) = [r for r in json.loads(shown.stdout) if r["classification"] == "changed"]
     assert (changed_row["reported"], changed_row["source"]) == (value, f"{value}1")
+    listed = subprocess.run(  # the CLI runs on the real clock: October's deadline is long past
+        [GATEWAY, "reports", "approvals", "--format", "json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert {r["due_soon"] for r in json.loads(listed.stdout)} == {"LATE"}  # it read "DUE SOON"
 
     user(gw, "nhap", "approver")  # the account that read the workbook in
     with pytest.raises(ApprovalRefused, match="read in the data"):
