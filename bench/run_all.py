@@ -29,6 +29,7 @@ FULL = [
     ["scale_out_bench.py"],
     ["startup_bench.py"],
     ["idle_worker_bench.py"],
+    ["validate_bench.py"],
     # The national load at a tenth of its size (a few minutes); the whole load: bench/nation_bench.py
     ["nation_bench.py", "--scale", "100k"],
 ]
@@ -43,6 +44,7 @@ QUICK = [
     ["scale_out_bench.py", "--packets", "500"],
     ["startup_bench.py", "--rounds", "1"],
     ["idle_worker_bench.py", "--seconds", "5", "--rounds", "1"],
+    ["validate_bench.py", "--values", "20000", "--rounds", "1"],
     ["nation_bench.py", "--scale", "10k"],
 ]
 

@@ -182,3 +182,12 @@ def test_the_scale_out_benchmark_acknowledges_every_packet(pg_server_url: str, a
     )
     assert "30/30 acknowledged" in out, out
     assert "duplicated 0" in out
+
+
+def test_the_validate_benchmark_lists_errors_capped_for_both_formats() -> None:
+    out = run_bench("validate_bench.py", "--values", "1500", "--rounds", "1")
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(("valid.", "invalid."))}
+    assert set(rows) == {"valid.xml", "valid.json", "invalid.xml", "invalid.json"}, out
+    assert rows["valid.xml"].endswith("errors listed 0") and rows["valid.json"].endswith("errors listed 0")
+    assert rows["invalid.xml"].endswith("errors listed 1,001")  # 1,000 located, then how many more
+    assert rows["invalid.json"].endswith("errors listed 1,001")
