@@ -150,7 +150,7 @@ def destinations_list(config: ConfigOpt = None, fmt: FormatOpt = "table") -> Non
             url,
             "PAUSED" if paused else "on",
             (row.reason or "") if paused and row else "",
-            ", ".join(f"{k} {v}" for k, v in sorted(counts.get(name, {}).items())),
+            dict(sorted(counts.get(name, {}).items())),  # an object in JSON: numbers a program can read
         )
     table.emit()
 

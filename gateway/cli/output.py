@@ -45,13 +45,13 @@ class Listing:
         elif self.fmt == "csv":
             writer = csv.writer(sys.stdout, lineterminator="\n")
             writer.writerow(self.columns)
-            writer.writerows(["" if v is None else v for v in row] for row in self.rows)
+            writer.writerows([_flat(v) for v in row] for row in self.rows)
         else:
             table = Table(*self.columns, title=self.title)
             for column in table.columns:
                 column.overflow = "fold"  # wrap long values (ids, paths) rather than cut them
             for row in self.rows:
-                table.add_row(*("" if v is None else str(v) for v in row))
+                table.add_row(*(str(_flat(v)) for v in row))
             console.print(table, markup=False)
 
 
@@ -62,4 +62,14 @@ def shown(value: Any) -> Any:
         from gateway.clock import VN_TZ, as_utc
 
         return as_utc(value).astimezone(VN_TZ).isoformat(timespec="seconds")
+    return value
+
+
+def _flat(value: Any) -> Any:
+    """A value in one cell of a table or CSV: counts by name (a mapping, which JSON keeps as an object)
+    as "acknowledged 23, returned 2"; nothing as an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
     return value
