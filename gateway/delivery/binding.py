@@ -51,9 +51,11 @@ def answered(
         fields = m.BODY_TYPES[m.PacketType(packet_type)].model_fields
     except (KeyError, ValueError):
         return Answered(None, None, None, None)
+    # KPI data carries its period in each value (one period per packet, ``build_kpi_data``): compared too.
+    periodic = "period" in fields or packet_type == m.PacketType.DU_LIEU_CHI_SO.value
     return Answered(
         regime_code if "regime_code" in fields else None,
-        period_key if "period" in fields else None,
+        period_key if periodic else None,
         unit if "reporting_unit" in fields else None,
         revision if "revision" in fields else None,
     )

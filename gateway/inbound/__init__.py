@@ -255,6 +255,8 @@ class InboundService:
         sender = packet.sender if packet else (peeked.sender or m.Unit(code="-", name="-"))
         body = packet.body if packet else None
         period = getattr(body, "period", None)
+        if isinstance(body, m.KpiData) and body.kpi_values:  # its values' period, as a sender checks it
+            period = body.kpi_values[0].period
         unit = getattr(body, "reporting_unit", None)
         envelope = m.Envelope(
             packet_id=uuid.uuid4(),

@@ -320,6 +320,8 @@ def create_app(
         body = packet.body
         now = datetime.now(VN_TZ)
         period = getattr(body, "period", None)
+        if isinstance(body, m.KpiData) and body.kpi_values:  # KPI data: the period its values are of
+            period = body.kpi_values[0].period
         return m.Envelope(
             packet_id=uuid.uuid4(),
             packet_type=m.PacketType.TRANG_THAI_BAO_CAO,

@@ -57,6 +57,50 @@ def acknowledged_packet(gw: Gateway) -> tuple[str, dict[str, int]]:
         return packet_id, {d.destination: d.id for d in deliveries}
 
 
+def kpi_packet(gw: Gateway) -> tuple[str, dict[str, int]]:
+    """KPI data of January 2026 (DU_LIEU_CHI_SO, its period in each value) delivered to both receivers
+    and acknowledged, stored as the scheduler stores it (regime KTXH-THANG, revision 1)."""
+    from gateway import outbox
+
+    now = datetime.now(VN_TZ)
+    province = m.Unit(code="H15", name=UNITS["H15"])
+    envelope = m.Envelope(
+        packet_id=uuid.uuid4(),
+        packet_type=m.PacketType.DU_LIEU_CHI_SO,
+        profile="qcvn125-gw/0",
+        created_at=now,
+        sender=province,
+        receiver=m.Unit(code="G01", name=UNITS["G01"]),
+        body=m.KpiData(
+            reporting_unit=province,
+            kpi_values=[
+                m.KpiValue(
+                    kpi_code="CS01",
+                    period=calendar.period("THANG", 1, 2026),
+                    value="12.5",
+                    figure_status=m.FigureStatus.SO_BO,
+                    updated_at=now,
+                )
+            ],
+        ),
+    )
+    targets = ["national", "ministry"]
+    payload = gw.sealer.seal(envelope, "json", targets)
+    with gw.sessions.begin() as session:
+        packet, deliveries = outbox.store(
+            session,
+            envelope,
+            payload,
+            "json",
+            targets,
+            now=gw.clock.now(),
+            report_key=("KTXH-THANG", "KPI", "2026-THANG-1", 1),
+        )
+        for d in deliveries:
+            d.state, d.ack_status = "acknowledged", "DA_TIEP_NHAN"
+        return packet.id, {d.destination: d.id for d in deliveries}
+
+
 def states(gw: Gateway, ids: dict[str, int]) -> dict[str, str]:
     with gw.sessions() as s:
         return {name: s.get(Delivery, i).state for name, i in ids.items()}  # type: ignore[union-attr]

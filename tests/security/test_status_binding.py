@@ -200,3 +200,18 @@ def test_a_status_dated_in_the_future_does_not_outrank_the_ones_after_it(intake:
     soon = datetime.now(VN_TZ) + timedelta(minutes=1)
     assert intake.post(signed_status(test_pki, "national", packet, TRA_LAI, at=soon), "G01").status_code == 202
     assert states(intake.gw, ids) == {"national": "returned", "ministry": "acknowledged"}
+
+
+def test_a_status_of_kpi_data_must_name_the_period_of_its_values(intake: Intake, test_pki: Path) -> None:
+    """KPI data carries its period in each value, not in a KyBaoCao of its own; a status naming another
+    period was applied to it (found from outside). The period is compared; regime and LanGui are not (a
+    KPI body has neither, so a receiver cannot echo them)."""
+    from tests.security.support import kpi_packet
+
+    packet, ids = kpi_packet(intake.gw)
+    wrong = intake.post(signed_status(test_pki, "national", packet, TRA_LAI, month=3), "G01")
+    assert wrong.status_code == 422 and wrong.json()["code"] == "wrong_report", wrong.text
+    assert "KyBaoCao is 2026-THANG-3, the packet's is 2026-THANG-1" in wrong.json()["detail"]
+    right = intake.post(signed_status(test_pki, "national", packet, TRA_LAI, revision=7), "G01")
+    assert (right.status_code, right.json()["result"]) == (202, "applied"), right.text
+    assert states(intake.gw, ids) == {"national": "returned", "ministry": "acknowledged"}
