@@ -33,7 +33,7 @@ from gateway.calendar import default_calendar
 from gateway.calendar.regimes import RegimeDef, _load_regime_file, check, regime_path
 from gateway.clock import VN_TZ
 from gateway.db.models import InboundPacket, RegimeProposal
-from gateway.errors import Conflict, InputError, NotFound
+from gateway.errors import ConfigurationError, Conflict, InputError, NotFound
 from gateway.packets import model as m
 from gateway.reports.narrative import OutlineDef, load_outline
 from mappings import yaml_files
@@ -248,7 +248,10 @@ def _check_draft(kind: str, text: str, target: Path) -> None:
         raise InputError(
             f"the draft for {target} does not load{yaml_files.yaml_problem(exc)}", location=str(target)
         ) from exc
-    except (ValidationError, ValueError) as exc:
+    except (ValidationError, ValueError, ConfigurationError) as exc:
+        # ConfigurationError: a rule of regimes the draft breaks (a deadline with no working day after its
+        # window, a lead time into the window with the province's own lead_days kept): the draft is
+        # refused as input, said, never a 500.
         raise InputError(f"the draft for {target} does not load: {exc}", location=str(target)) from exc
 
 
