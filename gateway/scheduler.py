@@ -31,8 +31,8 @@ from gateway.clock import VN_TZ
 from gateway.db.models import ScheduledRun
 from gateway.errors import ConfigurationError
 from gateway.ingest_runs import recover
-from gateway.reports import build_in_session, reports_built, waiting_reports
-from gateway.reports.kpis import build_kpi_data
+from gateway.reports import BuiltPacket, build_in_session, reports_built, waiting_reports
+from gateway.reports.kpis import BuiltKpis, build_kpi_data
 from gateway.reports.lists import scheduled_lists
 from gateway.reports.routing import check_routes
 
@@ -145,35 +145,16 @@ class Scheduler:
         actor = f"scheduler:{self.name}"
         try:
             with gw.sessions.begin() as session:
-                built = build_in_session(
-                    session,
-                    regime,
-                    sender=gw.settings.sender,
-                    destinations=gw.settings.destinations,
-                    sealer=gw.sealer,
-                    clock=gw.clock,
-                    actor=actor,
-                    period_key=period_key,
-                    build_workers=gw.settings.reports.build_workers,
-                    never_built_only=True,
-                )
+                built = self._reports(session, regime, period_key, actor, never_built_only=True)
                 if not built:
                     return None
                 units = {u for _, p, u in built_before if p == period_key}
-                kpis = (
-                    []
-                    if regime.approval.required
-                    else build_kpi_data(
-                        session,
-                        regime,
-                        period_key,
-                        sender=gw.settings.sender,
-                        destinations=gw.settings.destinations,
-                        sealer=gw.sealer,
-                        clock=gw.clock,
-                        actor=actor,
-                        units=self._units_without_kpis(session, regime.code, period_key, units),
-                    )
+                kpis = self._kpis(
+                    session,
+                    regime,
+                    period_key,
+                    actor,
+                    self._units_without_kpis(session, regime.code, period_key, units),
                 )
                 record = session.scalars(
                     select(ScheduledRun).where(
@@ -215,6 +196,43 @@ class Scheduler:
             " (after its deadline)" if late else "",
         )
         return RunResult(regime.code, period_key, len(built), late, note)
+
+    def _reports(
+        self, session: Session, regime: RegimeDef, period_key: str, actor: str, *, never_built_only: bool = False
+    ) -> list[BuiltPacket]:
+        gw = self.gateway
+        return build_in_session(
+            session,
+            regime,
+            sender=gw.settings.sender,
+            destinations=gw.settings.destinations,
+            sealer=gw.sealer,
+            clock=gw.clock,
+            actor=actor,
+            period_key=period_key,
+            build_workers=gw.settings.reports.build_workers,
+            never_built_only=never_built_only,
+        )
+
+    def _kpis(
+        self, session: Session, regime: RegimeDef, period_key: str, actor: str, units: set[str] | None = None
+    ) -> list[BuiltKpis]:
+        """The period's KPI data; none for a regime that needs approval (it waits for a person too:
+        ``reports send-kpis``)."""
+        if regime.approval.required:
+            return []
+        gw = self.gateway
+        return build_kpi_data(
+            session,
+            regime,
+            period_key,
+            sender=gw.settings.sender,
+            destinations=gw.settings.destinations,
+            sealer=gw.sealer,
+            clock=gw.clock,
+            actor=actor,
+            units=units,
+        )
 
     @staticmethod
     def _nothing_built(session: Session, regime: RegimeDef, period_key: str) -> str:
@@ -284,32 +302,8 @@ class Scheduler:
                 )
                 session.add(record)
                 session.flush()  # claims the run: a second scheduler fails here and builds nothing
-                built = build_in_session(
-                    session,
-                    regime,
-                    sender=gw.settings.sender,
-                    destinations=gw.settings.destinations,
-                    sealer=gw.sealer,
-                    clock=gw.clock,
-                    actor=f"scheduler:{self.name}",
-                    period_key=run.key,
-                    build_workers=gw.settings.reports.build_workers,
-                )
-                # KPI data of a regime that needs approval waits for a person too: reports send-kpis.
-                kpis = (
-                    []
-                    if regime.approval.required
-                    else build_kpi_data(
-                        session,
-                        regime,
-                        run.key,
-                        sender=gw.settings.sender,
-                        destinations=gw.settings.destinations,
-                        sealer=gw.sealer,
-                        clock=gw.clock,
-                        actor=f"scheduler:{self.name}",
-                    )
-                )
+                built = self._reports(session, regime, run.key, f"scheduler:{self.name}")
+                kpis = self._kpis(session, regime, run.key, f"scheduler:{self.name}")
                 # List-type reports the regime declares (lists:), read from their files for the period.
                 lists, list_notes = scheduled_lists(session, gw, regime, run, actor=f"scheduler:{self.name}")
                 record.packets = len(built)
