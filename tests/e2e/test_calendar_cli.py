@@ -10,12 +10,11 @@ The command runs in-process through ``gateway.cli.main``, what the console scrip
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from gateway import resources
+from tests.support.cli import run_cli
 
 REGIME = """\
 code: "{code}"
@@ -30,19 +29,7 @@ start: {start}
 """
 
 
-def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from gateway.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["gateway", *args])
-    monkeypatch.setenv("COLUMNS", "250")
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main()
-    finally:
-        resources.reset()  # loading settings pointed the process-wide search path at this data folder
-    code = exited.value.code if isinstance(exited.value.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 @pytest.fixture

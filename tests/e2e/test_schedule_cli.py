@@ -11,28 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from gateway import resources
+from tests.support.cli import run_cli
 
-
-def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from gateway.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["gateway", *args])
-    monkeypatch.setenv("COLUMNS", "250")
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main()
-    finally:
-        resources.reset()  # loading settings pointed the process-wide search path at this data folder
-    code = exited.value.code if isinstance(exited.value.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 @pytest.fixture
