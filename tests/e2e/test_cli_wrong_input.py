@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from gateway import resources
+from tests.support.cli import run_cli
 
 MAPPING = str(resources.bundled("indicators") / "lao-cai-ktxh.yaml")
 PACKET = str(resources.bundled("packet-examples") / "valid" / "SO_LIEU_BAO_CAO.json")
@@ -64,17 +65,9 @@ CASES: list[tuple[list[str], str, int]] = [
 
 
 def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    from gateway.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["gateway", *args])
-    monkeypatch.setenv("COLUMNS", "250")
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main()
-    finally:
-        resources.reset()  # loading settings pointed the process-wide search path at this data folder
-    code = exited.value.code if isinstance(exited.value.code, int) else 1
-    return code, capsys.readouterr().err
+    """Exit code and what the command said on stderr."""
+    code, _, err = run_cli(args, monkeypatch, capsys)
+    return code, err
 
 
 @pytest.fixture(scope="module")
