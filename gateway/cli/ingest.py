@@ -391,8 +391,17 @@ def quarantine_list(config: ConfigOpt = None, limit: LimitOpt = 50, fmt: FormatO
             table.add_row(q.id, q.location, q.reason, q.raw if fmt == "json" else json.dumps(q.raw, ensure_ascii=False))
         outside = unsent_outside(session)
     table.emit()
-    if outside and fmt == "table":  # json and csv carry the records alone
-        total = sum(g.values for g in outside)
+    total = sum(g.values for g in outside)
+    if outside and fmt != "table":
+        # JSON and CSV carry the records alone (a program reads them); the values no regime will send
+        # are said on stderr, where they were not said at all (found from outside).
+        err.print(
+            f"outside every regime: {total:,} value(s) stored that no regime will send "
+            f"({', '.join(f'{g.regime} {g.period}: {g.values:,}' for g in outside)}); "
+            "`gateway quarantine list` shows why",
+            markup=False,
+        )
+    if outside and fmt == "table":
         console.print(f"outside every regime: {total:,} value(s) stored that no regime will send", markup=False)
         listing = Table("regime", "period", "values", "why")
         for g in outside:

@@ -3,6 +3,7 @@ runs them (issue 16 items 5, 9 and 10)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -43,6 +44,11 @@ def test_reading_the_workbook_twice_says_unchanged_and_counts_what_no_regime_sen
     assert listing.returncode == 0, listing.stderr
     assert "outside every regime: 1,332 value(s) stored that no regime will send" in listing.stdout
     assert "2025-THANG-12" in listing.stdout and "not a number" in listing.stdout
+    as_json = run("quarantine", "list", "--format", "json", data=tmp_path)  # the records alone on stdout ...
+    assert as_json.returncode == 0 and isinstance(json.loads(as_json.stdout), list), as_json.stderr
+    # ... and the values no regime sends said on stderr, where JSON and CSV said nothing of them
+    assert "outside every regime: 1,332 value(s) stored that no regime will send" in as_json.stderr
+    assert "KTXH-THANG 2025-THANG-11: 666" in as_json.stderr
 
 
 def test_mapping_check_accepts_the_units_ingest_accepts(tmp_path: Path) -> None:
