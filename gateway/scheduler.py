@@ -38,6 +38,9 @@ from gateway.reports.routing import check_routes
 
 log = logging.getLogger(__name__)
 NO_OBSERVATIONS = "no observations for this period"
+SWEEP_OVERLAP = timedelta(hours=1)
+"""How far before the last sweep an ingest run may have finished and still be looked at by the next:
+a run stamps its finish before it commits, so one committing while a sweep reads is not missed."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Scheduler:
         self.gateway = gateway
         self.regimes = regimes if regimes is not None else all_regimes()
         self.name = name
+        self._swept_at: datetime | None = None  # when this process last looked for late data (``late_data``)
         if gateway.settings.destinations:
             # At start-up, not at the first due run: a regime routed to a destination that is not
             # configured is a configuration error naming the regime's file.
@@ -104,27 +108,36 @@ class Scheduler:
         """Build the never-built reports of runs executed before this tick that have observations now.
 
         Only runs executed before this tick (``done``): a run executed now has just built everything it
-        had. The reports are found from the unsent observations' index, so an idle tick costs one query
-        per regime; a report held for approval or returned by an approver is left to that workflow."""
-        from gateway.db.models import Observation, unsent
+        had. A report held for approval or returned by an approver is left to that workflow.
+
+        Data comes after a run only through an ingest that completes after it, so after this process's
+        first sweep (every executed period) a tick looks only at observations of ingest runs finished
+        since the last sweep, less ``SWEEP_OVERLAP`` for a run that committed while the sweep read: an
+        idle tick read every observation of every executed period (0.55 s for a national month of
+        996,300 values, growing with every month kept)."""
+        from gateway.db.models import IngestRun, Observation, unsent
         from gateway.ingest_runs import visible_observation
 
+        started, since = self.gateway.clock.now(), self._swept_at
+        recent: list[int] = []
+        if since is not None:
+            with self.gateway.sessions() as session:
+                recent = list(
+                    session.scalars(select(IngestRun.id).where(IngestRun.finished_at >= since - SWEEP_OVERLAP))
+                )
+            if not recent:  # no ingest finished since: nothing can have come late (one small query a tick)
+                self._swept_at = started
+                return []
         results = []
         for regime in self.regimes:
             periods = sorted(k for r, k in done if r == regime.code)
             if not periods:
                 continue
+            pending = [Observation.regime_code == regime.code, Observation.period_key.in_(periods), unsent()]
+            if since is not None:
+                pending.append(Observation.ingest_run_id.in_(recent))
             with self.gateway.sessions() as session:
-                keys = session.execute(
-                    waiting_reports(
-                        [
-                            Observation.regime_code == regime.code,
-                            Observation.period_key.in_(periods),
-                            unsent(),
-                            visible_observation(),
-                        ]
-                    )
-                ).all()
+                keys = session.execute(waiting_reports([*pending, visible_observation()])).all()
                 if not keys:
                     continue
                 built_before = reports_built(session, regime.code, {k.period_key for k in keys})
@@ -135,6 +148,7 @@ class Scheduler:
                 result = self._build_late(regime, period_key, built_before)
                 if result is not None:
                     results.append(result)
+        self._swept_at = started
         return results
 
     def _build_late(
