@@ -586,16 +586,7 @@ class DeliveryService:
             new = receipt_id not in receipts
             receipts.add(receipt_id)
         if new:
-            session.add(
-                StatusReceipt(
-                    packet_id=receipt_id,
-                    original_packet_id=str(body.original_packet_id),
-                    status=body.status.value,
-                    reason=redact(body.reason) if body.reason else None,
-                    received_at=now,
-                    status_at=_given(body.at, now),
-                )
-            )
+            session.add(_receipt(status, now))
         if _older(session, delivery, _given(body.at, now)):
             # The receiver said something newer already (a poll and a webhook crossing, a queue replayed):
             # this one is kept as a receipt and an event, and changes nothing.
@@ -764,16 +755,7 @@ class DeliveryService:
                         },
                     )
             if session.get(StatusReceipt, str(status.packet_id)) is None:
-                session.add(
-                    StatusReceipt(
-                        packet_id=str(status.packet_id),
-                        original_packet_id=str(body.original_packet_id),
-                        status=body.status.value,
-                        reason=redact(body.reason) if body.reason else None,
-                        received_at=now,
-                        status_at=_given(body.at, now),
-                    )
-                )
+                session.add(_receipt(status, now))
         # What the sender is told, as it happened: a status that changed a delivery, one older than the
         # status a delivery holds, or one for a delivery in a state it no longer moves from (all three
         # were answered "applied": found from outside).
@@ -888,6 +870,20 @@ def _answered(session: Session, packet_id: str) -> Answered:
         )
     ).first()
     return answered(*row) if row is not None else Answered(None, None, None, None)
+
+
+def _receipt(status: m.Envelope, now: datetime) -> StatusReceipt:
+    """The record of a status packet taken in (its MaGoiTin makes intake idempotent)."""
+    body = status.body
+    assert isinstance(body, m.StatusReport)
+    return StatusReceipt(
+        packet_id=str(status.packet_id),
+        original_packet_id=str(body.original_packet_id),
+        status=body.status.value,
+        reason=redact(body.reason) if body.reason else None,
+        received_at=now,
+        status_at=_given(body.at, now),
+    )
 
 
 def _given(at: datetime, now: datetime) -> datetime:

@@ -126,6 +126,18 @@ def json_lines(output: str) -> list[dict[str, Any]]:
     return found
 
 
+def first_answer(process: subprocess.Popen[str], url: str, **request: Any) -> httpx.Response:
+    """The first answer of a server process just started (it must not exit first; 90 s at most)."""
+    deadline = time.monotonic() + 90
+    while True:
+        assert process.poll() is None, process.communicate()
+        try:
+            return httpx.get(url, timeout=2, **request)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "the API did not answer within 90 s"
+            time.sleep(0.3)
+
+
 @pytest.mark.parametrize("command", ["serve", "run"])
 def test_the_api_server_logs_json_lines_with_access_fields(command: str, tmp_path: Path) -> None:
     port = services.free_port()
@@ -137,15 +149,7 @@ def test_the_api_server_logs_json_lines_with_access_fields(command: str, tmp_pat
         text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, process.communicate()
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", params={"token": PLANTED}, timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the API did not answer within 90 s"
-                time.sleep(0.3)
+        answer = first_answer(process, f"http://127.0.0.1:{port}/healthz", params={"token": PLANTED})
         assert answer.status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30).status_code == 200
         time.sleep(0.3)  # the access line is written after the answer
@@ -185,17 +189,7 @@ def test_x_forwarded_for_is_believed_only_from_a_named_proxy(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, process.communicate()
-            try:
-                answer = httpx.get(
-                    f"http://127.0.0.1:{port}/healthz", headers={"x-forwarded-for": "10.9.8.7"}, timeout=2
-                )
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the API did not answer within 90 s"
-                time.sleep(0.3)
+        answer = first_answer(process, f"http://127.0.0.1:{port}/healthz", headers={"x-forwarded-for": "10.9.8.7"})
         assert answer.status_code == 200
         time.sleep(0.3)  # the access line is written after the answer
     finally:
